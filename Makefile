@@ -1,0 +1,125 @@
+# mnmfa — hand-written Makefile. Objects go to build/ (build/san/ for the
+# sanitizer build); `make help` lists the targets.
+
+PREFIX   ?= /usr/local
+BUILD    ?= build
+CC       ?= cc
+PKGS      = libmicrohttpd gnutls openssl sqlite3 libcjson libcurl
+TEST_PKGS = cmocka
+
+WARN    = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+          -Wformat=2 -Wno-format-nonliteral
+HARDEN  = -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE
+OPT    ?= -O2 -g
+CFLAGS += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(HARDEN) -Iinclude -I$(BUILD)/gen
+LDFLAGS += -pie -Wl,-z,relro,-z,now
+LDLIBS  = -lpthread
+
+ifeq ($(SANITIZE),1)
+  BUILD   = build/san
+  OPT     = -O1 -g -fno-omit-frame-pointer
+  CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=undefined
+  LDFLAGS += -fsanitize=address,undefined
+  HARDEN  = -fstack-protector-strong -fPIE
+endif
+
+# Library modules (everything but main); unit tests and fuzzers link these.
+LIB_SRCS = util.c log.c crypto.c caldate.c challenge.c store.c validate.c form.c \
+           config.c tlscert.c http.c page.c assets.c api.c web.c notify.c audit.c \
+           limiter.c metrics.c server.c
+SRCS     = $(LIB_SRCS) main.c
+LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+OBJS     = $(LIB_OBJS) $(BUILD)/obj/main.o
+
+UNIT_TESTS = caldate challenge store validate form crypto config page limiter
+UNIT_BINS  = $(UNIT_TESTS:%=$(BUILD)/tests/test_%)
+E2E_BIN    = $(BUILD)/tests/e2e
+
+DEPS_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+DEPS_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+TEST_CFLAGS := $(shell pkg-config --cflags $(TEST_PKGS) 2>/dev/null)
+TEST_LIBS   := $(shell pkg-config --libs $(TEST_PKGS) 2>/dev/null)
+
+.PHONY: all deps test-deps run test unit e2e browser sanitize bench fuzz install clean help
+
+all: $(BUILD)/mnmfa
+
+help:
+	@echo "make            build $(BUILD)/mnmfa"
+	@echo "make run        build, make a dev certificate, start on https://localhost:8443 (API :8000)"
+	@echo "make test       unit + end-to-end + browser tests (installs missing packages first)"
+	@echo "make sanitize   build and test with ASan+UBSan (build/san)"
+	@echo "make bench      wrk on loopback: mint and page requests/s"
+	@echo "make fuzz       run each libFuzzer harness for FUZZ_SECONDS (default 20)"
+	@echo "make install    install to PREFIX (default /usr/local)"
+
+# Installs the Debian packages when pkg-config cannot find a library.
+deps:
+	@command -v pkg-config >/dev/null 2>&1 && pkg-config --exists $(PKGS) || scripts/install-deps --build
+test-deps:
+	@command -v pkg-config >/dev/null 2>&1 && pkg-config --exists $(PKGS) $(TEST_PKGS) \
+	  && command -v wrk >/dev/null && command -v chromium >/dev/null \
+	  && test -d node_modules/playwright-core || scripts/install-deps
+
+# Embedded page assets: assets/* become C arrays (scripts/embed-assets).
+ASSETS = $(sort $(wildcard assets/*))
+$(BUILD)/gen/assets_data.h: $(ASSETS) scripts/embed-assets
+	@mkdir -p $(@D)
+	scripts/embed-assets $(ASSETS) > $@.tmp && mv $@.tmp $@
+$(BUILD)/obj/assets.o: $(BUILD)/gen/assets_data.h
+
+$(BUILD)/obj/%.o: src/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(DEPS_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libmnmfa.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/mnmfa: $(BUILD)/obj/main.o $(BUILD)/libmnmfa.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(DEPS_LIBS) $(LDLIBS)
+
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libmnmfa.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(DEPS_CFLAGS) $(TEST_CFLAGS) $(LDFLAGS) -o $@ $^ $(TEST_LIBS) $(DEPS_LIBS) $(LDLIBS)
+
+E2E_SRCS = $(sort $(wildcard tests/e2e/*.c))
+$(E2E_BIN): $(E2E_SRCS) $(wildcard tests/e2e/*.h) $(BUILD)/libmnmfa.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(DEPS_CFLAGS) -Itests/e2e $(LDFLAGS) -o $@ $(E2E_SRCS) $(BUILD)/libmnmfa.a $(DEPS_LIBS) $(LDLIBS)
+
+unit: $(UNIT_BINS)
+	@scripts/run-tests unit $(UNIT_BINS)
+
+e2e: $(BUILD)/mnmfa $(E2E_BIN)
+	@scripts/run-tests e2e $(E2E_BIN) $(BUILD)/mnmfa
+
+browser: $(BUILD)/mnmfa
+	@scripts/run-tests browser node tests/browser/run.mjs $(BUILD)/mnmfa
+
+test: test-deps
+	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(E2E_BIN)
+	@scripts/run-tests all "$(BUILD)"
+
+sanitize:
+	@$(MAKE) --no-print-directory SANITIZE=1 test
+
+run: deps $(BUILD)/mnmfa
+	@scripts/dev-run $(BUILD)/mnmfa
+
+bench: $(BUILD)/mnmfa
+	@bench/run $(BUILD)/mnmfa
+
+FUZZERS = $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SECONDS ?= 20
+fuzz:
+	@scripts/run-fuzz $(FUZZ_SECONDS) $(FUZZERS)
+
+install: $(BUILD)/mnmfa
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BUILD)/mnmfa $(DESTDIR)$(PREFIX)/bin/mnmfa
+
+clean:
+	rm -rf build
+
+-include $(OBJS:.o=.d)

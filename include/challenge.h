@@ -1,0 +1,55 @@
+/*
+ * challenge: question generation and answer checking. Pure: no I/O, no locks,
+ * randomness comes from an injected rng_fn, so it is unit-tested statistically
+ * and fuzzed on its own.
+ *
+ * Fairness (SPEC §6): `choices` candidates plus "none of the options". With
+ * probability 1/(choices+1) the true answer is left out and "none" is right.
+ * Candidates are exchangeable with the true answer (dates: uniform in a 121-day
+ * window placed uniformly at random around the truth; sums: month+day of a
+ * uniformly random calendar day, resampled as a whole set until distinct), and
+ * shuffled uniformly.
+ */
+#ifndef MNMFA_CHALLENGE_H
+#define MNMFA_CHALLENGE_H
+
+#include <stdint.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CHALLENGE_MIN_CHOICES 2
+#define CHALLENGE_MAX_CHOICES 8
+#define CHALLENGE_DATE_WINDOW 121
+#define CHALLENGE_ANSWER_MAX 16          /* longest answer text incl. NUL */
+
+typedef uint64_t (*rng_fn)(void *ctx);    /* uniform 64-bit values */
+
+enum question_kind { QUESTION_DATE = 0, QUESTION_SUM = 1 };
+enum challenge_mode { MODE_CHOICE = 0, MODE_ENTRY = 1 };
+
+/* The facts of one question: small, fixed size, no pointers. */
+struct question {
+	uint8_t kind;            /* enum question_kind */
+	uint8_t mode;            /* enum challenge_mode */
+	uint8_t n_options;       /* == choices */
+	uint8_t correct;         /* index of the right option, or n_options for "none" */
+	int32_t truth;           /* day number (date) or month+day (sum) */
+	int32_t options[CHALLENGE_MAX_CHOICES];
+};
+
+/* Uniform integer in [0, n) without modulo bias. n > 0. */
+uint64_t rng_below(rng_fn rng, void *ctx, uint64_t n);
+
+/* Fills q for a person born on day number dob. choices in 2..8. 0 or -1 (bad args). */
+int challenge_generate(struct question *q, enum question_kind kind, enum challenge_mode mode,
+                       int choices, int32_t dob, rng_fn rng, void *ctx);
+
+/* The submitted value for option i ("YYYY-MM-DD" or the number), into buf. */
+void challenge_option_value(const struct question *q, int i, char *buf, size_t len);
+
+/* true if `answer` (len bytes, not NUL-terminated) is right. In choice mode the
+ * answer is an option value or "none"; in entry mode the date or the sum. Does
+ * not branch on where the right answer sits beyond comparing fixed-size values. */
+bool challenge_check(const struct question *q, const char *answer, size_t len);
+
+#endif

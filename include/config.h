@@ -1,0 +1,68 @@
+/*
+ * config: the effective configuration. One table of keys (config.c) drives the
+ * defaults, the JSON file, MNMFA_* environment variables, --flags, --help and
+ * check-config. Precedence: flag > environment > file > default.
+ */
+#ifndef MNMFA_CONFIG_H
+#define MNMFA_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#define CONFIG_MAX_LIST 16        /* api_keys, trusted_proxies */
+#define CONFIG_EXPIRATION_MIN 10
+#define CONFIG_EXPIRATION_MAX 600
+
+struct rate {                     /* "N/SECONDS" */
+	int n;
+	int seconds;
+};
+
+struct strlist {
+	int n;
+	char *v[CONFIG_MAX_LIST];
+};
+
+struct config {
+	char *public_url;
+	char *bind, *api_bind, *web_bind;
+	int web_port, api_port;
+	bool api_tls;
+	char *tls_cert, *tls_key;
+	bool tls_autogen;
+	int expiration;
+	char *whatsapp_number;         /* E.164 as configured */
+	char *chatfuel_bot_id, *chatfuel_token, *chatfuel_base_url;
+	char *chatfuel_target;         /* "flow" | "block" */
+	int chatfuel_rps;
+	bool notify_on_expiry;
+	char *webhook_url, *webhook_secret;
+	struct strlist api_keys;
+	char *db_path;
+	struct strlist trusted_proxies;
+	int choices;
+	int max_pending;
+	struct rate rate_phone, lockout, rate_ip;
+	char *brand_name, *brand_color, *brand_logo;
+	char *lang;                    /* "es" | "en" */
+	int threads;
+	char *log_format, *log_level;
+	char *user;
+
+	char wa_digits[16];            /* derived: whatsapp_number without '+' */
+};
+
+/* Fills cfg from defaults, the config file (--config / MNMFA_CONFIG), the
+ * environment and argv (flags only; argv[0] is the first flag, not the program).
+ * On error prints one line naming the key to stderr and returns -1; the caller
+ * exits 2. Unknown flags and unknown file keys are errors. */
+int config_load(struct config *cfg, int argc, char **argv, char **envp);
+void config_free(struct config *cfg);
+
+/* Writes "key = value" for every key, secrets masked. */
+void config_print(const struct config *cfg, FILE *out);
+/* Writes the flag reference for --help. */
+void config_usage(FILE *out);
+
+#endif

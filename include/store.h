@@ -1,0 +1,89 @@
+/*
+ * store: the in-memory table of live challenges. Striped hash buckets keyed by
+ * the 128-bit page id; each record holds the facts (ids, times, question),
+ * never rendered HTML. Expiry is enforced on every read; a sweeper moves overdue
+ * pending records to `expired` and drops decided records after their retention.
+ * Decided records ("tombstones") stay queryable for status for STORE_DECIDED_TTL_MS.
+ * Thread-safe.
+ */
+#ifndef MNMFA_STORE_H
+#define MNMFA_STORE_H
+
+#include <stdint.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include "challenge.h"
+#include "crypto.h"
+
+#define STORE_DECIDED_TTL_MS (3600 * 1000LL)
+#define CLIENT_ID_MAX 128
+#define PHONE_MAX 16          /* '+' and 15 digits */
+#define FLOW_MAX_BYTES 512    /* 128 UTF-8 characters of at most 4 bytes */
+
+enum chal_status {
+	CHAL_PENDING = 0, CHAL_APPROVED, CHAL_DENIED, CHAL_EXPIRED, CHAL_CANCELED, CHAL_LOCKED
+};
+const char *chal_status_name(enum chal_status s);
+
+enum lang { LANG_ES = 0, LANG_EN = 1 };
+
+/* A challenge as passed in and out of the store (copies; the store keeps its own). */
+struct chal {
+	uint8_t id[PAGE_ID_BYTES];
+	int64_t created_ms;
+	int64_t expires_ms;
+	int64_t decided_ms;          /* 0 while pending */
+	uint8_t status;              /* enum chal_status */
+	uint8_t lang;                /* enum lang, or 0xff: not set, follow Accept-Language */
+	struct question q;
+	char client_id[CLIENT_ID_MAX + 1];
+	char phone[PHONE_MAX + 1];
+	char flow[FLOW_MAX_BYTES + 1];
+};
+
+enum store_result {
+	STORE_OK = 0,
+	STORE_NOT_FOUND,     /* unknown id (or a tombstone past its retention) */
+	STORE_EXPIRED,       /* known, pending past expires_ms, or already expired */
+	STORE_USED,          /* decided (approved/denied/locked) or canceled */
+	STORE_FULL           /* put: max_pending live challenges reached */
+};
+
+struct store;
+
+struct store *store_new(size_t max_pending);
+void store_free(struct store *s);
+
+/* Inserts a copy of c (status must be pending). STORE_OK or STORE_FULL. */
+enum store_result store_put(struct store *s, const struct chal *c);
+
+/* Copies the record out. Expiry is applied as of now_ms (a pending record past
+ * its time reads as expired, whatever the sweeper did). STORE_OK for pending;
+ * for decided/expired/canceled, out is filled too and the result says which. */
+enum store_result store_get(struct store *s, const uint8_t id[PAGE_ID_BYTES], int64_t now_ms,
+                            struct chal *out);
+
+/* The single use: atomically decides a pending, unexpired record by checking
+ * `answer` against its question. On STORE_OK out holds the record with status
+ * CHAL_APPROVED or CHAL_DENIED and decided_ms = now_ms. A second take of the
+ * same id returns STORE_USED; an overdue one STORE_EXPIRED (and marks it). */
+enum store_result store_take(struct store *s, const uint8_t id[PAGE_ID_BYTES], int64_t now_ms,
+                             const char *answer, size_t answer_len, struct chal *out);
+
+/* Moves a pending record to `status` (CHAL_CANCELED or CHAL_LOCKED). Same
+ * results as store_take. */
+enum store_result store_finish(struct store *s, const uint8_t id[PAGE_ID_BYTES], int64_t now_ms,
+                               enum chal_status status, struct chal *out);
+
+/* Called once per record that the sweep moved from pending to expired. */
+typedef void (*store_expired_fn)(void *ctx, const struct chal *c);
+
+/* Expires overdue pending records (calling on_expired outside any bucket lock
+ * is not guaranteed: keep it short and non-blocking) and frees decided records
+ * older than STORE_DECIDED_TTL_MS. Returns the number expired. */
+size_t store_sweep(struct store *s, int64_t now_ms, store_expired_fn on_expired, void *ctx);
+
+size_t store_pending(const struct store *s);     /* live pending count */
+size_t store_size(const struct store *s);        /* all records held */
+
+#endif

@@ -1,0 +1,37 @@
+/*
+ * util: allocation wrappers that abort on out-of-memory, range-checked number
+ * parsing (strtonum-style), a bounded string copy and the wall/monotonic clocks.
+ * Everything here is pure or trivially thread-safe.
+ */
+#ifndef MNMFA_UTIL_H
+#define MNMFA_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xreallocarray(void *p, size_t n, size_t size);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+
+/* Parses a whole decimal integer in [min, max]. On failure returns -1 and
+ * sets *err to a static description ("not a number", "too small", ...). */
+int parse_ll(const char *s, long long min, long long max, long long *out, const char **err);
+
+/* Copies at most dstsize-1 bytes and NUL-terminates; returns strlen(src). */
+size_t strlcpy_(char *dst, const char *src, size_t dstsize);
+
+int64_t now_ms(void);       /* wall clock, UTC milliseconds since the epoch */
+int64_t mono_ms(void);      /* monotonic milliseconds, for timeouts */
+
+/* Formats ms since the epoch as RFC 3339 UTC with milliseconds:
+ * 2026-11-28T18:48:08.123Z (buf >= 25 bytes). */
+void fmt_rfc3339_ms(int64_t ms, char *buf, size_t len);
+/* Same without milliseconds: 2026-11-28T18:48:08Z (buf >= 21 bytes). */
+void fmt_rfc3339(int64_t ms, char *buf, size_t len);
+
+#endif
