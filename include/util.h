@@ -25,6 +25,9 @@ int parse_ll(const char *s, long long min, long long max, long long *out, const 
 /* Copies at most dstsize-1 bytes and NUL-terminates; returns strlen(src). */
 size_t strlcpy_(char *dst, const char *src, size_t dstsize);
 
+/* Zeroes a secret string in place (explicit_bzero: not optimised away). NULL ok. */
+void secure_wipe_str(char *s);
+
 int64_t now_ms(void);       /* wall clock, UTC milliseconds since the epoch */
 int64_t mono_ms(void);      /* monotonic milliseconds, for timeouts */
 

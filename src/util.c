@@ -95,6 +95,12 @@ size_t strlcpy_(char *dst, const char *src, size_t dstsize)
 	return len;
 }
 
+void secure_wipe_str(char *s)
+{
+	if (s != NULL)
+		explicit_bzero(s, strlen(s));
+}
+
 int64_t now_ms(void)
 {
 	struct timespec ts;

@@ -1,0 +1,66 @@
+/*
+ * audit: the tamper-evident audit log and the transactional outbox, in SQLite
+ * (db_path). One writer thread owns the write connection (WAL,
+ * synchronous=FULL) and commits queued events in groups; an event that carries
+ * a result (notify=true) writes its outbox row in the same transaction. After
+ * each commit the writer calls every event's done callback and wakes the
+ * notifier. Readers (verify, export, head, status) open their own connections.
+ *
+ * Rows form a SHA-256 hash chain: hash = SHA-256(canonical encoding of the row
+ * || prev_hash). The encoding is documented in audit.c and the README.
+ */
+#ifndef MNMFA_AUDIT_H
+#define MNMFA_AUDIT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "crypto.h"
+
+struct config;
+struct notify;
+
+#define AUDIT_QUEUE_MAX 65536        /* events waiting for the writer; past it submit fails */
+#define AUDIT_REFDATA_MAX 2048       /* bytes of page-supplied device info kept */
+#define AUDIT_UA_MAX 512             /* bytes of User-Agent kept */
+
+enum audit_kind {
+	AUDIT_MINTED = 0, AUDIT_APPROVED, AUDIT_DENIED, AUDIT_EXPIRED, AUDIT_CANCELED,
+	AUDIT_LOCKED, AUDIT_REPLAYED
+};
+const char *audit_kind_name(enum audit_kind k);
+
+/* One event. Strings are copied by audit_submit; NULL means "none". */
+struct audit_event {
+	enum audit_kind kind;
+	int64_t ts_ms;                    /* UTC ms; the decision time for decisions */
+	char page_id[PAGE_ID_LEN + 1];
+	const char *client_id, *phone, *flow;
+	const char *ip, *user_agent;
+	const char *refdata;              /* validated JSON text from the page, or NULL */
+	int64_t created_ms;               /* when the challenge was minted (for the result) */
+	bool notify;                      /* also queue a result (outbox row) in the same transaction */
+	bool validated;                   /* the user_validated value of that result */
+};
+
+/* Called on the writer thread once the event's group is durable (rc 0) or
+ * could not be written (rc -1). Keep it short and non-blocking. */
+typedef void (*audit_done_fn)(void *ctx, int rc);
+
+/* Opens/creates cfg->db_path (schema migrations via PRAGMA user_version) and
+ * starts the writer thread. notify may be NULL (no sender, e.g. in tests).
+ * NULL on failure (logged). */
+struct audit *audit_open(const struct config *cfg, struct notify *notify);
+
+/* Queues an event. done may be NULL (fire and forget: minted, replayed,
+ * expired). Returns 0, or -1 when the queue is full or the writer stopped
+ * (done is then NOT called). */
+int audit_submit(struct audit *a, const struct audit_event *ev, audit_done_fn done, void *ctx);
+
+/* Writes everything queued, then stops the writer and closes the database. */
+void audit_close(struct audit *a);
+
+/* `mnmfa audit verify|head|export ...`; argv[0] is the subcommand. Returns
+ * the process exit code (SPEC §2). */
+int audit_cmd(int argc, char **argv);
+
+#endif
