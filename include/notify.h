@@ -9,8 +9,9 @@
 
 struct config;
 
-/* Opens its own connection to cfg->db_path (the audit module created the
- * schema first) and starts the sender thread. NULL on failure (logged). */
+/* Opens its own connection to cfg->db_path (creating/migrating the schema
+ * through the audit module's migration code if needed) and starts the sender
+ * thread. main starts it before audit_open(cfg, notify). NULL on failure. */
 struct notify *notify_start(const struct config *cfg);
 
 /* Tells the sender that new outbox rows were committed. Thread-safe, cheap. */
