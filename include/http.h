@@ -1,0 +1,97 @@
+/*
+ * http: the glue to libmicrohttpd. Starts and stops a daemon (epoll, internal
+ * thread pool, TLS via GnuTLS), collects request bodies up to HTTP_BODY_MAX,
+ * hands each complete request to one handler, and builds responses that all
+ * carry the SPEC §5 security headers. Handlers never block: work that must
+ * wait (a durable audit commit) suspends the request with http_defer and
+ * answers later from another thread with http_reply_* + http_resume.
+ */
+#ifndef MNMFA_HTTP_H
+#define MNMFA_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <netinet/in.h>
+
+#define HTTP_BODY_MAX (16 * 1024)
+#define HTTP_CONN_LIMIT 16384            /* per daemon, split across pool threads */
+#define HTTP_CONN_TIMEOUT_S 30
+#define HTTP_PER_IP_CONN_LIMIT 512
+#define HTTP_CONN_MEMORY_LIMIT (64 * 1024)
+#define HTTP_DRAIN_MS 2000               /* graceful stop: wait this long for requests */
+
+struct MHD_Connection;
+struct MHD_Response;
+struct http_server;
+struct tls_material;
+
+enum http_method { HTTP_GET, HTTP_HEAD, HTTP_POST, HTTP_PUT, HTTP_DELETE, HTTP_OPTIONS, HTTP_OTHER };
+
+/* One request, alive from its headers until its response is sent. */
+struct http_req {
+	struct MHD_Connection *conn;
+	enum http_method method;
+	const char *path;                /* without the query string */
+	char *body;                      /* NUL-terminated, body_len bytes */
+	size_t body_len, body_cap;
+	bool body_too_large;
+	char ip[INET6_ADDRSTRLEN];       /* the peer's address, as the socket sees it */
+	bool loopback;
+	struct MHD_Response *resp;       /* set by http_reply_*; queued by http.c */
+	bool resp_shared;                /* resp belongs to someone else (static assets) */
+	unsigned status;
+	bool deferred;
+	void *state;                     /* handler's own, freed with state_free */
+	void (*state_free)(void *);
+};
+
+typedef void (*http_handler_fn)(void *ctx, struct http_req *req);
+
+struct http_server_opts {
+	const char *name;                /* "web" or "api", for logs */
+	const char *bind;
+	int port;
+	bool tls;
+	int threads;
+	http_handler_fn handler;
+	void *ctx;
+};
+
+/* Binds and starts; NULL on failure (logged: port in use, bad address, TLS). */
+struct http_server *http_server_start(const struct http_server_opts *o);
+/* Stops accepting, waits up to HTTP_DRAIN_MS for open requests, then stops. */
+void http_server_quiesce(struct http_server *s);
+void http_server_stop(struct http_server *s);
+int http_server_port(const struct http_server *s);
+
+const char *http_header(struct http_req *r, const char *name);
+const char *http_query(struct http_req *r, const char *name);
+const char *http_method_name(enum http_method m);
+
+/* Responses. ctype NULL means no Content-Type. Every response gets the
+ * security headers; html ones get the page CSP, others a deny-all CSP. */
+void http_reply(struct http_req *r, unsigned status, const char *ctype, const void *body, size_t len);
+/* Takes ownership of a malloc'd body. */
+void http_reply_take(struct http_req *r, unsigned status, const char *ctype, char *body, size_t len);
+void http_reply_redirect(struct http_req *r, unsigned status, const char *location);
+void http_reply_add_header(struct http_req *r, const char *name, const char *value);
+/* JSON: renders and frees obj; Content-Type application/json; charset=utf-8. */
+struct cJSON;
+void http_reply_json(struct http_req *r, unsigned status, struct cJSON *obj);
+/* {"error": code, "field"?: field, "detail": detail} (SPEC §4.3). */
+void http_reply_error(struct http_req *r, unsigned status, const char *code, const char *field,
+                      const char *detail);
+/* Content-Type without parameters, lowercased, into buf ("" if none). */
+void http_content_type(struct http_req *r, char *buf, size_t len);
+
+/* A prepared response shared by many requests (static assets); not destroyed. */
+void http_reply_shared(struct http_req *r, unsigned status, struct MHD_Response *resp);
+struct MHD_Response *http_response_static(const void *body, size_t len, const char *ctype,
+                                          const char *cache_control, const char *etag);
+
+/* Suspends the request after the handler returns; the answer comes later
+ * from any thread with http_reply_* followed by http_resume. */
+void http_defer(struct http_req *r);
+void http_resume(struct http_req *r);
+
+#endif

@@ -1,0 +1,24 @@
+/*
+ * metrics: process-wide counters as relaxed atomics, rendered in Prometheus
+ * text format for GET /metrics. Cheap enough for every request.
+ */
+#ifndef MNMFA_METRICS_H
+#define MNMFA_METRICS_H
+
+#include <stddef.h>
+
+enum metric {
+	M_MINTED, M_MINT_REJECTED, M_PAGES, M_APPROVED, M_DENIED, M_REPLAYED, M_EXPIRED,
+	M_CANCELED, M_LOCKED, M_RATE_LIMITED, M_CAPACITY, M_HTTP_4XX, M_HTTP_5XX,
+	M_AUDIT_FAILED, M_COUNT
+};
+
+struct metrics;
+
+struct metrics *metrics_new(void);
+void metrics_free(struct metrics *m);
+void metrics_inc(struct metrics *m, enum metric k);
+/* Renders every counter plus the given gauges; returns a malloc'd string. */
+char *metrics_render(const struct metrics *m, size_t pending, size_t held);
+
+#endif

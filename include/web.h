@@ -1,0 +1,20 @@
+/*
+ * web: the web port (SPEC §5): landing page, challenge pages, the answer
+ * post, static assets and health.
+ */
+#ifndef MNMFA_WEB_H
+#define MNMFA_WEB_H
+
+struct app;
+struct http_req;
+struct web;
+
+/* Prepares the shared responses (assets, brand css/logo). NULL on failure
+ * (logged: unreadable brand_logo). */
+struct web *web_new(struct app *app);
+void web_free(struct web *w);
+
+/* The http_handler_fn of the web port; ctx is the struct web. */
+void web_handle(void *ctx, struct http_req *req);
+
+#endif

@@ -1,0 +1,516 @@
+/*
+ * api: request handlers of the API port. A mint reads its fields from the
+ * query string (GET), a urlencoded form or a JSON body, validates each with
+ * the SPEC §4.3 rules (the first bad field is named), generates the question,
+ * stores the facts and queues a `minted` audit event without waiting for it.
+ */
+#include "api.h"
+#include "app.h"
+#include "audit.h"
+#include "caldate.h"
+#include "challenge.h"
+#include "crypto.h"
+#include "form.h"
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "store.h"
+#include "util.h"
+#include "validate.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FIELD_MAX (FLOW_MAX_BYTES + 1)
+#define RETRY_AFTER_CAPACITY "10"
+
+/* Where a request's fields come from. */
+struct fields {
+	struct http_req *req;
+	enum { SRC_QUERY, SRC_FORM, SRC_JSON } src;
+	cJSON *json;
+};
+
+enum field_rc { F_OK = 0, F_ABSENT = -1, F_MALFORMED = -2 };
+
+/* Copies field `name` into buf (NUL-terminated); F_ABSENT, F_MALFORMED
+ * (wrong JSON type, bad escape, too long) or its length. */
+static long fields_get(struct fields *f, const char *name, char *buf, size_t cap)
+{
+	const char *v;
+	size_t n;
+
+	switch (f->src) {
+	case SRC_FORM:
+		return form_get(f->req->body, f->req->body_len, name, buf, cap);
+	case SRC_JSON: {
+		const cJSON *item = cJSON_GetObjectItemCaseSensitive(f->json, name);
+		if (item == NULL || cJSON_IsNull(item))
+			return F_ABSENT;
+		if (cJSON_IsNumber(item)) {
+			snprintf(buf, cap, "%.0f", item->valuedouble);
+			return item->valuedouble == (double)(long long)item->valuedouble ? (long)strlen(buf)
+			                                                                 : F_MALFORMED;
+		}
+		if (!cJSON_IsString(item))
+			return F_MALFORMED;
+		v = item->valuestring;
+		break;
+	}
+	case SRC_QUERY:
+	default:
+		v = http_query(f->req, name);
+		if (v == NULL)
+			return F_ABSENT;
+		break;
+	}
+	n = strlen(v);
+	if (n + 1 > cap)
+		return F_MALFORMED;
+	memcpy(buf, v, n + 1);
+	return (long)n;
+}
+
+/* Sets up the field source from the method and Content-Type; answers 400/413
+ * itself and returns -1 when the body cannot be used. */
+static int fields_open(struct fields *f, struct http_req *req)
+{
+	char ct[64];
+
+	memset(f, 0, sizeof *f);
+	f->req = req;
+	if (req->method != HTTP_POST) {
+		f->src = SRC_QUERY;
+		return 0;
+	}
+	http_content_type(req, ct, sizeof ct);
+	if (strcmp(ct, "application/json") == 0) {
+		f->src = SRC_JSON;
+		f->json = cJSON_ParseWithLength(req->body ? req->body : "", req->body_len);
+		if (f->json == NULL || !cJSON_IsObject(f->json)) {
+			cJSON_Delete(f->json);
+			f->json = NULL;
+			http_reply_error(req, 400, "invalid_request", "body", "the body is not a JSON object");
+			return -1;
+		}
+		return 0;
+	}
+	if (strcmp(ct, "application/x-www-form-urlencoded") == 0) {
+		f->src = SRC_FORM;
+		return 0;
+	}
+	if (ct[0] == '\0' && req->body_len == 0) {
+		f->src = SRC_QUERY;
+		return 0;
+	}
+	http_reply_error(req, 400, "invalid_request", "Content-Type",
+	                 "send application/json or application/x-www-form-urlencoded");
+	return -1;
+}
+
+static void fields_close(struct fields *f)
+{
+	cJSON_Delete(f->json);
+	f->json = NULL;
+}
+
+/* Names of the mint fields in the two APIs. */
+struct mint_names {
+	const char *client_id, *phone, *flow, *dob;
+};
+static const struct mint_names seed_names = { "client_id", "telefono", "flow_name", "fecha_cumple" };
+static const struct mint_names v1_names = { "client_id", "phone", "flow_name", "dob" };
+
+struct mint {
+	struct chal c;
+	int32_t dob;
+	int expires_in;
+	char page_id[PAGE_ID_LEN + 1];
+	char url[600];
+};
+
+static int required_field(struct fields *f, const char *name, char *buf, size_t cap, size_t *len)
+{
+	long n = fields_get(f, name, buf, cap);
+
+	if (n == F_ABSENT || n == 0) {
+		char detail[96];
+		snprintf(detail, sizeof detail, "%s is required", name);
+		http_reply_error(f->req, 400, "invalid_request", name, detail);
+		return -1;
+	}
+	if (n < 0) {
+		char detail[96];
+		snprintf(detail, sizeof detail, "%s is malformed or too long", name);
+		http_reply_error(f->req, 400, "invalid_request", name, detail);
+		return -1;
+	}
+	*len = (size_t)n;
+	return 0;
+}
+
+static int optional_choice(struct fields *f, const char *name, const char *const *choices, int n,
+                           int def, int *out)
+{
+	char buf[32];
+	long len = fields_get(f, name, buf, sizeof buf);
+
+	if (len == F_ABSENT || len == 0) {
+		*out = def;
+		return 0;
+	}
+	for (int i = 0; len > 0 && i < n; i++) {
+		if (strcmp(buf, choices[i]) == 0) {
+			*out = i;
+			return 0;
+		}
+	}
+	{
+		char detail[96];
+		snprintf(detail, sizeof detail, "%s must be one of", name);
+		for (int i = 0; i < n; i++)
+			snprintf(detail + strlen(detail), sizeof detail - strlen(detail), "%s %s", i ? "," : "", choices[i]);
+		http_reply_error(f->req, 400, "invalid_request", name, detail);
+	}
+	return -1;
+}
+
+/* Validates the fields and fills m; answers the error itself and returns -1. */
+static int mint_parse(struct app *app, struct fields *f, const struct mint_names *names, bool v1,
+                      struct mint *m)
+{
+	static const char *const langs[] = { "es", "en" };
+	static const char *const questions[] = { "date", "sum", "random" };
+	static const char *const modes[] = { "choice", "entry" };
+	char buf[FIELD_MAX];
+	size_t len;
+	const char *detail, *bad;
+	int lang, question, mode;
+
+	memset(m, 0, sizeof *m);
+	if (required_field(f, names->client_id, buf, sizeof buf, &len) < 0)
+		return -1;
+	if (validate_client_id(buf, len, &detail) < 0) {
+		bad = names->client_id;
+		goto bad;
+	}
+	memcpy(m->c.client_id, buf, len + 1);
+
+	if (required_field(f, names->phone, buf, sizeof buf, &len) < 0)
+		return -1;
+	if (validate_phone(buf, len, &detail) < 0) {
+		bad = names->phone;
+		goto bad;
+	}
+	memcpy(m->c.phone, buf, len + 1);
+
+	if (required_field(f, names->flow, buf, sizeof buf, &len) < 0)
+		return -1;
+	if (validate_flow(buf, len, &detail) < 0) {
+		bad = names->flow;
+		goto bad;
+	}
+	memcpy(m->c.flow, buf, len + 1);
+
+	if (required_field(f, names->dob, buf, sizeof buf, &len) < 0)
+		return -1;
+	if (validate_dob(buf, len, caldate_today_utc(), &m->dob, &detail) < 0) {
+		explicit_bzero(buf, sizeof buf);
+		bad = names->dob;
+		goto bad;
+	}
+	explicit_bzero(buf, sizeof buf);
+
+	if (optional_choice(f, "lang", langs, 2, -1, &lang) < 0)
+		return -1;
+	m->c.lang = lang < 0 ? 0xff : (uint8_t)lang;
+	question = 2;
+	mode = MODE_CHOICE;
+	m->expires_in = app->cfg.expiration;
+	if (v1) {
+		long n;
+		if (optional_choice(f, "question", questions, 3, 2, &question) < 0 ||
+		    optional_choice(f, "mode", modes, 2, MODE_CHOICE, &mode) < 0)
+			return -1;
+		n = fields_get(f, "expires_in", buf, 16);
+		if (n != F_ABSENT) {
+			long long v;
+			const char *err;
+			if (n < 0 || parse_ll(buf, CONFIG_EXPIRATION_MIN, CONFIG_EXPIRATION_MAX, &v, &err) < 0) {
+				http_reply_error(f->req, 400, "invalid_request", "expires_in",
+				                 "expires_in must be a whole number of seconds in 10..600");
+				return -1;
+			}
+			m->expires_in = (int)v;
+		}
+	}
+	if (question == 2)
+		question = rng_below(crypto_rng_u64, NULL, 2) ? QUESTION_SUM : QUESTION_DATE;
+	if (challenge_generate(&m->c.q, (enum question_kind)question, (enum challenge_mode)mode,
+	                       app->cfg.choices, m->dob, crypto_rng_u64, NULL) < 0) {
+		http_reply_error(f->req, 500, "internal", NULL, "could not generate a question");
+		return -1;
+	}
+	return 0;
+bad:
+	http_reply_error(f->req, 400, "invalid_request", bad, detail);
+	return -1;
+}
+
+/* Stores the challenge and queues its audit event. Answers 503 itself. */
+static int mint_commit(struct app *app, struct http_req *req, struct mint *m)
+{
+	struct audit_event ev = { 0 };
+
+	if (crypto_random(m->c.id, PAGE_ID_BYTES) < 0) {
+		http_reply_error(req, 500, "internal", NULL, "no randomness available");
+		return -1;
+	}
+	m->c.created_ms = now_ms();
+	m->c.expires_ms = m->c.created_ms + (int64_t)m->expires_in * 1000;
+	m->c.status = CHAL_PENDING;
+	if (store_put(app->store, &m->c) != STORE_OK) {
+		metrics_inc(app->metrics, M_CAPACITY);
+		http_reply_error(req, 503, "capacity", NULL, "too many challenges are pending; retry shortly");
+		http_reply_add_header(req, "Retry-After", RETRY_AFTER_CAPACITY);
+		return -1;
+	}
+	b64url_encode(m->c.id, PAGE_ID_BYTES, m->page_id);
+	snprintf(m->url, sizeof m->url, "%s/%s", app->cfg.public_url, m->page_id);
+
+	ev.kind = AUDIT_MINTED;
+	ev.ts_ms = m->c.created_ms;
+	memcpy(ev.page_id, m->page_id, sizeof ev.page_id);
+	ev.client_id = m->c.client_id;
+	ev.phone = m->c.phone;
+	ev.flow = m->c.flow;
+	ev.ip = req->ip;
+	ev.user_agent = http_header(req, "User-Agent");
+	ev.created_ms = m->c.created_ms;
+	if (app->audit != NULL && audit_submit(app->audit, &ev, NULL, NULL) < 0)
+		metrics_inc(app->metrics, M_AUDIT_FAILED);
+	metrics_inc(app->metrics, M_MINTED);
+	return 0;
+}
+
+static void handle_seed_mint(struct app *app, struct http_req *req)
+{
+	struct fields f;
+	struct mint m;
+	char ts[32], fmt[16];
+	cJSON *o;
+	long n;
+
+	if (fields_open(&f, req) < 0)
+		return;
+	if (mint_parse(app, &f, &seed_names, false, &m) < 0 || mint_commit(app, req, &m) < 0) {
+		metrics_inc(app->metrics, M_MINT_REJECTED);
+		fields_close(&f);
+		return;
+	}
+	n = fields_get(&f, "format", fmt, sizeof fmt);
+	fields_close(&f);
+	if (n > 0 && strcmp(fmt, "chatfuel") == 0) {
+		bool en = m.c.lang == LANG_EN;
+		cJSON *attrs, *msgs, *msg, *att, *payload, *buttons, *btn;
+		o = cJSON_CreateObject();
+		attrs = cJSON_AddObjectToObject(o, "set_attributes");
+		cJSON_AddStringToObject(attrs, "mfa_url", m.url);
+		cJSON_AddStringToObject(attrs, "mfa_page_id", m.page_id);
+		msgs = cJSON_AddArrayToObject(o, "messages");
+		msg = cJSON_CreateObject();
+		cJSON_AddItemToArray(msgs, msg);
+		att = cJSON_AddObjectToObject(msg, "attachment");
+		cJSON_AddStringToObject(att, "type", "template");
+		payload = cJSON_AddObjectToObject(att, "payload");
+		cJSON_AddStringToObject(payload, "template_type", "button");
+		cJSON_AddStringToObject(payload, "text", en ?
+		        "To continue, confirm it's you. The link works once and expires soon." :
+		        "Para continuar, confirma que eres tú. El enlace sirve una vez y vence pronto.");
+		buttons = cJSON_AddArrayToObject(payload, "buttons");
+		btn = cJSON_CreateObject();
+		cJSON_AddItemToArray(buttons, btn);
+		cJSON_AddStringToObject(btn, "type", "web_url");
+		cJSON_AddStringToObject(btn, "url", m.url);
+		cJSON_AddStringToObject(btn, "title", en ? "Verify" : "Verificar");
+		http_reply_json(req, 200, o);
+		return;
+	}
+	fmt_rfc3339(m.c.expires_ms, ts, sizeof ts);
+	o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "dynamic_url", m.url);
+	cJSON_AddStringToObject(o, "page_id", m.page_id);
+	cJSON_AddNumberToObject(o, "expires_in", m.expires_in);
+	cJSON_AddStringToObject(o, "expires_at", ts);
+	http_reply_json(req, 200, o);
+}
+
+static void handle_v1_create(struct app *app, struct http_req *req)
+{
+	struct fields f;
+	struct mint m;
+	char ts[32];
+	cJSON *o;
+
+	if (fields_open(&f, req) < 0)
+		return;
+	if (mint_parse(app, &f, &v1_names, true, &m) < 0 || mint_commit(app, req, &m) < 0) {
+		metrics_inc(app->metrics, M_MINT_REJECTED);
+		fields_close(&f);
+		return;
+	}
+	fields_close(&f);
+	fmt_rfc3339(m.c.expires_ms, ts, sizeof ts);
+	o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "id", m.page_id);
+	cJSON_AddStringToObject(o, "url", m.url);
+	cJSON_AddStringToObject(o, "status", "pending");
+	cJSON_AddStringToObject(o, "expires_at", ts);
+	http_reply_json(req, 201, o);
+}
+
+static void reply_status(struct http_req *req, const char *id, const struct chal *c)
+{
+	cJSON *o = cJSON_CreateObject();
+	char ts[32];
+
+	cJSON_AddStringToObject(o, "id", id);
+	cJSON_AddStringToObject(o, "status", chal_status_name((enum chal_status)c->status));
+	cJSON_AddStringToObject(o, "client_id", c->client_id);
+	fmt_rfc3339_ms(c->created_ms, ts, sizeof ts);
+	cJSON_AddStringToObject(o, "created_at", ts);
+	if (c->status == CHAL_PENDING) {
+		cJSON_AddNullToObject(o, "decided_at");
+	} else {
+		fmt_rfc3339_ms(c->decided_ms ? c->decided_ms : c->expires_ms, ts, sizeof ts);
+		cJSON_AddStringToObject(o, "decided_at", ts);
+	}
+	fmt_rfc3339(c->expires_ms, ts, sizeof ts);
+	cJSON_AddStringToObject(o, "expires_at", ts);
+	http_reply_json(req, 200, o);
+}
+
+static void handle_v1_item(struct app *app, struct http_req *req, const char *id)
+{
+	uint8_t raw[PAGE_ID_BYTES];
+	struct chal c;
+	enum store_result sr;
+
+	if (strlen(id) != PAGE_ID_LEN || b64url_decode(id, PAGE_ID_LEN, raw, sizeof raw) != PAGE_ID_BYTES) {
+		http_reply_error(req, 404, "not_found", NULL, "no such challenge");
+		return;
+	}
+	if (req->method == HTTP_DELETE) {
+		sr = store_finish(app->store, raw, now_ms(), CHAL_CANCELED, &c);
+		if (sr == STORE_OK) {
+			struct audit_event ev = { 0 };
+			ev.kind = AUDIT_CANCELED;
+			ev.ts_ms = c.decided_ms;
+			memcpy(ev.page_id, id, PAGE_ID_LEN + 1);
+			ev.client_id = c.client_id;
+			ev.phone = c.phone;
+			ev.flow = c.flow;
+			ev.ip = req->ip;
+			ev.user_agent = http_header(req, "User-Agent");
+			ev.created_ms = c.created_ms;
+			ev.notify = app->cfg.notify_on_expiry;
+			ev.validated = false;
+			if (app->audit != NULL && audit_submit(app->audit, &ev, NULL, NULL) < 0)
+				metrics_inc(app->metrics, M_AUDIT_FAILED);
+			metrics_inc(app->metrics, M_CANCELED);
+		}
+	} else {
+		sr = store_get(app->store, raw, now_ms(), &c);
+	}
+	if (sr == STORE_NOT_FOUND) {
+		http_reply_error(req, 404, "not_found", NULL, "no such challenge");
+		return;
+	}
+	reply_status(req, id, &c);
+}
+
+static void handle_metrics(struct app *app, struct http_req *req)
+{
+	char *text = metrics_render(app->metrics, store_pending(app->store), store_size(app->store));
+	http_reply_take(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text));
+}
+
+/* api_keys: Bearer, X-API-Key or ?api_key=, compared in constant time. With
+ * none configured only loopback peers are served. */
+static bool api_authorized(struct app *app, struct http_req *req)
+{
+	const struct strlist *keys = &app->cfg.api_keys;
+	const char *cand[3];
+	const char *auth = http_header(req, "Authorization");
+	bool ok = false;
+
+	if (keys->n == 0)
+		return req->loopback;
+	cand[0] = auth != NULL && strncasecmp(auth, "Bearer ", 7) == 0 ? auth + 7 : NULL;
+	cand[1] = http_header(req, "X-API-Key");
+	cand[2] = http_query(req, "api_key");
+	for (int c = 0; c < 3; c++) {
+		if (cand[c] == NULL)
+			continue;
+		for (int k = 0; k < keys->n; k++)
+			ok |= ct_equal(cand[c], strlen(cand[c]), keys->v[k], strlen(keys->v[k]));
+	}
+	return ok;
+}
+
+static void method_not_allowed(struct http_req *req, const char *allow)
+{
+	http_reply_error(req, 405, "method_not_allowed", NULL, "method not allowed on this path");
+	http_reply_add_header(req, "Allow", allow);
+}
+
+void api_handle(void *ctx, struct http_req *req)
+{
+	struct app *app = ctx;
+	const char *path = req->path;
+	bool get = req->method == HTTP_GET || req->method == HTTP_HEAD;
+
+	if (strcmp(path, "/healthz") == 0) {
+		if (get)
+			http_reply(req, 200, "application/json; charset=utf-8", "{\"status\":\"ok\"}", 15);
+		else
+			method_not_allowed(req, "GET, HEAD");
+		return;
+	}
+	if (!api_authorized(app, req)) {
+		http_reply_error(req, 401, "unauthorized", NULL, app->cfg.api_keys.n ?
+		                 "a valid API key is required (Authorization: Bearer, X-API-Key or api_key)" :
+		                 "no api_keys are configured: only loopback clients are served");
+		http_reply_add_header(req, "WWW-Authenticate", "Bearer");
+		return;
+	}
+	if (req->body_too_large) {
+		http_reply_error(req, 413, "too_large", NULL, "the request body is larger than 16 KiB");
+		return;
+	}
+	if (strcmp(path, "/generate_dynamic_page") == 0) {
+		if (get || req->method == HTTP_POST)
+			handle_seed_mint(app, req);
+		else
+			method_not_allowed(req, "GET, POST");
+	} else if (strcmp(path, "/v1/challenges") == 0) {
+		if (req->method == HTTP_POST)
+			handle_v1_create(app, req);
+		else
+			method_not_allowed(req, "POST");
+	} else if (strncmp(path, "/v1/challenges/", 15) == 0 && strchr(path + 15, '/') == NULL) {
+		if (get || req->method == HTTP_DELETE)
+			handle_v1_item(app, req, path + 15);
+		else
+			method_not_allowed(req, "GET, DELETE");
+	} else if (strcmp(path, "/metrics") == 0) {
+		if (get)
+			handle_metrics(app, req);
+		else
+			method_not_allowed(req, "GET");
+	} else {
+		http_reply_error(req, 404, "not_found", NULL, "no such endpoint");
+	}
+}

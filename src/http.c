@@ -1,0 +1,447 @@
+/*
+ * http: libmicrohttpd glue. Each daemon runs an internal epoll thread pool;
+ * the access handler below turns MHD's call sequence (headers, body pieces,
+ * final call) into one complete struct http_req for the module's handler,
+ * and queues whatever response that handler built. Bodies are counted here
+ * (MHD has no size option): over HTTP_BODY_MAX the handler sees
+ * body_too_large and answers 413; a declared Content-Length over it is
+ * answered before the body is read.
+ */
+#include "http.h"
+#include "log.h"
+#include "tlscert.h"
+#include "util.h"
+
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CSP_PAGE "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; " \
+	"connect-src 'none'; form-action 'self' https://wa.me https://api.whatsapp.com; " \
+	"base-uri 'none'; frame-ancestors 'none'"
+#define CSP_OTHER "default-src 'none'; frame-ancestors 'none'"
+
+struct http_server {
+	struct MHD_Daemon *d;
+	struct http_server_opts o;
+	char name[8];
+	int port;
+	MHD_socket quiesced_fd;
+};
+
+const char *http_method_name(enum http_method m)
+{
+	static const char *const names[] = { "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "OTHER" };
+	return names[m];
+}
+
+static enum http_method method_parse(const char *m)
+{
+	if (strcmp(m, "GET") == 0)
+		return HTTP_GET;
+	if (strcmp(m, "HEAD") == 0)
+		return HTTP_HEAD;
+	if (strcmp(m, "POST") == 0)
+		return HTTP_POST;
+	if (strcmp(m, "PUT") == 0)
+		return HTTP_PUT;
+	if (strcmp(m, "DELETE") == 0)
+		return HTTP_DELETE;
+	if (strcmp(m, "OPTIONS") == 0)
+		return HTTP_OPTIONS;
+	return HTTP_OTHER;
+}
+
+static void add_security_headers(struct MHD_Response *resp, bool html, const char *cache_control)
+{
+	MHD_add_response_header(resp, "Cache-Control", cache_control ? cache_control : "no-store");
+	MHD_add_response_header(resp, "Content-Security-Policy", html ? CSP_PAGE : CSP_OTHER);
+	MHD_add_response_header(resp, "Strict-Transport-Security", "max-age=31536000; includeSubDomains");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+	MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+}
+
+static bool ctype_is_html(const char *ctype)
+{
+	return ctype != NULL && strncmp(ctype, "text/html", 9) == 0;
+}
+
+static void set_response(struct http_req *r, unsigned status, struct MHD_Response *resp,
+                         const char *ctype)
+{
+	if (resp == NULL) {
+		log_error("%s: out of memory building a response", __func__);
+		return;
+	}
+	if (ctype != NULL)
+		MHD_add_response_header(resp, "Content-Type", ctype);
+	add_security_headers(resp, ctype_is_html(ctype), NULL);
+	if (r->resp != NULL && !r->resp_shared)
+		MHD_destroy_response(r->resp);
+	r->resp = resp;
+	r->resp_shared = false;
+	r->status = status;
+}
+
+void http_reply(struct http_req *r, unsigned status, const char *ctype, const void *body, size_t len)
+{
+	struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)body,
+	                                                             MHD_RESPMEM_MUST_COPY);
+	set_response(r, status, resp, ctype);
+}
+
+void http_reply_take(struct http_req *r, unsigned status, const char *ctype, char *body, size_t len)
+{
+	struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback(len, body, free);
+	if (resp == NULL)
+		free(body);
+	set_response(r, status, resp, ctype);
+}
+
+#define JSON_CTYPE "application/json; charset=utf-8"
+
+void http_reply_json(struct http_req *r, unsigned status, cJSON *obj)
+{
+	char *text = cJSON_PrintUnformatted(obj);
+
+	cJSON_Delete(obj);
+	if (text == NULL) {
+		http_reply(r, 500, JSON_CTYPE, "{\"error\":\"internal\"}", 20);
+		return;
+	}
+	http_reply_take(r, status, JSON_CTYPE, text, strlen(text));
+}
+
+void http_reply_error(struct http_req *r, unsigned status, const char *code, const char *field,
+                      const char *detail)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "error", code);
+	if (field != NULL)
+		cJSON_AddStringToObject(o, "field", field);
+	cJSON_AddStringToObject(o, "detail", detail);
+	http_reply_json(r, status, o);
+}
+
+void http_content_type(struct http_req *r, char *buf, size_t len)
+{
+	const char *ct = http_header(r, "Content-Type");
+	size_t n = 0;
+
+	if (ct != NULL) {
+		while (*ct == ' ')
+			ct++;
+		for (; ct[n] != '\0' && ct[n] != ';' && ct[n] != ' ' && n + 1 < len; n++)
+			buf[n] = (char)tolower((unsigned char)ct[n]);
+	}
+	buf[n] = '\0';
+}
+
+void http_reply_redirect(struct http_req *r, unsigned status, const char *location)
+{
+	http_reply(r, status, NULL, "", 0);
+	if (r->resp != NULL)
+		MHD_add_response_header(r->resp, "Location", location);
+}
+
+void http_reply_add_header(struct http_req *r, const char *name, const char *value)
+{
+	if (r->resp != NULL)
+		MHD_add_response_header(r->resp, name, value);
+}
+
+struct MHD_Response *http_response_static(const void *body, size_t len, const char *ctype,
+                                          const char *cache_control, const char *etag)
+{
+	struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)body,
+	                                                            MHD_RESPMEM_PERSISTENT);
+	if (resp == NULL)
+		fatal("%s: out of memory", __func__);
+	MHD_add_response_header(resp, "Content-Type", ctype);
+	if (etag != NULL)
+		MHD_add_response_header(resp, "ETag", etag);
+	add_security_headers(resp, ctype_is_html(ctype), cache_control);
+	return resp;
+}
+
+void http_reply_shared(struct http_req *r, unsigned status, struct MHD_Response *resp)
+{
+	if (r->resp != NULL && !r->resp_shared)
+		MHD_destroy_response(r->resp);
+	/* Queueing takes its own reference; the owner of a shared response keeps
+	 * it alive until the daemon is stopped. */
+	r->resp = resp;
+	r->resp_shared = true;
+	r->status = status;
+}
+
+void http_defer(struct http_req *r)
+{
+	r->deferred = true;
+	MHD_suspend_connection(r->conn);
+}
+
+void http_resume(struct http_req *r)
+{
+	MHD_resume_connection(r->conn);
+}
+
+const char *http_header(struct http_req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_query(struct http_req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+static void req_fill_peer(struct http_req *r)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+	strcpy(r->ip, "unknown");
+	if (sa == NULL)
+		return;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &in->sin_addr, r->ip, sizeof r->ip);
+		r->loopback = (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+		if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+			inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], r->ip, sizeof r->ip);
+			r->loopback = in6->sin6_addr.s6_addr[12] == 127;
+		} else {
+			inet_ntop(AF_INET6, &in6->sin6_addr, r->ip, sizeof r->ip);
+			r->loopback = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+		}
+	}
+}
+
+static enum MHD_Result queue_and_release(struct http_req *r)
+{
+	enum MHD_Result ret;
+
+	if (r->resp == NULL) {
+		log_error("%s: handler for %s %s gave no response", __func__, http_method_name(r->method), r->path);
+		http_reply(r, 500, "text/plain; charset=utf-8", "internal error\n", 15);
+		if (r->resp == NULL)
+			return MHD_NO;
+	}
+	ret = MHD_queue_response(r->conn, r->status, r->resp);
+	if (!r->resp_shared)
+		MHD_destroy_response(r->resp);
+	r->resp = NULL;
+	return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+	struct http_server *s = cls;
+	struct http_req *r = *con_cls;
+
+	(void)version;
+	if (r == NULL) {
+		const char *cl;
+		r = xcalloc(1, sizeof *r);
+		r->conn = conn;
+		r->method = method_parse(method);
+		r->path = url;
+		req_fill_peer(r);
+		*con_cls = r;
+		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (cl != NULL) {
+			long long n;
+			const char *err;
+			if (parse_ll(cl, 0, (long long)1 << 40, &n, &err) == 0 && n > HTTP_BODY_MAX) {
+				r->body_too_large = true;
+				s->o.handler(s->o.ctx, r);
+				return queue_and_release(r);
+			}
+		}
+		return MHD_YES;
+	}
+	if (r->deferred) {
+		/* Resumed: the answer was set from another thread. */
+		if (r->resp == NULL)
+			return MHD_YES;
+		return queue_and_release(r);
+	}
+	if (*upload_data_size > 0) {
+		size_t n = *upload_data_size;
+		if (!r->body_too_large) {
+			if (r->body_len + n > HTTP_BODY_MAX) {
+				r->body_too_large = true;
+				free(r->body);
+				r->body = NULL;
+				r->body_len = 0;
+			} else {
+				if (r->body_len + n + 1 > r->body_cap) {
+					r->body_cap = r->body_len + n + 1 < 1024 ? 1024 : r->body_len + n + 1;
+					r->body = xreallocarray(r->body, r->body_cap, 1);
+				}
+				memcpy(r->body + r->body_len, upload_data, n);
+				r->body_len += n;
+				r->body[r->body_len] = '\0';
+			}
+		}
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	s->o.handler(s->o.ctx, r);
+	if (r->deferred)
+		return MHD_YES;
+	return queue_and_release(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+	struct http_req *r = *con_cls;
+
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	if (r == NULL)
+		return;
+	if (r->resp != NULL && !r->resp_shared)
+		MHD_destroy_response(r->resp);
+	if (r->state_free != NULL)
+		r->state_free(r->state);
+	free(r->body);
+	free(r);
+	*con_cls = NULL;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	struct http_server *s = cls;
+	char buf[512];
+	size_t n;
+
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	n = strlen(buf);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	log_debug("%s port: libmicrohttpd: %s", s->name, buf);
+}
+
+static int resolve_bind(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_PASSIVE, .ai_socktype = SOCK_STREAM };
+	struct addrinfo *res = NULL;
+	char portstr[8];
+	int rc;
+
+	snprintf(portstr, sizeof portstr, "%d", port);
+	rc = getaddrinfo(host, portstr, &hints, &res);
+	if (rc != 0) {
+		log_error("bind address \"%s\" is not a numeric IPv4/IPv6 address: %s", host, gai_strerror(rc));
+		return -1;
+	}
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+struct http_server *http_server_start(const struct http_server_opts *o)
+{
+	struct http_server *s = xcalloc(1, sizeof *s);
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+	                 MHD_USE_ERROR_LOG;
+	struct MHD_OptionItem opts[16];
+	int n = 0;
+	const union MHD_DaemonInfo *info;
+
+	s->o = *o;
+	s->quiesced_fd = MHD_INVALID_SOCKET;
+	strlcpy_(s->name, o->name, sizeof s->name);
+	if (resolve_bind(o->bind, o->port, &ss, &sslen) < 0)
+		goto fail;
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	if (o->tls)
+		flags |= MHD_USE_TLS;
+
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_SOCK_ADDR, 0, &ss };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE, o->threads, NULL };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT, HTTP_CONN_LIMIT, NULL };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONN_TIMEOUT_S, NULL };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_PER_IP_CONNECTION_LIMIT, HTTP_PER_IP_CONN_LIMIT, NULL };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_CONN_MEMORY_LIMIT, NULL };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096, NULL };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, s };
+	if (o->tls) {
+		/* The pair comes from tlscert's callback on every handshake, so a
+		 * SIGHUP reload reaches new connections without a restart. */
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES };
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_CERT_CALLBACK,
+		                                     (intptr_t)&tls_material_retrieve, NULL };
+	}
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
+
+	s->d = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, s,
+	                        MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+	if (s->d == NULL) {
+		log_error("%s port: cannot listen on %s:%d (address in use, no permission, or TLS setup failed)",
+		          o->name, o->bind, o->port);
+		goto fail;
+	}
+	info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+	s->port = info ? info->port : o->port;
+	log_info("%s port: listening on %s%s:%d (%s, %d threads)", o->name,
+	         ss.ss_family == AF_INET6 ? "[" : "", o->bind, s->port, o->tls ? "TLS" : "plain HTTP",
+	         o->threads);
+	return s;
+fail:
+	free(s);
+	return NULL;
+}
+
+int http_server_port(const struct http_server *s)
+{
+	return s->port;
+}
+
+void http_server_quiesce(struct http_server *s)
+{
+	if (s == NULL || s->d == NULL)
+		return;
+	s->quiesced_fd = MHD_quiesce_daemon(s->d);
+}
+
+void http_server_stop(struct http_server *s)
+{
+	int64_t deadline = mono_ms() + HTTP_DRAIN_MS;
+
+	if (s == NULL)
+		return;
+	while (mono_ms() < deadline) {
+		const union MHD_DaemonInfo *i = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+		if (i == NULL || i->num_connections == 0)
+			break;
+		usleep(20 * 1000);
+	}
+	MHD_stop_daemon(s->d);
+	if (s->quiesced_fd != MHD_INVALID_SOCKET)
+		close(s->quiesced_fd);
+	free(s);
+}

@@ -1,0 +1,370 @@
+/*
+ * page: HTML for the web port. A page is a few KB built into one growing
+ * buffer per request. Styles and the script are files under /static/ (the
+ * CSP forbids inline code); values that come from outside (brand name, page
+ * id, option values) are escaped by html_escape and nothing else prints them.
+ */
+#include "page.h"
+#include "assets.h"
+#include "caldate.h"
+#include "config.h"
+#include "util.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define PAGE_INITIAL_CAP 6144
+
+struct sbuf {
+	char *p;
+	size_t len, cap;
+};
+
+static void sb_grow(struct sbuf *b, size_t extra)
+{
+	if (b->len + extra + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : PAGE_INITIAL_CAP;
+		while (b->len + extra + 1 > cap)
+			cap *= 2;
+		b->p = xreallocarray(b->p, cap, 1);
+		b->cap = cap;
+	}
+}
+
+static void sb_put(struct sbuf *b, const char *s)
+{
+	size_t n = strlen(s);
+	sb_grow(b, n);
+	memcpy(b->p + b->len, s, n + 1);
+	b->len += n;
+}
+
+static void sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(struct sbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	sb_grow(b, (size_t)n);
+	va_start(ap, fmt);
+	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+/* Appends s escaped for HTML text and attribute values. */
+static void sb_esc(struct sbuf *b, const char *s)
+{
+	size_t n = strlen(s);
+	sb_grow(b, n * 6);
+	b->len += (size_t)html_escape(s, n, b->p + b->len, b->cap - b->len);
+}
+
+long html_escape(const char *in, size_t len, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		const char *rep = NULL;
+		switch (in[i]) {
+		case '&': rep = "&amp;"; break;
+		case '<': rep = "&lt;"; break;
+		case '>': rep = "&gt;"; break;
+		case '"': rep = "&quot;"; break;
+		case '\'': rep = "&#39;"; break;
+		default: break;
+		}
+		if (rep != NULL) {
+			size_t n = strlen(rep);
+			if (o + n >= cap)
+				return -1;
+			memcpy(out + o, rep, n);
+			o += n;
+		} else {
+			if (o + 1 >= cap)
+				return -1;
+			out[o++] = in[i];
+		}
+	}
+	if (o >= cap)
+		return -1;
+	out[o] = '\0';
+	return (long)o;
+}
+
+/* ---- strings: one table per language ---- */
+
+enum str {
+	S_TITLE, S_Q_DATE, S_Q_SUM, S_Q_SUM_HINT, S_INTRO, S_NONE, S_SUBMIT, S_TIMER, S_EXPIRED,
+	S_ENTRY_DATE, S_ENTRY_SUM, S_BACK, S_FOOTER,
+	S_LANDING_H, S_LANDING_P, S_404_H, S_404_P, S_410_H, S_410_P, S_429_H, S_429_P,
+	S_400_H, S_400_P, S_COUNT
+};
+
+static const char *const strings[2][S_COUNT] = {
+	[LANG_ES] = {
+		[S_TITLE] = "Confirma que eres tú",
+		[S_Q_DATE] = "¿Cuál es tu fecha de nacimiento?",
+		[S_Q_SUM] = "¿Cuánto suman el mes y el día de tu fecha de nacimiento?",
+		[S_Q_SUM_HINT] = "Por ejemplo, si naciste el 17 de mayo: 5 + 17 = 22.",
+		[S_INTRO] = "Responde para continuar en WhatsApp. Este enlace es personal y de un solo uso.",
+		[S_NONE] = "Ninguna de las opciones",
+		[S_SUBMIT] = "Confirmar",
+		[S_TIMER] = "Este enlace vence en {s}",
+		[S_EXPIRED] = "Este enlace ha vencido. Vuelve al chat para pedir uno nuevo.",
+		[S_ENTRY_DATE] = "Fecha de nacimiento",
+		[S_ENTRY_SUM] = "Mes + día",
+		[S_BACK] = "Volver al chat",
+		[S_FOOTER] = "Verificación segura. Nunca compartas este enlace.",
+		[S_LANDING_H] = "No hay ninguna solicitud de verificación",
+		[S_LANDING_P] = "Abre el enlace que recibiste en tu chat de WhatsApp.",
+		[S_404_H] = "Este enlace no es válido o ha vencido",
+		[S_404_P] = "Vuelve al chat para pedir un enlace nuevo.",
+		[S_410_H] = "Este enlace ya fue usado",
+		[S_410_P] = "Cada enlace sirve una sola vez. Vuelve al chat para continuar.",
+		[S_429_H] = "Demasiados intentos",
+		[S_429_P] = "Espera un momento y vuelve a intentarlo.",
+		[S_400_H] = "No pudimos leer tu respuesta",
+		[S_400_P] = "Vuelve al chat para pedir un enlace nuevo.",
+	},
+	[LANG_EN] = {
+		[S_TITLE] = "Confirm it's you",
+		[S_Q_DATE] = "What is your date of birth?",
+		[S_Q_SUM] = "What do the month and the day of your date of birth add up to?",
+		[S_Q_SUM_HINT] = "For example, if you were born on May 17: 5 + 17 = 22.",
+		[S_INTRO] = "Answer to continue in WhatsApp. This link is personal and works once.",
+		[S_NONE] = "None of the options",
+		[S_SUBMIT] = "Confirm",
+		[S_TIMER] = "This link expires in {s}",
+		[S_EXPIRED] = "This link has expired. Go back to the chat to ask for a new one.",
+		[S_ENTRY_DATE] = "Date of birth",
+		[S_ENTRY_SUM] = "Month + day",
+		[S_BACK] = "Back to chat",
+		[S_FOOTER] = "Secure verification. Never share this link.",
+		[S_LANDING_H] = "There is no verification request",
+		[S_LANDING_P] = "Open the link you received in your WhatsApp chat.",
+		[S_404_H] = "This link is not valid or has expired",
+		[S_404_P] = "Go back to the chat to ask for a new link.",
+		[S_410_H] = "This link has already been used",
+		[S_410_P] = "Each link works once. Go back to the chat to continue.",
+		[S_429_H] = "Too many attempts",
+		[S_429_P] = "Wait a moment and try again.",
+		[S_400_H] = "We could not read your answer",
+		[S_400_P] = "Go back to the chat to ask for a new link.",
+	},
+};
+
+static const char *const months[2][12] = {
+	[LANG_ES] = { "enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto",
+	              "septiembre", "octubre", "noviembre", "diciembre" },
+	[LANG_EN] = { "January", "February", "March", "April", "May", "June", "July", "August",
+	              "September", "October", "November", "December" },
+};
+
+static const char *const lang_codes[2] = { [LANG_ES] = "es", [LANG_EN] = "en" };
+
+void page_format_date(int32_t day, enum lang lang, char *buf, size_t len)
+{
+	int y, m, d;
+
+	caldate_to_ymd(day, &y, &m, &d);
+	if (lang == LANG_EN)
+		snprintf(buf, len, "%s %d, %d", months[LANG_EN][m - 1], d, y);
+	else
+		snprintf(buf, len, "%d de %s de %d", d, months[LANG_ES][m - 1], y);
+}
+
+static int lang_from_tag(const char *s, size_t n)
+{
+	if (n >= 2 && strncasecmp(s, "es", 2) == 0 && (n == 2 || s[2] == '-' || s[2] == '_'))
+		return LANG_ES;
+	if (n >= 2 && strncasecmp(s, "en", 2) == 0 && (n == 2 || s[2] == '-' || s[2] == '_'))
+		return LANG_EN;
+	return -1;
+}
+
+enum lang page_pick_lang(int chal_lang, const char *accept_language, const char *default_lang)
+{
+	if (chal_lang == LANG_ES || chal_lang == LANG_EN)
+		return (enum lang)chal_lang;
+	if (accept_language != NULL) {
+		/* First supported tag with q > 0, in the order the browser lists them
+		 * (browsers list by preference; q-values only ever decrease). */
+		const char *p = accept_language;
+		while (*p != '\0') {
+			size_t n;
+			int l;
+			while (*p == ' ' || *p == ',')
+				p++;
+			n = strcspn(p, ";,");
+			l = lang_from_tag(p, n);
+			p += n;
+			if (*p == ';') {
+				const char *q = strstr(p, "q=");
+				size_t seg = strcspn(p, ",");
+				if (q != NULL && (size_t)(q - p) < seg && strncmp(q, "q=0", 3) == 0 &&
+				    strspn(q + 3, ".0") == strcspn(q + 3, ", "))
+					l = -1;
+				p += seg;
+			}
+			if (l >= 0)
+				return (enum lang)l;
+		}
+	}
+	return default_lang != NULL && strcmp(default_lang, "en") == 0 ? LANG_EN : LANG_ES;
+}
+
+static void asset_link(struct sbuf *b, const char *fmt, const char *name)
+{
+	const struct asset *a = asset_find(name);
+	char url[96];
+
+	snprintf(url, sizeof url, "/static/%s?v=%s", name, a ? a->version : "0");
+	sb_printf(b, fmt, url);
+}
+
+static void render_head(struct sbuf *b, const struct config *cfg, enum lang lang, const char *title,
+                        bool script)
+{
+	sb_printf(b, "<!doctype html>\n<html lang=\"%s\">\n<head>\n<meta charset=\"utf-8\">\n"
+	          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+	          "<meta name=\"robots\" content=\"noindex, nofollow\">\n<title>", lang_codes[lang]);
+	sb_esc(b, title);
+	if (cfg->brand_name != NULL) {
+		sb_put(b, " · ");
+		sb_esc(b, cfg->brand_name);
+	}
+	sb_put(b, "</title>\n");
+	asset_link(b, "<link rel=\"stylesheet\" href=\"%s\">\n", "app.css");
+	asset_link(b, "<link rel=\"icon\" href=\"%s\" type=\"image/svg+xml\">\n", "favicon.svg");
+	if (cfg->brand_color != NULL)
+		asset_link(b, "<link rel=\"stylesheet\" href=\"%s\">\n", "brand.css");
+	if (script)
+		asset_link(b, "<script src=\"%s\" defer></script>\n", "app.js");
+	sb_put(b, "</head>\n<body>\n<main>\n<header>");
+	if (cfg->brand_logo != NULL)
+		sb_put(b, "<img src=\"/static/brand-logo\" alt=\"\">");
+	else
+		asset_link(b, "<img src=\"%s\" alt=\"\">", "logo.svg");
+	if (cfg->brand_name != NULL) {
+		sb_put(b, "<span class=\"brand\">");
+		sb_esc(b, cfg->brand_name);
+		sb_put(b, "</span>");
+	}
+	sb_put(b, "</header>\n");
+}
+
+static void render_back(struct sbuf *b, const struct config *cfg, enum lang lang)
+{
+	if (cfg->wa_digits[0] != '\0') {
+		sb_printf(b, "<a class=\"button\" href=\"https://wa.me/%s\">", cfg->wa_digits);
+		sb_esc(b, strings[lang][S_BACK]);
+		sb_put(b, "</a>\n");
+	}
+}
+
+static void render_foot(struct sbuf *b, enum lang lang)
+{
+	sb_put(b, "<footer>");
+	sb_esc(b, strings[lang][S_FOOTER]);
+	sb_put(b, "</footer>\n</main>\n</body>\n</html>\n");
+}
+
+char *page_render_challenge(const struct config *cfg, const struct chal *c, enum lang lang,
+                            int64_t now, size_t *len)
+{
+	struct sbuf b = { 0 };
+	const struct question *q = &c->q;
+	char id[PAGE_ID_LEN + 1];
+	int64_t left = (c->expires_ms - now + 999) / 1000;
+
+	if (left < 0)
+		left = 0;
+	b64url_encode(c->id, PAGE_ID_BYTES, id);
+	render_head(&b, cfg, lang, strings[lang][S_TITLE], true);
+	sb_put(&b, "<h1>");
+	sb_esc(&b, strings[lang][S_TITLE]);
+	sb_put(&b, "</h1>\n<p>");
+	sb_esc(&b, strings[lang][S_INTRO]);
+	sb_printf(&b, "</p>\n<form id=\"challenge\" method=\"post\" action=\"/validate_answer\" "
+	          "data-expires-in=\"%lld\">\n<input type=\"hidden\" name=\"page_id\" value=\"%s\">\n"
+	          "<input type=\"hidden\" name=\"refdata\" id=\"refdata\" value=\"\">\n",
+	          (long long)left, id);
+	sb_put(&b, "<fieldset>\n<legend>");
+	sb_esc(&b, strings[lang][q->kind == QUESTION_SUM ? S_Q_SUM : S_Q_DATE]);
+	sb_put(&b, "</legend>\n");
+	if (q->kind == QUESTION_SUM) {
+		sb_put(&b, "<p>");
+		sb_esc(&b, strings[lang][S_Q_SUM_HINT]);
+		sb_put(&b, "</p>\n");
+	}
+	if (q->mode == MODE_ENTRY) {
+		if (q->kind == QUESTION_SUM)
+			sb_put(&b, "<input class=\"entry\" type=\"number\" name=\"respuesta\" min=\"2\" max=\"43\" "
+			       "inputmode=\"numeric\" required aria-label=\"");
+		else
+			sb_put(&b, "<input class=\"entry\" type=\"date\" name=\"respuesta\" min=\"1900-01-01\" "
+			       "required aria-label=\"");
+		sb_esc(&b, strings[lang][q->kind == QUESTION_SUM ? S_ENTRY_SUM : S_ENTRY_DATE]);
+		sb_put(&b, "\">\n");
+	} else {
+		for (int i = 0; i < q->n_options; i++) {
+			char value[CHALLENGE_ANSWER_MAX], shown[64];
+			challenge_option_value(q, i, value, sizeof value);
+			if (q->kind == QUESTION_DATE)
+				page_format_date(q->options[i], lang, shown, sizeof shown);
+			else
+				snprintf(shown, sizeof shown, "%s", value);
+			sb_printf(&b, "<label class=\"option\"><input type=\"radio\" name=\"respuesta\" "
+			          "value=\"%s\" required> ", value);
+			sb_esc(&b, shown);
+			sb_put(&b, "</label>\n");
+		}
+		sb_put(&b, "<label class=\"option\"><input type=\"radio\" name=\"respuesta\" value=\"none\" "
+		       "required> ");
+		sb_esc(&b, strings[lang][S_NONE]);
+		sb_put(&b, "</label>\n");
+	}
+	sb_put(&b, "</fieldset>\n<button class=\"button\" id=\"submit\" type=\"submit\">");
+	sb_esc(&b, strings[lang][S_SUBMIT]);
+	sb_put(&b, "</button>\n<p class=\"timer\" id=\"timer\" role=\"status\" aria-live=\"polite\" "
+	       "data-template=\"");
+	sb_esc(&b, strings[lang][S_TIMER]);
+	sb_put(&b, "\" data-expired=\"");
+	sb_esc(&b, strings[lang][S_EXPIRED]);
+	sb_put(&b, "\"></p>\n</form>\n");
+	render_foot(&b, lang);
+	*len = b.len;
+	return b.p;
+}
+
+char *page_render_state(const struct config *cfg, enum page_state st, enum lang lang, size_t *len)
+{
+	static const enum str heads[PAGE_STATE_COUNT][2] = {
+		[PAGE_LANDING] = { S_LANDING_H, S_LANDING_P },
+		[PAGE_NOT_FOUND] = { S_404_H, S_404_P },
+		[PAGE_GONE] = { S_410_H, S_410_P },
+		[PAGE_RATE_LIMITED] = { S_429_H, S_429_P },
+		[PAGE_BAD_REQUEST] = { S_400_H, S_400_P },
+	};
+	struct sbuf b = { 0 };
+
+	render_head(&b, cfg, lang, strings[lang][heads[st][0]], false);
+	sb_put(&b, "<h1>");
+	sb_esc(&b, strings[lang][heads[st][0]]);
+	sb_put(&b, "</h1>\n<p>");
+	sb_esc(&b, strings[lang][heads[st][1]]);
+	sb_put(&b, "</p>\n");
+	render_back(&b, cfg, lang);
+	render_foot(&b, lang);
+	*len = b.len;
+	return b.p;
+}

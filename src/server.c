@@ -1,0 +1,206 @@
+/*
+ * server: start-up and shutdown of `mnmfa serve`.
+ *
+ * Order: TLS material (generated if asked) → store → notify → audit → web
+ * and API daemons → drop privileges → signal loop. The main thread waits in
+ * sigtimedwait: TERM/INT stop, HUP reloads the certificate; every
+ * SWEEP_INTERVAL_MS it sweeps the store so expired challenges are audited.
+ * Stop runs in reverse: stop accepting, let open requests finish (deferred
+ * decisions are answered by the audit writer), stop the daemons, flush the
+ * audit queue, stop the sender.
+ */
+#include "server.h"
+#include "api.h"
+#include "app.h"
+#include "audit.h"
+#include "config.h"
+#include "crypto.h"
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "notify.h"
+#include "store.h"
+#include "tlscert.h"
+#include "util.h"
+#include "web.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NOFILE_WANTED 65536
+
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < NOFILE_WANTED) {
+		rl.rlim_cur = rl.rlim_max < NOFILE_WANTED ? rl.rlim_max : NOFILE_WANTED;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			log_warn("cannot raise the open-file limit: %s", strerror(errno));
+	}
+}
+
+static int drop_privileges(const char *user)
+{
+	struct passwd *pw;
+
+	if (user == NULL)
+		return 0;
+	pw = getpwnam(user);
+	if (pw == NULL) {
+		log_error("user: no such user \"%s\"", user);
+		return -1;
+	}
+	if (setgroups(1, &pw->pw_gid) != 0 || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) != 0 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) != 0) {
+		log_error("user: cannot drop privileges to \"%s\": %s", user, strerror(errno));
+		return -1;
+	}
+	if (setuid(0) == 0 && pw->pw_uid != 0) {
+		log_error("user: privileges could be regained after dropping them");
+		return -1;
+	}
+	log_info("dropped privileges to user %s (uid %u)", user, (unsigned)pw->pw_uid);
+	return 0;
+}
+
+static void on_expired(void *ctx, const struct chal *c)
+{
+	struct app *app = ctx;
+	struct audit_event ev = { 0 };
+
+	ev.kind = AUDIT_EXPIRED;
+	ev.ts_ms = c->expires_ms;
+	b64url_encode(c->id, PAGE_ID_BYTES, ev.page_id);
+	ev.client_id = c->client_id;
+	ev.phone = c->phone;
+	ev.flow = c->flow;
+	ev.created_ms = c->created_ms;
+	ev.notify = app->cfg.notify_on_expiry;
+	ev.validated = false;
+	if (audit_submit(app->audit, &ev, NULL, NULL) < 0)
+		metrics_inc(app->metrics, M_AUDIT_FAILED);
+	metrics_inc(app->metrics, M_EXPIRED);
+}
+
+static void warn_defaults(const struct config *cfg)
+{
+	if (cfg->chatfuel_bot_id == NULL)
+		log_warn("chatfuel_bot_id/chatfuel_token are not set: dry run, results are only audited");
+	if (cfg->api_keys.n == 0)
+		log_warn("api_keys is not set: the API port answers loopback clients only");
+	if (cfg->whatsapp_number == NULL)
+		log_warn("whatsapp_number is not set: answered pages return to https://wa.me/");
+	if (!cfg->api_tls)
+		log_warn("api_tls is false: the API port speaks plain HTTP; keep it behind a local proxy");
+}
+
+static int signal_loop(struct app *app)
+{
+	sigset_t set;
+	struct timespec ts = { SWEEP_INTERVAL_MS / 1000, (SWEEP_INTERVAL_MS % 1000) * 1000000L };
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	for (;;) {
+		int sig = sigtimedwait(&set, NULL, &ts);
+		if (sig == SIGTERM || sig == SIGINT) {
+			log_info("received %s, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+			return 0;
+		}
+		if (sig == SIGHUP) {
+			if (tls_material_reload(app->tls) == 0)
+				log_info("SIGHUP: certificate reloaded (%s)", tls_material_fingerprint(app->tls));
+			else
+				log_error("SIGHUP: certificate reload failed; the old one stays in service");
+		}
+		store_sweep(app->store, now_ms(), on_expired, app);
+	}
+}
+
+int server_run(struct app *app)
+{
+	struct config *cfg = &app->cfg;
+	struct web *web = NULL;
+	sigset_t set;
+	int rc = 1;
+
+	/* Block the signals in every thread; the main thread takes them in sigtimedwait. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+	raise_nofile();
+	if (tlscert_ensure(cfg->tls_cert, cfg->tls_key, cfg->tls_autogen) < 0)
+		return 1;
+	app->tls = tls_material_load(cfg->tls_cert, cfg->tls_key);
+	if (app->tls == NULL)
+		return 1;
+	tls_material_install(app->tls);
+
+	app->metrics = metrics_new();
+	app->store = store_new((size_t)cfg->max_pending);
+	app->notify = notify_start(cfg);
+	if (app->notify == NULL)
+		goto out;
+	app->audit = audit_open(cfg, app->notify);
+	if (app->audit == NULL)
+		goto out;
+	web = web_new(app);
+	if (web == NULL)
+		goto out;
+
+	app->web = http_server_start(&(struct http_server_opts){
+		.name = "web", .bind = cfg->web_bind ? cfg->web_bind : cfg->bind, .port = cfg->web_port,
+		.tls = true, .threads = cfg->threads, .handler = web_handle, .ctx = web });
+	if (app->web == NULL)
+		goto out;
+	app->api = http_server_start(&(struct http_server_opts){
+		.name = "api", .bind = cfg->api_bind ? cfg->api_bind : cfg->bind, .port = cfg->api_port,
+		.tls = cfg->api_tls, .threads = cfg->threads, .handler = api_handle, .ctx = app });
+	if (app->api == NULL)
+		goto out;
+	if (drop_privileges(cfg->user) < 0)
+		goto out;
+	warn_defaults(cfg);
+	log_info("mnmfa ready: pages at %s/<page_id>, API on port %d", cfg->public_url,
+	         http_server_port(app->api));
+	rc = signal_loop(app);
+out:
+	http_server_quiesce(app->web);
+	http_server_quiesce(app->api);
+	http_server_stop(app->api);
+	http_server_stop(app->web);
+	app->api = app->web = NULL;
+	if (app->audit != NULL)
+		audit_close(app->audit);
+	if (app->notify != NULL)
+		notify_stop(app->notify);
+	web_free(web);
+	if (app->store != NULL)
+		store_free(app->store);
+	metrics_free(app->metrics);
+	tls_material_free(app->tls);
+	app->audit = NULL;
+	app->notify = NULL;
+	app->store = NULL;
+	app->metrics = NULL;
+	app->tls = NULL;
+	if (rc == 0)
+		log_info("stopped cleanly");
+	return rc;
+}

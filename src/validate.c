@@ -1,0 +1,133 @@
+/*
+ * validate: field rules for minted challenges (SPEC §4.3). Pure; fuzzed and
+ * unit-tested. Limits come from store.h so a valid field always fits a record.
+ */
+#include "validate.h"
+#include "caldate.h"
+#include "store.h"
+
+#include <stdbool.h>
+
+int validate_client_id(const char *s, size_t len, const char **detail)
+{
+	if (len == 0 || len > CLIENT_ID_MAX) {
+		*detail = "client_id must be 1 to 128 characters";
+		return -1;
+	}
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		          c == '_' || c == '.' || c == ':' || c == '-';
+		if (!ok) {
+			*detail = "client_id may only hold letters, digits and _ . : -";
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int validate_phone(const char *s, size_t len, const char **detail)
+{
+	size_t i = 0;
+
+	if (len > 0 && s[0] == '+')
+		i = 1;
+	if (len - i < 8 || len - i > 15) {
+		*detail = "phone must be 8 to 15 digits with an optional leading +";
+		return -1;
+	}
+	for (; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9') {
+			*detail = "phone must be 8 to 15 digits with an optional leading +";
+			return -1;
+		}
+	}
+	return 0;
+}
+
+long utf8_printable_len(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	long count = 0;
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned c = p[i];
+		uint32_t cp;
+		size_t n;
+
+		if (c < 0x80) {
+			if (c < 0x20 || c == 0x7f)
+				return -1;
+			i++;
+			count++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf) {
+			n = 1;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			n = 2;
+			cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			n = 3;
+			cp = c & 0x07;
+		} else {
+			return -1;
+		}
+		if (i + n >= len)
+			return -1;
+		for (size_t k = 1; k <= n; k++) {
+			if ((p[i + k] & 0xc0) != 0x80)
+				return -1;
+			cp = (cp << 6) | (p[i + k] & 0x3f);
+		}
+		/* overlong forms, surrogates, beyond U+10FFFF, C1 controls */
+		if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+		    (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f))
+			return -1;
+		i += n + 1;
+		count++;
+	}
+	return count;
+}
+
+int validate_flow(const char *s, size_t len, const char **detail)
+{
+	long n;
+
+	if (len == 0) {
+		*detail = "flow_name must not be empty";
+		return -1;
+	}
+	if (len > FLOW_MAX_BYTES) {
+		*detail = "flow_name must be at most 128 characters";
+		return -1;
+	}
+	n = utf8_printable_len(s, len);
+	if (n < 0) {
+		*detail = "flow_name must be printable UTF-8 text";
+		return -1;
+	}
+	if (n > FLOW_MAX_CHARS) {
+		*detail = "flow_name must be at most 128 characters";
+		return -1;
+	}
+	return 0;
+}
+
+int validate_dob(const char *s, size_t len, int32_t today, int32_t *out, const char **detail)
+{
+	int32_t d;
+
+	if (caldate_parse(s, len, &d) < 0) {
+		*detail = "expected a real calendar date YYYY-MM-DD";
+		return -1;
+	}
+	if (d < caldate_from_ymd(CALDATE_MIN_YEAR, 1, 1) || d > today) {
+		*detail = "date must be between 1900-01-01 and today";
+		return -1;
+	}
+	*out = d;
+	return 0;
+}

@@ -1,0 +1,404 @@
+/*
+ * web: request handlers of the web port. The page and the answer read
+ * everything bound to a challenge (client, phone, flow) from the store, never
+ * from the form. A decision is answered only after its audit row and result
+ * are durable: the request is deferred until the audit writer's callback.
+ */
+#include "web.h"
+#include "app.h"
+#include "assets.h"
+#include "audit.h"
+#include "config.h"
+#include "crypto.h"
+#include "form.h"
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "page.h"
+#include "store.h"
+#include "util.h"
+
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STATIC_CACHE "public, max-age=31536000, immutable"
+#define BRAND_LOGO_MAX (256 * 1024)
+#define ANSWER_MAX 64
+
+struct web {
+	struct app *app;
+	struct MHD_Response **assets;      /* one per embedded asset, same order */
+	struct MHD_Response *brand_css;
+	struct MHD_Response *brand_logo;
+	char *brand_logo_data;
+	char brand_css_text[64];
+	char wa_url[64];
+};
+
+static struct MHD_Response *load_brand_logo(struct web *w, const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	size_t n;
+	const char *dot = strrchr(path, '.');
+	const char *ctype;
+
+	if (f == NULL) {
+		log_error("brand_logo: cannot open %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	w->brand_logo_data = xmalloc(BRAND_LOGO_MAX + 1);
+	n = fread(w->brand_logo_data, 1, BRAND_LOGO_MAX + 1, f);
+	fclose(f);
+	if (n > BRAND_LOGO_MAX) {
+		log_error("brand_logo: %s is larger than 256 KiB", path);
+		return NULL;
+	}
+	if (dot != NULL && strcasecmp(dot, ".svg") == 0)
+		ctype = "image/svg+xml";
+	else if (dot != NULL && strcasecmp(dot, ".png") == 0)
+		ctype = "image/png";
+	else {
+		log_error("brand_logo: %s must be an .svg or .png file", path);
+		return NULL;
+	}
+	return http_response_static(w->brand_logo_data, n, ctype, "public, max-age=3600", NULL);
+}
+
+struct web *web_new(struct app *app)
+{
+	struct web *w = xcalloc(1, sizeof *w);
+	const struct config *cfg = &app->cfg;
+
+	w->app = app;
+	assets_init();
+	w->assets = xcalloc(assets_count(), sizeof *w->assets);
+	for (size_t i = 0; i < assets_count(); i++) {
+		const struct asset *a = asset_at(i);
+		w->assets[i] = http_response_static(a->data, a->len, a->ctype, STATIC_CACHE, a->etag);
+	}
+	if (cfg->brand_color != NULL) {
+		/* brand_color was validated as #rrggbb by config. */
+		snprintf(w->brand_css_text, sizeof w->brand_css_text, ":root{--accent:%s}\n",
+		         cfg->brand_color);
+		w->brand_css = http_response_static(w->brand_css_text, strlen(w->brand_css_text),
+		                                    "text/css; charset=utf-8", "public, max-age=3600", NULL);
+	}
+	if (cfg->brand_logo != NULL) {
+		w->brand_logo = load_brand_logo(w, cfg->brand_logo);
+		if (w->brand_logo == NULL) {
+			web_free(w);
+			return NULL;
+		}
+	}
+	snprintf(w->wa_url, sizeof w->wa_url, "https://wa.me/%s", cfg->wa_digits);
+	return w;
+}
+
+void web_free(struct web *w)
+{
+	if (w == NULL)
+		return;
+	for (size_t i = 0; w->assets != NULL && i < assets_count(); i++)
+		if (w->assets[i] != NULL)
+			MHD_destroy_response(w->assets[i]);
+	free(w->assets);
+	if (w->brand_css != NULL)
+		MHD_destroy_response(w->brand_css);
+	if (w->brand_logo != NULL)
+		MHD_destroy_response(w->brand_logo);
+	free(w->brand_logo_data);
+	free(w);
+}
+
+static enum lang req_lang(struct web *w, struct http_req *req, int chal_lang)
+{
+	return page_pick_lang(chal_lang, http_header(req, "Accept-Language"), w->app->cfg.lang);
+}
+
+static void reply_state(struct web *w, struct http_req *req, unsigned status, enum page_state st)
+{
+	size_t len;
+	char *html = page_render_state(&w->app->cfg, st, req_lang(w, req, -1), &len);
+	http_reply_take(req, status, "text/html; charset=utf-8", html, len);
+}
+
+static void handle_static(struct web *w, struct http_req *req, const char *name)
+{
+	const struct asset *a;
+
+	if (strcmp(name, "brand.css") == 0 && w->brand_css != NULL) {
+		http_reply_shared(req, 200, w->brand_css);
+		return;
+	}
+	if (strcmp(name, "brand-logo") == 0 && w->brand_logo != NULL) {
+		http_reply_shared(req, 200, w->brand_logo);
+		return;
+	}
+	a = asset_find(name);
+	if (a == NULL) {
+		reply_state(w, req, 404, PAGE_NOT_FOUND);
+		return;
+	}
+	{
+		const char *inm = http_header(req, "If-None-Match");
+		if (inm != NULL && strstr(inm, a->etag) != NULL) {
+			http_reply(req, 304, NULL, "", 0);
+			http_reply_add_header(req, "ETag", a->etag);
+			return;
+		}
+	}
+	http_reply_shared(req, 200, w->assets[a - asset_at(0)]);
+}
+
+static bool parse_page_id(const char *s, size_t len, uint8_t out[PAGE_ID_BYTES])
+{
+	return len == PAGE_ID_LEN && b64url_decode(s, len, out, PAGE_ID_BYTES) == PAGE_ID_BYTES;
+}
+
+static void handle_page(struct web *w, struct http_req *req, const char *id)
+{
+	uint8_t raw[PAGE_ID_BYTES];
+	struct chal c;
+	enum store_result sr;
+	int64_t now = now_ms();
+	size_t len;
+	char *html;
+
+	if (!parse_page_id(id, strlen(id), raw)) {
+		reply_state(w, req, 404, PAGE_NOT_FOUND);
+		return;
+	}
+	sr = store_get(w->app->store, raw, now, &c);
+	if (sr == STORE_NOT_FOUND || sr == STORE_EXPIRED) {
+		reply_state(w, req, 404, PAGE_NOT_FOUND);
+		return;
+	}
+	if (sr != STORE_OK) {
+		reply_state(w, req, 410, PAGE_GONE);
+		return;
+	}
+	html = page_render_challenge(&w->app->cfg, &c, req_lang(w, req, c.lang == 0xff ? -1 : c.lang),
+	                             now, &len);
+	metrics_inc(w->app->metrics, M_PAGES);
+	http_reply_take(req, 200, "text/html; charset=utf-8", html, len);
+}
+
+/* The client address for the audit log: the peer, or the last address in
+ * X-Forwarded-For that is not a trusted proxy, when the peer is one. */
+static bool cidr_match(const char *cidr, const char *ip)
+{
+	char net[INET6_ADDRSTRLEN + 4];
+	const char *slash = strchr(cidr, '/');
+	unsigned char a[16], b[16];
+	int fam, bits, max;
+	long long v;
+	const char *err;
+
+	snprintf(net, sizeof net, "%.*s", slash ? (int)(slash - cidr) : (int)strlen(cidr), cidr);
+	fam = strchr(net, ':') ? AF_INET6 : AF_INET;
+	max = fam == AF_INET6 ? 128 : 32;
+	if (inet_pton(fam, net, a) != 1 || inet_pton(fam, ip, b) != 1)
+		return false;
+	bits = max;
+	if (slash != NULL) {
+		if (parse_ll(slash + 1, 0, max, &v, &err) < 0)
+			return false;
+		bits = (int)v;
+	}
+	for (int i = 0; i < bits / 8; i++)
+		if (a[i] != b[i])
+			return false;
+	if (bits % 8 != 0) {
+		unsigned char mask = (unsigned char)(0xff << (8 - bits % 8));
+		if ((a[bits / 8] & mask) != (b[bits / 8] & mask))
+			return false;
+	}
+	return true;
+}
+
+static bool is_trusted(const struct strlist *proxies, const char *ip)
+{
+	for (int i = 0; i < proxies->n; i++)
+		if (cidr_match(proxies->v[i], ip))
+			return true;
+	return false;
+}
+
+static void client_ip(struct web *w, struct http_req *req, char *out, size_t len)
+{
+	const struct strlist *proxies = &w->app->cfg.trusted_proxies;
+	const char *xff;
+
+	snprintf(out, len, "%s", req->ip);
+	if (proxies->n == 0 || !is_trusted(proxies, req->ip))
+		return;
+	xff = http_header(req, "X-Forwarded-For");
+	if (xff == NULL)
+		return;
+	/* Walk right to left: the first hop not ours is the client. */
+	for (size_t end = strlen(xff); end > 0;) {
+		size_t start = end;
+		char hop[INET6_ADDRSTRLEN];
+		unsigned char tmp[16];
+		while (start > 0 && xff[start - 1] != ',')
+			start--;
+		snprintf(hop, sizeof hop, "%.*s", (int)(end - start), xff + start);
+		{
+			char *p = hop, *e;
+			while (*p == ' ')
+				p++;
+			e = p + strlen(p);
+			while (e > p && e[-1] == ' ')
+				*--e = '\0';
+			if (inet_pton(strchr(p, ':') ? AF_INET6 : AF_INET, p, tmp) != 1)
+				return;
+			snprintf(out, len, "%s", p);
+			if (!is_trusted(proxies, p))
+				return;
+		}
+		end = start > 0 ? start - 1 : 0;
+	}
+}
+
+/* Deferred decision: answered from the audit writer once durable. */
+struct decision {
+	struct http_req *req;
+	struct web *w;
+};
+
+static void decision_durable(void *ctx, int rc)
+{
+	struct decision *d = ctx;
+	struct http_req *req = d->req;
+
+	if (rc != 0) {
+		/* The store has decided; the evidence did not reach the disk. Tell the
+		 * person to go back (the redirect) and leave the trace in the log. */
+		log_error("audit: a decision could not be written; see earlier errors");
+		metrics_inc(d->w->app->metrics, M_AUDIT_FAILED);
+	}
+	http_reply_redirect(req, 303, d->w->wa_url);
+	http_resume(req);
+}
+
+static void audit_event_from(struct audit_event *ev, enum audit_kind kind, const struct chal *c,
+                             const char *page_id, const char *ip, struct http_req *req,
+                             const char *refdata)
+{
+	memset(ev, 0, sizeof *ev);
+	ev->kind = kind;
+	ev->ts_ms = c->decided_ms ? c->decided_ms : now_ms();
+	memcpy(ev->page_id, page_id, PAGE_ID_LEN + 1);
+	ev->client_id = c->client_id;
+	ev->phone = c->phone;
+	ev->flow = c->flow;
+	ev->ip = ip;
+	ev->user_agent = http_header(req, "User-Agent");
+	ev->refdata = refdata;
+	ev->created_ms = c->created_ms;
+}
+
+static void handle_validate(struct web *w, struct http_req *req)
+{
+	struct app *app = w->app;
+	char ct[64], id[PAGE_ID_LEN + 2], answer[ANSWER_MAX], ip[INET6_ADDRSTRLEN];
+	char *refdata = NULL;
+	uint8_t raw[PAGE_ID_BYTES];
+	long idlen, alen, rlen;
+	struct chal c;
+	struct audit_event ev;
+	enum store_result sr;
+
+	if (req->body_too_large) {
+		reply_state(w, req, 413, PAGE_BAD_REQUEST);
+		return;
+	}
+	http_content_type(req, ct, sizeof ct);
+	if (strcmp(ct, "application/x-www-form-urlencoded") != 0) {
+		reply_state(w, req, 400, PAGE_BAD_REQUEST);
+		return;
+	}
+	idlen = form_get(req->body, req->body_len, "page_id", id, sizeof id);
+	if (idlen < 0 || !parse_page_id(id, (size_t)idlen, raw)) {
+		metrics_inc(app->metrics, M_REPLAYED);
+		reply_state(w, req, 404, PAGE_NOT_FOUND);
+		return;
+	}
+	alen = form_get(req->body, req->body_len, "respuesta", answer, sizeof answer);
+	if (alen < 0)
+		alen = 0, answer[0] = '\0';
+	refdata = xmalloc(AUDIT_REFDATA_MAX + 1);
+	rlen = form_get(req->body, req->body_len, "refdata", refdata, AUDIT_REFDATA_MAX + 1);
+	if (rlen <= 0) {
+		free(refdata);
+		refdata = NULL;
+	}
+	client_ip(w, req, ip, sizeof ip);
+
+	sr = store_take(app->store, raw, now_ms(), answer, (size_t)alen, &c);
+	explicit_bzero(answer, sizeof answer);
+	if (sr == STORE_OK) {
+		struct decision *d = xmalloc(sizeof *d);
+		bool ok = c.status == CHAL_APPROVED;
+		audit_event_from(&ev, ok ? AUDIT_APPROVED : AUDIT_DENIED, &c, id, ip, req, refdata);
+		ev.notify = true;
+		ev.validated = ok;
+		metrics_inc(app->metrics, ok ? M_APPROVED : M_DENIED);
+		d->req = req;
+		d->w = w;
+		req->state = d;
+		req->state_free = free;
+		http_defer(req);
+		if (audit_submit(app->audit, &ev, decision_durable, d) < 0) {
+			log_error("audit: queue full or stopped; a %s decision was not recorded",
+			          ok ? "approved" : "denied");
+			metrics_inc(app->metrics, M_AUDIT_FAILED);
+			http_reply_redirect(req, 303, w->wa_url);
+			http_resume(req);
+		}
+	} else if (sr == STORE_USED) {
+		audit_event_from(&ev, AUDIT_REPLAYED, &c, id, ip, req, refdata);
+		ev.ts_ms = now_ms();
+		if (audit_submit(app->audit, &ev, NULL, NULL) < 0)
+			metrics_inc(app->metrics, M_AUDIT_FAILED);
+		metrics_inc(app->metrics, M_REPLAYED);
+		http_reply_redirect(req, 303, w->wa_url);
+	} else {
+		metrics_inc(app->metrics, M_REPLAYED);
+		reply_state(w, req, 404, PAGE_NOT_FOUND);
+	}
+	free(refdata);
+}
+
+void web_handle(void *ctx, struct http_req *req)
+{
+	struct web *w = ctx;
+	const char *path = req->path;
+	bool get = req->method == HTTP_GET || req->method == HTTP_HEAD;
+
+	if (strcmp(path, "/validate_answer") == 0) {
+		if (req->method == HTTP_POST)
+			handle_validate(w, req);
+		else
+			reply_state(w, req, 405, PAGE_BAD_REQUEST), http_reply_add_header(req, "Allow", "POST");
+		return;
+	}
+	if (!get) {
+		reply_state(w, req, 405, PAGE_BAD_REQUEST);
+		http_reply_add_header(req, "Allow", "GET, HEAD");
+		return;
+	}
+	if (strcmp(path, "/") == 0)
+		reply_state(w, req, 200, PAGE_LANDING);
+	else if (strcmp(path, "/healthz") == 0)
+		http_reply(req, 200, "application/json; charset=utf-8", "{\"status\":\"ok\"}", 15);
+	else if (strncmp(path, "/static/", 8) == 0)
+		handle_static(w, req, path + 8);
+	else
+		handle_page(w, req, path + 1);
+}
