@@ -393,8 +393,8 @@ struct http_server *http_server_start(const struct http_server_opts *o)
 		/* The pair comes from tlscert's callback on every handshake, so a
 		 * SIGHUP reload reaches new connections without a restart. */
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES };
-		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_CERT_CALLBACK,
-		                                     (intptr_t)&tls_material_retrieve, NULL };
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_CERT_CALLBACK, 0,
+		                                     (void *)&tls_material_retrieve };
 	}
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
 
