@@ -7,8 +7,9 @@
  * probability 1/(choices+1) the true answer is left out and "none" is right.
  * Candidates are exchangeable with the true answer (dates: uniform in a 121-day
  * window placed uniformly at random around the truth; sums: month+day of a
- * uniformly random calendar day, resampled as a whole set until distinct), and
- * shuffled uniformly.
+ * random calendar day, the whole set resampled until distinct and weighted so
+ * the truth stays exactly exchangeable: see challenge.c), and shuffled uniformly.
+ * Entry mode fills kind, mode and truth only (n_options = 0).
  */
 #ifndef MNMFA_CHALLENGE_H
 #define MNMFA_CHALLENGE_H
@@ -40,7 +41,8 @@ struct question {
 /* Uniform integer in [0, n) without modulo bias. n > 0. */
 uint64_t rng_below(rng_fn rng, void *ctx, uint64_t n);
 
-/* Fills q for a person born on day number dob. choices in 2..8. 0 or -1 (bad args). */
+/* Fills q for a person born on day number dob. choices in 2..8. 0, or -1 on bad
+ * args or an rng so broken that rejection sampling never ends. */
 int challenge_generate(struct question *q, enum question_kind kind, enum challenge_mode mode,
                        int choices, int32_t dob, rng_fn rng, void *ctx);
 

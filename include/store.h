@@ -46,7 +46,7 @@ enum store_result {
 	STORE_NOT_FOUND,     /* unknown id (or a tombstone past its retention) */
 	STORE_EXPIRED,       /* known, pending past expires_ms, or already expired */
 	STORE_USED,          /* decided (approved/denied/locked) or canceled */
-	STORE_FULL           /* put: max_pending live challenges reached */
+	STORE_FULL           /* put: max_pending live challenges reached (or the id exists) */
 };
 
 struct store;
@@ -57,16 +57,19 @@ void store_free(struct store *s);
 /* Inserts a copy of c (status must be pending). STORE_OK or STORE_FULL. */
 enum store_result store_put(struct store *s, const struct chal *c);
 
-/* Copies the record out. Expiry is applied as of now_ms (a pending record past
- * its time reads as expired, whatever the sweeper did). STORE_OK for pending;
- * for decided/expired/canceled, out is filled too and the result says which. */
+/* Copies the record out. Expiry is applied as of now_ms (a pending record at or
+ * past expires_ms reads as expired, whatever the sweeper did). STORE_OK for
+ * pending; for decided/expired/canceled, out is filled too and the result says
+ * which. out may be NULL. A record that left pending has its question's truth
+ * and options wiped (they reveal the date of birth); kind and mode remain. */
 enum store_result store_get(struct store *s, const uint8_t id[PAGE_ID_BYTES], int64_t now_ms,
                             struct chal *out);
 
 /* The single use: atomically decides a pending, unexpired record by checking
  * `answer` against its question. On STORE_OK out holds the record with status
  * CHAL_APPROVED or CHAL_DENIED and decided_ms = now_ms. A second take of the
- * same id returns STORE_USED; an overdue one STORE_EXPIRED (and marks it). */
+ * same id returns STORE_USED; an overdue one STORE_EXPIRED (and marks it). On
+ * those, out holds the record as it stands (as store_get would). */
 enum store_result store_take(struct store *s, const uint8_t id[PAGE_ID_BYTES], int64_t now_ms,
                              const char *answer, size_t answer_len, struct chal *out);
 
@@ -75,12 +78,13 @@ enum store_result store_take(struct store *s, const uint8_t id[PAGE_ID_BYTES], i
 enum store_result store_finish(struct store *s, const uint8_t id[PAGE_ID_BYTES], int64_t now_ms,
                                enum chal_status status, struct chal *out);
 
-/* Called once per record that the sweep moved from pending to expired. */
+/* Called by store_sweep exactly once per record that expired, whichever call
+ * (get, take, finish or sweep) noticed it first; outside the store's locks. */
 typedef void (*store_expired_fn)(void *ctx, const struct chal *c);
 
-/* Expires overdue pending records (calling on_expired outside any bucket lock
- * is not guaranteed: keep it short and non-blocking) and frees decided records
- * older than STORE_DECIDED_TTL_MS. Returns the number expired. */
+/* Expires overdue pending records, reports every expiry not reported yet
+ * through on_expired (may be NULL), and frees decided records older than
+ * STORE_DECIDED_TTL_MS. Returns the number of expiries reported. */
 size_t store_sweep(struct store *s, int64_t now_ms, store_expired_fn on_expired, void *ctx);
 
 size_t store_pending(const struct store *s);     /* live pending count */

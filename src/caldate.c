@@ -1,0 +1,114 @@
+/*
+ * caldate: proleptic Gregorian dates as day numbers (days since 1970-01-01).
+ * Field validation, challenge generation and page rendering all work on day
+ * numbers, so date arithmetic is integer arithmetic and there is one strict
+ * parser and one formatter for "YYYY-MM-DD". Pure apart from caldate_today_utc.
+ *
+ * The conversions are Howard Hinnant's days_from_civil / civil_from_days: the
+ * year is shifted to start in March so the leap day falls at its end, and a
+ * 400-year era has exactly 146097 days. Range rules (1900-01-01..today) belong
+ * to field validation; here any date of a four-digit year 0001..9999 is valid.
+ */
+#include "caldate.h"
+#include "util.h"
+
+#include <stdio.h>
+
+#define CALDATE_MAX_YEAR 9999
+#define CALDATE_TEXT_LEN 10          /* "YYYY-MM-DD" */
+#define CALDATE_DAYS_PER_ERA 146097  /* 400 Gregorian years */
+#define CALDATE_EPOCH_SHIFT 719468   /* 0000-03-01 to 1970-01-01 */
+#define CALDATE_MS_PER_DAY 86400000LL
+
+static bool caldate_is_leap(int y)
+{
+	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+static int caldate_month_days(int y, int m)
+{
+	static const int days[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+
+	if (m == 2 && caldate_is_leap(y))
+		return 29;
+	return days[m - 1];
+}
+
+bool caldate_valid_ymd(int y, int m, int d)
+{
+	if (y < 1 || y > CALDATE_MAX_YEAR || m < 1 || m > 12 || d < 1)
+		return false;
+	return d <= caldate_month_days(y, m);
+}
+
+int32_t caldate_from_ymd(int y, int m, int d)
+{
+	int era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;                                       /* [0, 399] */
+	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;     /* [0, 365] */
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;               /* [0, 146096] */
+	return era * CALDATE_DAYS_PER_ERA + doe - CALDATE_EPOCH_SHIFT;
+}
+
+void caldate_to_ymd(int32_t days, int *y, int *m, int *d)
+{
+	int32_t z = days + CALDATE_EPOCH_SHIFT;
+	int32_t era = (z >= 0 ? z : z - (CALDATE_DAYS_PER_ERA - 1)) / CALDATE_DAYS_PER_ERA;
+	int32_t doe = z - era * CALDATE_DAYS_PER_ERA;
+	int32_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int32_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	int32_t mp = (5 * doy + 2) / 153;                          /* March = 0 */
+
+	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
+	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
+	*y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+/* n ASCII digits as a number, or -1 if any byte is not a digit. */
+static int caldate_parse_digits(const char *s, size_t n)
+{
+	int v = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+int caldate_parse(const char *s, size_t len, int32_t *out)
+{
+	int y, m, d;
+
+	if (s == NULL || len != CALDATE_TEXT_LEN || s[4] != '-' || s[7] != '-')
+		return -1;
+	y = caldate_parse_digits(s, 4);
+	m = caldate_parse_digits(s + 5, 2);
+	d = caldate_parse_digits(s + 8, 2);
+	if (y < 0 || m < 0 || d < 0 || !caldate_valid_ymd(y, m, d))
+		return -1;
+	*out = caldate_from_ymd(y, m, d);
+	return 0;
+}
+
+void caldate_format(int32_t days, char *buf, size_t len)
+{
+	int y, m, d;
+
+	caldate_to_ymd(days, &y, &m, &d);
+	snprintf(buf, len, "%04d-%02d-%02d", y, m, d);
+}
+
+int32_t caldate_today_utc(void)
+{
+	int64_t ms = now_ms();
+	int64_t days = ms / CALDATE_MS_PER_DAY;
+
+	if (ms % CALDATE_MS_PER_DAY < 0)      /* floor, should the clock be before 1970 */
+		days--;
+	return (int32_t)days;
+}

@@ -1,0 +1,638 @@
+/*
+ * test_store: the challenge table's promises. Single use (one winner even when
+ * eight threads race), expiry on every read whether or not the sweep ran,
+ * capacity counting pending records only, exactly one expiry report per
+ * expired record, tombstone retention, and the memory a live challenge costs.
+ * Times are passed in, so nothing here sleeps.
+ */
+#include "unit.h"
+#include "store.h"
+#include "challenge.h"
+#include "caldate.h"
+
+#include <malloc.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define T0 1700000000000LL           /* an arbitrary "now" in ms */
+#define LIFE_MS 60000
+#define RACE_IDS 1000
+#define RACE_THREADS 8
+#define MIX_THREADS 8
+#define MIX_PER_THREAD 20000
+#define MEM_CHALLENGES 100000
+#define MEM_LIMIT_BYTES 512
+
+/* cmocka's fail_msg longjmps: only the test's own thread may call it. Worker
+ * threads print and count instead, and the test asserts the count is 0. */
+#define THREAD_FAIL(errors, ...) do { \
+	fprintf(stderr, __VA_ARGS__); \
+	fputc('\n', stderr); \
+	atomic_fetch_add((errors), 1); \
+} while (0)
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define UNDER_SANITIZER 1
+#else
+#define UNDER_SANITIZER 0
+#endif
+
+static void make_id(uint8_t id[PAGE_ID_BYTES], uint64_t n)
+{
+	uint64_t seed = n * 2 + 1, a = test_splitmix64(&seed), b = test_splitmix64(&seed);
+
+	memcpy(id, &a, 8);
+	memcpy(id + 8, &b, 8);
+}
+
+/* A pending challenge numbered n: a 4-choice date question for 1985-03-12. */
+static void make_chal(struct chal *c, uint64_t n, int64_t created, int64_t expires)
+{
+	struct test_rng r;
+
+	memset(c, 0, sizeof *c);
+	make_id(c->id, n);
+	c->created_ms = created;
+	c->expires_ms = expires;
+	c->status = CHAL_PENDING;
+	c->lang = LANG_EN;
+	test_rng_seed(&r, n);
+	if (challenge_generate(&c->q, QUESTION_DATE, MODE_CHOICE, 4, caldate_from_ymd(1985, 3, 12),
+	                       test_rng_next, &r) != 0)
+		fail_msg("challenge_generate failed");
+	snprintf(c->client_id, sizeof c->client_id, "%020llu", (unsigned long long)n);
+	snprintf(c->phone, sizeof c->phone, "+52155500%05llu", (unsigned long long)(n % 100000));
+	snprintf(c->flow, sizeof c->flow, "verificar_identidad_%llu", (unsigned long long)n);
+}
+
+static void right_answer(const struct chal *c, char *buf, size_t len)
+{
+	challenge_option_value(&c->q, c->q.correct, buf, len);
+}
+
+static void wrong_answer(const struct chal *c, char *buf, size_t len)
+{
+	challenge_option_value(&c->q, c->q.correct == 0 ? 1 : 0, buf, len);
+}
+
+static enum store_result take_str(struct store *s, const struct chal *c, int64_t now,
+                                  const char *answer, struct chal *out)
+{
+	return store_take(s, c->id, now, answer, strlen(answer), out);
+}
+
+static void test_put_get_take_once(void **state)
+{
+	struct store *s = store_new(100);
+	struct chal c, d, out;
+	char ans[CHALLENGE_ANSWER_MAX];
+
+	(void)state;
+	make_chal(&c, 1, T0, T0 + LIFE_MS);
+	make_chal(&d, 2, T0, T0 + LIFE_MS);
+	assert_int_equal(store_put(s, &c), STORE_OK);
+	assert_int_equal(store_put(s, &d), STORE_OK);
+	assert_int_equal(store_pending(s), 2);
+	assert_int_equal(store_size(s), 2);
+
+	assert_int_equal(store_get(s, c.id, T0 + 1, &out), STORE_OK);
+	assert_memory_equal(out.id, c.id, PAGE_ID_BYTES);
+	assert_string_equal(out.client_id, c.client_id);
+	assert_string_equal(out.phone, c.phone);
+	assert_string_equal(out.flow, c.flow);
+	assert_int_equal(out.created_ms, T0);
+	assert_int_equal(out.expires_ms, T0 + LIFE_MS);
+	assert_int_equal(out.decided_ms, 0);
+	assert_int_equal(out.status, CHAL_PENDING);
+	assert_int_equal(out.lang, LANG_EN);
+	assert_memory_equal(&out.q, &c.q, sizeof c.q);
+	assert_int_equal(store_get(s, c.id, T0 + 1, NULL), STORE_OK);
+
+	right_answer(&c, ans, sizeof ans);
+	assert_int_equal(take_str(s, &c, T0 + 500, ans, &out), STORE_OK);
+	assert_int_equal(out.status, CHAL_APPROVED);
+	assert_int_equal(out.decided_ms, T0 + 500);
+	assert_string_equal(out.client_id, c.client_id);
+	assert_string_equal(out.flow, c.flow);
+	assert_int_equal(out.q.truth, 0);                 /* the date of birth is gone */
+	assert_int_equal(store_pending(s), 1);
+
+	/* the same right answer again decides nothing */
+	assert_int_equal(take_str(s, &c, T0 + 600, ans, &out), STORE_USED);
+	assert_int_equal(out.status, CHAL_APPROVED);
+	assert_int_equal(out.decided_ms, T0 + 500);
+	assert_int_equal(store_get(s, c.id, T0 + 700, &out), STORE_USED);
+	assert_int_equal(out.status, CHAL_APPROVED);
+
+	wrong_answer(&d, ans, sizeof ans);
+	assert_int_equal(take_str(s, &d, T0 + 800, ans, &out), STORE_OK);
+	assert_int_equal(out.status, CHAL_DENIED);
+	right_answer(&d, ans, sizeof ans);
+	assert_int_equal(take_str(s, &d, T0 + 900, ans, &out), STORE_USED);
+	assert_int_equal(out.status, CHAL_DENIED);
+	assert_int_equal(store_pending(s), 0);
+	assert_int_equal(store_size(s), 2);
+	store_free(s);
+}
+
+static void test_unknown_ids_and_duplicates(void **state)
+{
+	struct store *s = store_new(100);
+	struct chal c, out;
+	uint8_t zero[PAGE_ID_BYTES] = { 0 };
+
+	(void)state;
+	make_chal(&c, 1, T0, T0 + LIFE_MS);
+	assert_int_equal(store_get(s, c.id, T0, &out), STORE_NOT_FOUND);
+	assert_int_equal(take_str(s, &c, T0, "", &out), STORE_NOT_FOUND);
+	assert_int_equal(store_finish(s, c.id, T0, CHAL_CANCELED, &out), STORE_NOT_FOUND);
+	assert_int_equal(store_put(s, &c), STORE_OK);
+	assert_int_equal(store_get(s, zero, T0, &out), STORE_NOT_FOUND);
+	/* a repeated id never replaces the live record */
+	strcpy(c.client_id, "someone_else");
+	assert_int_equal(store_put(s, &c), STORE_FULL);
+	assert_int_equal(store_pending(s), 1);
+	assert_int_equal(store_size(s), 1);
+	assert_int_equal(store_get(s, c.id, T0, &out), STORE_OK);
+	assert_string_equal(out.client_id, "00000000000000000001");
+	store_free(s);
+}
+
+static void test_take_after_expiry(void **state)
+{
+	struct store *s = store_new(100);
+	struct chal c, out;
+	char ans[CHALLENGE_ANSWER_MAX];
+
+	(void)state;
+	make_chal(&c, 1, T0, T0 + LIFE_MS);
+	assert_int_equal(store_put(s, &c), STORE_OK);
+	right_answer(&c, ans, sizeof ans);
+	/* expires_ms itself is already too late */
+	assert_int_equal(take_str(s, &c, T0 + LIFE_MS, ans, &out), STORE_EXPIRED);
+	assert_int_equal(out.status, CHAL_EXPIRED);
+	assert_int_equal(out.decided_ms, T0 + LIFE_MS);
+	assert_int_equal(store_pending(s), 0);
+	assert_int_equal(take_str(s, &c, T0 + 1, ans, &out), STORE_EXPIRED);   /* no way back */
+	assert_int_equal(store_finish(s, c.id, T0, CHAL_CANCELED, &out), STORE_EXPIRED);
+	assert_int_equal(store_get(s, c.id, T0 + 1, &out), STORE_EXPIRED);
+	assert_int_equal(store_sweep(s, T0 + 1, NULL, NULL), 1);   /* still reported once */
+	store_free(s);
+}
+
+static void count_expired(void *ctx, const struct chal *c)
+{
+	(void)c;
+	(*(int *)ctx)++;
+}
+
+static void test_get_after_expiry_without_sweep(void **state)
+{
+	struct store *s = store_new(100);
+	struct chal c, out;
+	int reports = 0;
+
+	(void)state;
+	make_chal(&c, 7, T0, T0 + LIFE_MS);
+	assert_int_equal(store_put(s, &c), STORE_OK);
+	assert_int_equal(store_get(s, c.id, T0 + LIFE_MS - 1, &out), STORE_OK);
+	assert_int_equal(store_get(s, c.id, T0 + LIFE_MS, &out), STORE_EXPIRED);
+	assert_int_equal(out.status, CHAL_EXPIRED);
+	assert_int_equal(out.decided_ms, T0 + LIFE_MS);
+	assert_string_equal(out.client_id, c.client_id);
+	assert_int_equal(out.q.truth, 0);
+	assert_int_equal(store_pending(s), 0);
+	/* a reader with a slower clock does not revive it */
+	assert_int_equal(store_get(s, c.id, T0, &out), STORE_EXPIRED);
+	assert_int_equal(store_sweep(s, T0 + LIFE_MS, count_expired, &reports), 1);
+	assert_int_equal(reports, 1);
+	assert_int_equal(store_sweep(s, T0 + LIFE_MS + 1, count_expired, &reports), 0);
+	assert_int_equal(reports, 1);
+	store_free(s);
+}
+
+static void test_capacity_counts_pending_only(void **state)
+{
+	struct store *s = store_new(10);
+	struct chal c[14], out;
+	char ans[CHALLENGE_ANSWER_MAX];
+
+	(void)state;
+	for (int i = 0; i < 14; i++)
+		make_chal(&c[i], (uint64_t)i, T0, T0 + LIFE_MS + i);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(store_put(s, &c[i]), STORE_OK);
+	assert_int_equal(store_put(s, &c[10]), STORE_FULL);
+	assert_int_equal(store_pending(s), 10);
+	assert_int_equal(store_size(s), 10);
+	assert_int_equal(store_get(s, c[10].id, T0, &out), STORE_NOT_FOUND);
+
+	right_answer(&c[0], ans, sizeof ans);
+	assert_int_equal(take_str(s, &c[0], T0 + 1, ans, &out), STORE_OK);   /* a take frees room */
+	assert_int_equal(store_put(s, &c[10]), STORE_OK);
+	assert_int_equal(store_put(s, &c[11]), STORE_FULL);
+	assert_int_equal(store_finish(s, c[1].id, T0 + 1, CHAL_CANCELED, &out), STORE_OK);
+	assert_int_equal(store_put(s, &c[11]), STORE_OK);
+	assert_int_equal(store_put(s, &c[12]), STORE_FULL);
+	/* expiry noticed by a read frees room at once, before any sweep */
+	assert_int_equal(store_get(s, c[2].id, T0 + LIFE_MS + 2, &out), STORE_EXPIRED);
+	assert_int_equal(store_put(s, &c[12]), STORE_OK);
+	assert_int_equal(store_put(s, &c[13]), STORE_FULL);
+	/* and so does the sweep */
+	assert_int_equal(store_sweep(s, T0 + LIFE_MS + 3, NULL, NULL), 2);  /* c[2] and c[3] */
+	assert_int_equal(store_put(s, &c[13]), STORE_OK);
+	assert_int_equal(store_pending(s), 10);
+	assert_int_equal(store_size(s), 14);
+	store_free(s);
+
+	s = store_new(0);
+	assert_int_equal(store_put(s, &c[0]), STORE_FULL);
+	store_free(s);
+}
+
+static void test_finish(void **state)
+{
+	struct store *s = store_new(10);
+	struct chal c, d, out;
+	char ans[CHALLENGE_ANSWER_MAX];
+
+	(void)state;
+	make_chal(&c, 1, T0, T0 + LIFE_MS);
+	make_chal(&d, 2, T0, T0 + LIFE_MS);
+	assert_int_equal(store_put(s, &c), STORE_OK);
+	assert_int_equal(store_put(s, &d), STORE_OK);
+	assert_int_equal(store_finish(s, c.id, T0 + 5, CHAL_PENDING, &out), STORE_NOT_FOUND);
+	assert_int_equal(store_finish(s, c.id, T0 + 5, CHAL_EXPIRED, &out), STORE_NOT_FOUND);
+	assert_int_equal(store_get(s, c.id, T0 + 5, &out), STORE_OK);     /* untouched */
+	assert_int_equal(store_finish(s, c.id, T0 + 5, CHAL_CANCELED, &out), STORE_OK);
+	assert_int_equal(out.status, CHAL_CANCELED);
+	assert_int_equal(out.decided_ms, T0 + 5);
+	right_answer(&c, ans, sizeof ans);
+	assert_int_equal(take_str(s, &c, T0 + 6, ans, &out), STORE_USED);
+	assert_int_equal(out.status, CHAL_CANCELED);
+	assert_int_equal(store_finish(s, c.id, T0 + 7, CHAL_LOCKED, &out), STORE_USED);
+	assert_int_equal(store_get(s, c.id, T0 + 8, &out), STORE_USED);
+	assert_int_equal(out.status, CHAL_CANCELED);
+	assert_int_equal(store_finish(s, d.id, T0 + 9, CHAL_LOCKED, &out), STORE_OK);
+	assert_int_equal(out.status, CHAL_LOCKED);
+	assert_int_equal(store_pending(s), 0);
+	assert_string_equal(chal_status_name(CHAL_LOCKED), "locked");
+	assert_string_equal(chal_status_name(CHAL_PENDING), "pending");
+	assert_string_equal(chal_status_name((enum chal_status)42), "unknown");
+	store_free(s);
+}
+
+struct expiry_log {
+	int n;
+	unsigned char *seen;         /* reports per challenge number */
+	uint64_t count;
+};
+
+static void log_expired(void *ctx, const struct chal *c)
+{
+	struct expiry_log *l = ctx;
+	unsigned long long n = strtoull(c->client_id, NULL, 10);
+
+	if (n >= l->count || c->status != CHAL_EXPIRED || c->decided_ms != c->expires_ms)
+		fail_msg("bad report: client %s status %d", c->client_id, c->status);
+	l->seen[n]++;
+	l->n++;
+}
+
+static void test_sweep_reports_each_expiry_once(void **state)
+{
+	enum { N = 20000 };          /* ~300 a shard: several report batches each */
+	struct store *s = store_new(N);
+	struct expiry_log l = { 0, calloc(N, 1), N };
+	struct chal c, out;
+	char ans[CHALLENGE_ANSWER_MAX];
+	int taken = 0, expect_first = 0;
+
+	(void)state;
+	/* even numbers expire at T0+100, odd at T0+200; every 7th is answered
+	 * in time; every 5th is read late, so a get marks it before the sweep */
+	for (uint64_t i = 0; i < N; i++) {
+		make_chal(&c, i, T0, T0 + (i % 2 ? 200 : 100));
+		assert_int_equal(store_put(s, &c), STORE_OK);
+		if (i % 7 == 0) {
+			right_answer(&c, ans, sizeof ans);
+			assert_int_equal(take_str(s, &c, T0 + 50, ans, &out), STORE_OK);
+			taken++;
+		} else if (i % 5 == 0) {
+			assert_int_equal(store_get(s, c.id, T0 + 300, &out), STORE_EXPIRED);
+		}
+	}
+	for (uint64_t i = 0; i < N; i++)
+		if (i % 7 != 0 && (i % 2 == 0 || i % 5 == 0))
+			expect_first++;
+	assert_int_equal(store_sweep(s, T0 + 150, log_expired, &l), expect_first);
+	assert_int_equal(store_sweep(s, T0 + 150, log_expired, &l), 0);
+	assert_int_equal(store_sweep(s, T0 + 250, log_expired, &l), N - taken - expect_first);
+	assert_int_equal(store_sweep(s, T0 + 400, log_expired, &l), 0);
+	assert_int_equal(l.n, N - taken);
+	for (uint64_t i = 0; i < N; i++)
+		if (l.seen[i] != (i % 7 == 0 ? 0 : 1))
+			fail_msg("challenge %llu reported %d times", (unsigned long long)i, l.seen[i]);
+	assert_int_equal(store_pending(s), 0);
+	assert_int_equal(store_size(s), N);
+	free(l.seen);
+	store_free(s);
+}
+
+static void test_tombstones_kept_then_removed(void **state)
+{
+	struct store *s = store_new(10);
+	struct chal c, e, out;
+	char ans[CHALLENGE_ANSWER_MAX];
+	int64_t decided = T0 + 1000;
+	int reports = 0;
+
+	(void)state;
+	make_chal(&c, 1, T0, T0 + LIFE_MS);
+	make_chal(&e, 2, T0, T0 + LIFE_MS);
+	assert_int_equal(store_put(s, &c), STORE_OK);
+	assert_int_equal(store_put(s, &e), STORE_OK);
+	right_answer(&c, ans, sizeof ans);
+	assert_int_equal(take_str(s, &c, decided, ans, &out), STORE_OK);
+
+	/* answered: queryable for the whole retention, then gone, swept or not */
+	assert_int_equal(store_sweep(s, decided + STORE_DECIDED_TTL_MS - 1, count_expired,
+	                             &reports), 1);            /* e expired meanwhile */
+	assert_int_equal(store_size(s), 2);
+	assert_int_equal(store_get(s, c.id, decided + STORE_DECIDED_TTL_MS - 1, &out), STORE_USED);
+	assert_int_equal(store_get(s, c.id, decided + STORE_DECIDED_TTL_MS, &out), STORE_NOT_FOUND);
+	assert_int_equal(take_str(s, &c, decided + STORE_DECIDED_TTL_MS, ans, &out),
+	                 STORE_NOT_FOUND);
+	/* expired: retention counts from expires_ms */
+	assert_int_equal(store_get(s, e.id, T0 + LIFE_MS + STORE_DECIDED_TTL_MS - 1, &out),
+	                 STORE_EXPIRED);
+	assert_int_equal(store_get(s, e.id, T0 + LIFE_MS + STORE_DECIDED_TTL_MS, &out),
+	                 STORE_NOT_FOUND);
+	assert_int_equal(store_size(s), 2);
+	assert_int_equal(store_sweep(s, T0 + LIFE_MS + STORE_DECIDED_TTL_MS, count_expired,
+	                             &reports), 0);
+	assert_int_equal(store_size(s), 0);
+	assert_int_equal(reports, 1);
+
+	/* an expiry nobody saw for longer than the retention is reported, then freed */
+	make_chal(&c, 3, T0, T0 + LIFE_MS);
+	assert_int_equal(store_put(s, &c), STORE_OK);
+	assert_int_equal(store_sweep(s, T0 + LIFE_MS + 2 * STORE_DECIDED_TTL_MS, count_expired,
+	                             &reports), 1);
+	assert_int_equal(reports, 2);
+	assert_int_equal(store_size(s), 0);
+	assert_int_equal(store_pending(s), 0);
+	store_free(s);
+}
+
+static void test_longest_fields_round_trip(void **state)
+{
+	struct store *s = store_new(10);
+	struct chal c, out;
+
+	(void)state;
+	make_chal(&c, 1, T0, T0 + LIFE_MS);
+	memset(c.client_id, 'a', CLIENT_ID_MAX);
+	c.client_id[CLIENT_ID_MAX] = '\0';
+	strcpy(c.phone, "+123456789012345");
+	for (int i = 0; i < FLOW_MAX_BYTES; i += 4)
+		memcpy(c.flow + i, "\xf0\x9f\x98\x80", 4);     /* 128 four-byte characters */
+	c.flow[FLOW_MAX_BYTES] = '\0';
+	assert_int_equal(strlen(c.phone), PHONE_MAX);
+	assert_int_equal(store_put(s, &c), STORE_OK);
+	assert_int_equal(store_get(s, c.id, T0, &out), STORE_OK);
+	assert_string_equal(out.client_id, c.client_id);
+	assert_string_equal(out.phone, c.phone);
+	assert_string_equal(out.flow, c.flow);
+	/* empty strings too */
+	make_chal(&c, 2, T0, T0 + LIFE_MS);
+	c.client_id[0] = c.phone[0] = c.flow[0] = '\0';
+	assert_int_equal(store_put(s, &c), STORE_OK);
+	assert_int_equal(store_get(s, c.id, T0, &out), STORE_OK);
+	assert_string_equal(out.client_id, "");
+	assert_string_equal(out.flow, "");
+	store_free(s);
+}
+
+struct race {
+	struct store *s;
+	pthread_barrier_t *start;
+	const struct chal *chals;
+	atomic_int *wins;
+	atomic_int *errors;
+	int offset;
+};
+
+static void *race_take(void *arg)
+{
+	struct race *r = arg;
+
+	pthread_barrier_wait(r->start);
+	for (int k = 0; k < RACE_IDS; k++) {
+		int i = (k + r->offset) % RACE_IDS;
+		char ans[CHALLENGE_ANSWER_MAX];
+		struct chal out;
+		enum store_result res;
+
+		right_answer(&r->chals[i], ans, sizeof ans);
+		res = take_str(r->s, &r->chals[i], T0 + 1, ans, &out);
+		if (res == STORE_OK)
+			atomic_fetch_add(&r->wins[i], 1);
+		else if (res != STORE_USED)
+			THREAD_FAIL(r->errors, "take of %d: result %d", i, res);
+	}
+	return NULL;
+}
+
+static void test_concurrent_take_has_one_winner(void **state)
+{
+	struct store *s = store_new(RACE_IDS);
+	struct chal *chals = calloc(RACE_IDS, sizeof *chals);
+	atomic_int *wins = calloc(RACE_IDS, sizeof *wins);
+	pthread_t th[RACE_THREADS];
+	struct race args[RACE_THREADS];
+	pthread_barrier_t start;
+	atomic_int errors;
+
+	(void)state;
+	atomic_init(&errors, 0);
+	for (int i = 0; i < RACE_IDS; i++) {
+		make_chal(&chals[i], (uint64_t)i, T0, T0 + LIFE_MS);
+		assert_int_equal(store_put(s, &chals[i]), STORE_OK);
+		atomic_init(&wins[i], 0);
+	}
+	pthread_barrier_init(&start, NULL, RACE_THREADS);
+	for (int t = 0; t < RACE_THREADS; t++) {
+		/* half the threads walk the ids in step, half offset, so both
+		 * head-on races and scattered ones happen */
+		args[t] = (struct race){ s, &start, chals, wins, &errors, t % 2 ? 0 : t * 97 };
+		pthread_create(&th[t], NULL, race_take, &args[t]);
+	}
+	for (int t = 0; t < RACE_THREADS; t++)
+		pthread_join(th[t], NULL);
+	pthread_barrier_destroy(&start);
+	assert_int_equal(atomic_load(&errors), 0);
+	for (int i = 0; i < RACE_IDS; i++)
+		if (atomic_load(&wins[i]) != 1)
+			fail_msg("id %d was taken %d times", i, atomic_load(&wins[i]));
+	assert_int_equal(store_pending(s), 0);
+	free(wins);
+	free(chals);
+	store_free(s);
+}
+
+struct mix {
+	struct store *s;
+	int thread;
+	atomic_bool *stop;
+	atomic_long *reports;
+	atomic_int *errors;
+};
+
+static void count_expired_atomic(void *ctx, const struct chal *c)
+{
+	struct mix *m = ctx;
+
+	if (c->status != CHAL_EXPIRED)
+		THREAD_FAIL(m->errors, "reported with status %d", c->status);
+	atomic_fetch_add(m->reports, 1);
+}
+
+/* Puts, reads and decides its own ids; every third one is born expired. */
+static void *mix_worker(void *arg)
+{
+	struct mix *m = arg;
+
+	for (int k = 0; k < MIX_PER_THREAD; k++) {
+		uint64_t n = (uint64_t)m->thread * MIX_PER_THREAD + (uint64_t)k;
+		bool dead = k % 3 == 0;
+		char ans[CHALLENGE_ANSWER_MAX];
+		struct chal c, out;
+
+		make_chal(&c, n, T0, dead ? T0 - 1 : T0 + LIFE_MS);
+		if (store_put(m->s, &c) != STORE_OK)
+			THREAD_FAIL(m->errors, "put %llu failed", (unsigned long long)n);
+		if (store_get(m->s, c.id, T0, &out) != (dead ? STORE_EXPIRED : STORE_OK) ||
+		    strcmp(out.client_id, c.client_id) != 0)
+			THREAD_FAIL(m->errors, "get %llu: wrong record", (unsigned long long)n);
+		if (!dead) {
+			right_answer(&c, ans, sizeof ans);
+			if (take_str(m->s, &c, T0, ans, &out) != STORE_OK ||
+			    out.status != CHAL_APPROVED)
+				THREAD_FAIL(m->errors, "take %llu failed", (unsigned long long)n);
+		}
+	}
+	return NULL;
+}
+
+static void *mix_sweeper(void *arg)
+{
+	struct mix *m = arg;
+
+	while (!atomic_load(m->stop))
+		store_sweep(m->s, T0, count_expired_atomic, m);
+	return NULL;
+}
+
+static void test_concurrent_mixed_traffic(void **state)
+{
+	struct store *s = store_new(MIX_THREADS * MIX_PER_THREAD);
+	pthread_t th[MIX_THREADS], sweeper;
+	struct mix args[MIX_THREADS], sargs;
+	atomic_bool stop;
+	atomic_long reports;
+	atomic_int errors;
+	long dead = 0;
+
+	(void)state;
+	atomic_init(&stop, false);
+	atomic_init(&reports, 0);
+	atomic_init(&errors, 0);
+	sargs = (struct mix){ s, -1, &stop, &reports, &errors };
+	pthread_create(&sweeper, NULL, mix_sweeper, &sargs);
+	for (int t = 0; t < MIX_THREADS; t++) {
+		args[t] = (struct mix){ s, t, &stop, &reports, &errors };
+		pthread_create(&th[t], NULL, mix_worker, &args[t]);
+	}
+	for (int t = 0; t < MIX_THREADS; t++)
+		pthread_join(th[t], NULL);
+	atomic_store(&stop, true);
+	pthread_join(sweeper, NULL);
+	store_sweep(s, T0, count_expired_atomic, &sargs);
+
+	assert_int_equal(atomic_load(&errors), 0);
+	for (int k = 0; k < MIX_PER_THREAD; k++)
+		dead += k % 3 == 0;
+	assert_int_equal(atomic_load(&reports), dead * MIX_THREADS);
+	assert_int_equal(store_pending(s), 0);
+	assert_int_equal(store_size(s), MIX_THREADS * MIX_PER_THREAD);
+	assert_int_equal(store_sweep(s, T0 + LIFE_MS + STORE_DECIDED_TTL_MS, NULL, NULL), 0);
+	assert_int_equal(store_size(s), 0);
+	store_free(s);
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void test_memory_and_speed_per_challenge(void **state)
+{
+	struct chal *chals = calloc(MEM_CHALLENGES, sizeof *chals);
+	struct store *s = store_new(MEM_CHALLENGES);
+	struct mallinfo2 before, after;
+	struct timespec t0;
+	double secs, per;
+
+	(void)state;
+	for (int i = 0; i < MEM_CHALLENGES; i++)
+		make_chal(&chals[i], (uint64_t)i, T0, T0 + LIFE_MS);
+	before = mallinfo2();
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < MEM_CHALLENGES; i++)
+		assert_int_equal(store_put(s, &chals[i]), STORE_OK);
+	secs = seconds_since(&t0);
+	after = mallinfo2();
+	per = (double)(after.uordblks + after.hblkhd - before.uordblks - before.hblkhd) /
+	      MEM_CHALLENGES;
+	printf("    %d puts in %.3f s: %.0f puts/s; %.1f bytes per live challenge "
+	       "(client_id %zu, phone %zu, flow %zu bytes)%s\n", MEM_CHALLENGES, secs,
+	       MEM_CHALLENGES / secs, per, strlen(chals[0].client_id), strlen(chals[0].phone),
+	       strlen(chals[0].flow), UNDER_SANITIZER ? " [sanitizer: not meaningful]" : "");
+	if (!UNDER_SANITIZER && per > MEM_LIMIT_BYTES)
+		fail_msg("%.1f bytes per live challenge, limit %d", per, MEM_LIMIT_BYTES);
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < MEM_CHALLENGES; i++)
+		assert_int_equal(store_get(s, chals[i].id, T0, NULL), STORE_OK);
+	printf("    %d gets: %.0f gets/s\n", MEM_CHALLENGES, MEM_CHALLENGES / seconds_since(&t0));
+	free(chals);
+	store_free(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_put_get_take_once),
+		cmocka_unit_test(test_unknown_ids_and_duplicates),
+		cmocka_unit_test(test_take_after_expiry),
+		cmocka_unit_test(test_get_after_expiry_without_sweep),
+		cmocka_unit_test(test_capacity_counts_pending_only),
+		cmocka_unit_test(test_finish),
+		cmocka_unit_test(test_sweep_reports_each_expiry_once),
+		cmocka_unit_test(test_tombstones_kept_then_removed),
+		cmocka_unit_test(test_longest_fields_round_trip),
+		cmocka_unit_test(test_concurrent_take_has_one_winner),
+		cmocka_unit_test(test_concurrent_mixed_traffic),
+		cmocka_unit_test(test_memory_and_speed_per_challenge),
+	};
+
+	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+}
