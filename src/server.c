@@ -94,8 +94,6 @@ static void on_expired(void *ctx, const struct chal *c)
 
 static void warn_defaults(const struct config *cfg)
 {
-	if (cfg->chatfuel_bot_id == NULL)
-		log_warn("chatfuel_bot_id/chatfuel_token are not set: dry run, results are only audited");
 	if (cfg->api_keys.n == 0)
 		log_warn("api_keys is not set: the API port answers loopback clients only");
 	if (cfg->whatsapp_number == NULL)
@@ -184,6 +182,8 @@ out:
 	http_server_stop(app->api);
 	http_server_stop(app->web);
 	app->api = app->web = NULL;
+	if (app->store != NULL && app->audit != NULL)
+		store_sweep(app->store, now_ms(), on_expired, app);
 	if (app->audit != NULL)
 		audit_close(app->audit);
 	if (app->notify != NULL)
