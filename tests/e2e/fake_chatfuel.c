@@ -1,0 +1,299 @@
+/*
+ * fake_chatfuel: see fake_chatfuel.h. One MHD daemon with its own polling
+ * thread; the URI-log callback keeps the raw request URI (MHD hands the access
+ * handler a decoded path only), the access handler collects the body and, on
+ * its last call, moves the finished record into the shared list.
+ */
+#include "fake_chatfuel.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <microhttpd.h>
+
+#include "harness.h"
+
+#define FAKE_MAX_CALLS 4096
+
+struct fake_cf {
+	struct MHD_Daemon *mhd;
+	int port;
+	pthread_mutex_t mu;
+	struct fake_call *calls[FAKE_MAX_CALLS];
+	int ncalls;
+	int fail_status;
+	int fail_times;
+	int delay_ms;
+};
+
+struct pending {
+	struct fake_call *c;
+	bool started;
+	bool too_big;
+};
+
+static char *dupn(const char *s, size_t n)
+{
+	char *p = malloc(n + 1);
+	if (p == NULL)
+		abort();
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+static char *dup0(const char *s)
+{
+	return s ? dupn(s, strlen(s)) : NULL;
+}
+
+static void call_free(struct fake_call *c)
+{
+	if (c == NULL)
+		return;
+	free(c->path);
+	free(c->raw_uri);
+	for (int i = 0; i < c->nargs; i++) {
+		free(c->args[i].name);
+		free(c->args[i].value);
+	}
+	free(c->ctype);
+	free(c->signature);
+	free(c->body);
+	free(c);
+}
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	(void)cls;
+	(void)conn;
+	struct pending *p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		abort();
+	p->c = calloc(1, sizeof(*p->c));
+	if (p->c == NULL)
+		abort();
+	p->c->raw_uri = dup0(uri);
+	return p;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	struct pending *p = *con_cls;
+	if (p == NULL)
+		return;
+	call_free(p->c);
+	free(p);
+	*con_cls = NULL;
+}
+
+static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+	(void)kind;
+	struct fake_call *c = cls;
+	c->nargs_total++;
+	if (c->nargs < FAKE_MAX_ARGS) {
+		c->args[c->nargs].name = dup0(key);
+		c->args[c->nargs].value = dup0(value);
+		c->nargs++;
+	}
+	return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+	(void)version;
+	struct fake_cf *f = cls;
+	struct pending *p = *con_cls;
+	if (p == NULL)                     /* URI callback always runs first */
+		return MHD_NO;
+	struct fake_call *c = p->c;
+
+	if (!p->started) {
+		p->started = true;
+		snprintf(c->method, sizeof(c->method), "%s", method);
+		c->path = dup0(url);
+		return MHD_YES;
+	}
+	if (*upload_data_size > 0) {
+		size_t n = *upload_data_size;
+		if (c->body_len + n > FAKE_MAX_BODY) {
+			p->too_big = true;
+		} else {
+			char *nb = realloc(c->body, c->body_len + n + 1);
+			if (nb == NULL)
+				abort();
+			memcpy(nb + c->body_len, upload_data, n);
+			c->body = nb;
+			c->body_len += n;
+			c->body[c->body_len] = '\0';
+		}
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+
+	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_arg, c);
+	c->ctype = dup0(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type"));
+	c->signature = dup0(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Mnmfa-Signature"));
+	if (c->body == NULL)
+		c->body = dup0("");
+	c->at_ms = h_mono_ms();
+
+	int status = MHD_HTTP_OK;
+	pthread_mutex_lock(&f->mu);
+	if (f->fail_times > 0) {
+		status = f->fail_status;
+		f->fail_times--;
+	}
+	c->answered = status;
+	if (f->ncalls < FAKE_MAX_CALLS) {
+		f->calls[f->ncalls++] = c;
+		p->c = NULL;                   /* the list owns it now */
+	}
+	int delay = f->delay_ms;
+	pthread_mutex_unlock(&f->mu);
+	if (delay > 0)
+		h_sleep_ms(delay);             /* a slow Chatfuel */
+
+	static const char ok[] = "{\"success\": true, \"result\": \"ok\"}";
+	static const char bad[] = "{\"success\": false, \"result\": \"scripted failure\"}";
+	const char *body = status == MHD_HTTP_OK ? ok : bad;
+	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *)body,
+	                                                         MHD_RESPMEM_PERSISTENT);
+	if (r == NULL)
+		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type", "application/json");
+	enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+struct fake_cf *fake_start(void)
+{
+	struct fake_cf *f = calloc(1, sizeof(*f));
+	if (f == NULL)
+		abort();
+	pthread_mutex_init(&f->mu, NULL);
+
+	struct sockaddr_in sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = 0;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+
+	f->mhd = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0, NULL, NULL,
+	                          on_request, f,
+	                          MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+	                          MHD_OPTION_URI_LOG_CALLBACK, on_uri, (void *)f,
+	                          MHD_OPTION_NOTIFY_COMPLETED, on_completed, (void *)f,
+	                          MHD_OPTION_CONNECTION_TIMEOUT, 10u,
+	                          MHD_OPTION_END);
+	if (f->mhd == NULL) {
+		free(f);
+		return NULL;
+	}
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(f->mhd, MHD_DAEMON_INFO_BIND_PORT);
+	f->port = info ? info->port : 0;
+	if (f->port == 0) {
+		MHD_stop_daemon(f->mhd);
+		free(f);
+		return NULL;
+	}
+	return f;
+}
+
+void fake_stop(struct fake_cf *f)
+{
+	if (f == NULL)
+		return;
+	MHD_stop_daemon(f->mhd);
+	for (int i = 0; i < f->ncalls; i++)
+		call_free(f->calls[i]);
+	pthread_mutex_destroy(&f->mu);
+	free(f);
+}
+
+int fake_port(const struct fake_cf *f)
+{
+	return f->port;
+}
+
+char *fake_base_url(const struct fake_cf *f)
+{
+	return h_printf("http://127.0.0.1:%d", f->port);
+}
+
+void fake_fail_next(struct fake_cf *f, int status, int times)
+{
+	pthread_mutex_lock(&f->mu);
+	f->fail_status = status;
+	f->fail_times = times;
+	pthread_mutex_unlock(&f->mu);
+}
+
+void fake_delay(struct fake_cf *f, int ms)
+{
+	pthread_mutex_lock(&f->mu);
+	f->delay_ms = ms;
+	pthread_mutex_unlock(&f->mu);
+}
+
+int fake_count(struct fake_cf *f)
+{
+	pthread_mutex_lock(&f->mu);
+	int n = f->ncalls;
+	pthread_mutex_unlock(&f->mu);
+	return n;
+}
+
+int fake_wait(struct fake_cf *f, int n, int timeout_ms)
+{
+	long long deadline = h_mono_ms() + timeout_ms;
+	int got;
+	while ((got = fake_count(f)) < n && h_mono_ms() < deadline)
+		h_sleep_ms(20);
+	return got;
+}
+
+int fake_quiet(struct fake_cf *f, int window_ms)
+{
+	h_sleep_ms(window_ms);
+	return fake_count(f);
+}
+
+const struct fake_call *fake_call(struct fake_cf *f, int i)
+{
+	const struct fake_call *c = NULL;
+	pthread_mutex_lock(&f->mu);
+	if (i >= 0 && i < f->ncalls)
+		c = f->calls[i];
+	pthread_mutex_unlock(&f->mu);
+	return c;
+}
+
+const char *fake_arg(const struct fake_call *c, const char *name)
+{
+	for (int i = 0; i < c->nargs; i++)
+		if (strcmp(c->args[i].name, name) == 0)
+			return c->args[i].value ? c->args[i].value : "";
+	return NULL;
+}
+
+bool fake_has_arg(const struct fake_call *c, const char *name)
+{
+	return fake_arg(c, name) != NULL;
+}

@@ -1,0 +1,62 @@
+/*
+ * fake_chatfuel: a plain-HTTP libmicrohttpd server on 127.0.0.1 standing in
+ * for Chatfuel's Broadcasting API (and for webhook receivers). It records
+ * every request -- method, decoded path, raw request URI, decoded query
+ * arguments, a few headers, body, arrival time -- under a mutex and answers
+ * {"success": true, "result": "ok"}, or a scripted error status for the next
+ * N requests.
+ */
+#ifndef E2E_FAKE_CHATFUEL_H
+#define E2E_FAKE_CHATFUEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define FAKE_MAX_ARGS 32
+#define FAKE_MAX_BODY (64 * 1024)
+
+struct fake_arg {
+	char *name, *value;           /* value NULL for "name" without "=" */
+};
+
+struct fake_call {
+	char method[16];
+	char *path;                   /* decoded by MHD, no query */
+	char *raw_uri;                /* exactly as on the request line */
+	struct fake_arg args[FAKE_MAX_ARGS];
+	int nargs;
+	int nargs_total;              /* including any past FAKE_MAX_ARGS */
+	char *ctype;                  /* Content-Type header or NULL */
+	char *signature;              /* X-Mnmfa-Signature header or NULL */
+	char *body;
+	size_t body_len;
+	long long at_ms;              /* monotonic arrival time */
+	int answered;                 /* status we answered */
+};
+
+struct fake_cf;
+
+struct fake_cf *fake_start(void);
+void fake_stop(struct fake_cf *f);
+int fake_port(const struct fake_cf *f);
+char *fake_base_url(const struct fake_cf *f);   /* allocated "http://127.0.0.1:PORT" */
+
+/* Answer `status` (with a JSON error body) to the next `times` requests. */
+void fake_fail_next(struct fake_cf *f, int status, int times);
+
+/* Answer every request only after ms (a slow Chatfuel). */
+void fake_delay(struct fake_cf *f, int ms);
+
+int fake_count(struct fake_cf *f);
+/* Waits (polling, bounded) until at least n calls are recorded; returns the
+ * count reached. */
+int fake_wait(struct fake_cf *f, int n, int timeout_ms);
+/* Observes for window_ms; returns the count at its end. */
+int fake_quiet(struct fake_cf *f, int window_ms);
+/* The i-th recorded call (stable pointer, immutable once recorded). */
+const struct fake_call *fake_call(struct fake_cf *f, int i);
+
+const char *fake_arg(const struct fake_call *c, const char *name);
+bool fake_has_arg(const struct fake_call *c, const char *name);
+
+#endif

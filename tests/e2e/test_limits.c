@@ -1,0 +1,172 @@
+/*
+ * test_limits: who may mint and how often (SPEC §3, §4): rate_phone (429 with
+ * Retry-After), lockout after failed answers (423), rate_ip on the web port,
+ * and api_keys in all three accepted forms.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fake_chatfuel.h"
+#include "harness.h"
+#include "mfa.h"
+#include "tests.h"
+
+static int mint_status(struct daemon *d, const char *client_id, const char *phone,
+                       struct resp *rs)
+{
+	char *path = h_printf("/generate_dynamic_page?client_id=%s&telefono=%s&flow_name=F&fecha_cumple=1990-06-01",
+	                      client_id, phone);
+	int rc = d_api(d, "GET", path, NULL, NULL, rs);
+	free(path);
+	return rc;
+}
+
+static void test_rate_phone(struct t *t)
+{
+	struct fake_cf *f = t_fake(t);
+	REQUIRE(t, f);
+	struct daemon *d = d_new(t, f);
+	REQUIRE(t, d);
+	d_set_str(d, "rate_phone", "2/900");
+	REQUIRE(t, d_start(d, NULL) == 0);
+	t_secret(t, "1990-06-01");
+	struct resp rs;
+	for (int i = 0; i < 2; i++) {
+		REQUIRE(t, mint_status(d, "cid-rp", "5215557000001", &rs) == 0);
+		long st = rs.status;
+		resp_free(&rs);
+		EXPECT(t, st == 200, "expected mint %d of 2 allowed to answer 200, got %ld", i + 1, st);
+	}
+	REQUIRE(t, mint_status(d, "cid-rp", "5215557000001", &rs) == 0);
+	int rc = mfa_expect_error(t, &rs, 429, "rate_limited", NULL);
+	const char *ra = resp_header(&rs, "Retry-After");
+	bool ra_ok = ra && atoi(ra) > 0 && atoi(ra) <= 900;
+	char rabuf[64];
+	snprintf(rabuf, sizeof(rabuf), "%s", ra ? ra : "(none)");
+	resp_free(&rs);
+	REQUIRE(t, rc == 0);
+	EXPECT(t, ra_ok, "expected Retry-After of 1..900 s on the 429, got %s", rabuf);
+	/* The same phone through the JSON API, with or without '+', is the same phone. */
+	REQUIRE(t, d_api(d, "POST", "/v1/challenges", "application/json",
+	                 "{\"client_id\":\"cid-rp\",\"phone\":\"+5215557000001\",\"flow_name\":\"F\",\"dob\":\"1990-06-01\"}",
+	                 &rs) == 0);
+	rc = mfa_expect_error(t, &rs, 429, "rate_limited", NULL);
+	resp_free(&rs);
+	REQUIRE(t, rc == 0);
+	/* Another phone is not affected. */
+	REQUIRE(t, mint_status(d, "cid-rp", "5215557000002", &rs) == 0);
+	long st = rs.status;
+	resp_free(&rs);
+	EXPECT_INT(t, "mint status for another phone", 200, st);
+}
+
+static void test_lockout(struct t *t)
+{
+	struct fake_cf *f = t_fake(t);
+	REQUIRE(t, f);
+	struct daemon *d = d_new(t, f);
+	REQUIRE(t, d);
+	d_set_str(d, "lockout", "2/86400");
+	REQUIRE(t, d_start(d, NULL) == 0);
+	struct minted m;
+	REQUIRE(t, mfa_mint_and_answer(d, "cid-lock", "5215557000003", "FlowLock", "1990-06-02", false, &m) == 0);
+	REQUIRE(t, mfa_mint_and_answer(d, "cid-lock", "5215557000003", "FlowLock", "1990-06-02", false, &m) == 0);
+	struct resp rs;
+	t_secret(t, "1990-06-01");
+	REQUIRE(t, mint_status(d, "cid-lock", "5215557000003", &rs) == 0);
+	int rc = mfa_expect_error(t, &rs, 423, "locked", NULL);
+	resp_free(&rs);
+	REQUIRE(t, rc == 0);
+	REQUIRE(t, mint_status(d, "cid-lock", "5215557000004", &rs) == 0);
+	long st = rs.status;
+	resp_free(&rs);
+	EXPECT_INT(t, "mint status for another phone", 200, st);
+	/* Both denials were reported. */
+	REQUIRE(t, fake_wait(f, 2, H_CALL_TIMEOUT_MS) >= 2);
+	REQUIRE(t, mfa_check_call(t, fake_call(f, 0), "cid-lock", "FlowLock", false, false) == 0);
+	REQUIRE(t, mfa_check_call(t, fake_call(f, 1), "cid-lock", "FlowLock", false, false) == 0);
+}
+
+static void test_rate_ip(struct t *t)
+{
+	struct daemon *d = d_new(t, NULL);
+	REQUIRE(t, d);
+	d_set_str(d, "rate_ip", "5/60");
+	REQUIRE(t, d_start(d, NULL) == 0);
+	long first429 = -1;
+	const char *ra_seen = NULL;
+	char rabuf[64] = "";
+	for (int i = 0; i < 12 && first429 < 0; i++) {
+		struct resp rs;
+		REQUIRE(t, d_web(d, "GET", "/AAAAAAAAAAAAAAAAAAAAAA", NULL, NULL, &rs) == 0);
+		if (rs.status == 429) {
+			first429 = i;
+			ra_seen = resp_header(&rs, "Retry-After");
+			snprintf(rabuf, sizeof(rabuf), "%s", ra_seen ? ra_seen : "(none)");
+		} else {
+			EXPECT(t, rs.status == 404, "expected 404 or 429 from %s, got %ld", rs.desc, rs.status);
+		}
+		resp_free(&rs);
+	}
+	EXPECT(t, first429 >= 0, "expected a 429 within 12 web requests at rate_ip 5/60, got none");
+	EXPECT(t, ra_seen != NULL, "expected Retry-After on the web port's 429, got none");
+	(void)rabuf;
+}
+
+static void test_api_keys(struct t *t)
+{
+	struct fake_cf *f = t_fake(t);
+	REQUIRE(t, f);
+	struct daemon *d = d_new(t, f);
+	REQUIRE(t, d);
+	const char *keys[] = { "k1-secret-api-key", "k2-other-api-key" };
+	cJSON_AddItemToObject(d->cfg, "api_keys", cJSON_CreateStringArray(keys, 2));
+	t_secret(t, keys[0]);
+	t_secret(t, keys[1]);
+	REQUIRE(t, d_start(d, NULL) == 0);       /* /healthz needs no key */
+	t_secret(t, "1990-06-03");
+	const char *q = "/generate_dynamic_page?client_id=cid-key&telefono=5215557000005&flow_name=F&fecha_cumple=1990-06-03";
+	struct resp rs;
+	static const char *const none[] = { NULL };
+	static const char *const wrong[] = { "Authorization: Bearer nope", NULL };
+	static const char *const bearer[] = { "Authorization: Bearer k1-secret-api-key", NULL };
+	static const char *const xkey[] = { "X-API-Key: k2-other-api-key", NULL };
+	REQUIRE(t, d_api_h(d, "GET", q, NULL, NULL, none, &rs) == 0);
+	int rc = mfa_expect_error(t, &rs, 401, "unauthorized", NULL);
+	resp_free(&rs);
+	REQUIRE(t, rc == 0);
+	REQUIRE(t, d_api_h(d, "GET", q, NULL, NULL, wrong, &rs) == 0);
+	rc = mfa_expect_error(t, &rs, 401, "unauthorized", NULL);
+	if (rc == 0)
+		rc = mfa_check_security_headers(t, &rs);
+	resp_free(&rs);
+	REQUIRE(t, rc == 0);
+	REQUIRE(t, d_api_h(d, "GET", q, NULL, NULL, bearer, &rs) == 0);
+	EXPECT_INT(t, "status with Authorization: Bearer", 200, rs.status);
+	resp_free(&rs);
+	REQUIRE(t, d_api_h(d, "GET", q, NULL, NULL, xkey, &rs) == 0);
+	EXPECT_INT(t, "status with X-API-Key", 200, rs.status);
+	resp_free(&rs);
+	char *qk = h_printf("%s&api_key=k1-secret-api-key", q);
+	rc = d_api_h(d, "GET", qk, NULL, NULL, none, &rs);
+	free(qk);
+	REQUIRE(t, rc == 0);
+	EXPECT_INT(t, "status with api_key= in the query", 200, rs.status);
+	resp_free(&rs);
+	REQUIRE(t, d_api_h(d, "GET", "/v1/challenges/AAAAAAAAAAAAAAAAAAAAAA", NULL, NULL, none, &rs) == 0);
+	rc = mfa_expect_error(t, &rs, 401, "unauthorized", NULL);
+	resp_free(&rs);
+	REQUIRE(t, rc == 0);
+	REQUIRE(t, d_api_h(d, "GET", "/healthz", NULL, NULL, none, &rs) == 0);
+	EXPECT_INT(t, "status of /healthz without a key", 200, rs.status);
+	resp_free(&rs);
+}
+
+const struct test e2e_tests_limits[] = {
+	{ "rate_phone_429_with_retry_after", test_rate_phone, NULL },
+	{ "lockout_after_failed_answers_423", test_lockout, NULL },
+	{ "rate_ip_429_on_web_port", test_rate_ip, NULL },
+	{ "api_keys_bearer_header_query_401", test_api_keys, NULL },
+	{ NULL, NULL, NULL },
+};
