@@ -13,6 +13,7 @@ struct notify;
 struct metrics;
 struct http_server;
 struct tls_material;
+struct limiter;
 
 struct app {
 	struct config cfg;
@@ -23,6 +24,15 @@ struct app {
 	struct tls_material *tls;
 	struct http_server *web;
 	struct http_server *api;
+	struct limiter *rate_phone;      /* mints per phone */
+	struct limiter *lockout;         /* failed answers per phone */
+	struct limiter *rate_ip;         /* web requests per client address */
 };
+
+/* The key the per-phone limits use: the digits, without a leading '+'. */
+static inline const char *app_phone_key(const char *phone)
+{
+	return phone[0] == '+' ? phone + 1 : phone;
+}
 
 #endif

@@ -12,6 +12,7 @@
 #include "crypto.h"
 #include "form.h"
 #include "http.h"
+#include "limiter.h"
 #include "log.h"
 #include "metrics.h"
 #include "store.h"
@@ -259,11 +260,57 @@ bad:
 	return -1;
 }
 
+/* The per-phone limits, checked once the fields are valid. A locked phone is
+ * answered 423 and, so the bot's flow does not hang, the bot also receives
+ * user_validated=false; the refusal is audited as `locked`. */
+static int mint_limits(struct app *app, struct http_req *req, struct mint *m)
+{
+	const char *key = app_phone_key(m->c.phone);
+	int64_t now = now_ms();
+	char retry[16];
+	int secs;
+
+	secs = limiter_blocked(app->lockout, key, strlen(key), now);
+	if (secs > 0) {
+		struct audit_event ev = { 0 };
+		ev.kind = AUDIT_LOCKED;
+		ev.ts_ms = now;
+		ev.client_id = m->c.client_id;
+		ev.phone = m->c.phone;
+		ev.flow = m->c.flow;
+		ev.ip = req->ip;
+		ev.user_agent = http_header(req, "User-Agent");
+		ev.created_ms = now;
+		ev.notify = true;
+		ev.validated = false;
+		if (app->audit != NULL && audit_submit(app->audit, &ev, NULL, NULL) < 0)
+			metrics_inc(app->metrics, M_AUDIT_FAILED);
+		metrics_inc(app->metrics, M_LOCKED);
+		snprintf(retry, sizeof retry, "%d", secs);
+		http_reply_error(req, 423, "locked", "phone",
+		                 "too many failed answers for this phone; it is locked for a while");
+		http_reply_add_header(req, "Retry-After", retry);
+		return -1;
+	}
+	secs = limiter_hit(app->rate_phone, key, strlen(key), now);
+	if (secs > 0) {
+		metrics_inc(app->metrics, M_RATE_LIMITED);
+		snprintf(retry, sizeof retry, "%d", secs);
+		http_reply_error(req, 429, "rate_limited", "phone",
+		                 "too many challenges for this phone; retry later");
+		http_reply_add_header(req, "Retry-After", retry);
+		return -1;
+	}
+	return 0;
+}
+
 /* Stores the challenge and queues its audit event. Answers 503 itself. */
 static int mint_commit(struct app *app, struct http_req *req, struct mint *m)
 {
 	struct audit_event ev = { 0 };
 
+	if (mint_limits(app, req, m) < 0)
+		return -1;
 	if (crypto_random(m->c.id, PAGE_ID_BYTES) < 0) {
 		http_reply_error(req, 500, "internal", NULL, "no randomness available");
 		return -1;

@@ -16,6 +16,7 @@
 #include "config.h"
 #include "crypto.h"
 #include "http.h"
+#include "limiter.h"
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
@@ -150,6 +151,9 @@ int server_run(struct app *app)
 
 	app->metrics = metrics_new();
 	app->store = store_new((size_t)cfg->max_pending);
+	app->rate_phone = limiter_new(cfg->rate_phone.n, cfg->rate_phone.seconds, LIMITER_SLOTS);
+	app->lockout = limiter_new(cfg->lockout.n, cfg->lockout.seconds, LIMITER_SLOTS);
+	app->rate_ip = limiter_new(cfg->rate_ip.n, cfg->rate_ip.seconds, LIMITER_SLOTS);
 	app->notify = notify_start(cfg);
 	if (app->notify == NULL)
 		goto out;
@@ -192,6 +196,10 @@ out:
 	if (app->store != NULL)
 		store_free(app->store);
 	metrics_free(app->metrics);
+	limiter_free(app->rate_phone);
+	limiter_free(app->lockout);
+	limiter_free(app->rate_ip);
+	app->rate_phone = app->lockout = app->rate_ip = NULL;
 	tls_material_free(app->tls);
 	app->audit = NULL;
 	app->notify = NULL;

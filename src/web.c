@@ -12,6 +12,7 @@
 #include "crypto.h"
 #include "form.h"
 #include "http.h"
+#include "limiter.h"
 #include "log.h"
 #include "metrics.h"
 #include "page.h"
@@ -340,15 +341,33 @@ static void handle_validate(struct web *w, struct http_req *req)
 	}
 	client_ip(w, req, ip, sizeof ip);
 
-	sr = store_take(app->store, raw, now_ms(), answer, (size_t)alen, &c);
+	/* A phone locked out since this page was minted decides nothing more:
+	 * the page ends as `locked` whatever the answer. */
+	if (store_get(app->store, raw, now_ms(), &c) == STORE_OK &&
+	    limiter_blocked(app->lockout, app_phone_key(c.phone), strlen(app_phone_key(c.phone)), now_ms()) > 0)
+		sr = store_finish(app->store, raw, now_ms(), CHAL_LOCKED, &c);
+	else
+		sr = store_take(app->store, raw, now_ms(), answer, (size_t)alen, &c);
 	explicit_bzero(answer, sizeof answer);
 	if (sr == STORE_OK) {
 		struct decision *d = xmalloc(sizeof *d);
 		bool ok = c.status == CHAL_APPROVED;
-		audit_event_from(&ev, ok ? AUDIT_APPROVED : AUDIT_DENIED, &c, id, ip, req, refdata);
+		const char *key = app_phone_key(c.phone);
+		enum audit_kind kind = ok ? AUDIT_APPROVED : AUDIT_DENIED;
+
+		bool locks_now = false;
+
+		if (c.status == CHAL_DENIED) {
+			/* Count the failure; the one that reaches the limit locks the phone. */
+			limiter_hit(app->lockout, key, strlen(key), now_ms());
+			locks_now = limiter_blocked(app->lockout, key, strlen(key), now_ms()) > 0;
+		}
+		if (c.status == CHAL_LOCKED)
+			kind = AUDIT_LOCKED;
+		audit_event_from(&ev, kind, &c, id, ip, req, refdata);
 		ev.notify = true;
 		ev.validated = ok;
-		metrics_inc(app->metrics, ok ? M_APPROVED : M_DENIED);
+		metrics_inc(app->metrics, ok ? M_APPROVED : kind == AUDIT_LOCKED ? M_LOCKED : M_DENIED);
 		d->req = req;
 		d->w = w;
 		req->state = d;
@@ -360,6 +379,14 @@ static void handle_validate(struct web *w, struct http_req *req)
 			metrics_inc(app->metrics, M_AUDIT_FAILED);
 			http_reply_redirect(req, 303, w->wa_url);
 			http_resume(req);
+		}
+		if (locks_now) {
+			/* After the decision, so the log reads denied → locked. The request
+			 * stays valid here: a resume is processed after this handler returns. */
+			audit_event_from(&ev, AUDIT_LOCKED, &c, id, ip, req, NULL);
+			if (audit_submit(app->audit, &ev, NULL, NULL) < 0)
+				metrics_inc(app->metrics, M_AUDIT_FAILED);
+			log_info("a phone was locked after %d failed answers (page %s)", app->cfg.lockout.n, id);
 		}
 	} else if (sr == STORE_USED) {
 		audit_event_from(&ev, AUDIT_REPLAYED, &c, id, ip, req, refdata);
@@ -375,11 +402,32 @@ static void handle_validate(struct web *w, struct http_req *req)
 	free(refdata);
 }
 
+/* rate_ip: pages and answers count; static files and health checks do not
+ * (a page load fetches three cached assets). */
+static bool over_ip_rate(struct web *w, struct http_req *req)
+{
+	char ip[INET6_ADDRSTRLEN], retry[16];
+	int secs;
+
+	client_ip(w, req, ip, sizeof ip);
+	secs = limiter_hit(w->app->rate_ip, ip, strlen(ip), now_ms());
+	if (secs == 0)
+		return false;
+	metrics_inc(w->app->metrics, M_RATE_LIMITED);
+	reply_state(w, req, 429, PAGE_RATE_LIMITED);
+	snprintf(retry, sizeof retry, "%d", secs);
+	http_reply_add_header(req, "Retry-After", retry);
+	return true;
+}
+
 void web_handle(void *ctx, struct http_req *req)
 {
 	struct web *w = ctx;
 	const char *path = req->path;
 	bool get = req->method == HTTP_GET || req->method == HTTP_HEAD;
+
+	if (strcmp(path, "/healthz") != 0 && strncmp(path, "/static/", 8) != 0 && over_ip_rate(w, req))
+		return;
 
 	if (strcmp(path, "/validate_answer") == 0) {
 		if (req->method == HTTP_POST)

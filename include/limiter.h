@@ -1,0 +1,32 @@
+/*
+ * limiter: fixed-window counters per key (a phone, an IP address) in a table
+ * of bounded size. An attacker who sends many distinct keys only evicts the
+ * stalest windows; the memory never grows. Used for rate_phone (mints per
+ * phone), lockout (failed answers per phone) and rate_ip (web requests per
+ * client address). Thread-safe with striped locks.
+ */
+#ifndef MNMFA_LIMITER_H
+#define MNMFA_LIMITER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define LIMITER_SLOTS (1u << 16)        /* keys tracked per limiter */
+#define LIMITER_PROBE 8                 /* slots searched per key before evicting */
+
+struct limiter;
+
+/* n events per `seconds`; slots is rounded up to a power of two. */
+struct limiter *limiter_new(int n, int seconds, size_t slots);
+void limiter_free(struct limiter *l);
+
+/* Counts one event for key. Returns 0 if it is within the limit, else the
+ * seconds until the key's window ends (for Retry-After; >= 1). An event over
+ * the limit is not counted. */
+int limiter_hit(struct limiter *l, const char *key, size_t len, int64_t now_ms);
+
+/* Seconds until the key is under its limit again (>= 1), or 0 if it is now;
+ * counts nothing. For lockout: the key is locked while its count reached n. */
+int limiter_blocked(struct limiter *l, const char *key, size_t len, int64_t now_ms);
+
+#endif
