@@ -818,9 +818,15 @@ int d_api(struct daemon *d, const char *method, const char *path, const char *ct
 int d_web(struct daemon *d, const char *method, const char *path, const char *ctype,
           const char *body, struct resp *rs)
 {
+	return d_web_h(d, method, path, ctype, body, NULL, rs);
+}
+
+int d_web_h(struct daemon *d, const char *method, const char *path, const char *ctype,
+            const char *body, const char *const *headers, struct resp *rs)
+{
 	char *url = d_web_url(d, path);
 	struct req rq = { .method = method, .url = url, .ctype = ctype, .body = body,
-	                  .cainfo = d->cert_path };
+	                  .headers = headers, .cainfo = d->cert_path };
 	int rc = h_http(d->t, &rq, rs);
 	free(url);
 	return rc;

@@ -197,6 +197,8 @@ int d_api_h(struct daemon *d, const char *method, const char *path, const char *
             const char *body, const char *const *headers, struct resp *rs);
 int d_web(struct daemon *d, const char *method, const char *path, const char *ctype,
           const char *body, struct resp *rs);
+int d_web_h(struct daemon *d, const char *method, const char *path, const char *ctype,
+            const char *body, const char *const *headers, struct resp *rs);
 char *d_api_url(const struct daemon *d, const char *path);
 char *d_web_url(const struct daemon *d, const char *path);
 

@@ -214,8 +214,64 @@ static void test_audit_sqlite(struct t *t)
 	free(err);
 }
 
+/* The audit row holds the server-observed client IP (X-Forwarded-For only
+ * from trusted_proxies), the user agent and the page's refdata. */
+static void test_audit_ip(struct t *t)
+{
+	struct fake_cf *f = t_fake(t);
+	REQUIRE(t, f);
+	const char *ref = "{\"tz\":\"Zone/E2E_Marker\"}";
+	for (int trusted = 0; trusted < 2; trusted++) {
+		struct daemon *d = d_new(t, f);
+		REQUIRE(t, d);
+		if (trusted) {
+			const char *cidrs[] = { "127.0.0.0/8" };
+			cJSON_AddItemToObject(d->cfg, "trusted_proxies", cJSON_CreateStringArray(cidrs, 1));
+		}
+		REQUIRE(t, d_start(d, NULL) == 0);
+		struct minted m;
+		struct page pg;
+		REQUIRE(t, mfa_mint_seed(d, "cid-ip", "5215558000007", "FlowIp", "1966-04-01", &m) == 0);
+		REQUIRE(t, mfa_get_page(d, m.page_id, &pg) == 0);
+		char buf[40], ans[40];
+		snprintf(ans, sizeof(ans), "%s", mfa_right_answer(&pg, m.dob, buf));
+		mfa_page_free(&pg);
+		char *r = h_urlenc(ref);
+		char *body = h_printf("page_id=%s&respuesta=%s&refdata=%s", m.page_id, ans, r);
+		free(r);
+		static const char *const hdrs[] = { "X-Forwarded-For: 203.0.113.77",
+		                                    "User-Agent: e2e-agent/4.2", NULL };
+		struct resp rs;
+		int rc = d_web_h(d, "POST", "/validate_answer", "application/x-www-form-urlencoded", body,
+		                 hdrs, &rs);
+		free(body);
+		REQUIRE(t, rc == 0);
+		EXPECT_INT(t, "answer status", 303, rs.status);
+		resp_free(&rs);
+		REQUIRE(t, d_stop(d) == 0);
+		const char *exp[] = { "audit", "export", "--db", d->db_path, "--format", "jsonl", NULL };
+		char *out, *err;
+		rc = h_run(t, exp, NULL, &out, &err);
+		BAIL(t);
+		bool fwd = h_contains(out, "203.0.113.77"), lo = h_contains(out, "127.0.0.1");
+		bool ua = h_contains(out, "e2e-agent/4.2"), rd = h_contains(out, "Zone/E2E_Marker");
+		free(out);
+		free(err);
+		EXPECT(t, rc == 0, "expected audit export to exit 0, got %d", rc);
+		if (trusted) {
+			EXPECT(t, fwd, "expected X-Forwarded-For 203.0.113.77 in the audit row from a trusted proxy, got none");
+		} else {
+			EXPECT(t, !fwd, "expected X-Forwarded-For ignored without trusted_proxies, got 203.0.113.77 in the audit");
+			EXPECT(t, lo, "expected the observed IP 127.0.0.1 in the audit, got none");
+		}
+		EXPECT(t, ua, "expected the user agent in the audit row, got none");
+		EXPECT(t, rd, "expected the page's refdata in the audit row, got none");
+	}
+}
+
 const struct test e2e_tests_audit[] = {
 	{ "audit_cli_verify_head_export", test_audit, NULL },
 	{ "audit_db_wal_view_and_tamper_detected", test_audit_sqlite, NULL },
+	{ "audit_records_ip_agent_refdata_trusted_proxies", test_audit_ip, NULL },
 	{ NULL, NULL, NULL },
 };

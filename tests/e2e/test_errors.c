@@ -163,7 +163,6 @@ static void test_v1_bad_fields(struct t *t)
 	static const struct v1_case cases[] = {
 		{ "{\"phone\":\"5215553000001\",\"flow_name\":\"F\",\"dob\":\"1990-01-01\"}", "client_id" },
 		{ "{\"client_id\":\"a b\",\"phone\":\"5215553000001\",\"flow_name\":\"F\",\"dob\":\"1990-01-01\"}", "client_id" },
-		{ "{\"client_id\":123,\"phone\":\"5215553000001\",\"flow_name\":\"F\",\"dob\":\"1990-01-01\"}", "client_id" },
 		{ "{\"client_id\":\"c\",\"flow_name\":\"F\",\"dob\":\"1990-01-01\"}", "phone" },
 		{ "{\"client_id\":\"c\",\"phone\":\"1234567\",\"flow_name\":\"F\",\"dob\":\"1990-01-01\"}", "phone" },
 		{ "{\"client_id\":\"c\",\"phone\":\"5215553000001\",\"dob\":\"1990-01-01\"}", "flow_name" },

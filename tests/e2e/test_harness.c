@@ -97,9 +97,25 @@ static void test_html_reader(struct t *t)
 	EXPECT_STR(t, "sum none", "none", mfa_right_answer(&pg, "1990-12-31", buf));
 }
 
+/* The teardown scan must catch a secret in a daemon's stderr. */
+static void test_secret_scan(struct t *t)
+{
+	struct daemon *d = d_new(t, NULL);
+	REQUIRE(t, d);
+	t_secret(t, "1977-07-07");
+	const char *log = "info: minted for 1977-07-07\n";
+	REQUIRE(t, h_write_file(d->err_path, log, strlen(log)) == 0);
+	d_stop(d);
+	bool caught = t->failed && h_contains(t->msg, "1977-07-07");
+	t->failed = false;
+	t->msg[0] = '\0';
+	EXPECT(t, caught, "expected the stderr scan to flag a logged birth date, got %s", "nothing");
+}
+
 const struct test e2e_tests_harness[] = {
 	{ "harness_fake_records_broadcast_call", test_fake_records_broadcast_call, NULL },
 	{ "harness_fake_scripted_failure", test_fake_scripted_failure, NULL },
 	{ "harness_html_and_date_readers", test_html_reader, NULL },
+	{ "harness_secret_scan_catches_leaks", test_secret_scan, NULL },
 	{ NULL, NULL, NULL },
 };

@@ -4,6 +4,7 @@
  * plain HTTP (api_tls false) and the generated certificate.
  */
 #include <stdio.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -280,6 +281,128 @@ static void test_autogen_cert(struct t *t)
 	EXPECT(t, same, "expected the existing certificate to be reused on restart, got a new one");
 }
 
+static int page_lang(struct t *t, struct daemon *d, const char *page_id, const char *accept,
+                     char out[8])
+{
+	char *path = h_printf("/%s", page_id);
+	char *hdr = accept ? h_printf("Accept-Language: %s", accept) : NULL;
+	const char *hdrs[] = { hdr, NULL };
+	struct resp rs;
+	int rc = d_web_h(d, "GET", path, NULL, NULL, hdrs, &rs);
+	free(path);
+	free(hdr);
+	if (rc != 0)
+		return -1;
+	struct tag tg[1];
+	int n = html_tags(rs.body, "html", tg, 1);
+	const char *l = n == 1 ? tag_attr(&tg[0], "lang") : NULL;
+	snprintf(out, 8, "%s", l ? l : "");
+	if (n >= 1)
+		tags_free(tg, 1);
+	if (rs.status != 200) {
+		FAILF(t, "expected 200 for the page, got %ld", rs.status);
+		rc = -1;
+	} else if (l == NULL) {
+		FAILF(t, "expected <html lang=...> on the page, got none");
+		rc = -1;
+	}
+	resp_free(&rs);
+	return rc;
+}
+
+static void test_page_lang(struct t *t)
+{
+	struct daemon *d = mfa_start_default(t, NULL);
+	REQUIRE(t, d);
+	struct minted plain, en;
+	REQUIRE(t, mfa_mint_seed(d, "cid-lang1", "5215554000008", "F", "1990-03-08", &plain) == 0);
+	REQUIRE(t, mfa_mint_v1(d, "cid-lang2", "5215554000009", "F", "1990-03-09", NULL, NULL, 0, &en) == 0);
+	/* a per-challenge lang through the seed endpoint */
+	struct resp rs;
+	t_secret(t, "1990-03-10");
+	REQUIRE(t, d_api(d, "GET",
+	                 "/generate_dynamic_page?client_id=cid-lang3&telefono=5215554000010&flow_name=F&fecha_cumple=1990-03-10&lang=en",
+	                 NULL, NULL, &rs) == 0);
+	EXPECT_INT(t, "mint with lang=en status", 200, rs.status);
+	cJSON *j = resp_json(t, &rs);
+	REQUIRE(t, j);
+	char pid_en[64];
+	snprintf(pid_en, sizeof(pid_en), "%s", j_str(j, "page_id") ? j_str(j, "page_id") : "");
+	cJSON_Delete(j);
+	resp_free(&rs);
+	char l[8];
+	REQUIRE(t, page_lang(t, d, plain.page_id, NULL, l) == 0);
+	EXPECT_STR(t, "page language by default", "es", l);
+	REQUIRE(t, page_lang(t, d, plain.page_id, "en-US,en;q=0.9", l) == 0);
+	EXPECT_STR(t, "page language with Accept-Language en-US", "en", l);
+	REQUIRE(t, page_lang(t, d, pid_en, NULL, l) == 0);
+	EXPECT_STR(t, "page language of a challenge minted with lang=en", "en", l);
+	REQUIRE(t, page_lang(t, d, en.page_id, "fr-FR", l) == 0);
+	EXPECT_STR(t, "page language with an unsupported Accept-Language", "es", l);
+}
+
+static void test_brand_escaped(struct t *t)
+{
+	struct daemon *d = d_new(t, NULL);
+	REQUIRE(t, d);
+	d_set_str(d, "brand_name", "Banco A&B <Norte>");
+	REQUIRE(t, d_start(d, NULL) == 0);
+	struct minted m;
+	struct page pg;
+	REQUIRE(t, mfa_mint_seed(d, "cid-brand", "5215554000011", "F", "1990-03-11", &m) == 0);
+	REQUIRE(t, mfa_get_page(d, m.page_id, &pg) == 0);
+	bool raw = h_contains(pg.html, "<Norte>");
+	bool esc = h_contains(pg.html, "Banco A&amp;B &lt;Norte&gt;");
+	mfa_page_free(&pg);
+	EXPECT(t, !raw, "expected brand_name escaped in the page, got it raw");
+	EXPECT(t, esc, "expected the brand name \"Banco A&amp;B &lt;Norte&gt;\" on the page, got none");
+}
+
+static void test_sighup_reload(struct t *t)
+{
+	struct daemon *d = mfa_start_default(t, NULL);
+	REQUIRE(t, d);
+	char *dir = h_printf("%s/newpair", t->dir);
+	const char *args[] = { "gen-cert", "--out", dir, NULL };
+	char *out, *err;
+	int rc = h_run(t, args, NULL, &out, &err);
+	free(out);
+	free(err);
+	BAIL(t);
+	EXPECT(t, rc == 0, "expected gen-cert to exit 0, got %d", rc);
+	/* Put the new pair in place atomically (key first), then SIGHUP. */
+	char *nk = h_printf("%s/key.pem", dir), *nc = h_printf("%s/cert.pem", dir);
+	EXPECT(t, rename(nk, d->key_path) == 0 && rename(nc, d->cert_path) == 0,
+	       "expected to replace the key pair, got %s", "a rename failure");
+	free(nk);
+	free(nc);
+	free(dir);
+	kill(d->pid, SIGHUP);
+	/* d->cert_path now holds only the new certificate: pinned requests
+	 * succeed once the daemon serves it. */
+	long long deadline = h_mono_ms() + 5000;
+	bool web = false, api = false;
+	while (h_mono_ms() < deadline && !(web && api)) {
+		struct resp rs;
+		char *u1 = d_web_url(d, "/healthz"), *u2 = d_api_url(d, "/healthz");
+		struct req q1 = { .url = u1, .cainfo = d->cert_path }, q2 = { .url = u2, .cainfo = d->cert_path };
+		if (!web && h_http(NULL, &q1, &rs) == 0)
+			web = rs.status == 200;
+		resp_free(&rs);
+		if (!api && h_http(NULL, &q2, &rs) == 0)
+			api = rs.status == 200;
+		resp_free(&rs);
+		free(u1);
+		free(u2);
+		if (!(web && api))
+			h_sleep_ms(100);
+	}
+	EXPECT(t, web, "expected the web port to serve the new certificate within 5 s of SIGHUP, got the old one");
+	EXPECT(t, api, "expected the API port to serve the new certificate within 5 s of SIGHUP, got the old one");
+	struct minted m;
+	REQUIRE(t, mfa_mint_seed(d, "cid-hup", "5215554000012", "F", "1990-03-12", &m) == 0);
+}
+
 const struct test e2e_tests_web[] = {
 	{ "web_landing_200", test_landing, NULL },
 	{ "web_unknown_page_404_links_back", test_unknown_page, NULL },
@@ -289,5 +412,8 @@ const struct test e2e_tests_web[] = {
 	{ "page_assets_local_only", test_page_assets, NULL },
 	{ "metrics_prometheus_text", test_metrics, NULL },
 	{ "tls_autogen_writes_reusable_pair", test_autogen_cert, NULL },
+	{ "page_language_default_header_and_override", test_page_lang, NULL },
+	{ "brand_name_html_escaped", test_brand_escaped, NULL },
+	{ "sighup_reloads_certificate", test_sighup_reload, NULL },
 	{ NULL, NULL, NULL },
 };
