@@ -309,7 +309,15 @@ static int config_load_file(struct config *cfg, const char *path)
 		goto out;
 	}
 	text[n] = '\0';
-	root = cJSON_ParseWithLength(text, n);
+	{
+		const char *end = NULL;
+		/* require_null_terminated: nothing but whitespace may follow the object */
+		root = cJSON_ParseWithOpts(text, &end, 1);
+		if (root != NULL && end != text + n) {
+			cJSON_Delete(root);
+			root = NULL;
+		}
+	}
 	if (root == NULL || !cJSON_IsObject(root)) {
 		config_error(&file_key, path, NULL, "not a JSON object (syntax error near byte %ld)",
 		             root == NULL && cJSON_GetErrorPtr() ? (long)(cJSON_GetErrorPtr() - text) : 0L);
@@ -498,7 +506,10 @@ int config_load(struct config *cfg, int argc, char **argv, char **envp)
 			continue;
 		k = flag_find(arg, &value);
 		if (k == NULL) {
-			fprintf(stderr, "mnmfa: unknown option \"%.80s\" (see mnmfa --help)\n", arg);
+			/* Only the name: a mistyped --secret-key=VALUE must not echo the value. */
+			int namelen = (int)strcspn(arg, "=");
+			fprintf(stderr, "mnmfa: unknown option \"%.*s\" (see mnmfa --help)\n",
+			        namelen > 80 ? 80 : namelen, arg);
 			return -1;
 		}
 		if (value == NULL) {
