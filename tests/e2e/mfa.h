@@ -80,6 +80,8 @@ int mfa_expect_error(struct t *t, const struct resp *rs, long status, const char
 
 /* Checks the SPEC §5 security headers on any response. */
 int mfa_check_security_headers(struct t *t, const struct resp *rs);
+/* Same, leaving Cache-Control out when cache is false. */
+int mfa_check_security_headers_opt(struct t *t, const struct resp *rs, bool cache);
 /* Checks Content-Type application/json; charset=utf-8. */
 int mfa_check_json_ctype(struct t *t, const struct resp *rs);
 

@@ -193,21 +193,21 @@ static void test_api_plain(struct t *t)
 	       "expected no plain-HTTP service on the API port with api_tls true, got 200");
 }
 
-static void test_page_assets(struct t *t)
+/* The /static/... paths a challenge page references; every reference must
+ * stay on the page's own host. Returns the count (paths allocated). */
+static int page_static_refs(struct t *t, struct daemon *d, char *paths[32])
 {
-	struct daemon *d = mfa_start_default(t, NULL);
-	REQUIRE(t, d);
 	struct minted m;
 	struct page pg;
-	REQUIRE(t, mfa_mint_seed(d, "cid-assets", "5215554000006", "F", "1990-03-06", &m) == 0);
-	REQUIRE(t, mfa_get_page(d, m.page_id, &pg) == 0);
+	if (mfa_mint_seed(d, "cid-assets", "5215554000006", "F", "1990-03-06", &m) != 0 ||
+	    mfa_get_page(d, m.page_id, &pg) != 0)
+		return -1;
 	static const struct { const char *tag, *attr; } refs[] = {
 		{ "script", "src" }, { "link", "href" }, { "img", "src" }, { "iframe", "src" },
 		{ "source", "src" }, { "object", "data" }, { "form", "action" },
 	};
-	char *paths[32];
 	int np = 0;
-	for (size_t r = 0; r < sizeof(refs) / sizeof(refs[0]); r++) {
+	for (size_t r = 0; r < sizeof(refs) / sizeof(refs[0]) && !t->failed; r++) {
 		struct tag tg[16];
 		int n = html_tags(pg.html, refs[r].tag, tg, 16);
 		if (n > 16)
@@ -227,14 +227,47 @@ static void test_page_assets(struct t *t)
 		tags_free(tg, n);
 	}
 	mfa_page_free(&pg);
-	BAIL(t);
+	return t->failed ? -1 : np;
+}
+
+static void test_page_assets(struct t *t)
+{
+	struct daemon *d = mfa_start_default(t, NULL);
+	REQUIRE(t, d);
+	char *paths[32];
+	int np = page_static_refs(t, d, paths);
+	REQUIRE(t, np >= 0);
 	for (int i = 0; i < np; i++) {
 		struct resp rs;
 		REQUIRE(t, d_web(d, "GET", paths[i], NULL, NULL, &rs) == 0);
 		EXPECT(t, rs.status == 200 && rs.len > 0, "expected 200 with a body for GET %s, got %ld",
 		       paths[i], rs.status);
-		REQUIRE(t, mfa_check_security_headers(t, &rs) == 0);
+		/* Cache-Control on assets is its own test below. */
+		REQUIRE(t, mfa_check_security_headers_opt(t, &rs, false) == 0);
 		resp_free(&rs);
+		free(paths[i]);
+	}
+}
+
+/* SPEC §5: "Every response carries Cache-Control: no-store" -- the page's
+ * own static assets included. */
+static void test_static_no_store(struct t *t)
+{
+	struct daemon *d = mfa_start_default(t, NULL);
+	REQUIRE(t, d);
+	char *paths[32];
+	int np = page_static_refs(t, d, paths);
+	REQUIRE(t, np >= 0);
+	EXPECT(t, np > 0, "expected the page to reference /static/ assets, got none");
+	for (int i = 0; i < np; i++) {
+		struct resp rs;
+		REQUIRE(t, d_web(d, "GET", paths[i], NULL, NULL, &rs) == 0);
+		const char *cc = resp_header(&rs, "Cache-Control");
+		bool ok = cc && h_icontains(cc, "no-store");
+		char shown[128];
+		snprintf(shown, sizeof(shown), "%s", cc ? cc : "(none)");
+		resp_free(&rs);
+		EXPECT(t, ok, "expected Cache-Control: no-store on GET %s, got \"%s\"", paths[i], shown);
 		free(paths[i]);
 	}
 }
@@ -410,6 +443,7 @@ const struct test e2e_tests_web[] = {
 	{ "healthz_both_ports_tls_and_plain", test_healthz, NULL },
 	{ "api_tls_false_serves_plain_http", test_api_plain, NULL },
 	{ "page_assets_local_only", test_page_assets, NULL },
+	{ "static_assets_cache_control_no_store", test_static_no_store, NULL },
 	{ "metrics_prometheus_text", test_metrics, NULL },
 	{ "tls_autogen_writes_reusable_pair", test_autogen_cert, NULL },
 	{ "page_language_default_header_and_override", test_page_lang, NULL },
