@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include "crypto.h"
 
 struct config;
@@ -22,6 +23,10 @@ struct notify;
 #define AUDIT_QUEUE_MAX 65536        /* events waiting for the writer; past it submit fails */
 #define AUDIT_REFDATA_MAX 2048       /* bytes of page-supplied device info kept */
 #define AUDIT_UA_MAX 512             /* bytes of User-Agent kept */
+#define AUDIT_FIELD_MAX 1024         /* bytes kept of client_id, phone, flow */
+#define AUDIT_IP_MAX 64              /* bytes kept of the client IP text */
+#define AUDIT_GROUP_MAX 1024         /* events committed in one transaction at most */
+#define AUDIT_HASH_HEX (2 * SHA256_LEN)
 
 enum audit_kind {
 	AUDIT_MINTED = 0, AUDIT_APPROVED, AUDIT_DENIED, AUDIT_EXPIRED, AUDIT_CANCELED,
@@ -62,5 +67,34 @@ void audit_close(struct audit *a);
 /* `mnmfa audit verify|head|export ...`; argv[0] is the subcommand. Returns
  * the process exit code (SPEC §2). */
 int audit_cmd(int argc, char **argv);
+
+/* Counters for /metrics; relaxed reads, safe from any thread. */
+struct audit_stats {
+	uint64_t written;     /* audit rows committed */
+	uint64_t groups;      /* transactions committed */
+	uint64_t failed;      /* events whose transaction failed (done rc -1) */
+	uint64_t rejected;    /* audit_submit refused: queue full or stopping */
+	uint64_t queued;      /* events waiting for the writer now */
+};
+void audit_get_stats(struct audit *a, struct audit_stats *out);
+
+/* What `audit verify` found. */
+struct audit_verify {
+	int64_t rows;                       /* rows checked (up to the bad one) */
+	int64_t head_id;                    /* newest intact row; 0 when empty */
+	char head_hash[AUDIT_HASH_HEX + 1]; /* its hash; 64 zeros when empty */
+	int64_t bad_id;                     /* first bad row id, 0 when intact */
+	const char *reason;                 /* static text, NULL when intact */
+};
+
+/* Walks the chain of db_path in id order with a read-only connection.
+ * 0 intact, 1 broken (bad_id and reason set), -1 unreadable (logged). */
+int audit_verify_chain(const char *db_path, struct audit_verify *out);
+
+enum audit_format { AUDIT_FORMAT_JSONL, AUDIT_FORMAT_CSV };
+
+/* Streams rows with ts >= since_ms (<= 0: all) in id order to out.
+ * 0, or -1 (database unreadable or write error; logged). */
+int audit_export(const char *db_path, enum audit_format fmt, int64_t since_ms, FILE *out);
 
 #endif

@@ -7,15 +7,41 @@
 #ifndef MNMFA_NOTIFY_H
 #define MNMFA_NOTIFY_H
 
+#include <stdint.h>
+
 struct config;
+
+/* Delivery timing. notify_start uses these defaults; tests shorten them with
+ * notify_start_timing. */
+#define NOTIFY_BACKOFF_BASE_MS 1000          /* first retry after 0.5..1 s */
+#define NOTIFY_BACKOFF_CAP_MS (300 * 1000)   /* retries at most 5 minutes apart */
+#define NOTIFY_HTTP_TIMEOUT_MS 10000         /* whole request, connect included */
+#define NOTIFY_MAX_AGE_MS (24 * 3600 * 1000LL) /* a row older than this is failed */
+#define NOTIFY_STOP_GRACE_MS 1000            /* in-flight requests at stop */
+#define NOTIFY_RETRY_AFTER_MAX_MS (3600 * 1000LL) /* Retry-After honoured up to this */
+
+struct notify_timing {
+	int64_t backoff_base_ms, backoff_cap_ms, http_timeout_ms, max_age_ms, stop_grace_ms;
+};
 
 /* Opens its own connection to cfg->db_path (creating/migrating the schema
  * through the audit module's migration code if needed) and starts the sender
  * thread. main starts it before audit_open(cfg, notify). NULL on failure. */
 struct notify *notify_start(const struct config *cfg);
+/* Same with other timing (any field <= 0 keeps its default). For tests. */
+struct notify *notify_start_timing(const struct config *cfg, const struct notify_timing *t);
 
 /* Tells the sender that new outbox rows were committed. Thread-safe, cheap. */
 void notify_wake(struct notify *n);
+
+/* Counters for /metrics; relaxed reads, safe from any thread. */
+struct notify_stats {
+	uint64_t sent;        /* rows delivered */
+	uint64_t retried;     /* attempts that failed and were rescheduled */
+	uint64_t failed;      /* rows given up (4xx, or older than max age) */
+	uint64_t skipped;     /* rows not sent: no credentials / no webhook_url (dry run) */
+};
+void notify_get_stats(struct notify *n, struct notify_stats *out);
 
 /* Stops the sender (in-flight requests get a short grace period) and frees it. */
 void notify_stop(struct notify *n);

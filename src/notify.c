@@ -1,0 +1,774 @@
+/*
+ * notify: the sender thread that empties the outbox.
+ *
+ * audit.c writes outbox rows in the same transaction as the decision's audit
+ * row; this thread reads them from its own connection and delivers them with
+ * libcurl multi (up to NOTIFY_INFLIGHT_MAX requests at once), so no request
+ * thread ever waits on Chatfuel. The loop sleeps in curl_multi_poll until
+ * curl has work, notify_wake (curl_multi_wakeup) says new rows were committed,
+ * or the next row comes due; nothing is kept in memory that the database does
+ * not also hold, so a crash loses nothing: rows still pending are sent after
+ * the next start (at least once; a crash between a 2xx and our update means
+ * that row is sent again).
+ *
+ * Outcome of one attempt:
+ *   - 2xx (and, for Chatfuel, a body with "success": true)  -> sent
+ *   - connection error, timeout, 408, 429, 5xx, Chatfuel 2xx without
+ *     "success": true                                        -> retry
+ *   - any other status                                       -> failed, reason kept
+ * Retries back off exponentially with jitter (base, 2*base, ... capped; half
+ * fixed, half random), never sooner than a Retry-After; a row that would be
+ * retried past max_age is failed instead.
+ *
+ * Secrets: the row holds no token. The token is put into the URL only in the
+ * curl handle's request and is wiped with it; logs name the URL up to the
+ * '?', and every error text stored or logged has the token (plain and
+ * URL-encoded) and the webhook secret redacted.
+ */
+#include "notify.h"
+#include "audit_db.h"
+#include "config.h"
+#include "crypto.h"
+#include "log.h"
+#include "util.h"
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NOTIFY_INFLIGHT_MAX 16               /* requests in flight at once */
+#define NOTIFY_FETCH_MAX (4 * NOTIFY_INFLIGHT_MAX) /* due rows read per pass */
+#define NOTIFY_RESP_MAX (16 * 1024)          /* response bytes kept; the rest is discarded */
+#define NOTIFY_ERROR_MAX 512                 /* bytes of last_error kept */
+#define NOTIFY_SNIPPET_MAX 200               /* response bytes quoted in an error */
+#define NOTIFY_IDLE_MS 1000                  /* longest sleep without a wake: a safety net */
+#define NOTIFY_STOP_POLL_MS 50
+#define NOTIFY_RATE_WINDOW_MS 1000           /* chatfuel_rps counts requests per this window */
+#define NOTIFY_USER_AGENT "mnmfa"
+
+struct xfer {
+	int64_t row_id, created_ms;
+	int attempts;                      /* before this one */
+	bool chatfuel;
+	CURL *easy;
+	char *url;                         /* holds the token for Chatfuel: wiped */
+	char *log_url;                     /* the URL up to '?' */
+	char *body;
+	struct curl_slist *hdrs;
+	char errbuf[CURL_ERROR_SIZE];
+	size_t resp_len;
+	char resp[NOTIFY_RESP_MAX + 1];
+};
+
+enum upd_kind { UPD_SENT, UPD_RETRY, UPD_FAILED, UPD_SKIPPED };
+
+struct upd {
+	int64_t id;
+	enum upd_kind kind;
+	int64_t next_ms;
+	long http;                         /* 0: no HTTP status */
+	char err[NOTIFY_ERROR_MAX];
+};
+
+struct notify {
+	char *db_path;
+	char *bot_id, *token, *token_esc, *base_url;
+	char *webhook_url, *secret;
+	struct notify_timing t;
+
+	sqlite3 *db;
+	sqlite3_stmt *sel_due, *sel_next, *upd;
+	CURLM *multi;
+	pthread_t thread;
+	bool started;
+	atomic_bool stop;
+
+	/* Sender thread only. */
+	struct xfer *inflight[NOTIFY_INFLIGHT_MAX];
+	int ninflight;
+	struct upd *upds;
+	size_t nupd, capupd;
+	int64_t *sent_at;                  /* ring of the last rps Chatfuel send times (mono) */
+	int rps, sent_pos;
+	uint64_t rng;
+
+	_Atomic uint64_t st_sent, st_retried, st_failed, st_skipped;
+};
+
+static bool nonempty(const char *s)
+{
+	return s != NULL && *s != '\0';
+}
+
+static uint64_t rng_next(struct notify *n)
+{
+	/* xorshift64*: jitter needs spread, not secrecy. */
+	n->rng ^= n->rng >> 12;
+	n->rng ^= n->rng << 25;
+	n->rng ^= n->rng >> 27;
+	return n->rng * 0x2545F4914F6CDD1DULL;
+}
+
+/* Replaces every occurrence of secret in s (NUL-terminated, capacity cap). */
+static void redact(char *s, size_t cap, const char *secret)
+{
+	static const char mark[] = "[redacted]";
+	const size_t mlen = sizeof mark - 1;
+	size_t slen;
+	char *p, *from = s;
+
+	if (!nonempty(secret))
+		return;
+	slen = strlen(secret);
+	while ((p = strstr(from, secret)) != NULL) {
+		size_t at = (size_t)(p - s), tail = strlen(p + slen);
+
+		if (at + mlen >= cap) {
+			*p = '\0';
+			return;
+		}
+		if (at + mlen + tail + 1 > cap)
+			tail = cap - 1 - at - mlen;
+		memmove(p + mlen, p + slen, tail);
+		memcpy(p, mark, mlen);
+		p[mlen + tail] = '\0';
+		from = p + mlen;    /* never search inside the mark */
+	}
+}
+
+static void redact_all(struct notify *n, char *s, size_t cap)
+{
+	redact(s, cap, n->token);
+	redact(s, cap, n->token_esc);
+	redact(s, cap, n->secret);
+}
+
+/* ---- the outbox -------------------------------------------------------- */
+
+static void push_upd(struct notify *n, int64_t id, enum upd_kind kind, int64_t next_ms, long http,
+                     const char *err)
+{
+	struct upd *u;
+
+	if (n->nupd == n->capupd) {
+		n->capupd = n->capupd ? n->capupd * 2 : 32;
+		n->upds = xreallocarray(n->upds, n->capupd, sizeof *n->upds);
+	}
+	u = &n->upds[n->nupd++];
+	u->id = id;
+	u->kind = kind;
+	u->next_ms = next_ms;
+	u->http = http;
+	strlcpy_(u->err, err ? err : "", sizeof u->err);
+	redact_all(n, u->err, sizeof u->err);
+}
+
+/* Writes the outcomes gathered since the last flush in one transaction. If
+ * that fails the rows stay pending and are sent again: at least once. */
+static void flush(struct notify *n)
+{
+	static const char *const states[] = {
+		[UPD_SENT] = "sent", [UPD_RETRY] = "pending", [UPD_FAILED] = "failed",
+		[UPD_SKIPPED] = "skipped",
+	};
+	sqlite3_stmt *st = n->upd;
+	int64_t now = now_ms();
+	char *err = NULL;
+
+	if (n->nupd == 0)
+		return;
+	if (sqlite3_exec(n->db, "BEGIN IMMEDIATE", NULL, NULL, &err) != SQLITE_OK)
+		goto fail;
+	for (size_t i = 0; i < n->nupd; i++) {
+		const struct upd *u = &n->upds[i];
+		sqlite3_bind_int64(st, 1, u->id);
+		sqlite3_bind_text(st, 2, states[u->kind], -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 3, u->kind == UPD_SKIPPED ? 0 : 1);
+		if (u->kind == UPD_RETRY)
+			sqlite3_bind_int64(st, 4, u->next_ms);
+		else
+			sqlite3_bind_null(st, 4);
+		if (u->kind == UPD_RETRY)
+			sqlite3_bind_null(st, 5);
+		else
+			sqlite3_bind_int64(st, 5, now);
+		if (u->http != 0)
+			sqlite3_bind_int64(st, 6, u->http);
+		else
+			sqlite3_bind_null(st, 6);
+		if (u->err[0] != '\0')
+			sqlite3_bind_text(st, 7, u->err, -1, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(st, 7);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			sqlite3_reset(st);
+			goto fail;
+		}
+		sqlite3_reset(st);
+	}
+	sqlite3_clear_bindings(st);
+	if (sqlite3_exec(n->db, "COMMIT", NULL, NULL, &err) != SQLITE_OK)
+		goto fail;
+	n->nupd = 0;
+	return;
+fail:
+	log_error("notify: cannot record %zu delivery outcomes (they will be retried): %s", n->nupd,
+	          err ? err : sqlite3_errmsg(n->db));
+	sqlite3_free(err);
+	if (!sqlite3_get_autocommit(n->db))
+		sqlite3_exec(n->db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_clear_bindings(st);
+	n->nupd = 0;
+}
+
+static bool in_flight(const struct notify *n, int64_t id)
+{
+	for (int i = 0; i < n->ninflight; i++)
+		if (n->inflight[i]->row_id == id)
+			return true;
+	return false;
+}
+
+/* The earliest next_attempt_ms of a pending row not in flight, or -1. */
+static int64_t next_due(struct notify *n)
+{
+	sqlite3_stmt *st = n->sel_next;
+	int64_t due = -1;
+
+	sqlite3_bind_int(st, 1, NOTIFY_INFLIGHT_MAX + 1);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (!in_flight(n, sqlite3_column_int64(st, 0))) {
+			due = sqlite3_column_int64(st, 1);
+			break;
+		}
+	}
+	sqlite3_reset(st);
+	return due;
+}
+
+/* ---- requests ---------------------------------------------------------- */
+
+static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
+{
+	struct xfer *x = ud;
+	size_t len = size * nmemb, room = NOTIFY_RESP_MAX - x->resp_len;
+	size_t take = len < room ? len : room;
+
+	memcpy(x->resp + x->resp_len, p, take);
+	x->resp_len += take;
+	x->resp[x->resp_len] = '\0';
+	return len;         /* past the cap the rest is read and dropped */
+}
+
+static void xfer_free(struct xfer *x)
+{
+	if (x == NULL)
+		return;
+	if (x->easy != NULL)
+		curl_easy_cleanup(x->easy);
+	secure_wipe_str(x->url);
+	free(x->url);
+	free(x->log_url);
+	free(x->body);
+	curl_slist_free_all(x->hdrs);
+	free(x);
+}
+
+static char *escape(CURL *e, const char *s)
+{
+	char *c = curl_easy_escape(e, s, 0);
+	char *out;
+
+	if (c == NULL)
+		abort();        /* only on out of memory */
+	out = xstrdup(c);
+	secure_wipe_str(c);
+	curl_free(c);
+	return out;
+}
+
+static size_t base_len(const char *base)
+{
+	size_t len = strlen(base);
+
+	while (len > 0 && base[len - 1] == '/')
+		len--;
+	return len;
+}
+
+/* POST {base}/bots/{bot}/users/{client}/send?chatfuel_token=T&chatfuel_flow_name=F
+ * (or chatfuel_block_name) &user_validated=true|false, every value escaped. */
+static int chatfuel_url(struct notify *n, struct xfer *x, const char *client_id, const char *flow,
+                        bool block, bool validated)
+{
+	char *bot = escape(x->easy, n->bot_id), *client = escape(x->easy, client_id);
+	char *fl = escape(x->easy, flow);
+	const char *param = block ? "chatfuel_block_name" : "chatfuel_flow_name";
+	const char *val = validated ? "true" : "false";
+	size_t blen = base_len(n->base_url);
+	size_t len = blen + strlen(bot) + strlen(client) + strlen(n->token_esc) + strlen(param) +
+	             strlen(fl) + strlen(val) + 128;
+	int k;
+
+	x->url = xmalloc(len);
+	k = snprintf(x->url, len, "%.*s/bots/%s/users/%s/send", (int)blen, n->base_url, bot, client);
+	x->log_url = xstrndup(x->url, (size_t)k);
+	snprintf(x->url + k, len - (size_t)k, "?chatfuel_token=%s&%s=%s&user_validated=%s",
+	         n->token_esc, param, fl, val);
+	free(bot);
+	free(client);
+	free(fl);
+	return 0;
+}
+
+static int webhook_sign(struct notify *n, struct xfer *x)
+{
+	uint8_t mac[SHA256_LEN];
+	char hex[2 * SHA256_LEN + 1], hdr[160];
+	long long t = (long long)(now_ms() / 1000);
+	size_t blen = strlen(x->body), mlen;
+	char *msg;
+	int k;
+
+	k = snprintf(hdr, sizeof hdr, "%lld.", t);
+	mlen = (size_t)k + blen;
+	msg = xmalloc(mlen + 1);
+	memcpy(msg, hdr, (size_t)k);
+	memcpy(msg + k, x->body, blen + 1);
+	crypto_hmac_sha256(n->secret, strlen(n->secret), msg, mlen, mac);
+	free(msg);
+	hex_encode(mac, sizeof mac, hex);
+	snprintf(hdr, sizeof hdr, "X-Mnmfa-Signature: t=%lld,v1=%s", t, hex);
+	x->hdrs = curl_slist_append(x->hdrs, hdr);
+	return x->hdrs != NULL ? 0 : -1;
+}
+
+/* Builds and adds the request for one row. The row's columns come from st. */
+static struct xfer *xfer_start(struct notify *n, sqlite3_stmt *st, bool chatfuel)
+{
+	struct xfer *x = xcalloc(1, sizeof *x);
+	const char *client_id = (const char *)sqlite3_column_text(st, 4);
+	const char *flow = (const char *)sqlite3_column_text(st, 5);
+	const char *target = (const char *)sqlite3_column_text(st, 7);
+	const char *body = (const char *)sqlite3_column_text(st, 8);
+
+	x->row_id = sqlite3_column_int64(st, 0);
+	x->created_ms = sqlite3_column_int64(st, 2);
+	x->attempts = sqlite3_column_int(st, 3);
+	x->chatfuel = chatfuel;
+	if ((x->easy = curl_easy_init()) == NULL)
+		goto fail;
+	if (chatfuel) {
+		chatfuel_url(n, x, client_id ? client_id : "", flow ? flow : "",
+		             target != NULL && strcmp(target, "block") == 0,
+		             sqlite3_column_int(st, 6) != 0);
+		x->body = xstrdup("{}");
+	} else {
+		x->url = xstrdup(n->webhook_url);
+		x->log_url = xstrndup(n->webhook_url, strcspn(n->webhook_url, "?"));
+		x->body = xstrdup(body ? body : "{}");
+		if (webhook_sign(n, x) != 0)
+			goto fail;
+	}
+	x->hdrs = curl_slist_append(x->hdrs, "Content-Type: application/json");
+	if (x->hdrs == NULL || (x->hdrs = curl_slist_append(x->hdrs, "Expect:")) == NULL)
+		goto fail;
+	curl_easy_setopt(x->easy, CURLOPT_URL, x->url);
+	curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(x->easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, (long)n->t.http_timeout_ms);
+	curl_easy_setopt(x->easy, CURLOPT_ERRORBUFFER, x->errbuf);
+	curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(x->easy, CURLOPT_POST, 1L);
+	curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, x->body);
+	curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE, (long)strlen(x->body));
+	curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->hdrs);
+	curl_easy_setopt(x->easy, CURLOPT_USERAGENT, NOTIFY_USER_AGENT);
+	curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x);
+	if (curl_multi_add_handle(n->multi, x->easy) != CURLM_OK)
+		goto fail;
+	return x;
+fail:
+	xfer_free(x);
+	return NULL;
+}
+
+/* Chatfuel allows chatfuel_rps requests per second per bot: a request may go
+ * when the rps-th last one is more than a window old. Returns 0 and counts the
+ * request, or the milliseconds until one may go. */
+static int64_t rate_take(struct notify *n)
+{
+	int64_t now = mono_ms(), oldest = n->sent_at[n->sent_pos];
+
+	if (now - oldest < NOTIFY_RATE_WINDOW_MS)
+		return oldest + NOTIFY_RATE_WINDOW_MS - now;
+	n->sent_at[n->sent_pos] = now;
+	n->sent_pos = (n->sent_pos + 1) % n->rps;
+	return 0;
+}
+
+/* Starts due rows while there is room. Returns -1, or how long until the
+ * rate limit lets a waiting Chatfuel row go. */
+static int64_t fill(struct notify *n, int64_t now)
+{
+	sqlite3_stmt *st = n->sel_due;
+	int64_t rate_wait = -1;
+	int rc;
+
+	sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_int(st, 2, NOTIFY_FETCH_MAX);
+	while (n->ninflight < NOTIFY_INFLIGHT_MAX && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+		const char *kind = (const char *)sqlite3_column_text(st, 1);
+		bool chatfuel = kind != NULL && strcmp(kind, "chatfuel") == 0;
+		struct xfer *x;
+
+		if (in_flight(n, id))
+			continue;
+		if (chatfuel && !(nonempty(n->bot_id) && nonempty(n->token))) {
+			log_debug("dry run: outbox row %lld not sent (no Chatfuel credentials)", (long long)id);
+			push_upd(n, id, UPD_SKIPPED, 0, 0, "dry run: no Chatfuel credentials");
+			atomic_fetch_add_explicit(&n->st_skipped, 1, memory_order_relaxed);
+			continue;
+		}
+		if (!chatfuel && !nonempty(n->webhook_url)) {
+			push_upd(n, id, UPD_SKIPPED, 0, 0, "webhook_url not set");
+			atomic_fetch_add_explicit(&n->st_skipped, 1, memory_order_relaxed);
+			continue;
+		}
+		if (chatfuel) {
+			int64_t w = rate_take(n);
+			if (w > 0) {
+				rate_wait = rate_wait < 0 || w < rate_wait ? w : rate_wait;
+				continue;
+			}
+		}
+		if ((x = xfer_start(n, st, chatfuel)) == NULL) {
+			log_error("notify: cannot start a request for outbox row %lld", (long long)id);
+			push_upd(n, id, UPD_RETRY, now + n->t.backoff_base_ms, 0, "cannot start request");
+			continue;
+		}
+		n->inflight[n->ninflight++] = x;
+	}
+	sqlite3_reset(st);
+	return rate_wait;
+}
+
+static int64_t backoff(struct notify *n, int attempts)
+{
+	int64_t d = n->t.backoff_base_ms;
+
+	for (int i = 1; i < attempts && d < n->t.backoff_cap_ms; i++)
+		d *= 2;
+	if (d > n->t.backoff_cap_ms)
+		d = n->t.backoff_cap_ms;
+	/* half fixed, half random: spread, and never a retry storm at zero */
+	return d / 2 + (int64_t)(rng_next(n) % (uint64_t)(d / 2 + 1));
+}
+
+/* A printable excerpt of the response for an error message. */
+static void snippet(const struct xfer *x, char *out, size_t cap)
+{
+	size_t n = x->resp_len < NOTIFY_SNIPPET_MAX ? x->resp_len : NOTIFY_SNIPPET_MAX;
+
+	if (n >= cap)
+		n = cap - 1;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)x->resp[i];
+		out[i] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
+	}
+	out[n] = '\0';
+}
+
+static bool chatfuel_success(const struct xfer *x)
+{
+	cJSON *j = cJSON_ParseWithLength(x->resp, x->resp_len);
+	bool ok = j != NULL && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "success"));
+
+	cJSON_Delete(j);
+	return ok;
+}
+
+/* Decides what one finished request means for its row. */
+static void finish(struct notify *n, struct xfer *x, CURLcode res)
+{
+	const char *what = x->chatfuel ? "chatfuel" : "webhook";
+	char err[NOTIFY_ERROR_MAX], snip[NOTIFY_SNIPPET_MAX + 1];
+	int attempts = x->attempts + 1;
+	int64_t now = now_ms(), at_least = 0, next;
+	long code = 0;
+	bool retry;
+
+	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
+	snippet(x, snip, sizeof snip);
+	if (res != CURLE_OK) {
+		snprintf(err, sizeof err, "%s%s%s", curl_easy_strerror(res), x->errbuf[0] ? ": " : "",
+		         x->errbuf);
+		code = 0;
+		retry = true;
+	} else if (code >= 200 && code <= 299) {
+		if (!x->chatfuel || chatfuel_success(x)) {
+			log_debug("notify: %s row %lld delivered (HTTP %ld, attempt %d)", what,
+			          (long long)x->row_id, code, attempts);
+			push_upd(n, x->row_id, UPD_SENT, 0, code, NULL);
+			atomic_fetch_add_explicit(&n->st_sent, 1, memory_order_relaxed);
+			return;
+		}
+		snprintf(err, sizeof err, "HTTP %ld without \"success\": true: %s", code, snip);
+		retry = true;
+	} else {
+		snprintf(err, sizeof err, "HTTP %ld: %s", code, snip);
+		retry = code == 408 || code == 429 || code >= 500;
+		if (code == 429 || code == 503) {
+			curl_off_t ra = 0;
+			if (curl_easy_getinfo(x->easy, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
+				at_least = (int64_t)ra * 1000 < NOTIFY_RETRY_AFTER_MAX_MS ?
+				           (int64_t)ra * 1000 : NOTIFY_RETRY_AFTER_MAX_MS;
+		}
+	}
+	redact_all(n, err, sizeof err);
+	if (retry) {
+		int64_t d = backoff(n, attempts);
+		next = now + (d > at_least ? d : at_least);
+		if (next - x->created_ms <= n->t.max_age_ms) {
+			log_warn("notify: %s row %lld attempt %d failed (%s): POST %s; retry in %lld ms",
+			         what, (long long)x->row_id, attempts, err, x->log_url,
+			         (long long)(next - now));
+			push_upd(n, x->row_id, UPD_RETRY, next, code, err);
+			atomic_fetch_add_explicit(&n->st_retried, 1, memory_order_relaxed);
+			return;
+		}
+		char gave[NOTIFY_ERROR_MAX];
+		int k = snprintf(gave, sizeof gave, "gave up after %d attempts: ", attempts);
+		strlcpy_(gave + k, err, sizeof gave - (size_t)k);
+		memcpy(err, gave, sizeof err);
+	}
+	log_error("notify: %s row %lld failed for good (%s): POST %s", what, (long long)x->row_id, err,
+	          x->log_url);
+	push_upd(n, x->row_id, UPD_FAILED, 0, code, err);
+	atomic_fetch_add_explicit(&n->st_failed, 1, memory_order_relaxed);
+}
+
+static void drop_inflight(struct notify *n, struct xfer *x)
+{
+	for (int i = 0; i < n->ninflight; i++) {
+		if (n->inflight[i] == x) {
+			n->inflight[i] = n->inflight[--n->ninflight];
+			break;
+		}
+	}
+	curl_multi_remove_handle(n->multi, x->easy);
+	xfer_free(x);
+}
+
+static void reap(struct notify *n)
+{
+	CURLMsg *m;
+	int left;
+
+	while ((m = curl_multi_info_read(n->multi, &left)) != NULL) {
+		struct xfer *x = NULL;
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+		finish(n, x, m->data.result);
+		drop_inflight(n, x);
+	}
+}
+
+static void *sender_main(void *arg)
+{
+	struct notify *n = arg;
+	int running, aborted;
+	int64_t deadline;
+
+	while (!atomic_load(&n->stop)) {
+		int64_t now, wait = NOTIFY_IDLE_MS;
+
+		curl_multi_perform(n->multi, &running);
+		reap(n);
+		flush(n);
+		now = now_ms();
+		if (n->ninflight < NOTIFY_INFLIGHT_MAX) {
+			int64_t rate_wait = fill(n, now), due;
+			flush(n);
+			if (rate_wait >= 0 && rate_wait < wait)
+				wait = rate_wait;
+			if (n->ninflight < NOTIFY_INFLIGHT_MAX && (due = next_due(n)) >= 0) {
+				if (due > now && due - now < wait)
+					wait = due - now;
+				else if (due <= now && rate_wait < 0)
+					wait = 0;   /* came due meanwhile */
+			}
+		}
+		curl_multi_poll(n->multi, NULL, 0, (int)wait, NULL);
+	}
+
+	/* Stopping: let requests in flight finish for a moment; the rest stay
+	 * pending and go out after the next start. */
+	deadline = mono_ms() + n->t.stop_grace_ms;
+	while (n->ninflight > 0 && mono_ms() < deadline) {
+		curl_multi_perform(n->multi, &running);
+		reap(n);
+		if (n->ninflight > 0)
+			curl_multi_poll(n->multi, NULL, 0, NOTIFY_STOP_POLL_MS, NULL);
+	}
+	aborted = n->ninflight;
+	while (n->ninflight > 0)
+		drop_inflight(n, n->inflight[0]);
+	flush(n);
+	if (aborted > 0)
+		log_info("notify: %d requests still in flight at stop; they are sent after the next start",
+		         aborted);
+	return NULL;
+}
+
+/* ---- lifetime ---------------------------------------------------------- */
+
+static void free_secret(char *s)
+{
+	secure_wipe_str(s);
+	free(s);
+}
+
+static void notify_free(struct notify *n)
+{
+	while (n->ninflight > 0)
+		drop_inflight(n, n->inflight[0]);
+	if (n->multi != NULL)
+		curl_multi_cleanup(n->multi);
+	sqlite3_finalize(n->sel_due);
+	sqlite3_finalize(n->sel_next);
+	sqlite3_finalize(n->upd);
+	if (n->db != NULL && sqlite3_close(n->db) != SQLITE_OK)
+		log_error("notify: closing the database: %s", sqlite3_errmsg(n->db));
+	free(n->db_path);
+	free(n->bot_id);
+	free_secret(n->token);
+	free_secret(n->token_esc);
+	free(n->base_url);
+	free(n->webhook_url);
+	free_secret(n->secret);
+	free(n->upds);
+	free(n->sent_at);
+	free(n);
+	curl_global_cleanup();
+}
+
+static char *dup_or_null(const char *s)
+{
+	return nonempty(s) ? xstrdup(s) : NULL;
+}
+
+struct notify *notify_start_timing(const struct config *cfg, const struct notify_timing *t)
+{
+	struct notify *n;
+
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		log_error("%s: curl_global_init failed", __func__);
+		return NULL;
+	}
+	n = xcalloc(1, sizeof *n);
+	n->t = (struct notify_timing){ NOTIFY_BACKOFF_BASE_MS, NOTIFY_BACKOFF_CAP_MS,
+	                               NOTIFY_HTTP_TIMEOUT_MS, NOTIFY_MAX_AGE_MS, NOTIFY_STOP_GRACE_MS };
+	if (t != NULL) {
+		if (t->backoff_base_ms > 0) n->t.backoff_base_ms = t->backoff_base_ms;
+		if (t->backoff_cap_ms > 0) n->t.backoff_cap_ms = t->backoff_cap_ms;
+		if (t->http_timeout_ms > 0) n->t.http_timeout_ms = t->http_timeout_ms;
+		if (t->max_age_ms > 0) n->t.max_age_ms = t->max_age_ms;
+		if (t->stop_grace_ms > 0) n->t.stop_grace_ms = t->stop_grace_ms;
+	}
+	if (n->t.backoff_cap_ms < n->t.backoff_base_ms)
+		n->t.backoff_cap_ms = n->t.backoff_base_ms;
+	n->db_path = xstrdup(cfg->db_path);
+	n->bot_id = dup_or_null(cfg->chatfuel_bot_id);
+	n->token = dup_or_null(cfg->chatfuel_token);
+	n->base_url = xstrdup(nonempty(cfg->chatfuel_base_url) ? cfg->chatfuel_base_url :
+	                      "https://api.chatfuel.com");
+	n->webhook_url = dup_or_null(cfg->webhook_url);
+	n->secret = dup_or_null(cfg->webhook_secret);
+	if (n->webhook_url != NULL && n->secret == NULL) {
+		log_error("%s: webhook_url is set without webhook_secret", __func__);
+		goto fail;
+	}
+	if (n->token != NULL)
+		n->token_esc = escape(NULL, n->token);
+	n->rps = cfg->chatfuel_rps > 0 ? cfg->chatfuel_rps : 25;
+	n->sent_at = xcalloc((size_t)n->rps, sizeof *n->sent_at);
+	for (int i = 0; i < n->rps; i++)
+		n->sent_at[i] = INT64_MIN / 2;
+	if (crypto_random(&n->rng, sizeof n->rng) != 0 || n->rng == 0)
+		n->rng = (uint64_t)mono_ms() | 1;
+
+	if (audit_db_open(n->db_path, &n->db) != 0)
+		goto fail;
+	if (sqlite3_prepare_v3(n->db,
+	        "SELECT id, kind, created_ms, attempts, client_id, flow, validated, target, body "
+	        "FROM outbox WHERE state = 'pending' AND next_attempt_ms <= ? "
+	        "ORDER BY next_attempt_ms, id LIMIT ?",
+	        -1, SQLITE_PREPARE_PERSISTENT, &n->sel_due, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(n->db,
+	        "SELECT id, next_attempt_ms FROM outbox WHERE state = 'pending' "
+	        "ORDER BY next_attempt_ms LIMIT ?",
+	        -1, SQLITE_PREPARE_PERSISTENT, &n->sel_next, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(n->db,
+	        "UPDATE outbox SET state = ?2, attempts = attempts + ?3, "
+	        "next_attempt_ms = COALESCE(?4, next_attempt_ms), done_ms = ?5, "
+	        "http_status = ?6, last_error = ?7 WHERE id = ?1 AND state = 'pending'",
+	        -1, SQLITE_PREPARE_PERSISTENT, &n->upd, NULL) != SQLITE_OK) {
+		log_error("%s: %s", __func__, sqlite3_errmsg(n->db));
+		goto fail;
+	}
+	if ((n->multi = curl_multi_init()) == NULL) {
+		log_error("%s: curl_multi_init failed", __func__);
+		goto fail;
+	}
+	curl_multi_setopt(n->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)NOTIFY_INFLIGHT_MAX);
+	if (pthread_create(&n->thread, NULL, sender_main, n) != 0) {
+		log_error("%s: cannot start the sender thread", __func__);
+		goto fail;
+	}
+	n->started = true;
+	log_info("notify: sender started (chatfuel %s, webhook %s)",
+	         n->token != NULL && n->bot_id != NULL ? "on" : "off (dry run)",
+	         n->webhook_url != NULL ? "on" : "off");
+	return n;
+fail:
+	notify_free(n);
+	return NULL;
+}
+
+struct notify *notify_start(const struct config *cfg)
+{
+	return notify_start_timing(cfg, NULL);
+}
+
+void notify_wake(struct notify *n)
+{
+	if (n != NULL)
+		curl_multi_wakeup(n->multi);
+}
+
+void notify_get_stats(struct notify *n, struct notify_stats *out)
+{
+	out->sent = atomic_load_explicit(&n->st_sent, memory_order_relaxed);
+	out->retried = atomic_load_explicit(&n->st_retried, memory_order_relaxed);
+	out->failed = atomic_load_explicit(&n->st_failed, memory_order_relaxed);
+	out->skipped = atomic_load_explicit(&n->st_skipped, memory_order_relaxed);
+}
+
+void notify_stop(struct notify *n)
+{
+	if (n == NULL)
+		return;
+	atomic_store(&n->stop, true);
+	curl_multi_wakeup(n->multi);
+	if (n->started)
+		pthread_join(n->thread, NULL);
+	notify_free(n);
+}

@@ -1,0 +1,885 @@
+/*
+ * test_audit: the audit log's schema, hash chain, verify/head/export and the
+ * group-committing writer, each case in its own temporary directory. Tamper
+ * cases edit the file with plain SQL, as an intruder with the file would.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "audit.h"
+#include "config.h"
+#include "log.h"
+#include "util.h"
+
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct env {
+	char dir[64];
+	char db[128];
+	struct config cfg;
+};
+
+static int env_setup(void **state)
+{
+	struct env *e = xcalloc(1, sizeof *e);
+
+	strcpy(e->dir, "/tmp/mnmfa-audit-XXXXXX");
+	if (mkdtemp(e->dir) == NULL)
+		return -1;
+	snprintf(e->db, sizeof e->db, "%s/logs.db", e->dir);
+	e->cfg.db_path = e->db;
+	e->cfg.chatfuel_target = (char *)"flow";
+	e->cfg.chatfuel_rps = 25;
+	*state = e;
+	return 0;
+}
+
+static int env_teardown(void **state)
+{
+	struct env *e = *state;
+	DIR *d = opendir(e->dir);
+	struct dirent *de;
+
+	while (d != NULL && (de = readdir(d)) != NULL) {
+		char p[512];
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		snprintf(p, sizeof p, "%s/%s", e->dir, de->d_name);
+		unlink(p);
+	}
+	if (d != NULL)
+		closedir(d);
+	rmdir(e->dir);
+	free(e);
+	return 0;
+}
+
+static sqlite3 *db_open(const char *path)
+{
+	sqlite3 *db = NULL;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	return db;
+}
+
+static void db_exec(const char *path, const char *sql)
+{
+	sqlite3 *db = db_open(path);
+	char *err = NULL;
+
+	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
+		fail_msg("SQL %s failed: %s", sql, err);
+	sqlite3_close(db);
+}
+
+/* Edits the file as an intruder would: first the append-only triggers go. */
+static void tamper(const char *path, const char *sql)
+{
+	char buf[2048];
+
+	snprintf(buf, sizeof buf, "DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;"
+	         "%s", sql);
+	db_exec(path, buf);
+}
+
+static int64_t db_int(const char *path, const char *sql)
+{
+	sqlite3 *db = db_open(path);
+	sqlite3_stmt *st;
+	int64_t v = -1;
+
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+/* The text of the first column of the first row, or NULL for SQL NULL / no row. */
+static char *db_text(const char *path, const char *sql)
+{
+	sqlite3 *db = db_open(path);
+	sqlite3_stmt *st;
+	char *v = NULL;
+
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		v = xstrdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+/* Runs audit_cmd with stdout going to a file; returns the exit code and the
+ * output (malloc'd) in *out. */
+static int run_cmd(struct env *e, char **out, int argc, ...)
+{
+	char *argv[16], path[160];
+	va_list ap;
+	int saved, fd, rc;
+	FILE *f;
+	long len;
+
+	va_start(ap, argc);
+	for (int i = 0; i < argc; i++)
+		argv[i] = va_arg(ap, char *);
+	va_end(ap);
+	argv[argc] = NULL;
+	snprintf(path, sizeof path, "%s/stdout.txt", e->dir);
+	fflush(stdout);
+	saved = dup(1);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	dup2(fd, 1);
+	close(fd);
+	rc = audit_cmd(argc, argv);
+	fflush(stdout);
+	dup2(saved, 1);
+	close(saved);
+	f = fopen(path, "rb");
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	len = ftell(f);
+	rewind(f);
+	*out = xmalloc((size_t)len + 1);
+	(*out)[fread(*out, 1, (size_t)len, f)] = '\0';
+	fclose(f);
+	return rc;
+}
+
+/* Redirects stderr (the log) to a file until the matching stop; returns it. */
+static int stderr_to(const char *path)
+{
+	int saved;
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	assert_true(fd >= 0);
+	fflush(stderr);
+	saved = dup(2);
+	dup2(fd, 2);
+	close(fd);
+	return saved;
+}
+
+static void stderr_back(int saved)
+{
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long n;
+
+	if (f == NULL) {
+		*len = 0;
+		return xstrdup("");
+	}
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	buf = xmalloc((size_t)n + 1);
+	*len = fread(buf, 1, (size_t)n, f);
+	buf[*len] = '\0';
+	fclose(f);
+	return buf;
+}
+
+static void fill_event(struct audit_event *ev, enum audit_kind kind, int i)
+{
+	static char client[32], phone[32];
+
+	memset(ev, 0, sizeof *ev);
+	ev->kind = kind;
+	snprintf(ev->page_id, sizeof ev->page_id, "page%018d", i);
+	snprintf(client, sizeof client, "client-%d", i);
+	snprintf(phone, sizeof phone, "+52155500%05d", i);
+	ev->client_id = client;
+	ev->phone = phone;
+	ev->flow = "Resultado MFA";
+	ev->ip = "203.0.113.7";
+	ev->user_agent = (i % 3 == 0) ? NULL : "Mozilla/5.0 (test)";
+	ev->refdata = (i % 4 == 0) ? "{\"tz\":\"America/Mexico_City\",\"w\":390}" : NULL;
+	ev->created_ms = 1795000000000LL + i;
+}
+
+/* Writes n events of mixed kinds (synchronously: audit_close drains). */
+static void write_events(struct env *e, int n)
+{
+	struct audit *a = audit_open(&e->cfg, NULL);
+	struct audit_event ev;
+
+	assert_non_null(a);
+	for (int i = 1; i <= n; i++) {
+		fill_event(&ev, (enum audit_kind)(i % 7), i);
+		assert_int_equal(audit_submit(a, &ev, NULL, NULL), 0);
+	}
+	audit_close(a);
+}
+
+static void expect_broken_at(struct env *e, int64_t id)
+{
+	struct audit_verify v;
+	char *out, want[64];
+	int rc = audit_verify_chain(e->db, &v);
+
+	if (rc != 1 || v.bad_id != id)
+		fail_msg("expected verify to report row %lld broken, got rc %d bad_id %lld (%s)",
+		         (long long)id, rc, (long long)v.bad_id, v.reason ? v.reason : "intact");
+	assert_int_equal(run_cmd(e, &out, 3, "verify", "--db", e->db), 1);
+	snprintf(want, sizeof want, "row id %lld:", (long long)id);
+	if (strstr(out, want) == NULL)
+		fail_msg("`audit verify` should name row %lld, printed: %s", (long long)id, out);
+	free(out);
+}
+
+/* ---- schema ------------------------------------------------------------ */
+
+static void test_schema_is_created_and_versioned(void **state)
+{
+	struct env *e = *state;
+	struct stat sb;
+	char *mode;
+
+	write_events(e, 3);
+	assert_int_equal(db_int(e->db, "PRAGMA user_version"), 1);
+	mode = db_text(e->db, "PRAGMA journal_mode");
+	assert_string_equal(mode, "wal");
+	free(mode);
+	assert_int_equal(db_int(e->db, "SELECT count(*) FROM sqlite_master WHERE name IN "
+	                               "('audit_log', 'outbox', 'validation_logs')"), 3);
+	assert_int_equal(stat(e->db, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+}
+
+static void test_newer_schema_is_refused(void **state)
+{
+	struct env *e = *state;
+
+	char path[160];
+	int saved;
+
+	write_events(e, 1);
+	db_exec(e->db, "PRAGMA user_version = 99");
+	snprintf(path, sizeof path, "%s/stderr.txt", e->dir);
+	saved = stderr_to(path);
+	assert_null(audit_open(&e->cfg, NULL));
+	stderr_back(saved);
+}
+
+static void test_plain_sql_edits_are_refused(void **state)
+{
+	struct env *e = *state;
+	sqlite3 *db;
+	char *err = NULL;
+
+	write_events(e, 3);
+	db = db_open(e->db);
+	assert_int_not_equal(sqlite3_exec(db, "UPDATE audit_log SET phone = 'x' WHERE id = 2", NULL,
+	                                  NULL, &err), SQLITE_OK);
+	assert_non_null(strstr(err, "append-only"));
+	sqlite3_free(err);
+	err = NULL;
+	assert_int_not_equal(sqlite3_exec(db, "DELETE FROM audit_log WHERE id = 2", NULL, NULL, &err),
+	                     SQLITE_OK);
+	assert_non_null(strstr(err, "append-only"));
+	sqlite3_free(err);
+	sqlite3_close(db);
+	assert_int_equal(db_int(e->db, "SELECT count(*) FROM audit_log"), 3);
+}
+
+static void test_validation_logs_view_shows_approved_rows(void **state)
+{
+	struct env *e = *state;
+	char *v;
+
+	write_events(e, 14);     /* kinds cycle: ids 1 and 8 are approved */
+	assert_int_equal(db_int(e->db, "SELECT count(*) FROM validation_logs"), 2);
+	v = db_text(e->db, "SELECT telefono || '|' || autorizacion FROM validation_logs WHERE id = 8");
+	assert_string_equal(v, "+5215550000008|true");
+	free(v);
+	v = db_text(e->db, "SELECT date FROM validation_logs WHERE id = 1");
+	assert_int_equal(strlen(v), 24);      /* 2026-11-28T18:48:08.123Z */
+	assert_int_equal(v[23], 'Z');
+	free(v);
+}
+
+/* ---- chain ------------------------------------------------------------- */
+
+static void test_verify_intact_chain(void **state)
+{
+	struct env *e = *state;
+	struct audit_verify v;
+	char *out, *head, want[160];
+	int saved;
+
+	write_events(e, 50);
+	assert_int_equal(audit_verify_chain(e->db, &v), 0);
+	assert_int_equal(v.rows, 50);
+	assert_int_equal(v.head_id, 50);
+	head = db_text(e->db, "SELECT hash FROM audit_log WHERE id = 50");
+	assert_string_equal(v.head_hash, head);
+	assert_int_equal(db_int(e->db, "SELECT prev_hash = printf('%064d', 0) FROM audit_log "
+	                               "WHERE id = 1"), 1);
+
+	assert_int_equal(run_cmd(e, &out, 3, "verify", "--db", e->db), 0);
+	assert_non_null(strstr(out, "50 rows checked"));
+	assert_non_null(strstr(out, head));
+	free(out);
+	snprintf(want, sizeof want, "%s/stderr.txt", e->dir);
+	saved = stderr_to(want);
+	assert_int_equal(run_cmd(e, &out, 2, "head", "--db=/nonexistent/x.db"), 1);
+	stderr_back(saved);
+	free(out);
+	snprintf(want, sizeof want, "--db=%s", e->db);
+	assert_int_equal(run_cmd(e, &out, 2, "head", want), 0);
+	snprintf(want, sizeof want, "id 50 hash %s\n", head);
+	assert_string_equal(out, want);
+	free(out);
+	free(head);
+}
+
+static void test_empty_log_verifies(void **state)
+{
+	struct env *e = *state;
+	struct audit_verify v;
+
+	write_events(e, 0);
+	assert_int_equal(audit_verify_chain(e->db, &v), 0);
+	assert_int_equal(v.rows, 0);
+	assert_int_equal(v.head_id, 0);
+}
+
+static void test_chain_continues_across_reopen(void **state)
+{
+	struct env *e = *state;
+	struct audit_verify v;
+
+	write_events(e, 10);
+	write_events(e, 10);
+	assert_int_equal(audit_verify_chain(e->db, &v), 0);
+	assert_int_equal(v.rows, 20);
+}
+
+static void test_verify_catches_modified_field(void **state)
+{
+	struct env *e = *state;
+
+	write_events(e, 40);
+	tamper(e->db, "UPDATE audit_log SET phone = '+5215559999999' WHERE id = 17");
+	expect_broken_at(e, 17);
+}
+
+static void test_verify_catches_modified_event(void **state)
+{
+	struct env *e = *state;
+
+	write_events(e, 40);
+	tamper(e->db, "UPDATE audit_log SET event = 'approved' WHERE id = 23");
+	expect_broken_at(e, 23);
+}
+
+static void test_verify_tells_null_from_empty(void **state)
+{
+	struct env *e = *state;
+
+	write_events(e, 10);     /* id 3: user_agent NULL */
+	tamper(e->db, "UPDATE audit_log SET user_agent = '' WHERE id = 3");
+	expect_broken_at(e, 3);
+}
+
+static void test_verify_catches_deleted_row(void **state)
+{
+	struct env *e = *state;
+
+	write_events(e, 40);
+	tamper(e->db, "DELETE FROM audit_log WHERE id = 20");
+	expect_broken_at(e, 21);
+}
+
+static void test_verify_catches_deleted_first_row(void **state)
+{
+	struct env *e = *state;
+
+	write_events(e, 5);
+	tamper(e->db, "DELETE FROM audit_log WHERE id = 1");
+	expect_broken_at(e, 2);
+}
+
+static void test_verify_catches_renumbered_rows(void **state)
+{
+	struct env *e = *state;
+
+	write_events(e, 10);
+	/* Remove row 5 and move the later rows down, as if it never existed. */
+	tamper(e->db, "DELETE FROM audit_log WHERE id = 5;"
+	               "UPDATE audit_log SET id = id - 1 WHERE id > 5");
+	expect_broken_at(e, 5);
+}
+
+static void test_verify_catches_swapped_rows(void **state)
+{
+	struct env *e = *state;
+
+	write_events(e, 40);
+	/* Swap every column but the id between rows 10 and 30. */
+	tamper(e->db,
+	        "CREATE TEMP TABLE t AS SELECT * FROM audit_log WHERE id IN (10, 30);"
+	        "UPDATE audit_log SET (ts, event, page_id, client_id, phone, flow, ip, user_agent, "
+	        " refdata, prev_hash, hash) = (SELECT ts, event, page_id, client_id, phone, flow, ip,"
+	        " user_agent, refdata, prev_hash, hash FROM t WHERE t.id = 40 - audit_log.id)"
+	        " WHERE id IN (10, 30);");
+	expect_broken_at(e, 10);
+}
+
+static void test_verify_catches_swapped_contents_keeping_hashes(void **state)
+{
+	struct env *e = *state;
+
+	write_events(e, 40);
+	tamper(e->db,
+	        "CREATE TEMP TABLE t AS SELECT * FROM audit_log WHERE id IN (12, 13);"
+	        "UPDATE audit_log SET (ts, event, page_id, client_id, phone, flow, ip, user_agent,"
+	        " refdata) = (SELECT ts, event, page_id, client_id, phone, flow, ip, user_agent,"
+	        " refdata FROM t WHERE t.id = 25 - audit_log.id) WHERE id IN (12, 13);");
+	expect_broken_at(e, 12);
+}
+
+static void test_verify_missing_database_is_not_intact(void **state)
+{
+	struct env *e = *state;
+	char *out, path[160];
+	int saved;
+
+	snprintf(path, sizeof path, "%s/stderr.txt", e->dir);
+	saved = stderr_to(path);
+	assert_int_equal(run_cmd(e, &out, 3, "verify", "--db", "/nonexistent/logs.db"), 1);
+	stderr_back(saved);
+	free(out);
+}
+
+/* ---- export ------------------------------------------------------------ */
+
+static const char *const cols[] = {
+	"id", "ts", "event", "page_id", "client_id", "phone", "flow", "ip", "user_agent",
+	"refdata", "prev_hash", "hash",
+};
+
+static void test_export_jsonl_round_trips(void **state)
+{
+	struct env *e = *state;
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	char *out, *line, *save = NULL;
+	int n = 0;
+
+	write_events(e, 30);
+	assert_int_equal(run_cmd(e, &out, 4, "export", "--db", e->db, "--format=jsonl"), 0);
+	db = db_open(e->db);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT id, ts, event, page_id, client_id, phone, "
+	                 "flow, ip, user_agent, refdata, prev_hash, hash FROM audit_log ORDER BY id",
+	                 -1, &st, NULL), SQLITE_OK);
+	for (line = strtok_r(out, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+		cJSON *j = cJSON_Parse(line);
+		assert_non_null(j);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		assert_int_equal((int64_t)cJSON_GetObjectItem(j, "id")->valuedouble,
+		                 sqlite3_column_int64(st, 0));
+		for (int c = 1; c < 12; c++) {
+			cJSON *f = cJSON_GetObjectItemCaseSensitive(j, cols[c]);
+			assert_non_null(f);
+			if (sqlite3_column_type(st, c) == SQLITE_NULL)
+				assert_true(cJSON_IsNull(f));
+			else
+				assert_string_equal(f->valuestring, (const char *)sqlite3_column_text(st, c));
+		}
+		cJSON_Delete(j);
+		n++;
+	}
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	assert_int_equal(n, 30);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	free(out);
+}
+
+static void test_export_since_filters_on_time(void **state)
+{
+	struct env *e = *state;
+	struct audit *a = audit_open(&e->cfg, NULL);
+	struct audit_event ev;
+	char *out;
+	int lines = 0;
+
+	assert_non_null(a);
+	for (int i = 0; i < 10; i++) {
+		fill_event(&ev, AUDIT_MINTED, i);
+		ev.ts_ms = 1795000000000LL + i * 60000LL;   /* one a minute */
+		assert_int_equal(audit_submit(a, &ev, NULL, NULL), 0);
+	}
+	audit_close(a);
+	/* 1795000000000 ms = 2026-11-18T11:06:40Z; rows at +0..+9 minutes. */
+	assert_int_equal(run_cmd(e, &out, 5, "export", "--db", e->db, "--since",
+	                         "2026-11-18T11:11:40Z"), 0);
+	for (char *p = out; (p = strchr(p, '\n')) != NULL; p++)
+		lines++;
+	assert_int_equal(lines, 5);
+	assert_non_null(strstr(out, "\"ts\":\"2026-11-18T11:11:40.000Z\""));
+	assert_null(strstr(out, "\"ts\":\"2026-11-18T11:10:40.000Z\""));
+	free(out);
+	/* An offset is honoured: 09:31:40+01:00 is the same instant. */
+	assert_int_equal(run_cmd(e, &out, 5, "export", "--db", e->db, "--since",
+	                         "2026-11-18T12:11:40.000+01:00"), 0);
+	lines = 0;
+	for (char *p = out; (p = strchr(p, '\n')) != NULL; p++)
+		lines++;
+	assert_int_equal(lines, 5);
+	free(out);
+}
+
+static void test_export_csv_quotes_fields(void **state)
+{
+	struct env *e = *state;
+	struct audit *a = audit_open(&e->cfg, NULL);
+	struct audit_event ev;
+	char *out;
+
+	assert_non_null(a);
+	fill_event(&ev, AUDIT_APPROVED, 1);
+	ev.user_agent = "Agent, \"quoted\"";
+	ev.ip = "";
+	ev.refdata = NULL;
+	assert_int_equal(audit_submit(a, &ev, NULL, NULL), 0);
+	audit_close(a);
+	assert_int_equal(run_cmd(e, &out, 4, "export", "--db", e->db, "--format=csv"), 0);
+	static const char header[] =
+		"id,ts,event,page_id,client_id,phone,flow,ip,user_agent,refdata,prev_hash,hash\r\n";
+	assert_true(strncmp(out, header, sizeof header - 1) == 0);
+	/* ip "" is a quoted empty field, refdata NULL an empty one */
+	assert_non_null(strstr(out, ",Resultado MFA,\"\",\"Agent, \"\"quoted\"\"\",,"));
+	free(out);
+}
+
+static void test_cmd_rejects_bad_usage(void **state)
+{
+	struct env *e = *state;
+	char *out, path[160];
+	int saved;
+
+	write_events(e, 1);
+	snprintf(path, sizeof path, "%s/stderr.txt", e->dir);
+	saved = stderr_to(path);
+	assert_int_equal(run_cmd(e, &out, 1, "frobnicate"), 2);
+	free(out);
+	assert_int_equal(run_cmd(e, &out, 4, "export", "--db", e->db, "--format=xml"), 2);
+	free(out);
+	assert_int_equal(run_cmd(e, &out, 4, "export", "--db", e->db, "--since=yesterday"), 2);
+	free(out);
+	assert_int_equal(run_cmd(e, &out, 4, "export", "--db", e->db, "--since=2026-02-30"), 2);
+	free(out);
+	assert_int_equal(run_cmd(e, &out, 3, "verify", "--format", "csv"), 2);
+	free(out);
+	assert_int_equal(run_cmd(e, &out, 2, "verify", "--db"), 2);
+	free(out);
+	assert_int_equal(run_cmd(e, &out, 2, "export", "--help"), 0);
+	assert_non_null(strstr(out, "usage:"));
+	free(out);
+	assert_int_equal(run_cmd(e, &out, 0), 2);
+	free(out);
+	stderr_back(saved);
+}
+
+/* ---- what is stored ---------------------------------------------------- */
+
+static void test_event_fields_are_bounded_and_checked(void **state)
+{
+	struct env *e = *state;
+	struct audit *a = audit_open(&e->cfg, NULL);
+	struct audit_event ev;
+	char ua[AUDIT_UA_MAX + 100], big[AUDIT_REFDATA_MAX + 100], *v;
+
+	assert_non_null(a);
+	memset(ua, 'u', sizeof ua - 1);
+	ua[sizeof ua - 1] = '\0';
+	memcpy(ua + AUDIT_UA_MAX - 1, "\xc3\xa9", 2);   /* an é across the cut */
+	snprintf(big, sizeof big, "{\"k\":\"%0*d\"}", AUDIT_REFDATA_MAX, 0);
+
+	fill_event(&ev, AUDIT_APPROVED, 1);
+	ev.user_agent = ua;
+	ev.refdata = "{ \"tz\" : \"UTC\",\n \"w\": 390 }";
+	assert_int_equal(audit_submit(a, &ev, NULL, NULL), 0);
+	fill_event(&ev, AUDIT_DENIED, 2);
+	ev.refdata = "{\"tz\": ";                   /* not JSON */
+	ev.user_agent = "bad \xff utf8 \x01 ctl";
+	assert_int_equal(audit_submit(a, &ev, NULL, NULL), 0);
+	fill_event(&ev, AUDIT_DENIED, 3);
+	ev.refdata = "[1, 2]";                      /* JSON, not an object */
+	assert_int_equal(audit_submit(a, &ev, NULL, NULL), 0);
+	fill_event(&ev, AUDIT_DENIED, 4);
+	ev.refdata = big;                           /* an object, too long */
+	assert_int_equal(audit_submit(a, &ev, NULL, NULL), 0);
+	audit_close(a);
+
+	assert_int_equal(db_int(e->db, "SELECT length(CAST(user_agent AS BLOB)) FROM audit_log "
+	                               "WHERE id = 1"), AUDIT_UA_MAX - 1);
+	v = db_text(e->db, "SELECT refdata FROM audit_log WHERE id = 1");
+	assert_string_equal(v, "{\"tz\":\"UTC\",\"w\":390}");
+	free(v);
+	assert_null(db_text(e->db, "SELECT refdata FROM audit_log WHERE id = 2"));
+	assert_null(db_text(e->db, "SELECT refdata FROM audit_log WHERE id = 3"));
+	assert_null(db_text(e->db, "SELECT refdata FROM audit_log WHERE id = 4"));
+	v = db_text(e->db, "SELECT user_agent FROM audit_log WHERE id = 2");
+	assert_string_equal(v, "bad ? utf8 ? ctl");
+	free(v);
+}
+
+static void test_decision_writes_outbox_rows_in_same_transaction(void **state)
+{
+	struct env *e = *state;
+	struct audit *a;
+	struct audit_event ev;
+	char *body;
+	cJSON *j;
+
+	e->cfg.chatfuel_bot_id = (char *)"bot1";
+	e->cfg.chatfuel_token = (char *)"tok";
+	e->cfg.webhook_url = (char *)"http://127.0.0.1:9/hook";
+	e->cfg.webhook_secret = (char *)"sec";
+	a = audit_open(&e->cfg, NULL);
+	assert_non_null(a);
+	fill_event(&ev, AUDIT_MINTED, 1);
+	assert_int_equal(audit_submit(a, &ev, NULL, NULL), 0);
+	fill_event(&ev, AUDIT_APPROVED, 1);
+	ev.ts_ms = 1795000000123LL;
+	ev.notify = true;
+	ev.validated = true;
+	assert_int_equal(audit_submit(a, &ev, NULL, NULL), 0);
+	audit_close(a);
+
+	assert_int_equal(db_int(e->db, "SELECT count(*) FROM outbox"), 2);
+	assert_int_equal(db_int(e->db, "SELECT count(*) FROM outbox WHERE audit_id = 2 AND "
+	                               "state = 'pending' AND client_id = 'client-1' AND "
+	                               "flow = 'Resultado MFA' AND validated = 1"), 2);
+	assert_int_equal(db_int(e->db, "SELECT count(*) FROM outbox WHERE kind = 'chatfuel' AND "
+	                               "target = 'flow' AND body IS NULL"), 1);
+	body = db_text(e->db, "SELECT body FROM outbox WHERE kind = 'webhook'");
+	j = cJSON_Parse(body);
+	assert_non_null(j);
+	assert_string_equal(cJSON_GetObjectItem(j, "event")->valuestring, "challenge.approved");
+	assert_string_equal(cJSON_GetObjectItem(j, "status")->valuestring, "approved");
+	assert_string_equal(cJSON_GetObjectItem(j, "page_id")->valuestring, "page000000000000000001");
+	assert_string_equal(cJSON_GetObjectItem(j, "client_id")->valuestring, "client-1");
+	assert_string_equal(cJSON_GetObjectItem(j, "phone")->valuestring, "+5215550000001");
+	assert_string_equal(cJSON_GetObjectItem(j, "flow_name")->valuestring, "Resultado MFA");
+	assert_string_equal(cJSON_GetObjectItem(j, "decided_at")->valuestring,
+	                    "2026-11-18T11:06:40.123Z");
+	cJSON_Delete(j);
+	free(body);
+	/* The token is added at send time only. */
+	assert_int_equal(db_int(e->db, "SELECT count(*) FROM outbox WHERE "
+	                               "coalesce(body, '') LIKE '%tok%' OR target LIKE '%tok%'"), 0);
+}
+
+static void test_without_credentials_results_are_skipped(void **state)
+{
+	struct env *e = *state;
+	struct audit *a = audit_open(&e->cfg, NULL);
+	struct audit_event ev;
+
+	assert_non_null(a);
+	fill_event(&ev, AUDIT_DENIED, 1);
+	ev.notify = true;
+	assert_int_equal(audit_submit(a, &ev, NULL, NULL), 0);
+	audit_close(a);
+	assert_int_equal(db_int(e->db, "SELECT count(*) FROM outbox WHERE kind = 'chatfuel' AND "
+	                               "state = 'skipped' AND validated = 0"), 1);
+	assert_int_equal(db_int(e->db, "SELECT count(*) FROM outbox WHERE kind = 'webhook'"), 0);
+}
+
+/* ---- the writer -------------------------------------------------------- */
+
+struct durable_ctx {
+	const char *db;
+	int rc;
+	int64_t rows_seen, outbox_seen;
+};
+
+static void on_durable(void *ctx, int rc)
+{
+	struct durable_ctx *d = ctx;
+
+	d->rc = rc;
+	/* The callback runs after the commit: a fresh connection sees both rows. */
+	d->rows_seen = db_int(d->db, "SELECT count(*) FROM audit_log WHERE event = 'approved'");
+	d->outbox_seen = db_int(d->db, "SELECT count(*) FROM outbox");
+}
+
+static void test_done_runs_after_the_group_is_durable(void **state)
+{
+	struct env *e = *state;
+	struct durable_ctx d = { e->db, -5, 0, 0 };
+	struct audit *a;
+	struct audit_event ev;
+
+	e->cfg.chatfuel_bot_id = (char *)"bot1";
+	e->cfg.chatfuel_token = (char *)"tok";
+	a = audit_open(&e->cfg, NULL);
+	assert_non_null(a);
+	fill_event(&ev, AUDIT_APPROVED, 1);
+	ev.notify = true;
+	ev.validated = true;
+	assert_int_equal(audit_submit(a, &ev, on_durable, &d), 0);
+	audit_close(a);
+	assert_int_equal(d.rc, 0);
+	assert_int_equal(d.rows_seen, 1);
+	assert_int_equal(d.outbox_seen, 1);
+}
+
+#define GC_THREADS 8
+#define GC_EACH 500
+
+struct gc {
+	struct audit *a;
+	int t;
+	_Atomic int *ok, *bad, *called;
+};
+
+static void gc_done(void *ctx, int rc)
+{
+	struct gc *g = ctx;
+
+	atomic_fetch_add(rc == 0 ? g->ok : g->bad, 1);
+	atomic_fetch_add(g->called, 1);
+}
+
+static void *gc_thread(void *arg)
+{
+	struct gc *g = arg;
+	struct audit_event ev;
+	char client[32];
+
+	for (int i = 0; i < GC_EACH; i++) {
+		memset(&ev, 0, sizeof ev);
+		ev.kind = i % 2 ? AUDIT_APPROVED : AUDIT_DENIED;
+		snprintf(ev.page_id, sizeof ev.page_id, "t%dp%d", g->t, i);
+		snprintf(client, sizeof client, "c%d-%d", g->t, i);
+		ev.client_id = client;
+		ev.phone = "+5215550000000";
+		ev.flow = "f";
+		ev.notify = true;
+		ev.validated = i % 2;
+		while (audit_submit(g->a, &ev, gc_done, g) != 0)
+			usleep(100);
+	}
+	return NULL;
+}
+
+static void test_group_commit_under_concurrency(void **state)
+{
+	struct env *e = *state;
+	struct gc g[GC_THREADS];
+	pthread_t th[GC_THREADS];
+	_Atomic int ok = 0, bad = 0, called = 0;
+	struct audit_stats stats;
+	struct audit_verify v;
+	char path[160], *log;
+	size_t len;
+	int saved;
+
+	snprintf(path, sizeof path, "%s/stderr.txt", e->dir);
+	saved = stderr_to(path);
+	struct audit *a = audit_open(&e->cfg, NULL);
+	assert_non_null(a);
+	for (int t = 0; t < GC_THREADS; t++) {
+		g[t] = (struct gc){ a, t, &ok, &bad, &called };
+		assert_int_equal(pthread_create(&th[t], NULL, gc_thread, &g[t]), 0);
+	}
+	for (int t = 0; t < GC_THREADS; t++)
+		pthread_join(th[t], NULL);
+	audit_get_stats(a, &stats);
+	audit_close(a);
+	stderr_back(saved);
+
+	assert_int_equal(atomic_load(&called), GC_THREADS * GC_EACH);
+	assert_int_equal(atomic_load(&ok), GC_THREADS * GC_EACH);
+	assert_int_equal(atomic_load(&bad), 0);
+	assert_int_equal(db_int(e->db, "SELECT count(*) FROM audit_log"), GC_THREADS * GC_EACH);
+	assert_int_equal(db_int(e->db, "SELECT count(*) FROM outbox"), GC_THREADS * GC_EACH);
+	assert_int_equal(db_int(e->db, "SELECT count(DISTINCT page_id) FROM audit_log"),
+	                 GC_THREADS * GC_EACH);
+	assert_int_equal(audit_verify_chain(e->db, &v), 0);
+	assert_int_equal(v.rows, GC_THREADS * GC_EACH);
+	/* The point of the writer: far fewer commits (fsyncs) than events. */
+	if (stats.groups >= (uint64_t)GC_THREADS * GC_EACH / 2)
+		fail_msg("expected grouped commits, got %llu groups for %d events",
+		         (unsigned long long)stats.groups, GC_THREADS * GC_EACH);
+	log = slurp(path, &len);
+	if (strstr(log, "locked") != NULL || strstr(log, "error") != NULL)
+		fail_msg("the log should be clean, it says: %s", log);
+	free(log);
+}
+
+static void test_events_in_one_thread_keep_their_order(void **state)
+{
+	struct env *e = *state;
+
+	write_events(e, 100);
+	/* ids follow submission order: page i has id i */
+	assert_int_equal(db_int(e->db, "SELECT count(*) FROM audit_log WHERE "
+	                               "page_id = printf('page%018d', id)"), 100);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(f) cmocka_unit_test_setup_teardown(f, env_setup, env_teardown)
+		T(test_schema_is_created_and_versioned),
+		T(test_newer_schema_is_refused),
+		T(test_plain_sql_edits_are_refused),
+		T(test_validation_logs_view_shows_approved_rows),
+		T(test_verify_intact_chain),
+		T(test_empty_log_verifies),
+		T(test_chain_continues_across_reopen),
+		T(test_verify_catches_modified_field),
+		T(test_verify_catches_modified_event),
+		T(test_verify_tells_null_from_empty),
+		T(test_verify_catches_deleted_row),
+		T(test_verify_catches_deleted_first_row),
+		T(test_verify_catches_renumbered_rows),
+		T(test_verify_catches_swapped_rows),
+		T(test_verify_catches_swapped_contents_keeping_hashes),
+		T(test_verify_missing_database_is_not_intact),
+		T(test_export_jsonl_round_trips),
+		T(test_export_since_filters_on_time),
+		T(test_export_csv_quotes_fields),
+		T(test_cmd_rejects_bad_usage),
+		T(test_event_fields_are_bounded_and_checked),
+		T(test_decision_writes_outbox_rows_in_same_transaction),
+		T(test_without_credentials_results_are_skipped),
+		T(test_done_runs_after_the_group_is_durable),
+		T(test_group_commit_under_concurrency),
+		T(test_events_in_one_thread_keep_their_order),
+#undef T
+	};
+
+	log_init(LOG_ERROR, false);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
