@@ -61,7 +61,12 @@ static void write_result(const struct t *t, const char *path)
 	if (!t->failed) {
 		fputs("ok\n", fp);
 	} else {
-		fprintf(fp, "FAIL\n%s\n", t->msg);
+		char msg[sizeof(t->msg)];
+		snprintf(msg, sizeof(msg), "%s", t->msg);
+		for (char *p = msg; *p; p++)     /* the FAIL line stays one line */
+			if (*p == '\n' || *p == '\r')
+				*p = ' ';
+		fprintf(fp, "FAIL\n%s\n", msg);
 		for (int i = 0; i < t->nd; i++) {
 			char *text = h_read_file(t->d[i]->err_path, NULL);
 			if (text == NULL || *text == '\0') {
@@ -241,12 +246,11 @@ int main(int argc, char **argv)
 			printed++;
 		}
 	}
-	printf("%d passed, %d failed\n", passed, failed);
-	if (failed == 0) {
+	if (failed == 0)
 		rm_tree(root);
-	} else {
+	else
 		printf("(failed tests' files are under %s)\n", root);
-	}
+	printf("%d passed, %d failed\n", passed, failed);
 	free(js);
 	curl_global_cleanup();
 	return failed ? 1 : 0;
