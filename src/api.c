@@ -15,6 +15,7 @@
 #include "limiter.h"
 #include "log.h"
 #include "metrics.h"
+#include "notify.h"
 #include "store.h"
 #include "util.h"
 #include "validate.h"
@@ -480,7 +481,25 @@ static void handle_v1_item(struct app *app, struct http_req *req, const char *id
 
 static void handle_metrics(struct app *app, struct http_req *req)
 {
-	char *text = metrics_render(app->metrics, store_pending(app->store), store_size(app->store));
+	struct metrics_sample ms = { .pending = store_pending(app->store), .held = store_size(app->store) };
+	struct audit_stats as = { 0 };
+	struct notify_stats ns = { 0 };
+	char *text;
+
+	if (app->audit != NULL)
+		audit_get_stats(app->audit, &as);
+	if (app->notify != NULL)
+		notify_get_stats(app->notify, &ns);
+	ms.audit_written = as.written;
+	ms.audit_groups = as.groups;
+	ms.audit_failed = as.failed;
+	ms.audit_rejected = as.rejected;
+	ms.audit_queued = as.queued;
+	ms.sent = ns.sent;
+	ms.retried = ns.retried;
+	ms.failed = ns.failed;
+	ms.skipped = ns.skipped;
+	text = metrics_render(app->metrics, &ms);
 	http_reply_take(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text));
 }
 

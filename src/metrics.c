@@ -51,22 +51,40 @@ void metrics_inc(struct metrics *m, enum metric k)
 		atomic_fetch_add_explicit(&m->c[k], 1, memory_order_relaxed);
 }
 
-char *metrics_render(const struct metrics *m, size_t pending, size_t held)
+static size_t render_one(char *out, size_t cap, const char *name, const char *type,
+                         const char *help, unsigned long long v)
 {
-	size_t cap = 256 * (M_COUNT + 2), o = 0;
+	int n = snprintf(out, cap, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type,
+	                 name, v);
+	return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
+}
+
+char *metrics_render(const struct metrics *m, const struct metrics_sample *s)
+{
+	const struct {
+		const char *name, *type, *help;
+		unsigned long long v;
+	} extra[] = {
+		{ "mnmfa_challenges_pending", "gauge", "Live challenges waiting for an answer", s->pending },
+		{ "mnmfa_challenges_held", "gauge", "Challenges held in memory incl. decided", s->held },
+		{ "mnmfa_audit_rows_written_total", "counter", "Audit rows committed", s->audit_written },
+		{ "mnmfa_audit_commits_total", "counter", "Audit transactions (group commits)", s->audit_groups },
+		{ "mnmfa_audit_write_failures_total", "counter", "Audit events whose transaction failed", s->audit_failed },
+		{ "mnmfa_audit_rejected_total", "counter", "Audit events refused (queue full)", s->audit_rejected },
+		{ "mnmfa_audit_queue_length", "gauge", "Audit events waiting for the writer", s->audit_queued },
+		{ "mnmfa_results_sent_total", "counter", "Results delivered to Chatfuel or the webhook", s->sent },
+		{ "mnmfa_results_retried_total", "counter", "Delivery attempts rescheduled", s->retried },
+		{ "mnmfa_results_failed_total", "counter", "Results given up", s->failed },
+		{ "mnmfa_results_skipped_total", "counter", "Results not sent (dry run)", s->skipped },
+	};
+	size_t cap = 256 * (M_COUNT + ARRAY_LEN(extra)), o = 0;
 	char *out = xmalloc(cap);
 
-	for (int i = 0; i < M_COUNT; i++) {
-		unsigned long long v = atomic_load_explicit(&((struct metrics *)m)->c[i], memory_order_relaxed);
-		o += (size_t)snprintf(out + o, cap - o, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n",
-		                      metric_info[i].name, metric_info[i].help, metric_info[i].name,
-		                      metric_info[i].name, v);
-	}
-	o += (size_t)snprintf(out + o, cap - o,
-	                      "# HELP mnmfa_challenges_pending Live challenges waiting for an answer\n"
-	                      "# TYPE mnmfa_challenges_pending gauge\nmnmfa_challenges_pending %zu\n"
-	                      "# HELP mnmfa_challenges_held Challenges held in memory incl. decided\n"
-	                      "# TYPE mnmfa_challenges_held gauge\nmnmfa_challenges_held %zu\n",
-	                      pending, held);
+	out[0] = '\0';
+	for (int i = 0; i < M_COUNT; i++)
+		o += render_one(out + o, cap - o, metric_info[i].name, "counter", metric_info[i].help,
+		                atomic_load_explicit(&((struct metrics *)m)->c[i], memory_order_relaxed));
+	for (size_t i = 0; i < ARRAY_LEN(extra); i++)
+		o += render_one(out + o, cap - o, extra[i].name, extra[i].type, extra[i].help, extra[i].v);
 	return out;
 }
