@@ -236,7 +236,9 @@ static void render_head(struct sbuf *b, const struct config *cfg, enum lang lang
 {
 	sb_printf(b, "<!doctype html>\n<html lang=\"%s\">\n<head>\n<meta charset=\"utf-8\">\n"
 	          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-	          "<meta name=\"robots\" content=\"noindex, nofollow\">\n<title>", lang_codes[lang]);
+	          "<meta name=\"robots\" content=\"noindex, nofollow\">\n"
+	          "<meta name=\"color-scheme\" content=\"light dark\">\n"
+	          "<meta name=\"format-detection\" content=\"telephone=no\">\n<title>", lang_codes[lang]);
 	sb_esc(b, title);
 	if (cfg->brand_name != NULL) {
 		sb_put(b, " · ");
@@ -262,10 +264,12 @@ static void render_head(struct sbuf *b, const struct config *cfg, enum lang lang
 	sb_put(b, "</header>\n");
 }
 
-static void render_back(struct sbuf *b, const struct config *cfg, enum lang lang)
+/* The "back to chat" button; on the challenge page it stays hidden until the
+ * script sees the link expire (extra is then " id=\"back\" hidden"). */
+static void render_back(struct sbuf *b, const struct config *cfg, enum lang lang, const char *extra)
 {
 	if (cfg->wa_digits[0] != '\0') {
-		sb_printf(b, "<a class=\"button\" href=\"https://wa.me/%s\">", cfg->wa_digits);
+		sb_printf(b, "<a class=\"button\" href=\"https://wa.me/%s\"%s>", cfg->wa_digits, extra);
 		sb_esc(b, strings[lang][S_BACK]);
 		sb_put(b, "</a>\n");
 	}
@@ -278,6 +282,70 @@ static void render_foot(struct sbuf *b, enum lang lang)
 	sb_put(b, "</footer>\n</main>\n</body>\n</html>\n");
 }
 
+/* "Este enlace vence en 1:00": the timer's text before the script takes over,
+ * so a page without JavaScript still says how long it had when it loaded. */
+static void render_timer(struct sbuf *b, enum lang lang, int64_t left)
+{
+	const char *t = strings[lang][S_TIMER], *slot = strstr(t, "{s}");
+	char mmss[24];
+
+	snprintf(mmss, sizeof mmss, "%lld:%02lld", (long long)(left / 60), (long long)(left % 60));
+	sb_put(b, "<p class=\"timer\" id=\"timer\" role=\"timer\" data-template=\"");
+	sb_esc(b, t);
+	sb_put(b, "\">");
+	if (slot != NULL) {
+		char head[128];
+		snprintf(head, sizeof head, "%.*s", (int)(slot - t), t);
+		sb_esc(b, head);
+		sb_put(b, mmss);
+		sb_esc(b, slot + 3);
+	}
+	sb_put(b, "</p>\n");
+}
+
+static void render_entry(struct sbuf *b, const struct question *q, enum lang lang, int64_t now)
+{
+	if (q->kind == QUESTION_SUM) {
+		sb_put(b, "<input class=\"entry\" type=\"number\" name=\"respuesta\" min=\"2\" max=\"43\" "
+		       "inputmode=\"numeric\" required aria-describedby=\"hint\" aria-label=\"");
+		sb_esc(b, strings[lang][S_ENTRY_SUM]);
+	} else {
+		char today[16];
+		caldate_format((int32_t)(now / 86400000), today, sizeof today);
+		sb_printf(b, "<input class=\"entry\" type=\"date\" name=\"respuesta\" min=\"1900-01-01\" "
+		          "max=\"%s\" required aria-label=\"", today);
+		sb_esc(b, strings[lang][S_ENTRY_DATE]);
+	}
+	sb_put(b, "\">\n");
+}
+
+static void render_options(struct sbuf *b, const struct question *q, enum lang lang)
+{
+	for (int i = 0; i < q->n_options; i++) {
+		char value[CHALLENGE_ANSWER_MAX], shown[64];
+		challenge_option_value(q, i, value, sizeof value);
+		if (q->kind == QUESTION_DATE)
+			page_format_date(q->options[i], lang, shown, sizeof shown);
+		else
+			snprintf(shown, sizeof shown, "%s", value);
+		sb_printf(b, "<label class=\"option\"><input type=\"radio\" name=\"respuesta\" "
+		          "value=\"%s\" required> ", value);
+		sb_esc(b, shown);
+		sb_put(b, "</label>\n");
+	}
+	sb_put(b, "<label class=\"option\"><input type=\"radio\" name=\"respuesta\" value=\"none\" "
+	       "required> ");
+	sb_esc(b, strings[lang][S_NONE]);
+	sb_put(b, "</label>\n");
+}
+
+/*
+ * The SPEC §5 contract: one <form method="post" action="/validate_answer">
+ * with a hidden page_id and the respuesta radios (or one entry input). The
+ * script (assets/app.js) only adds: it fills refdata, runs the countdown from
+ * data-expires-in, and at zero disables the form, fills the alert and shows
+ * the hidden back-to-chat button. Without it the form still posts.
+ */
 char *page_render_challenge(const struct config *cfg, const struct chal *c, enum lang lang,
                             int64_t now, size_t *len)
 {
@@ -294,53 +362,33 @@ char *page_render_challenge(const struct config *cfg, const struct chal *c, enum
 	sb_esc(&b, strings[lang][S_TITLE]);
 	sb_put(&b, "</h1>\n<p>");
 	sb_esc(&b, strings[lang][S_INTRO]);
-	sb_printf(&b, "</p>\n<form id=\"challenge\" method=\"post\" action=\"/validate_answer\" "
+	sb_printf(&b, "</p>\n<form method=\"post\" action=\"/validate_answer\" id=\"challenge\" "
 	          "data-expires-in=\"%lld\">\n<input type=\"hidden\" name=\"page_id\" value=\"%s\">\n"
 	          "<input type=\"hidden\" name=\"refdata\" id=\"refdata\" value=\"\">\n",
 	          (long long)left, id);
-	sb_put(&b, "<fieldset>\n<legend>");
+	sb_put(&b, q->kind == QUESTION_SUM ? "<fieldset aria-describedby=\"hint\">\n<legend><h2>"
+	                                   : "<fieldset>\n<legend><h2>");
 	sb_esc(&b, strings[lang][q->kind == QUESTION_SUM ? S_Q_SUM : S_Q_DATE]);
-	sb_put(&b, "</legend>\n");
+	sb_put(&b, "</h2></legend>\n");
 	if (q->kind == QUESTION_SUM) {
-		sb_put(&b, "<p>");
+		sb_put(&b, "<p class=\"hint\" id=\"hint\">");
 		sb_esc(&b, strings[lang][S_Q_SUM_HINT]);
 		sb_put(&b, "</p>\n");
 	}
-	if (q->mode == MODE_ENTRY) {
-		if (q->kind == QUESTION_SUM)
-			sb_put(&b, "<input class=\"entry\" type=\"number\" name=\"respuesta\" min=\"2\" max=\"43\" "
-			       "inputmode=\"numeric\" required aria-label=\"");
-		else
-			sb_put(&b, "<input class=\"entry\" type=\"date\" name=\"respuesta\" min=\"1900-01-01\" "
-			       "required aria-label=\"");
-		sb_esc(&b, strings[lang][q->kind == QUESTION_SUM ? S_ENTRY_SUM : S_ENTRY_DATE]);
-		sb_put(&b, "\">\n");
-	} else {
-		for (int i = 0; i < q->n_options; i++) {
-			char value[CHALLENGE_ANSWER_MAX], shown[64];
-			challenge_option_value(q, i, value, sizeof value);
-			if (q->kind == QUESTION_DATE)
-				page_format_date(q->options[i], lang, shown, sizeof shown);
-			else
-				snprintf(shown, sizeof shown, "%s", value);
-			sb_printf(&b, "<label class=\"option\"><input type=\"radio\" name=\"respuesta\" "
-			          "value=\"%s\" required> ", value);
-			sb_esc(&b, shown);
-			sb_put(&b, "</label>\n");
-		}
-		sb_put(&b, "<label class=\"option\"><input type=\"radio\" name=\"respuesta\" value=\"none\" "
-		       "required> ");
-		sb_esc(&b, strings[lang][S_NONE]);
-		sb_put(&b, "</label>\n");
-	}
-	sb_put(&b, "</fieldset>\n<button class=\"button\" id=\"submit\" type=\"submit\">");
+	if (q->mode == MODE_ENTRY)
+		render_entry(&b, q, lang, now);
+	else
+		render_options(&b, q, lang);
+	sb_put(&b, "</fieldset>\n<button class=\"button\" id=\"send\" type=\"submit\">");
 	sb_esc(&b, strings[lang][S_SUBMIT]);
-	sb_put(&b, "</button>\n<p class=\"timer\" id=\"timer\" role=\"status\" aria-live=\"polite\" "
-	       "data-template=\"");
-	sb_esc(&b, strings[lang][S_TIMER]);
-	sb_put(&b, "\" data-expired=\"");
+	sb_put(&b, "</button>\n");
+	render_timer(&b, lang, left);
+	/* An alert region present from the start (empty), so screen readers
+	 * announce the text the script puts in it; the ticking timer stays quiet. */
+	sb_put(&b, "<p class=\"alert\" id=\"expired\" role=\"alert\" data-text=\"");
 	sb_esc(&b, strings[lang][S_EXPIRED]);
 	sb_put(&b, "\"></p>\n</form>\n");
+	render_back(&b, cfg, lang, " id=\"back\" hidden");
 	render_foot(&b, lang);
 	*len = b.len;
 	return b.p;
@@ -363,7 +411,7 @@ char *page_render_state(const struct config *cfg, enum page_state st, enum lang 
 	sb_put(&b, "</h1>\n<p>");
 	sb_esc(&b, strings[lang][heads[st][1]]);
 	sb_put(&b, "</p>\n");
-	render_back(&b, cfg, lang);
+	render_back(&b, cfg, lang, "");
 	render_foot(&b, lang);
 	*len = b.len;
 	return b.p;
