@@ -17,6 +17,7 @@
 #include <strings.h>
 
 #define PAGE_INITIAL_CAP 6144
+#define MS_PER_DAY 86400000LL
 
 struct sbuf {
 	char *p;
@@ -311,7 +312,7 @@ static void render_entry(struct sbuf *b, const struct question *q, enum lang lan
 		sb_esc(b, strings[lang][S_ENTRY_SUM]);
 	} else {
 		char today[16];
-		caldate_format((int32_t)(now / 86400000), today, sizeof today);
+		caldate_format((int32_t)(now / MS_PER_DAY), today, sizeof today);
 		sb_printf(b, "<input class=\"entry\" type=\"date\" name=\"respuesta\" min=\"1900-01-01\" "
 		          "max=\"%s\" required aria-label=\"", today);
 		sb_esc(b, strings[lang][S_ENTRY_DATE]);

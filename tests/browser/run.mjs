@@ -607,6 +607,28 @@ async function main() {
       await page.close();
     });
 
+    await run('sum question and entry mode: hint, number input, a date typed in is right', async () => {
+      const page = await es.newPage();
+      const sum = await mint(d, { question: 'sum', lang: 'en' });
+      await page.goto(sum.url);
+      check(/month and the day/.test(await page.locator('legend').textContent()), 'sum question');
+      eq(await page.locator('fieldset').getAttribute('aria-describedby'), 'hint', 'the hint describes the group');
+      check(/5 \+ 17 = 22/.test(await page.locator('#hint').textContent()), 'sum hint');
+      for (const o of (await readOptions(page)).slice(0, -1)) {
+        check(/^\d{1,2}$/.test(o.value) && +o.value >= 2 && +o.value <= 43, `sum option ${o.value}`);
+      }
+      const entry = await mint(d, { mode: 'entry' });
+      await page.goto(entry.url);
+      const input = page.locator('input[name="respuesta"]');
+      eq(await input.count(), 1, 'entry inputs');
+      eq(await input.getAttribute('type'), 'date', 'entry input type');
+      eq(await input.getAttribute('max'), new Date().toISOString().slice(0, 10), 'latest date allowed');
+      await input.fill(DOB);
+      await Promise.all([page.waitForURL(WA_URL), page.locator('button[type="submit"]').tap()]);
+      eq((await chatfuel.callFor(entry.client)).query.user_validated, 'true', 'user_validated for the typed date');
+      await page.close();
+    });
+
     await run('without JavaScript the form still posts the right answer (user_validated=true)', async () => {
       const ctx = await newContext(browser, 'nojs', { javaScriptEnabled: false });
       const page = await ctx.newPage();
