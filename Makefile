@@ -13,7 +13,7 @@ HARDEN  = -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE
 OPT    ?= -O2 -g
 CFLAGS += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(HARDEN) -Iinclude -I$(BUILD)/gen
 LDFLAGS += -pie -Wl,-z,relro,-z,now
-LDLIBS  = -lpthread
+LDLIBS  = -lpthread -lm
 
 ifeq ($(SANITIZE),1)
   BUILD   = build/san

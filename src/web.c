@@ -22,6 +22,7 @@
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +38,7 @@ struct web {
 	struct MHD_Response *brand_css;
 	struct MHD_Response *brand_logo;
 	char *brand_logo_data;
-	char brand_css_text[64];
+	char brand_css_text[80];
 	char wa_url[64];
 };
 
@@ -70,6 +71,24 @@ static struct MHD_Response *load_brand_logo(struct web *w, const char *path)
 	return http_response_static(w->brand_logo_data, n, ctype, "public, max-age=3600", NULL);
 }
 
+/* Black or white button text on the brand colour, whichever contrasts more:
+ * WCAG relative luminance with linearised sRGB; above 0.1791 black wins. */
+static const char *accent_ink(const char *hex)
+{
+	double lum = 0;
+	static const double weight[3] = { 0.2126, 0.7152, 0.0722 };
+
+	for (int i = 0; i < 3; i++) {
+		unsigned v;
+		double c;
+		sscanf(hex + 1 + 2 * i, "%2x", &v);
+		c = v / 255.0;
+		c = c <= 0.04045 ? c / 12.92 : pow((c + 0.055) / 1.055, 2.4);
+		lum += weight[i] * c;
+	}
+	return lum > 0.1791 ? "#000000" : "#ffffff";
+}
+
 struct web *web_new(struct app *app)
 {
 	struct web *w = xcalloc(1, sizeof *w);
@@ -84,8 +103,8 @@ struct web *web_new(struct app *app)
 	}
 	if (cfg->brand_color != NULL) {
 		/* brand_color was validated as #rrggbb by config. */
-		snprintf(w->brand_css_text, sizeof w->brand_css_text, ":root{--accent:%s}\n",
-		         cfg->brand_color);
+		snprintf(w->brand_css_text, sizeof w->brand_css_text, ":root{--accent:%s;--accent-ink:%s}\n",
+		         cfg->brand_color, accent_ink(cfg->brand_color));
 		w->brand_css = http_response_static(w->brand_css_text, strlen(w->brand_css_text),
 		                                    "text/css; charset=utf-8", "public, max-age=3600", NULL);
 	}
