@@ -1,0 +1,303 @@
+// sources: src/api.c src/store.c src/limiter.c src/metrics.c src/form.c src/validate.c src/caldate.c src/challenge.c src/crypto.c src/config.c src/util.c src/log.c
+// libs: -lcjson -lcrypto
+// max_len: 20000
+/*
+ * fuzz_mint: the API port's request handler (api_handle) on outside input:
+ * seed mints from query strings, urlencoded and JSON bodies, v1 JSON
+ * challenges, status/cancel ids. The real api, store, limiter, metrics and
+ * field rules run; only the HTTP transport (libmicrohttpd) and the audit
+ * writer are replaced by the stubs below. Checks: memory safety and UB; every
+ * request gets exactly one answer; every JSON answer is a JSON object; a 2xx
+ * mint answer carries a 22-character page id.
+ *
+ * Input: byte 0 picks the route, method, Content-Type and whether api_keys are
+ * set; then a line with the query string (or the id for /v1/challenges/{id}),
+ * a line with the Authorization header, and the body.
+ */
+#include "app.h"
+#include "api.h"
+#include "config.h"
+#include "crypto.h"
+#include "form.h"
+#include "http.h"
+#include "audit.h"
+#include "limiter.h"
+#include "metrics.h"
+#include "store.h"
+
+#include <cjson/cJSON.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define FUZZ_STORE_MAX 2048
+#define FUZZ_RESET_EVERY 1024
+
+/* ---- one request's fake transport ---- */
+
+struct fake {
+	const char *query;           /* raw query string, query_len bytes */
+	size_t query_len;
+	const char *auth;            /* Authorization, NUL-terminated, or NULL */
+	const char *ctype;           /* Content-Type, or NULL */
+	char *decoded[32];           /* http_query results, freed after the request */
+	int n_decoded;
+	int replies;
+	unsigned status;
+	char *json;                  /* the last JSON reply */
+};
+
+static struct fake *cur;
+
+const char *http_header(struct http_req *r, const char *name)
+{
+	(void)r;
+	if (strcasecmp(name, "Authorization") == 0)
+		return cur->auth;
+	if (strcasecmp(name, "Content-Type") == 0)
+		return cur->ctype;
+	return NULL;
+}
+
+const char *http_query(struct http_req *r, const char *name)
+{
+	char *buf;
+	long n;
+
+	(void)r;
+	if (cur->query == NULL || cur->n_decoded == 32)
+		return NULL;
+	buf = malloc(cur->query_len + 1);
+	n = form_get(cur->query, cur->query_len, name, buf, cur->query_len + 1);
+	if (n < 0) {
+		free(buf);
+		return NULL;
+	}
+	cur->decoded[cur->n_decoded++] = buf;
+	return buf;
+}
+
+void http_content_type(struct http_req *r, char *buf, size_t len)
+{
+	(void)r;
+	snprintf(buf, len, "%s", cur->ctype ? cur->ctype : "");
+}
+
+static void answered(unsigned status)
+{
+	cur->replies++;
+	cur->status = status;
+}
+
+void http_reply(struct http_req *r, unsigned status, const char *ctype, const void *body, size_t len)
+{
+	(void)r;
+	(void)ctype;
+	(void)body;
+	(void)len;
+	answered(status);
+}
+
+void http_reply_take(struct http_req *r, unsigned status, const char *ctype, char *body, size_t len)
+{
+	(void)r;
+	(void)ctype;
+	if (body == NULL || strlen(body) != len)
+		abort();
+	free(body);
+	answered(status);
+}
+
+void http_reply_json(struct http_req *r, unsigned status, cJSON *obj)
+{
+	char *text = cJSON_PrintUnformatted(obj);
+	cJSON *back;
+
+	(void)r;
+	cJSON_Delete(obj);
+	if (text == NULL)
+		abort();
+	back = cJSON_Parse(text);
+	if (back == NULL || !cJSON_IsObject(back))
+		abort();
+	cJSON_Delete(back);
+	free(cur->json);
+	cur->json = text;
+	answered(status);
+}
+
+void http_reply_error(struct http_req *r, unsigned status, const char *code, const char *field,
+                      const char *detail)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	if (status < 400 || code == NULL || detail == NULL)
+		abort();
+	cJSON_AddStringToObject(o, "error", code);
+	if (field != NULL)
+		cJSON_AddStringToObject(o, "field", field);
+	cJSON_AddStringToObject(o, "detail", detail);
+	http_reply_json(r, status, o);
+}
+
+void http_reply_add_header(struct http_req *r, const char *name, const char *value)
+{
+	(void)r;
+	if (cur->replies == 0 || name == NULL || value == NULL)
+		abort();
+}
+
+int audit_submit(struct audit *a, const struct audit_event *ev, audit_done_fn done, void *ctx)
+{
+	(void)a;
+	(void)ev;
+	(void)done;
+	(void)ctx;
+	return 0;
+}
+
+/* ---- the application ---- */
+
+static struct app app;
+static unsigned runs;
+
+static void app_reset(void)
+{
+	if (app.store != NULL) {
+		store_free(app.store);
+		limiter_free(app.rate_phone);
+		limiter_free(app.lockout);
+		limiter_free(app.rate_ip);
+	}
+	app.store = store_new(FUZZ_STORE_MAX);
+	/* generous limits: the point is the parsers, not hitting 429 at once */
+	app.rate_phone = limiter_new(1000000, 60, 1024);
+	app.lockout = limiter_new(3, 60, 1024);
+	app.rate_ip = limiter_new(1000000, 60, 1024);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	char *args[] = { NULL };
+	char *envp[] = { NULL };
+	FILE *null = fopen("/dev/null", "w");
+
+	(void)argc;
+	(void)argv;
+	if (null != NULL)
+		stderr = null;           /* log lines; sanitizer reports still go to fd 2 */
+	if (config_load(&app.cfg, 0, args, envp) != 0)
+		abort();
+	app.metrics = metrics_new();
+	app_reset();
+	return 0;
+}
+
+static const char *take_line(const char **p, const char *end, size_t *len)
+{
+	const char *s = *p, *nl = memchr(s, '\n', (size_t)(end - s));
+
+	*len = nl ? (size_t)(nl - s) : (size_t)(end - s);
+	*p = nl ? nl + 1 : end;
+	return s;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static const enum http_method methods[4] = { HTTP_GET, HTTP_POST, HTTP_DELETE, HTTP_HEAD };
+	static const char *const ctypes[4] = {
+		"application/json", "application/x-www-form-urlencoded", NULL, "multipart/form-data",
+	};
+	static char fuzz_key[] = "fuzz-key-0123456789";
+	struct fake f = { 0 };
+	struct http_req req = { 0 };
+	const char *p, *end, *line;
+	char path[64], *auth = NULL;
+	size_t len;
+	uint8_t sel;
+	bool keys;
+
+	if (size < 1 || size > HTTP_BODY_MAX + 1024)
+		return 0;
+	if (++runs % FUZZ_RESET_EVERY == 0)
+		app_reset();
+	sel = data[0];
+	p = (const char *)data + 1;
+	end = (const char *)data + size;
+
+	line = take_line(&p, end, &len);
+	switch (sel & 3) {
+	case 0: snprintf(path, sizeof path, "/generate_dynamic_page"); break;
+	case 1: snprintf(path, sizeof path, "/v1/challenges"); break;
+	case 2:
+		snprintf(path, sizeof path, "/v1/challenges/%.*s", (int)(len < 40 ? len : 40), line);
+		if (strlen(path) != 15 + (len < 40 ? len : 40))
+			return 0;                        /* a NUL cannot be in a path */
+		line = NULL;
+		break;
+	default: snprintf(path, sizeof path, (sel & 0x80) ? "/metrics" : "/healthz"); break;
+	}
+	f.query = line;
+	f.query_len = line ? len : 0;
+
+	line = take_line(&p, end, &len);
+	if (len > 0) {
+		auth = malloc(len + 1);
+		memcpy(auth, line, len);
+		auth[len] = '\0';
+		f.auth = auth;
+	}
+	f.ctype = ctypes[(sel >> 4) & 3];
+
+	req.method = methods[(sel >> 2) & 3];
+	req.path = path;
+	req.body_len = (size_t)(end - p);
+	req.body = malloc(req.body_len + 1);
+	memcpy(req.body, p, req.body_len);
+	req.body[req.body_len] = '\0';
+	req.body_cap = req.body_len + 1;
+	req.body_too_large = req.body_len > HTTP_BODY_MAX;
+	snprintf(req.ip, sizeof req.ip, "127.0.0.1");
+	req.loopback = true;
+
+	keys = (sel & 0x40) != 0;
+	if (keys) {
+		app.cfg.api_keys.n = 1;
+		app.cfg.api_keys.v[0] = fuzz_key;
+		req.loopback = false;
+	}
+	cur = &f;
+	api_handle(&app, &req);
+	cur = NULL;
+	if (keys)
+		app.cfg.api_keys.n = 0;
+
+	if (!req.deferred && f.replies != 1)
+		abort();                                 /* every request gets one answer */
+	if ((f.status == 200 || f.status == 201) && f.json != NULL &&
+	    (strcmp(path, "/generate_dynamic_page") == 0 || strcmp(path, "/v1/challenges") == 0)) {
+		cJSON *o = cJSON_Parse(f.json);
+		const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "page_id");
+		if (id == NULL)
+			id = cJSON_GetObjectItemCaseSensitive(o, "id");
+		if (id == NULL) {
+			const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(o, "set_attributes");
+			id = cJSON_GetObjectItemCaseSensitive(attrs, "mfa_page_id");
+		}
+		if (!cJSON_IsString(id) || strlen(id->valuestring) != PAGE_ID_LEN)
+			abort();
+		cJSON_Delete(o);
+	}
+	for (int i = 0; i < f.n_decoded; i++)
+		free(f.decoded[i]);
+	free(f.json);
+	free(auth);
+	free(req.body);
+	return 0;
+}
