@@ -22,6 +22,10 @@ char *xstrndup(const char *s, size_t n);
  * sets *err to a static description ("not a number", "too small", ...). */
 int parse_ll(const char *s, long long min, long long max, long long *out, const char **err);
 
+/* true if d is a whole number within ±2^53 (exact in a double); *out gets it.
+ * Never casts an out-of-range double (undefined behaviour). */
+bool double_to_whole(double d, long long *out);
+
 /* Copies at most dstsize-1 bytes and NUL-terminates; returns strlen(src). */
 size_t strlcpy_(char *dst, const char *src, size_t dstsize);
 

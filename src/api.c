@@ -52,9 +52,12 @@ static long fields_get(struct fields *f, const char *name, char *buf, size_t cap
 		if (item == NULL || cJSON_IsNull(item))
 			return F_ABSENT;
 		if (cJSON_IsNumber(item)) {
-			snprintf(buf, cap, "%.0f", item->valuedouble);
-			return item->valuedouble == (double)(long long)item->valuedouble ? (long)strlen(buf)
-			                                                                 : F_MALFORMED;
+			long long whole;
+			int len;
+			if (!double_to_whole(item->valuedouble, &whole))
+				return F_MALFORMED;
+			len = snprintf(buf, cap, "%lld", whole);
+			return len < 0 || (size_t)len >= cap ? F_MALFORMED : len;
 		}
 		if (!cJSON_IsString(item))
 			return F_MALFORMED;

@@ -240,14 +240,15 @@ static int key_set_json(struct config *cfg, const struct key *k, const cJSON *it
 {
 	const char *src = "config file";
 	char buf[64];
+	long long whole;
 
 	switch (k->type) {
 	case K_INT:
-		if (!cJSON_IsNumber(item) || item->valuedouble != (double)(long long)item->valuedouble) {
+		if (!cJSON_IsNumber(item) || !double_to_whole(item->valuedouble, &whole)) {
 			config_error(k, src, NULL, "expected a whole number in %lld..%lld", k->min, k->max);
 			return -1;
 		}
-		snprintf(buf, sizeof buf, "%lld", (long long)item->valuedouble);
+		snprintf(buf, sizeof buf, "%lld", whole);
 		return key_set_text(cfg, k, src, buf);
 	case K_BOOL:
 		if (!cJSON_IsBool(item)) {
@@ -296,6 +297,7 @@ static int config_load_file(struct config *cfg, const char *path)
 	char *text = NULL;
 	size_t n;
 	cJSON *root = NULL, *item;
+	const char *parse_end = NULL;
 	int rc = -1;
 
 	if (f == NULL) {
@@ -309,18 +311,17 @@ static int config_load_file(struct config *cfg, const char *path)
 		goto out;
 	}
 	text[n] = '\0';
-	{
-		const char *end = NULL;
-		/* require_null_terminated: nothing but whitespace may follow the object */
-		root = cJSON_ParseWithOpts(text, &end, 1);
-		if (root != NULL && end != text + n) {
-			cJSON_Delete(root);
-			root = NULL;
-		}
+	/* require_null_terminated: nothing but whitespace may follow the object */
+	root = cJSON_ParseWithOpts(text, &parse_end, 1);
+	if (root != NULL && parse_end != text + n) {
+		cJSON_Delete(root);
+		root = NULL;
 	}
+	if (parse_end == NULL)
+		parse_end = text;
 	if (root == NULL || !cJSON_IsObject(root)) {
 		config_error(&file_key, path, NULL, "not a JSON object (syntax error near byte %ld)",
-		             root == NULL && cJSON_GetErrorPtr() ? (long)(cJSON_GetErrorPtr() - text) : 0L);
+		             (long)(parse_end - text));
 		goto out;
 	}
 	cJSON_ArrayForEach(item, root) {

@@ -209,9 +209,10 @@ enum lang page_pick_lang(int chal_lang, const char *accept_language, const char 
 			l = lang_from_tag(p, n);
 			p += n;
 			if (*p == ';') {
-				const char *q = strstr(p, "q=");
+				/* only within this tag's parameters: linear in the header */
 				size_t seg = strcspn(p, ",");
-				if (q != NULL && (size_t)(q - p) < seg && strncmp(q, "q=0", 3) == 0 &&
+				const char *q = memmem(p, seg, "q=", 2);
+				if (q != NULL && strncmp(q, "q=0", 3) == 0 &&
 				    strspn(q + 3, ".0") == strcspn(q + 3, ", "))
 					l = -1;
 				p += seg;

@@ -83,6 +83,18 @@ int parse_ll(const char *s, long long min, long long max, long long *out, const 
 	return 0;
 }
 
+bool double_to_whole(double d, long long *out)
+{
+	const double lim = 9007199254740992.0;   /* 2^53 */
+
+	if (!(d >= -lim && d <= lim))             /* also false for NaN */
+		return false;
+	if (d != (double)(long long)d)
+		return false;
+	*out = (long long)d;
+	return true;
+}
+
 size_t strlcpy_(char *dst, const char *src, size_t dstsize)
 {
 	size_t len = strlen(src);
