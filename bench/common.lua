@@ -2,11 +2,13 @@
 -- Numbers the wrk threads (global `tid`, 1..N, set by setup() in each
 -- thread's Lua state), lets threads end the run early (finish_thread) and
 -- prints one machine-readable summary line.
-local ffi = require("ffi")
-ffi.cdef [[
-int getpid(void);
-int kill(int pid, int sig);
-]]
+local has_ffi, ffi = pcall(require, "ffi")
+if has_ffi then
+  ffi.cdef [[
+  int getpid(void);
+  int kill(int pid, int sig);
+  ]]
+end
 
 tid = 1
 local nthreads = 0
@@ -18,7 +20,8 @@ end
 
 -- Ends this thread now; the last of NTHREADS threads to get here ends the
 -- run: SIGINT interrupts wrk's main thread, which otherwise sleeps for the
--- whole -d duration. Each thread leaves a file PREFIX.<tid> to count.
+-- whole -d duration (without LuaJIT's ffi the run lasts the full -d and the
+-- rates come out low). Each thread leaves a file PREFIX.<tid> to count.
 local finished = false
 function finish_thread(prefix, n)
   if finished then
@@ -37,7 +40,9 @@ function finish_thread(prefix, n)
     end
     g:close()
   end
-  ffi.C.kill(ffi.C.getpid(), 2)
+  if has_ffi then
+    ffi.C.kill(ffi.C.getpid(), 2)
+  end
 end
 
 function done(summary, latency, requests)
