@@ -14,10 +14,10 @@
 #include <netinet/in.h>
 
 #define HTTP_BODY_MAX (16 * 1024)
-#define HTTP_CONN_LIMIT 16384            /* per daemon, split across pool threads */
+#define HTTP_CONN_LIMIT 30000            /* per daemon, split across pool threads */
 #define HTTP_CONN_TIMEOUT_S 30
-#define HTTP_PER_IP_CONN_LIMIT 512
-#define HTTP_CONN_MEMORY_LIMIT (64 * 1024)
+#define HTTP_PER_IP_CONN_LIMIT 4096     /* a reverse proxy is one address */
+#define HTTP_CONN_MEMORY_LIMIT (16 * 1024)   /* headers; MHD zeroes it per request */
 #define HTTP_DRAIN_MS 2000               /* graceful stop: wait this long for requests */
 
 struct MHD_Connection;

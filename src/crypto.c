@@ -12,6 +12,7 @@
 #include "log.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,20 +24,53 @@
 static const char b64url_alphabet[64] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-int crypto_random(void *buf, size_t n)
-{
-	unsigned char *p = buf;
+/* Random bytes are drawn from OpenSSL in blocks of RNG_POOL_BYTES into a
+ * per-thread pool: OpenSSL 3's RAND_bytes costs about a microsecond a call
+ * (provider lookups, a fork check), and one mint needs a page id plus a few
+ * dozen numbers for its question. Bytes are handed out once and wiped as they
+ * go. The daemon never forks after start-up, so a pool is never shared. */
+#define RNG_POOL_BYTES 512
 
-	/* RAND_bytes takes an int; page ids are 16 bytes, but stay correct for any n. */
+struct rng_pool {
+	unsigned char buf[RNG_POOL_BYTES];
+	size_t pos;
+};
+
+static _Thread_local struct rng_pool rng_pool = { .pos = RNG_POOL_BYTES };
+
+static int rand_bytes(unsigned char *p, size_t n)
+{
 	while (n > 0) {
 		int chunk = n > INT_MAX ? INT_MAX : (int)n;
-		if (RAND_bytes(p, chunk) != 1) {
-			log_error("%s: RAND_bytes failed", __func__);
+		if (RAND_bytes(p, chunk) != 1)
 			return -1;
-		}
 		p += chunk;
 		n -= (size_t)chunk;
 	}
+	return 0;
+}
+
+int crypto_random(void *buf, size_t n)
+{
+	struct rng_pool *rp = &rng_pool;
+
+	if (n > RNG_POOL_BYTES / 4) {
+		if (rand_bytes(buf, n) < 0) {
+			log_error("%s: RAND_bytes failed", __func__);
+			return -1;
+		}
+		return 0;
+	}
+	if (rp->pos + n > RNG_POOL_BYTES) {
+		if (rand_bytes(rp->buf, RNG_POOL_BYTES) < 0) {
+			log_error("%s: RAND_bytes failed", __func__);
+			return -1;
+		}
+		rp->pos = 0;
+	}
+	memcpy(buf, rp->buf + rp->pos, n);
+	OPENSSL_cleanse(rp->buf + rp->pos, n);
+	rp->pos += n;
 	return 0;
 }
 
@@ -48,8 +82,8 @@ uint64_t crypto_rng_u64(void *ctx)
 	(void)ctx;
 	/* The challenge module cannot handle a missing number, and a daemon that
 	 * cannot draw randomness must not mint anything: stop here. */
-	if (RAND_bytes(b, (int)sizeof b) != 1) {
-		log_error("%s: RAND_bytes failed; cannot continue without randomness", __func__);
+	if (crypto_random(b, sizeof b) < 0) {
+		log_error("%s: cannot continue without randomness", __func__);
 		abort();
 	}
 	for (size_t i = 0; i < sizeof b; i++)
@@ -58,13 +92,25 @@ uint64_t crypto_rng_u64(void *ctx)
 	return v;
 }
 
+/* SHA-256 is fetched from the provider once: an implicit fetch on every
+ * EVP_Digest call takes locks and searches the method store (OpenSSL 3). */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 void crypto_sha256(const void *data, size_t n, uint8_t out[SHA256_LEN])
 {
 	unsigned int len = 0;
 
+	pthread_once(&sha256_once, sha256_fetch);
 	/* EVP_Digest only fails on allocation failure or a broken provider; a wrong
 	 * audit hash would be worse than stopping. */
-	if (EVP_Digest(data, n, out, &len, EVP_sha256(), NULL) != 1 || len != SHA256_LEN) {
+	if (sha256_md == NULL || EVP_Digest(data, n, out, &len, sha256_md, NULL) != 1 ||
+	    len != SHA256_LEN) {
 		log_error("%s: EVP_Digest(SHA-256) failed", __func__);
 		abort();
 	}
