@@ -20,7 +20,7 @@
 struct cc {
 	struct daemon *d;
 	atomic_int next;
-	char dobs[CC_N][11];
+	char dobs[CC_N][48];
 };
 
 struct cc_thread {

@@ -305,7 +305,7 @@ static void test_capacity(struct t *t)
 	REQUIRE(t, d_start(d, NULL) == 0);
 	struct minted m[3];
 	for (int i = 0; i < 3; i++) {
-		char cid[16];
+		char cid[32];
 		snprintf(cid, sizeof(cid), "cid-cap%d", i);
 		REQUIRE(t, mfa_mint_seed(d, cid, "5215553000003", "F", "1990-01-03", &m[i]) == 0);
 	}
