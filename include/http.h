@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 
 #define HTTP_BODY_MAX (16 * 1024)
+#define HTTP_DISCARD_MAX (1024 * 1024)    /* oversized bodies read and dropped before the 413 */
 #define HTTP_CONN_LIMIT 30000            /* per daemon, split across pool threads */
 #define HTTP_CONN_TIMEOUT_S 30
 #define HTTP_PER_IP_CONN_LIMIT 4096     /* a reverse proxy is one address */
@@ -34,6 +35,7 @@ struct http_req {
 	const char *path;                /* without the query string */
 	char *body;                      /* NUL-terminated, body_len bytes */
 	size_t body_len, body_cap;
+	size_t body_seen;                /* bytes received, kept or not */
 	bool body_too_large;
 	char ip[INET6_ADDRSTRLEN];       /* the peer's address, as the socket sees it */
 	bool loopback;
@@ -41,6 +43,7 @@ struct http_req {
 	bool resp_shared;                /* resp belongs to someone else (static assets) */
 	unsigned status;
 	bool deferred;
+	bool answered;                   /* a response was queued */
 	void *state;                     /* handler's own, freed with state_free */
 	void (*state_free)(void *);
 };

@@ -240,6 +240,7 @@ static enum MHD_Result queue_and_release(struct http_req *r)
 		if (r->resp == NULL)
 			return MHD_NO;
 	}
+	r->answered = true;
 	ret = MHD_queue_response(r->conn, r->status, r->resp);
 	if (!r->resp_shared)
 		MHD_destroy_response(r->resp);
@@ -268,11 +269,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			long long n;
 			const char *err;
 			if (parse_ll(cl, 0, (long long)1 << 40, &n, &err) == 0 && n > HTTP_BODY_MAX) {
+				/* Too large. Up to HTTP_DISCARD_MAX the body is read and thrown
+				 * away so that the client reads our 413 (answering while it still
+				 * sends makes the close reset the connection); beyond that the
+				 * answer goes at once. */
 				r->body_too_large = true;
-				s->o.handler(s->o.ctx, r);
-				return queue_and_release(r);
+				if (n > HTTP_DISCARD_MAX) {
+					s->o.handler(s->o.ctx, r);
+					return queue_and_release(r);
+				}
 			}
 		}
+		return MHD_YES;
+	}
+	if (r->answered) {
+		/* answered early (oversized upload): drop whatever still arrives */
+		*upload_data_size = 0;
 		return MHD_YES;
 	}
 	if (r->deferred) {
@@ -283,6 +295,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (*upload_data_size > 0) {
 		size_t n = *upload_data_size;
+		r->body_seen += n;
+		if (r->body_seen > HTTP_DISCARD_MAX && r->resp == NULL) {
+			/* a chunked upload that does not stop: answer now */
+			r->body_too_large = true;
+			*upload_data_size = 0;
+			s->o.handler(s->o.ctx, r);
+			return queue_and_release(r);
+		}
 		if (!r->body_too_large) {
 			if (r->body_len + n > HTTP_BODY_MAX) {
 				r->body_too_large = true;
