@@ -20,6 +20,7 @@
 struct config;
 struct notify;
 
+#define AUDIT_CLIENT_ID_MAX 128       /* = CLIENT_ID_MAX in store.h */
 #define AUDIT_QUEUE_MAX 65536        /* events waiting for the writer; past it submit fails */
 #define AUDIT_REFDATA_MAX 2048       /* bytes of page-supplied device info kept */
 #define AUDIT_UA_MAX 512             /* bytes of User-Agent kept */
@@ -63,6 +64,17 @@ int audit_submit(struct audit *a, const struct audit_event *ev, audit_done_fn do
 
 /* Writes everything queued, then stops the writer and closes the database. */
 void audit_close(struct audit *a);
+
+/* A challenge's status from its audit rows (status queries about challenges
+ * the store no longer holds). status: pending, approved, denied, expired,
+ * canceled or locked (the first decision); decided_ms 0 while pending.
+ * 0 found, 1 no such page id, -1 error (logged). */
+struct audit_status {
+	char status[16];
+	char client_id[AUDIT_CLIENT_ID_MAX + 1];
+	int64_t created_ms, decided_ms;
+};
+int audit_lookup(const char *db_path, const char *page_id, struct audit_status *out);
 
 /* `mnmfa audit verify|head|export ...`; argv[0] is the subcommand. Returns
  * the process exit code (SPEC §2). */

@@ -16,6 +16,7 @@
 #include "crypto.h"
 
 #define STORE_DECIDED_TTL_MS (3600 * 1000LL)
+#define STORE_DECIDED_CAP_FACTOR 2   /* decided records kept in memory: at most 2 x max_pending */
 #define CLIENT_ID_MAX 128
 #define PHONE_MAX 16          /* '+' and 15 digits */
 #define FLOW_MAX_BYTES 512    /* 128 UTF-8 characters of at most 4 bytes */

@@ -422,25 +422,34 @@ static void handle_v1_create(struct app *app, struct http_req *req)
 	http_reply_json(req, 201, o);
 }
 
-static void reply_status(struct http_req *req, const char *id, const struct chal *c)
+static void reply_status(struct http_req *req, const char *id, const char *status,
+                         const char *client_id, int64_t created_ms, int64_t decided_ms)
 {
 	cJSON *o = cJSON_CreateObject();
 	char ts[32];
 
 	cJSON_AddStringToObject(o, "id", id);
-	cJSON_AddStringToObject(o, "status", chal_status_name((enum chal_status)c->status));
-	cJSON_AddStringToObject(o, "client_id", c->client_id);
-	fmt_rfc3339_ms(c->created_ms, ts, sizeof ts);
+	cJSON_AddStringToObject(o, "status", status);
+	cJSON_AddStringToObject(o, "client_id", client_id);
+	fmt_rfc3339_ms(created_ms, ts, sizeof ts);
 	cJSON_AddStringToObject(o, "created_at", ts);
-	if (c->status == CHAL_PENDING) {
+	if (decided_ms == 0) {
 		cJSON_AddNullToObject(o, "decided_at");
 	} else {
-		fmt_rfc3339_ms(c->decided_ms ? c->decided_ms : c->expires_ms, ts, sizeof ts);
+		fmt_rfc3339_ms(decided_ms, ts, sizeof ts);
 		cJSON_AddStringToObject(o, "decided_at", ts);
 	}
-	fmt_rfc3339(c->expires_ms, ts, sizeof ts);
-	cJSON_AddStringToObject(o, "expires_at", ts);
 	http_reply_json(req, 200, o);
+}
+
+static void reply_chal_status(struct http_req *req, const char *id, const struct chal *c)
+{
+	int64_t decided = 0;
+
+	if (c->status != CHAL_PENDING)
+		decided = c->decided_ms ? c->decided_ms : c->expires_ms;
+	reply_status(req, id, chal_status_name((enum chal_status)c->status), c->client_id,
+	             c->created_ms, decided);
 }
 
 static void handle_v1_item(struct app *app, struct http_req *req, const char *id)
@@ -476,10 +485,16 @@ static void handle_v1_item(struct app *app, struct http_req *req, const char *id
 		sr = store_get(app->store, raw, now_ms(), &c);
 	}
 	if (sr == STORE_NOT_FOUND) {
+		/* Decided long ago (or under memory pressure): the audit log remembers. */
+		struct audit_status as;
+		if (audit_lookup(app->cfg.db_path, id, &as) == 0) {
+			reply_status(req, id, as.status, as.client_id, as.created_ms, as.decided_ms);
+			return;
+		}
 		http_reply_error(req, 404, "not_found", NULL, "no such challenge");
 		return;
 	}
-	reply_status(req, id, &c);
+	reply_chal_status(req, id, &c);
 }
 
 static void handle_metrics(struct app *app, struct http_req *req)

@@ -1074,6 +1074,62 @@ static int parse_since(const char *s, int64_t *out)
 	return 0;
 }
 
+/* The status of one challenge as its audit rows tell it: for status queries
+ * about challenges the store no longer holds. A reader connection per call:
+ * this is the rare path (old or unknown ids), and WAL readers never wait for
+ * the writer. */
+int audit_lookup(const char *db_path, const char *page_id, struct audit_status *out)
+{
+	static const char *const decisions[] = { "approved", "denied", "expired", "canceled", "locked" };
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	char err[256];
+	int rc = -1, step;
+
+	memset(out, 0, sizeof *out);
+	if (audit_db_open_reader(db_path, &db, err, sizeof err) != 0) {
+		log_error("%s: %s", __func__, err);
+		return -1;
+	}
+	if (sqlite3_prepare_v2(db, "SELECT event, ts, client_id FROM audit_log WHERE page_id = ?1 "
+	                       "ORDER BY id", -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 1, page_id, -1, SQLITE_STATIC) != SQLITE_OK) {
+		log_error("%s: %s", __func__, sqlite3_errmsg(db));
+		goto out;
+	}
+	rc = 1;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *ev = (const char *)sqlite3_column_text(st, 0);
+		const char *ts = (const char *)sqlite3_column_text(st, 1);
+		const char *cid = (const char *)sqlite3_column_text(st, 2);
+		int64_t ms = 0;
+
+		if (ev == NULL || ts == NULL || parse_since(ts, &ms) != 0)
+			continue;
+		if (strcmp(ev, "minted") == 0) {
+			snprintf(out->client_id, sizeof out->client_id, "%s", cid ? cid : "");
+			out->created_ms = ms;
+			snprintf(out->status, sizeof out->status, "pending");
+			rc = 0;
+			continue;
+		}
+		for (size_t i = 0; rc == 0 && i < ARRAY_LEN(decisions); i++) {
+			if (strcmp(ev, decisions[i]) == 0 && out->decided_ms == 0) {
+				snprintf(out->status, sizeof out->status, "%s", decisions[i]);
+				out->decided_ms = ms;
+			}
+		}
+	}
+	if (step != SQLITE_DONE) {
+		log_error("%s: %s", __func__, sqlite3_errmsg(db));
+		rc = -1;
+	}
+out:
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return rc;
+}
+
 static void audit_usage(FILE *f)
 {
 	fputs("usage: mnmfa audit verify [--db FILE]\n"

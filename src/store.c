@@ -66,6 +66,7 @@ struct shard {
 
 struct store {
 	size_t max_pending;
+	atomic_llong retention_ms;   /* how long decided records stay; shrinks past the cap */
 	atomic_size_t pending;
 	atomic_size_t size;
 	struct shard shards[STORE_SHARDS];
@@ -181,9 +182,10 @@ static void store_expire_due(struct store *s, struct rec *r, int64_t now_ms)
 }
 
 /* A tombstone past its retention reads as unknown (the sweep frees it). */
-static bool store_retention_over(const struct rec *r, int64_t now_ms)
+static bool store_retention_over(struct store *s, const struct rec *r, int64_t now_ms)
 {
-	return r->status != CHAL_PENDING && now_ms - r->decided_ms >= STORE_DECIDED_TTL_MS;
+	return r->status != CHAL_PENDING &&
+	       now_ms - r->decided_ms >= atomic_load_explicit(&s->retention_ms, memory_order_relaxed);
 }
 
 static enum store_result store_result_of(const struct rec *r)
@@ -223,6 +225,7 @@ struct store *store_new(size_t max_pending)
 		fatal("%s: out of memory", __func__);
 	memset(s, 0, sizeof *s);
 	s->max_pending = max_pending;
+	atomic_init(&s->retention_ms, STORE_DECIDED_TTL_MS);
 	atomic_init(&s->pending, 0);
 	atomic_init(&s->size, 0);
 	for (size_t i = 0; i < STORE_SHARDS; i++) {
@@ -333,7 +336,7 @@ static struct rec *store_lock_rec(struct store *s, const uint8_t id[PAGE_ID_BYTE
 	if (pp == NULL)
 		goto fail;
 	store_expire_due(s, *pp, now_ms);
-	if (store_retention_over(*pp, now_ms))
+	if (store_retention_over(s, *pp, now_ms))
 		goto fail;
 	*shp = sh;
 	return *pp;
@@ -421,7 +424,7 @@ static size_t store_sweep_shard(struct store *s, struct shard *sh, int64_t now_m
 				store_copy_out(r, &batch[n++]);
 				r->unreported = 0;
 			}
-			if (store_retention_over(r, now_ms)) {
+			if (store_retention_over(s, r, now_ms)) {
 				*pp = r->next;
 				store_rec_free(r);
 				sh->count--;
@@ -434,10 +437,31 @@ static size_t store_sweep_shard(struct store *s, struct shard *sh, int64_t now_m
 	return n;
 }
 
+/* Decided records are bounded too: while more than STORE_DECIDED_CAP_FACTOR x
+ * max_pending of them are held, every sweep shortens their retention in
+ * proportion (so a flood of decisions converges on the cap within a few
+ * sweeps), and once well under the cap it grows back to the full hour.
+ * Statuses no longer in memory are answered from the audit log. */
+static void store_adjust_retention(struct store *s)
+{
+	size_t size = atomic_load(&s->size), pending = atomic_load(&s->pending);
+	size_t decided = size > pending ? size - pending : 0;
+	size_t cap = s->max_pending * STORE_DECIDED_CAP_FACTOR;
+	long long ttl = atomic_load_explicit(&s->retention_ms, memory_order_relaxed);
+
+	if (cap > 0 && decided > cap)
+		ttl = (long long)((double)ttl * (double)cap / (double)decided);
+	else if (decided < cap / 2 && ttl < STORE_DECIDED_TTL_MS)
+		ttl = ttl * 2 + 1000 < STORE_DECIDED_TTL_MS ? ttl * 2 + 1000 : STORE_DECIDED_TTL_MS;
+	atomic_store_explicit(&s->retention_ms, ttl, memory_order_relaxed);
+}
+
 size_t store_sweep(struct store *s, int64_t now_ms, store_expired_fn on_expired, void *ctx)
 {
 	struct chal *batch = xcalloc(STORE_SWEEP_BATCH, sizeof *batch);
 	size_t reported = 0;
+
+	store_adjust_retention(s);
 
 	for (size_t i = 0; i < STORE_SHARDS; i++) {
 		struct shard *sh = &s->shards[i];

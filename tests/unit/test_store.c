@@ -389,6 +389,49 @@ static void test_tombstones_kept_then_removed(void **state)
 	store_free(s);
 }
 
+/* A flood of decisions cannot hold memory for an hour: past
+ * STORE_DECIDED_CAP_FACTOR x max_pending decided records, sweeps shorten the
+ * retention until the excess is freed; below the cap the hour comes back. */
+static void test_decided_records_capped(void **state)
+{
+	const size_t max_pending = 10, n = 100;
+	struct store *s = store_new(max_pending);
+	struct chal c, out;
+	char ans[CHALLENGE_ANSWER_MAX];
+	int64_t now = T0 + 1000;
+	int reports = 0;
+
+	(void)state;
+	for (size_t i = 0; i < n; i++) {
+		make_chal(&c, 1000 + i, T0, T0 + LIFE_MS);
+		assert_int_equal(store_put(s, &c), STORE_OK);
+		wrong_answer(&c, ans, sizeof ans);
+		assert_int_equal(take_str(s, &c, now, ans, &out), STORE_OK);
+	}
+	assert_int_equal(store_size(s), n);
+	/* a few sweeps, a second apart: well inside the normal hour */
+	for (int i = 0; i < 30 && store_size(s) > max_pending * STORE_DECIDED_CAP_FACTOR; i++) {
+		now += 1000;
+		store_sweep(s, now, count_expired, &reports);
+	}
+	assert_true(store_size(s) <= max_pending * STORE_DECIDED_CAP_FACTOR);
+	assert_true(now - (T0 + 1000) < 60 * 1000);
+
+	/* fresh decisions under the cap are kept again for the full hour */
+	for (int i = 0; i < 40; i++) {
+		now += 1000;
+		store_sweep(s, now, count_expired, &reports);
+	}
+	make_chal(&c, 5000, now, now + LIFE_MS);
+	assert_int_equal(store_put(s, &c), STORE_OK);
+	right_answer(&c, ans, sizeof ans);
+	assert_int_equal(take_str(s, &c, now, ans, &out), STORE_OK);
+	store_sweep(s, now + STORE_DECIDED_TTL_MS - 1000, count_expired, &reports);
+	assert_int_equal(store_get(s, c.id, now + STORE_DECIDED_TTL_MS - 1000, &out), STORE_USED);
+	assert_int_equal(reports, 0);
+	store_free(s);
+}
+
 static void test_longest_fields_round_trip(void **state)
 {
 	struct store *s = store_new(10);
@@ -628,6 +671,7 @@ int main(void)
 		cmocka_unit_test(test_finish),
 		cmocka_unit_test(test_sweep_reports_each_expiry_once),
 		cmocka_unit_test(test_tombstones_kept_then_removed),
+		cmocka_unit_test(test_decided_records_capped),
 		cmocka_unit_test(test_longest_fields_round_trip),
 		cmocka_unit_test(test_concurrent_take_has_one_winner),
 		cmocka_unit_test(test_concurrent_mixed_traffic),

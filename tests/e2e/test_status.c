@@ -1,0 +1,85 @@
+/*
+ * Status queries (GET /v1/challenges/{id}) for challenges the store no longer
+ * holds: decided records are capped at 2 x max_pending, and past the cap the
+ * audit log answers. Proves the memory bound and that the answer survives it.
+ */
+#include "mfa.h"
+#include "tests.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STATUS_N 12
+
+/* The number after "name " in a Prometheus text body, or -1. */
+static long long metric_value(const char *body, const char *name)
+{
+	char key[96];
+	const char *p;
+
+	snprintf(key, sizeof key, "\n%s ", name);
+	p = strstr(body, key);
+	return p ? atoll(p + strlen(key)) : -1;
+}
+
+static void test_status_from_audit_after_cap(struct t *t)
+{
+	struct fake_cf *f = t_fake(t);
+	REQUIRE(t, f);
+	struct daemon *d = d_new(t, f);
+	REQUIRE(t, d);
+	d_set_int(d, "max_pending", 2);
+	REQUIRE(t, d_start(d, NULL) == 0);
+
+	struct minted m[STATUS_N];
+	for (int i = 0; i < STATUS_N; i++) {
+		char cid[32];
+		snprintf(cid, sizeof cid, "cid-status-%d", i);
+		REQUIRE(t, mfa_mint_and_answer(d, cid, "5215558100001", "FlowS", "1988-02-03", i % 2 == 0,
+		                               &m[i]) == 0);
+	}
+	/* The sweeps (every 500 ms) shrink the retention until at most
+	 * 2 x max_pending decided challenges stay in memory. */
+	long long held = -1;
+	for (int i = 0; i < 40; i++) {
+		struct resp rs;
+		REQUIRE(t, d_api(d, "GET", "/metrics", NULL, NULL, &rs) == 0);
+		held = metric_value(rs.body, "mnmfa_challenges_held");
+		resp_free(&rs);
+		if (held >= 0 && held <= 4)
+			break;
+		h_sleep_ms(500);
+	}
+	EXPECT(t, held >= 0 && held <= 4, "expected at most 4 challenges held, got %lld", held);
+
+	/* Every one of them still answers with its decision, from the audit log. */
+	for (int i = 0; i < STATUS_N; i++) {
+		char path[400];
+		struct resp rs;
+		snprintf(path, sizeof path, "/v1/challenges/%.64s", m[i].page_id);
+		REQUIRE(t, d_api(d, "GET", path, NULL, NULL, &rs) == 0);
+		cJSON *j = resp_json(t, &rs);
+		EXPECT_INT(t, "status query", 200, rs.status);
+		const char *st = j ? j_str(j, "status") : NULL;
+		const char *cid = j ? j_str(j, "client_id") : NULL;
+		const char *want = i % 2 == 0 ? "approved" : "denied";
+		EXPECT(t, st && strcmp(st, want) == 0, "expected status %s for challenge %d, got %s", want,
+		       i, st ? st : "(none)");
+		EXPECT(t, cid && strcmp(cid, m[i].client_id) == 0, "expected client_id %s, got %s",
+		       m[i].client_id, cid ? cid : "(none)");
+		EXPECT(t, j && j_str(j, "decided_at") != NULL, "expected decided_at for challenge %d", i);
+		cJSON_Delete(j);
+		resp_free(&rs);
+	}
+	/* An id nobody minted is still unknown. */
+	struct resp rs;
+	REQUIRE(t, d_api(d, "GET", "/v1/challenges/AAAAAAAAAAAAAAAAAAAAAA", NULL, NULL, &rs) == 0);
+	mfa_expect_error(t, &rs, 404, "not_found", NULL);
+	resp_free(&rs);
+}
+
+const struct test e2e_tests_status[] = {
+	{ "status_from_audit_log_after_memory_cap", test_status_from_audit_after_cap, NULL },
+	{ NULL, NULL, NULL },
+};
