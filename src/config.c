@@ -16,6 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <pwd.h>
+#include <strings.h>
 
 #define CONFIG_FILE_MAX (1024 * 1024)
 #define CONFIG_VALUE_MAX 4096
@@ -386,6 +389,27 @@ static const struct key *flag_find(const char *arg, const char **inline_value)
 	return NULL;
 }
 
+/* "1.2.3.4", "10.0.0.0/8", "::1", "fd00::/8" */
+static bool cidr_valid(const char *s)
+{
+	char addr[INET6_ADDRSTRLEN + 1];
+	unsigned char bin[16];
+	const char *slash = strchr(s, '/');
+	size_t n = slash ? (size_t)(slash - s) : strlen(s);
+	int family;
+	long long bits;
+	const char *err;
+
+	if (n == 0 || n >= sizeof addr)
+		return false;
+	memcpy(addr, s, n);
+	addr[n] = '\0';
+	family = strchr(addr, ':') ? AF_INET6 : AF_INET;
+	if (inet_pton(family, addr, bin) != 1)
+		return false;
+	return slash == NULL || parse_ll(slash + 1, 0, family == AF_INET6 ? 128 : 32, &bits, &err) == 0;
+}
+
 static int config_finish(struct config *cfg)
 {
 	const struct key *k;
@@ -396,10 +420,7 @@ static int config_finish(struct config *cfg)
 		cfg->threads = n > 0 ? (int)(n > 64 ? 64 : n) : 2;
 	}
 	if (cfg->public_url == NULL) {
-		if (cfg->web_port == 443)
-			snprintf(buf, sizeof buf, "https://localhost");
-		else
-			snprintf(buf, sizeof buf, "https://localhost:%d", cfg->web_port);
+		snprintf(buf, sizeof buf, "https://localhost:%d", cfg->web_port);
 		cfg->public_url = xstrdup(buf);
 	} else {
 		size_t n = strlen(cfg->public_url);
@@ -454,6 +475,28 @@ static int config_finish(struct config *cfg)
 	if (cfg->webhook_url != NULL && (strncmp(cfg->webhook_url, "https://", 8) != 0 &&
 	                                 strncmp(cfg->webhook_url, "http://", 7) != 0)) {
 		config_error(key_find("webhook_url"), "effective", cfg->webhook_url, "expected an http(s):// URL");
+		return -1;
+	}
+	for (int i = 0; i < cfg->trusted_proxies.n; i++) {
+		if (!cidr_valid(cfg->trusted_proxies.v[i])) {
+			config_error(key_find("trusted_proxies"), "effective", cfg->trusted_proxies.v[i],
+			             "expected IPv4/IPv6 addresses or CIDRs, like 10.0.0.0/8 or ::1");
+			return -1;
+		}
+	}
+	if (cfg->brand_logo != NULL) {
+		const char *dot = strrchr(cfg->brand_logo, '.');
+		if (dot == NULL || (strcasecmp(dot, ".svg") != 0 && strcasecmp(dot, ".png") != 0)) {
+			config_error(key_find("brand_logo"), "effective", cfg->brand_logo, "expected an .svg or .png file");
+			return -1;
+		}
+		if (access(cfg->brand_logo, R_OK) != 0) {
+			config_error(key_find("brand_logo"), "effective", cfg->brand_logo, "cannot read the file");
+			return -1;
+		}
+	}
+	if (cfg->user != NULL && getpwnam(cfg->user) == NULL) {
+		config_error(key_find("user"), "effective", cfg->user, "no such user on this system");
 		return -1;
 	}
 	if (cfg->webhook_url != NULL && cfg->webhook_secret == NULL) {

@@ -197,9 +197,9 @@ static void test_defaults_match_spec(void **state)
 			fail_msg("default %s: shown \"%s\", expected \"%s\"", defaults[i].key, buf,
 			         defaults[i].value);
 	}
-	/* public_url: https://localhost:<web_port> (the port may be left out for 443) */
+	/* public_url: https://localhost:<web_port>, as SPEC §3 writes it */
 	printed(&r->cfg, "public_url", buf, sizeof buf);
-	if (strcmp(buf, "https://localhost") != 0 && strcmp(buf, "https://localhost:443") != 0)
+	if (strcmp(buf, "https://localhost:443") != 0)
 		fail_msg("default public_url: \"%s\"", buf);
 	/* threads: the number of CPUs */
 	assert_true(r->cfg.threads >= 1);
@@ -481,8 +481,11 @@ static void test_lists(void **state)
 	long_cidr[65] = '\0';
 	load_fails(NULL, NULL, FLAGS("--trusted-proxies", long_cidr), "trusted_proxies");
 	long_cidr[64] = '\0';
-	r = load_ok(NULL, NULL, FLAGS("--trusted-proxies", long_cidr));
-	assert_int_equal(r->cfg.trusted_proxies.n, 1);
+	load_fails(NULL, NULL, FLAGS("--trusted-proxies", long_cidr), "trusted_proxies"); /* not a CIDR */
+	load_fails(NULL, NULL, FLAGS("--trusted-proxies", "10.0.0.0/33"), "trusted_proxies");
+	load_fails(NULL, NULL, FLAGS("--trusted-proxies", "10.0.0/8"), "trusted_proxies");
+	r = load_ok(NULL, NULL, FLAGS("--trusted-proxies", "fd00::/8,::1,127.0.0.1"));
+	assert_int_equal(r->cfg.trusted_proxies.n, 3);
 	run_done(r);
 
 	/* a later layer replaces the list, it does not append */
