@@ -21,6 +21,9 @@ struct config;
 struct notify;
 
 #define AUDIT_CLIENT_ID_MAX 128       /* = CLIENT_ID_MAX in store.h */
+#define AUDIT_RETRY_MS 30000         /* a failing group is retried this long before it fails */
+#define AUDIT_RETRY_FIRST_MS 100
+#define AUDIT_RETRY_MAX_MS 2000
 #define AUDIT_QUEUE_MAX 65536        /* events waiting for the writer; past it submit fails */
 #define AUDIT_REFDATA_MAX 2048       /* bytes of page-supplied device info kept */
 #define AUDIT_UA_MAX 512             /* bytes of User-Agent kept */

@@ -19,7 +19,7 @@
 #define HTTP_CONN_TIMEOUT_S 30
 #define HTTP_PER_IP_CONN_LIMIT 4096     /* a reverse proxy is one address */
 #define HTTP_CONN_MEMORY_LIMIT (16 * 1024)   /* headers; MHD zeroes it per request */
-#define HTTP_DRAIN_MS 2000               /* graceful stop: wait this long for requests */
+#define HTTP_DRAIN_MS 45000              /* graceful stop: longest wait for deferred answers */
 
 struct MHD_Connection;
 struct MHD_Response;
@@ -31,11 +31,11 @@ enum http_method { HTTP_GET, HTTP_HEAD, HTTP_POST, HTTP_PUT, HTTP_DELETE, HTTP_O
 /* One request, alive from its headers until its response is sent. */
 struct http_req {
 	struct MHD_Connection *conn;
+	struct http_server *srv;
 	enum http_method method;
 	const char *path;                /* without the query string */
 	char *body;                      /* NUL-terminated, body_len bytes */
 	size_t body_len, body_cap;
-	size_t body_seen;                /* bytes received, kept or not */
 	bool body_too_large;
 	char ip[INET6_ADDRSTRLEN];       /* the peer's address, as the socket sees it */
 	bool loopback;
@@ -62,8 +62,11 @@ struct http_server_opts {
 
 /* Binds and starts; NULL on failure (logged: port in use, bad address, TLS). */
 struct http_server *http_server_start(const struct http_server_opts *o);
-/* Stops accepting, waits up to HTTP_DRAIN_MS for open requests, then stops. */
+/* Stopping: quiesce (no new connections), then
+ * drain (wait until no request is deferred; false on timeout), then stop
+ * (only when drained: libmicrohttpd aborts on suspended connections). */
 void http_server_quiesce(struct http_server *s);
+bool http_server_drain(struct http_server *s, int timeout_ms);
 void http_server_stop(struct http_server *s);
 int http_server_port(const struct http_server *s);
 

@@ -18,6 +18,7 @@ enum page_state {
 	PAGE_GONE,           /* used or canceled link (410) */
 	PAGE_RATE_LIMITED,   /* too many requests (429) */
 	PAGE_BAD_REQUEST,    /* malformed form post (400) */
+	PAGE_UNAVAILABLE,    /* the answer could not be recorded; the link still works (503) */
 	PAGE_STATE_COUNT
 };
 

@@ -88,6 +88,16 @@ typedef void (*store_expired_fn)(void *ctx, const struct chal *c);
  * STORE_DECIDED_TTL_MS. Returns the number of expiries reported. */
 size_t store_sweep(struct store *s, int64_t now_ms, store_expired_fn on_expired, void *ctx);
 
+/* Puts a decided (approved/denied/locked), unexpired record back to pending
+ * with its question q (taken before the decision wiped it): for a decision
+ * whose audit row could not be written. STORE_OK or STORE_NOT_FOUND. */
+enum store_result store_reopen(struct store *s, const uint8_t id[PAGE_ID_BYTES], const struct question *q,
+                               int64_t now_ms);
+
+/* Shutdown: cancels every record still pending (overdue ones are left to
+ * store_sweep) and calls on_canceled for each. Returns how many. */
+size_t store_cancel_pending(struct store *s, int64_t now_ms, store_expired_fn on_canceled, void *ctx);
+
 size_t store_pending(const struct store *s);     /* live pending count */
 size_t store_size(const struct store *s);        /* all records held */
 

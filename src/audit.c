@@ -584,29 +584,48 @@ static int write_item(struct audit *a, const struct item *it, int64_t now, bool 
 	return 0;
 }
 
-static void write_group(struct audit *a, struct item *group, size_t n)
+/* One attempt at the group's transaction; the chain head is restored when it
+ * fails. 0 or -1. */
+static int write_group_once(struct audit *a, struct item *group, int64_t now, bool *woke)
 {
-	int64_t saved_id = a->last_id, now = now_ms();
+	int64_t saved_id = a->last_id;
 	char saved_hash[AUDIT_HASH_HEX + 1];
-	bool woke = false;
-	int rc = -1;
 
 	memcpy(saved_hash, a->last_hash, sizeof saved_hash);
+	*woke = false;
 	if (db_exec(a->db, "BEGIN IMMEDIATE", "begin") != 0)
-		goto out;
+		return -1;
 	for (struct item *it = group; it != NULL; it = it->next)
-		if (write_item(a, it, now, &woke) != 0)
+		if (write_item(a, it, now, woke) != 0)
 			goto rollback;
 	if (db_exec(a->db, "COMMIT", "commit") != 0)
 		goto rollback;
-	rc = 0;
-	goto out;
+	return 0;
 rollback:
 	if (!sqlite3_get_autocommit(a->db))
 		sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
 	a->last_id = saved_id;
 	memcpy(a->last_hash, saved_hash, sizeof saved_hash);
-out:
+	return -1;
+}
+
+/* Writes a group, retrying a failed transaction (a lock held elsewhere past
+ * the busy timeout, a full disk, an I/O error) with backoff for up to
+ * AUDIT_RETRY_MS: the requests waiting on it stay deferred, so a passing
+ * problem costs latency instead of a decision. Only then are the callbacks
+ * told it failed. */
+static void write_group(struct audit *a, struct item *group, size_t n)
+{
+	int64_t now = now_ms(), deadline = mono_ms() + AUDIT_RETRY_MS;
+	int backoff = AUDIT_RETRY_FIRST_MS;
+	bool woke = false;
+	int rc;
+
+	while ((rc = write_group_once(a, group, now, &woke)) != 0 && mono_ms() + backoff < deadline) {
+		log_warn("audit: a group of %zu events could not be written; retrying in %d ms", n, backoff);
+		usleep((useconds_t)backoff * 1000);
+		backoff = backoff * 2 > AUDIT_RETRY_MAX_MS ? AUDIT_RETRY_MAX_MS : backoff * 2;
+	}
 	if (rc == 0) {
 		atomic_fetch_add_explicit(&a->st_written, n, memory_order_relaxed);
 		atomic_fetch_add_explicit(&a->st_groups, 1, memory_order_relaxed);

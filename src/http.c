@@ -18,6 +18,7 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,7 @@ struct http_server {
 	char name[8];
 	int port;
 	MHD_socket quiesced_fd;
+	atomic_int deferred;             /* requests suspended, waiting for an answer */
 };
 
 const char *http_method_name(enum http_method m)
@@ -187,8 +189,10 @@ void http_reply_shared(struct http_req *r, unsigned status, struct MHD_Response 
 void http_defer(struct http_req *r)
 {
 	r->deferred = true;
+	atomic_fetch_add(&r->srv->deferred, 1);
 	MHD_suspend_connection(r->conn);
 }
+
 
 void http_resume(struct http_req *r)
 {
@@ -260,6 +264,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		const char *cl;
 		r = xcalloc(1, sizeof *r);
 		r->conn = conn;
+		r->srv = s;
 		r->method = method_parse(method);
 		r->path = url;
 		req_fill_peer(r);
@@ -291,18 +296,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		/* Resumed: the answer was set from another thread. */
 		if (r->resp == NULL)
 			return MHD_YES;
+		r->deferred = false;
+		atomic_fetch_sub(&s->deferred, 1);
 		return queue_and_release(r);
 	}
 	if (*upload_data_size > 0) {
 		size_t n = *upload_data_size;
-		r->body_seen += n;
-		if (r->body_seen > HTTP_DISCARD_MAX && r->resp == NULL) {
-			/* a chunked upload that does not stop: answer now */
-			r->body_too_large = true;
-			*upload_data_size = 0;
-			s->o.handler(s->o.ctx, r);
-			return queue_and_release(r);
-		}
+		/* Past the cap the rest is dropped as it comes (libmicrohttpd will not
+		 * queue an answer mid-upload); the connection timeout bounds a sender
+		 * that never stops, and the 413 goes out after the last byte. */
 		if (!r->body_too_large) {
 			if (r->body_len + n > HTTP_BODY_MAX) {
 				r->body_too_large = true;
@@ -392,6 +394,7 @@ struct http_server *http_server_start(const struct http_server_opts *o)
 
 	s->o = *o;
 	s->quiesced_fd = MHD_INVALID_SOCKET;
+	atomic_init(&s->deferred, 0);
 	strlcpy_(s->name, o->name, sizeof s->name);
 	if (resolve_bind(o->bind, o->port, &ss, &sslen) < 0)
 		goto fail;
@@ -448,18 +451,27 @@ void http_server_quiesce(struct http_server *s)
 	s->quiesced_fd = MHD_quiesce_daemon(s->d);
 }
 
-void http_server_stop(struct http_server *s)
+bool http_server_drain(struct http_server *s, int timeout_ms)
 {
-	int64_t deadline = mono_ms() + HTTP_DRAIN_MS;
+	int64_t deadline = mono_ms() + timeout_ms;
 
 	if (s == NULL)
-		return;
-	while (mono_ms() < deadline) {
-		const union MHD_DaemonInfo *i = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
-		if (i == NULL || i->num_connections == 0)
-			break;
-		usleep(20 * 1000);
+		return true;
+	while (atomic_load(&s->deferred) > 0) {
+		if (mono_ms() >= deadline)
+			return false;
+		usleep(10 * 1000);
 	}
+	return true;
+}
+
+void http_server_stop(struct http_server *s)
+{
+	if (s == NULL)
+		return;
+	/* Only after http_server_drain said no request is suspended: libmicrohttpd
+	 * aborts when stopped with suspended connections. Idle keep-alive
+	 * connections are simply closed. */
 	MHD_stop_daemon(s->d);
 	if (s->quiesced_fd != MHD_INVALID_SOCKET)
 		close(s->quiesced_fd);

@@ -107,7 +107,7 @@ enum str {
 	S_TITLE, S_Q_DATE, S_Q_SUM, S_Q_SUM_HINT, S_INTRO, S_NONE, S_SUBMIT, S_TIMER, S_EXPIRED,
 	S_ENTRY_DATE, S_ENTRY_SUM, S_BACK, S_FOOTER,
 	S_LANDING_H, S_LANDING_P, S_404_H, S_404_P, S_410_H, S_410_P, S_429_H, S_429_P,
-	S_400_H, S_400_P, S_COUNT
+	S_400_H, S_400_P, S_503_H, S_503_P, S_COUNT
 };
 
 static const char *const strings[2][S_COUNT] = {
@@ -135,6 +135,8 @@ static const char *const strings[2][S_COUNT] = {
 		[S_429_P] = "Espera un momento y vuelve a intentarlo.",
 		[S_400_H] = "No pudimos leer tu respuesta",
 		[S_400_P] = "Vuelve al chat para pedir un enlace nuevo.",
+		[S_503_H] = "No pudimos registrar tu respuesta",
+		[S_503_P] = "Tu enlace sigue activo: vuelve atrás e inténtalo de nuevo en un momento.",
 	},
 	[LANG_EN] = {
 		[S_TITLE] = "Confirm it's you",
@@ -160,6 +162,8 @@ static const char *const strings[2][S_COUNT] = {
 		[S_429_P] = "Wait a moment and try again.",
 		[S_400_H] = "We could not read your answer",
 		[S_400_P] = "Go back to the chat to ask for a new link.",
+		[S_503_H] = "We could not record your answer",
+		[S_503_P] = "Your link still works: go back and try again in a moment.",
 	},
 };
 
@@ -404,6 +408,7 @@ char *page_render_state(const struct config *cfg, enum page_state st, enum lang 
 		[PAGE_GONE] = { S_410_H, S_410_P },
 		[PAGE_RATE_LIMITED] = { S_429_H, S_429_P },
 		[PAGE_BAD_REQUEST] = { S_400_H, S_400_P },
+		[PAGE_UNAVAILABLE] = { S_503_H, S_503_P },
 	};
 	struct sbuf b = { 0 };
 

@@ -74,13 +74,13 @@ static int drop_privileges(const char *user)
 	return 0;
 }
 
-static void on_expired(void *ctx, const struct chal *c)
+/* Audits a challenge that ended unanswered (expired, or canceled at stop). */
+static void audit_unanswered(struct app *app, const struct chal *c, enum audit_kind kind)
 {
-	struct app *app = ctx;
 	struct audit_event ev = { 0 };
 
-	ev.kind = AUDIT_EXPIRED;
-	ev.ts_ms = c->expires_ms;
+	ev.kind = kind;
+	ev.ts_ms = kind == AUDIT_EXPIRED ? c->expires_ms : c->decided_ms;
 	b64url_encode(c->id, PAGE_ID_BYTES, ev.page_id);
 	ev.client_id = c->client_id;
 	ev.phone = c->phone;
@@ -90,7 +90,17 @@ static void on_expired(void *ctx, const struct chal *c)
 	ev.validated = false;
 	if (audit_submit(app->audit, &ev, NULL, NULL) < 0)
 		metrics_inc(app->metrics, M_AUDIT_FAILED);
-	metrics_inc(app->metrics, M_EXPIRED);
+	metrics_inc(app->metrics, kind == AUDIT_EXPIRED ? M_EXPIRED : M_CANCELED);
+}
+
+static void on_expired(void *ctx, const struct chal *c)
+{
+	audit_unanswered(ctx, c, AUDIT_EXPIRED);
+}
+
+static void on_canceled_at_stop(void *ctx, const struct chal *c)
+{
+	audit_unanswered(ctx, c, AUDIT_CANCELED);
 }
 
 static void warn_defaults(const struct config *cfg)
@@ -132,6 +142,7 @@ int server_run(struct app *app)
 	struct web *web = NULL;
 	sigset_t set;
 	int rc = 1;
+	bool stopped;
 
 	/* Block the signals in every thread; the main thread takes them in sigtimedwait. */
 	sigemptyset(&set);
@@ -181,18 +192,35 @@ int server_run(struct app *app)
 	         http_server_port(app->api));
 	rc = signal_loop(app);
 out:
+	/* No new connections; answers already deferred get their durable commit
+	 * (the audit writer is still running) before the daemons stop. If that
+	 * cannot happen in time, the daemons are left running rather than stopped
+	 * with suspended connections (libmicrohttpd aborts then); the process is
+	 * exiting anyway and audit_close still writes what is queued. */
 	http_server_quiesce(app->web);
 	http_server_quiesce(app->api);
-	http_server_stop(app->api);
-	http_server_stop(app->web);
+	stopped = http_server_drain(app->web, HTTP_DRAIN_MS) && http_server_drain(app->api, 1000);
+	if (stopped) {
+		http_server_stop(app->api);
+		http_server_stop(app->web);
+	} else {
+		log_error("stop: answers still waiting for the audit log after %d ms", HTTP_DRAIN_MS);
+		rc = rc == 0 ? 1 : rc;
+	}
 	app->api = app->web = NULL;
-	if (app->store != NULL && app->audit != NULL)
+	if (app->store != NULL && app->audit != NULL) {
+		size_t n;
 		store_sweep(app->store, now_ms(), on_expired, app);
+		n = store_cancel_pending(app->store, now_ms(), on_canceled_at_stop, app);
+		if (n > 0)
+			log_info("stop: %zu unanswered challenge(s) canceled", n);
+	}
 	if (app->audit != NULL)
 		audit_close(app->audit);
 	if (app->notify != NULL)
 		notify_stop(app->notify);
-	web_free(web);
+	if (stopped)   /* else still-running daemons may use the shared responses */
+		web_free(web);
 	if (app->store != NULL)
 		store_free(app->store);
 	metrics_free(app->metrics);
@@ -200,7 +228,8 @@ out:
 	limiter_free(app->lockout);
 	limiter_free(app->rate_ip);
 	app->rate_phone = app->lockout = app->rate_ip = NULL;
-	tls_material_free(app->tls);
+	if (stopped)
+		tls_material_free(app->tls);
 	app->audit = NULL;
 	app->notify = NULL;
 	app->store = NULL;

@@ -488,6 +488,63 @@ size_t store_sweep(struct store *s, int64_t now_ms, store_expired_fn on_expired,
 	return reported;
 }
 
+/* Shutdown: every record still pending is canceled and reported, so that no
+ * challenge silently vanishes with the process. Same batching as the sweep. */
+size_t store_cancel_pending(struct store *s, int64_t now_ms, store_expired_fn on_canceled, void *ctx)
+{
+	struct chal *batch = xcalloc(STORE_SWEEP_BATCH, sizeof *batch);
+	size_t reported = 0;
+
+	for (size_t i = 0; i < STORE_SHARDS; i++) {
+		struct shard *sh = &s->shards[i];
+		size_t n;
+		do {
+			n = 0;
+			pthread_mutex_lock(&sh->lock);
+			for (size_t b = 0; b < sh->nbuckets && n < STORE_SWEEP_BATCH; b++) {
+				for (struct rec *r = sh->buckets[b]; r != NULL && n < STORE_SWEEP_BATCH; r = r->next) {
+					if (r->status != CHAL_PENDING || now_ms >= r->expires_ms)
+						continue;
+					store_decide(s, r, CHAL_CANCELED, now_ms);
+					store_copy_out(r, &batch[n++]);
+				}
+			}
+			pthread_mutex_unlock(&sh->lock);
+			for (size_t j = 0; j < n; j++)
+				if (on_canceled != NULL)
+					on_canceled(ctx, &batch[j]);
+			reported += n;
+		} while (n == STORE_SWEEP_BATCH);
+	}
+	explicit_bzero(batch, STORE_SWEEP_BATCH * sizeof *batch);
+	free(batch);
+	return reported;
+}
+
+/* Undoes a decision whose evidence could not be written (the audit log
+ * failed): the page is pending again, so the person can answer once more. */
+enum store_result store_reopen(struct store *s, const uint8_t id[PAGE_ID_BYTES], const struct question *q,
+                               int64_t now_ms)
+{
+	uint64_t h = store_hash_id(id);
+	struct shard *sh = store_shard_of(s, h);
+	struct rec **pp;
+	enum store_result res = STORE_NOT_FOUND;
+
+	pthread_mutex_lock(&sh->lock);
+	pp = store_find(sh, h, id);
+	if (pp != NULL && ((*pp)->status == CHAL_APPROVED || (*pp)->status == CHAL_DENIED ||
+	                   (*pp)->status == CHAL_LOCKED) && now_ms < (*pp)->expires_ms) {
+		(*pp)->status = CHAL_PENDING;
+		(*pp)->decided_ms = 0;
+		(*pp)->q = *q;
+		atomic_fetch_add(&s->pending, 1);
+		res = STORE_OK;
+	}
+	pthread_mutex_unlock(&sh->lock);
+	return res;
+}
+
 size_t store_pending(const struct store *s)
 {
 	return atomic_load(&s->pending);

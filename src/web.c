@@ -289,7 +289,28 @@ static void client_ip(struct web *w, struct http_req *req, char *out, size_t len
 struct decision {
 	struct http_req *req;
 	struct web *w;
+	uint8_t id[PAGE_ID_BYTES];
+	struct question q;           /* to reopen the page if the evidence is lost */
 };
+
+static void decision_free(void *p)
+{
+	explicit_bzero(p, sizeof(struct decision));
+	free(p);
+}
+
+/* The decision could not be made durable: undo it so the link works again,
+ * and tell the person to retry, rather than send them back to a bot that
+ * will never hear the result. */
+static void decision_undo(struct decision *d)
+{
+	struct http_req *req = d->req;
+
+	store_reopen(d->w->app->store, d->id, &d->q, now_ms());
+	metrics_inc(d->w->app->metrics, M_AUDIT_FAILED);
+	reply_state(d->w, req, 503, PAGE_UNAVAILABLE);
+	http_reply_add_header(req, "Retry-After", "5");
+}
 
 static void decision_durable(void *ctx, int rc)
 {
@@ -297,12 +318,11 @@ static void decision_durable(void *ctx, int rc)
 	struct http_req *req = d->req;
 
 	if (rc != 0) {
-		/* The store has decided; the evidence did not reach the disk. Tell the
-		 * person to go back (the redirect) and leave the trace in the log. */
-		log_error("audit: a decision could not be written; see earlier errors");
-		metrics_inc(d->w->app->metrics, M_AUDIT_FAILED);
+		log_error("audit: a decision could not be written; the page was reopened");
+		decision_undo(d);
+	} else {
+		http_reply_redirect(req, 303, d->w->wa_url);
 	}
-	http_reply_redirect(req, 303, d->w->wa_url);
 	http_resume(req);
 }
 
@@ -332,8 +352,11 @@ static void handle_validate(struct web *w, struct http_req *req)
 	long idlen, alen, rlen;
 	struct chal c;
 	struct audit_event ev;
+	struct question q_before;
+	bool have_before;
 	enum store_result sr;
 
+	memset(&q_before, 0, sizeof q_before);
 	if (req->body_too_large) {
 		reply_state(w, req, 413, PAGE_BAD_REQUEST);
 		return;
@@ -362,7 +385,10 @@ static void handle_validate(struct web *w, struct http_req *req)
 
 	/* A phone locked out since this page was minted decides nothing more:
 	 * the page ends as `locked` whatever the answer. */
-	if (store_get(app->store, raw, now_ms(), &c) == STORE_OK &&
+	have_before = store_get(app->store, raw, now_ms(), &c) == STORE_OK;
+	if (have_before)
+		q_before = c.q;
+	if (have_before &&
 	    limiter_blocked(app->lockout, app_phone_key(c.phone), strlen(app_phone_key(c.phone)), now_ms()) > 0)
 		sr = store_finish(app->store, raw, now_ms(), CHAL_LOCKED, &c);
 	else
@@ -389,14 +415,14 @@ static void handle_validate(struct web *w, struct http_req *req)
 		metrics_inc(app->metrics, ok ? M_APPROVED : kind == AUDIT_LOCKED ? M_LOCKED : M_DENIED);
 		d->req = req;
 		d->w = w;
+		memcpy(d->id, raw, sizeof d->id);
+		d->q = q_before;
 		req->state = d;
-		req->state_free = free;
+		req->state_free = decision_free;
 		http_defer(req);
 		if (audit_submit(app->audit, &ev, decision_durable, d) < 0) {
-			log_error("audit: queue full or stopped; a %s decision was not recorded",
-			          ok ? "approved" : "denied");
-			metrics_inc(app->metrics, M_AUDIT_FAILED);
-			http_reply_redirect(req, 303, w->wa_url);
+			log_error("audit: queue full or stopped; a decision was undone, the page reopened");
+			decision_undo(d);
 			http_resume(req);
 		}
 		if (locks_now) {
@@ -418,6 +444,7 @@ static void handle_validate(struct web *w, struct http_req *req)
 		metrics_inc(app->metrics, M_REPLAYED);
 		reply_state(w, req, 404, PAGE_NOT_FOUND);
 	}
+	explicit_bzero(&q_before, sizeof q_before);
 	free(refdata);
 }
 

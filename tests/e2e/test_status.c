@@ -6,6 +6,9 @@
 #include "mfa.h"
 #include "tests.h"
 
+#include <pthread.h>
+#include <signal.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,5 +84,79 @@ static void test_status_from_audit_after_cap(struct t *t)
 
 const struct test e2e_tests_status[] = {
 	{ "status_from_audit_log_after_memory_cap", test_status_from_audit_after_cap, NULL },
+	{ NULL, NULL, NULL },
+};
+
+/* ---- durability under a locked audit database, and stopping meanwhile ---- */
+
+struct answer_job {
+	struct daemon *d;
+	const char *page_id;
+	long status;
+	long long took_ms;
+};
+
+static void *answer_thread(void *arg)
+{
+	struct answer_job *j = arg;
+	char *body = h_printf("page_id=%s&respuesta=none", j->page_id);
+	struct resp rs;
+	long long t0 = h_mono_ms();
+
+	if (d_web(j->d, "POST", "/validate_answer", "application/x-www-form-urlencoded", body, &rs) == 0) {
+		j->status = rs.status;
+		resp_free(&rs);
+	}
+	j->took_ms = h_mono_ms() - t0;
+	free(body);
+	return NULL;
+}
+
+/* A lock held on the audit database (a backup, an operator's sqlite3 shell)
+ * delays the answer until its evidence is durable, and a SIGTERM in the
+ * meantime waits for it: the 303 comes, the row is on disk, exit is clean. */
+static void test_locked_db_then_sigterm(struct t *t)
+{
+	struct daemon *d = mfa_start_default(t, NULL);
+	REQUIRE(t, d);
+	struct minted m;
+	REQUIRE(t, mfa_mint_seed(d, "cid-lockdb", "5215558200002", "FlowL", "1987-04-05", &m) == 0);
+	h_sleep_ms(300);   /* the minted row is written before the lock */
+
+	sqlite3 *db = NULL;
+	REQUIRE(t, sqlite3_open(d->db_path, &db) == SQLITE_OK);
+	REQUIRE(t, sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK);
+
+	struct answer_job job = { .d = d, .page_id = m.page_id };
+	pthread_t th;
+	REQUIRE(t, pthread_create(&th, NULL, answer_thread, &job) == 0);
+	h_sleep_ms(500);
+	REQUIRE(t, kill(d->pid, SIGTERM) == 0);
+	h_sleep_ms(1500);
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(db);
+	pthread_join(th, NULL);
+
+	EXPECT_INT(t, "answer status while the audit db was locked", 303, job.status);
+	EXPECT(t, job.took_ms >= 1500, "expected the 303 only after the lock was released, got it after %lld ms",
+	       job.took_ms);
+	EXPECT(t, d_stop(d) == 0, "expected a clean exit after SIGTERM");
+
+	REQUIRE(t, sqlite3_open(d->db_path, &db) == SQLITE_OK);
+	sqlite3_stmt *st = NULL;
+	int rows = 0;
+	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM audit_log WHERE page_id = ?1 AND event = 'denied'",
+	                       -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, m.page_id, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			rows = sqlite3_column_int(st, 0);
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	EXPECT_INT(t, "denied rows for the page", 1, rows);
+}
+
+const struct test e2e_tests_durability[] = {
+	{ "locked_audit_db_delays_303_and_sigterm_waits", test_locked_db_then_sigterm, NULL },
 	{ NULL, NULL, NULL },
 };

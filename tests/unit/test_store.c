@@ -432,6 +432,45 @@ static void test_decided_records_capped(void **state)
 	store_free(s);
 }
 
+/* Shutdown cancels what is still pending (and reports each once); a decision
+ * whose evidence was lost can be reopened with its question. */
+static void test_cancel_pending_and_reopen(void **state)
+{
+	struct store *s = store_new(10);
+	struct chal a, b, e, out;
+	char ans[CHALLENGE_ANSWER_MAX];
+	int reports = 0;
+
+	(void)state;
+	make_chal(&a, 7001, T0, T0 + LIFE_MS);
+	make_chal(&b, 7002, T0, T0 + LIFE_MS);
+	make_chal(&e, 7003, T0, T0 + 10);
+	assert_int_equal(store_put(s, &a), STORE_OK);
+	assert_int_equal(store_put(s, &b), STORE_OK);
+	assert_int_equal(store_put(s, &e), STORE_OK);
+
+	right_answer(&a, ans, sizeof ans);
+	assert_int_equal(take_str(s, &a, T0 + 100, ans, &out), STORE_OK);
+	assert_int_equal(out.status, CHAL_APPROVED);
+	assert_int_equal(store_pending(s), 2);
+	assert_int_equal(store_reopen(s, a.id, &a.q, T0 + 200), STORE_OK);
+	assert_int_equal(store_pending(s), 3);
+	assert_int_equal(store_get(s, a.id, T0 + 200, &out), STORE_OK);
+	assert_int_equal(take_str(s, &a, T0 + 300, ans, &out), STORE_OK);   /* answerable again */
+	assert_int_equal(out.status, CHAL_APPROVED);
+	assert_int_equal(store_reopen(s, b.id, &b.q, T0 + 300), STORE_NOT_FOUND); /* still pending */
+
+	/* b pending, e overdue (left to the sweep), a decided */
+	assert_int_equal(store_cancel_pending(s, T0 + 400, count_expired, &reports), 1);
+	assert_int_equal(reports, 1);
+	assert_int_equal(store_get(s, b.id, T0 + 400, &out), STORE_USED);
+	assert_int_equal(out.status, CHAL_CANCELED);
+	assert_int_equal(store_cancel_pending(s, T0 + 500, count_expired, &reports), 0);
+	assert_int_equal(store_sweep(s, T0 + 500, count_expired, &reports), 1);   /* e */
+	assert_int_equal(store_pending(s), 0);
+	store_free(s);
+}
+
 static void test_longest_fields_round_trip(void **state)
 {
 	struct store *s = store_new(10);
@@ -672,6 +711,7 @@ int main(void)
 		cmocka_unit_test(test_sweep_reports_each_expiry_once),
 		cmocka_unit_test(test_tombstones_kept_then_removed),
 		cmocka_unit_test(test_decided_records_capped),
+		cmocka_unit_test(test_cancel_pending_and_reopen),
 		cmocka_unit_test(test_longest_fields_round_trip),
 		cmocka_unit_test(test_concurrent_take_has_one_winner),
 		cmocka_unit_test(test_concurrent_mixed_traffic),
