@@ -80,6 +80,8 @@ void http_reply(struct http_req *r, unsigned status, const char *ctype, const vo
 /* Takes ownership of a malloc'd body. */
 void http_reply_take(struct http_req *r, unsigned status, const char *ctype, char *body, size_t len);
 void http_reply_redirect(struct http_req *r, unsigned status, const char *location);
+/* 304 Not Modified for a cached asset: its ETag and caching, no body. */
+void http_reply_static_304(struct http_req *r, const char *etag, const char *cache_control);
 void http_reply_add_header(struct http_req *r, const char *name, const char *value);
 /* JSON: renders and frees obj; Content-Type application/json; charset=utf-8. */
 struct cJSON;

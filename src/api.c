@@ -575,7 +575,8 @@ void api_handle(void *ctx, struct http_req *req)
 		return;
 	}
 	if (strcmp(path, "/generate_dynamic_page") == 0) {
-		if (get || req->method == HTTP_POST)
+		/* not HEAD: a link checker must not mint challenges */
+		if (req->method == HTTP_GET || req->method == HTTP_POST)
 			handle_seed_mint(app, req);
 		else
 			method_not_allowed(req, "GET, POST");

@@ -889,18 +889,34 @@ out:
 	return rc;
 }
 
-/* RFC 4180: quoted when needed; NULL is an empty field, "" a quoted empty one. */
+/* A field a spreadsheet would run as a formula: =, @, tab/CR, or + and -
+ * not followed by a digit (phones like +5215550001111 stay as they are). */
+static bool csv_formula_like(const char *s)
+{
+	return s[0] == '=' || s[0] == '@' || s[0] == '\t' || s[0] == '\r' ||
+	       ((s[0] == '+' || s[0] == '-') && !(s[1] >= '0' && s[1] <= '9'));
+}
+
+/* RFC 4180: quoted when needed; NULL is an empty field, "" a quoted empty one.
+ * Formula-like fields (user agent, refdata, flow come from outside) get a
+ * leading ' inside the quotes, as OWASP advises against CSV injection. */
 static void csv_field(FILE *out, const char *s, bool first)
 {
+	bool formula;
+
 	if (!first)
 		fputc(',', out);
 	if (s == NULL)
 		return;
-	if (*s != '\0' && strpbrk(s, ",\"\r\n") == NULL && s[0] != ' ' && s[strlen(s) - 1] != ' ') {
+	formula = csv_formula_like(s);
+	if (!formula && *s != '\0' && strpbrk(s, ",\"\r\n") == NULL && s[0] != ' ' &&
+	    s[strlen(s) - 1] != ' ') {
 		fputs(s, out);
 		return;
 	}
 	fputc('"', out);
+	if (formula)
+		fputc('\'', out);
 	for (; *s != '\0'; s++) {
 		if (*s == '"')
 			fputc('"', out);
@@ -1143,6 +1159,11 @@ int audit_lookup(const char *db_path, const char *page_id, struct audit_status *
 		log_error("%s: %s", __func__, sqlite3_errmsg(db));
 		rc = -1;
 	}
+	/* Minted, never decided, and older than any page can live: the process
+	 * died (kill -9) before it could record the expiry. */
+	if (rc == 0 && out->decided_ms == 0 &&
+	    now_ms() - out->created_ms > (int64_t)CONFIG_EXPIRATION_MAX * 1000)
+		snprintf(out->status, sizeof out->status, "expired");
 out:
 	sqlite3_finalize(st);
 	sqlite3_close(db);

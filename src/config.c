@@ -550,10 +550,21 @@ int config_load(struct config *cfg, int argc, char **argv, char **envp)
 			continue;
 		k = flag_find(arg, &value);
 		if (k == NULL) {
-			/* Only the name: a mistyped --secret-key=VALUE must not echo the value. */
+			/* Only the name: a mistyped --secret-key=VALUE, or a stray value
+			 * (an api_keys list with a space in it), must not be echoed. */
 			int namelen = (int)strcspn(arg, "=");
-			fprintf(stderr, "mnmfa: unknown option \"%.*s\" (see mnmfa --help)\n",
-			        namelen > 80 ? 80 : namelen, arg);
+			char dashed[72];
+			const char *ignored;
+			snprintf(dashed, sizeof dashed, "--%.*s", namelen > 64 ? 64 : namelen, arg);
+			if (arg[0] != '-' && flag_find(dashed, &ignored) != NULL)
+				fprintf(stderr, "mnmfa: unexpected argument \"%.*s\" (did you mean %s?)\n",
+				        namelen, arg, dashed);
+			else if (arg[0] != '-')
+				fprintf(stderr, "mnmfa: unexpected argument #%d (not an --option; see mnmfa --help)\n",
+				        i + 1);
+			else
+				fprintf(stderr, "mnmfa: unknown option \"%.*s\" (see mnmfa --help)\n",
+				        namelen > 80 ? 80 : namelen, arg);
 			return -1;
 		}
 		if (value == NULL) {

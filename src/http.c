@@ -148,6 +148,23 @@ void http_content_type(struct http_req *r, char *buf, size_t len)
 	buf[n] = '\0';
 }
 
+void http_reply_static_304(struct http_req *r, const char *etag, const char *cache_control)
+{
+	struct MHD_Response *resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+
+	if (resp == NULL) {
+		log_error("%s: out of memory building a response", __func__);
+		return;
+	}
+	MHD_add_response_header(resp, "ETag", etag);
+	add_security_headers(resp, false, cache_control);
+	if (r->resp != NULL && !r->resp_shared)
+		MHD_destroy_response(r->resp);
+	r->resp = resp;
+	r->resp_shared = false;
+	r->status = 304;
+}
+
 void http_reply_redirect(struct http_req *r, unsigned status, const char *location)
 {
 	http_reply(r, status, NULL, "", 0);

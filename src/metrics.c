@@ -26,8 +26,6 @@ static const struct {
 	[M_LOCKED] = { "mnmfa_challenges_locked_total", "Challenges refused or ended by a phone lockout" },
 	[M_RATE_LIMITED] = { "mnmfa_rate_limited_total", "Requests answered 429" },
 	[M_CAPACITY] = { "mnmfa_capacity_rejected_total", "Mints answered 503 at max_pending" },
-	[M_HTTP_4XX] = { "mnmfa_http_client_errors_total", "Responses with a 4xx status" },
-	[M_HTTP_5XX] = { "mnmfa_http_server_errors_total", "Responses with a 5xx status" },
 	[M_AUDIT_FAILED] = { "mnmfa_audit_failures_total", "Audit events that could not be queued or written" },
 };
 

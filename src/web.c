@@ -167,8 +167,7 @@ static void handle_static(struct web *w, struct http_req *req, const char *name)
 	{
 		const char *inm = http_header(req, "If-None-Match");
 		if (inm != NULL && strstr(inm, a->etag) != NULL) {
-			http_reply(req, 304, NULL, "", 0);
-			http_reply_add_header(req, "ETag", a->etag);
+			http_reply_static_304(req, a->etag, STATIC_CACHE);
 			return;
 		}
 	}
