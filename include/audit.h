@@ -69,7 +69,7 @@ int audit_submit(struct audit *a, const struct audit_event *ev, audit_done_fn do
 void audit_close(struct audit *a);
 
 /* A challenge's status from its audit rows (status queries about challenges
- * the store no longer holds). status: pending, approved, denied, expired,
+ * the store no longer holds), through a reader connection opened at start. status: pending, approved, denied, expired,
  * canceled or locked (the first decision); decided_ms 0 while pending.
  * 0 found, 1 no such page id, -1 error (logged). */
 struct audit_status {
@@ -77,7 +77,7 @@ struct audit_status {
 	char client_id[AUDIT_CLIENT_ID_MAX + 1];
 	int64_t created_ms, decided_ms;
 };
-int audit_lookup(const char *db_path, const char *page_id, struct audit_status *out);
+int audit_lookup(struct audit *a, const char *page_id, struct audit_status *out);
 
 /* `mnmfa audit verify|head|export ...`; argv[0] is the subcommand. Returns
  * the process exit code (SPEC §2). */

@@ -487,7 +487,7 @@ static void handle_v1_item(struct app *app, struct http_req *req, const char *id
 	if (sr == STORE_NOT_FOUND) {
 		/* Decided long ago (or under memory pressure): the audit log remembers. */
 		struct audit_status as;
-		if (audit_lookup(app->cfg.db_path, id, &as) == 0) {
+		if (app->audit != NULL && audit_lookup(app->audit, id, &as) == 0) {
 			reply_status(req, id, as.status, as.client_id, as.created_ms, as.decided_ms);
 			return;
 		}

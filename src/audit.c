@@ -454,6 +454,12 @@ struct audit {
 	char last_hash[AUDIT_HASH_HEX + 1];
 	struct buf enc;
 
+	/* Status lookups from API threads: one reader connection opened at start
+	 * (before privileges are dropped), serialised by its own lock. */
+	pthread_mutex_t reader_lock;
+	sqlite3 *reader;
+	sqlite3_stmt *lookup;
+
 	struct notify *notify;
 	bool chatfuel_on, webhook_on;
 	char target[8];                    /* "flow" | "block" */
@@ -711,6 +717,7 @@ struct audit *audit_open(const struct config *cfg, struct notify *notify)
 	struct audit *a = xcalloc(1, sizeof *a);
 
 	pthread_mutex_init(&a->lock, NULL);
+	pthread_mutex_init(&a->reader_lock, NULL);
 	pthread_cond_init(&a->cond, NULL);
 	a->notify = notify;
 	a->chatfuel_on = nonempty(cfg->chatfuel_bot_id) && nonempty(cfg->chatfuel_token);
@@ -735,6 +742,19 @@ struct audit *audit_open(const struct config *cfg, struct notify *notify)
 	if (load_head(a) != 0) {
 		log_error("%s: cannot read the chain head: %s", __func__, sqlite3_errmsg(a->db));
 		goto fail;
+	}
+	{
+		char err[256];
+		if (audit_db_open_reader(cfg->db_path, &a->reader, err, sizeof err) != 0) {
+			log_error("%s: %s", __func__, err);
+			goto fail;
+		}
+		if (sqlite3_prepare_v3(a->reader, "SELECT event, ts, client_id FROM audit_log "
+		                       "WHERE page_id = ?1 ORDER BY id", -1, SQLITE_PREPARE_PERSISTENT,
+		                       &a->lookup, NULL) != SQLITE_OK) {
+			log_error("%s: %s", __func__, sqlite3_errmsg(a->reader));
+			goto fail;
+		}
 	}
 	if (!a->chatfuel_on)
 		log_warn("dry run: results are only audited (chatfuel_bot_id/chatfuel_token not set)");
@@ -797,6 +817,9 @@ void audit_close(struct audit *a)
 		pthread_join(a->thread, NULL);
 	sqlite3_finalize(a->ins_row);
 	sqlite3_finalize(a->ins_outbox);
+	sqlite3_finalize(a->lookup);
+	sqlite3_close(a->reader);
+	pthread_mutex_destroy(&a->reader_lock);
 	if (a->db != NULL && sqlite3_close(a->db) != SQLITE_OK)
 		log_error("%s: %s", __func__, sqlite3_errmsg(a->db));
 	free(a->enc.p);
@@ -1113,26 +1136,19 @@ static int parse_since(const char *s, int64_t *out)
  * about challenges the store no longer holds. A reader connection per call:
  * this is the rare path (old or unknown ids), and WAL readers never wait for
  * the writer. */
-int audit_lookup(const char *db_path, const char *page_id, struct audit_status *out)
+int audit_lookup(struct audit *a, const char *page_id, struct audit_status *out)
 {
 	static const char *const decisions[] = { "approved", "denied", "expired", "canceled", "locked" };
-	sqlite3 *db = NULL;
-	sqlite3_stmt *st = NULL;
-	char err[256];
-	int rc = -1, step;
+	sqlite3_stmt *st = a->lookup;
+	int rc = 1, step;
 
 	memset(out, 0, sizeof *out);
-	if (audit_db_open_reader(db_path, &db, err, sizeof err) != 0) {
-		log_error("%s: %s", __func__, err);
-		return -1;
-	}
-	if (sqlite3_prepare_v2(db, "SELECT event, ts, client_id FROM audit_log WHERE page_id = ?1 "
-	                       "ORDER BY id", -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_bind_text(st, 1, page_id, -1, SQLITE_STATIC) != SQLITE_OK) {
-		log_error("%s: %s", __func__, sqlite3_errmsg(db));
+	pthread_mutex_lock(&a->reader_lock);
+	if (sqlite3_bind_text(st, 1, page_id, -1, SQLITE_TRANSIENT) != SQLITE_OK) {
+		log_error("%s: %s", __func__, sqlite3_errmsg(a->reader));
+		rc = -1;
 		goto out;
 	}
-	rc = 1;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *ev = (const char *)sqlite3_column_text(st, 0);
 		const char *ts = (const char *)sqlite3_column_text(st, 1);
@@ -1156,7 +1172,7 @@ int audit_lookup(const char *db_path, const char *page_id, struct audit_status *
 		}
 	}
 	if (step != SQLITE_DONE) {
-		log_error("%s: %s", __func__, sqlite3_errmsg(db));
+		log_error("%s: %s", __func__, sqlite3_errmsg(a->reader));
 		rc = -1;
 	}
 	/* Minted, never decided, and older than any page can live: the process
@@ -1165,8 +1181,9 @@ int audit_lookup(const char *db_path, const char *page_id, struct audit_status *
 	    now_ms() - out->created_ms > (int64_t)CONFIG_EXPIRATION_MAX * 1000)
 		snprintf(out->status, sizeof out->status, "expired");
 out:
-	sqlite3_finalize(st);
-	sqlite3_close(db);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	pthread_mutex_unlock(&a->reader_lock);
 	return rc;
 }
 
