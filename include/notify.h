@@ -13,6 +13,7 @@ struct config;
 
 /* Delivery timing. notify_start uses these defaults; tests shorten them with
  * notify_start_timing. */
+#define NOTIFY_DRY_RUN_HOLD_MS (3600 * 1000LL)   /* an earlier run's row waits for credentials */
 #define NOTIFY_BACKOFF_BASE_MS 1000          /* first retry after 0.5..1 s */
 #define NOTIFY_BACKOFF_CAP_MS (300 * 1000)   /* retries at most 5 minutes apart */
 #define NOTIFY_HTTP_TIMEOUT_MS 10000         /* whole request, connect included */

@@ -85,6 +85,7 @@ struct notify {
 	CURLM *multi;
 	pthread_t thread;
 	bool started;
+	int64_t started_ms;             /* rows created before are an earlier run's */
 	atomic_bool stop;
 
 	/* Sender thread only. */
@@ -216,13 +217,24 @@ static void flush(struct notify *n)
 	n->nupd = 0;
 	return;
 fail:
-	log_error("notify: cannot record %zu delivery outcomes (they will be retried): %s", n->nupd,
+	/* Keep the outcomes and write them with the next flush: forgetting them
+	 * would send results that were already delivered again. fill() leaves
+	 * their rows alone meanwhile. */
+	log_error("notify: cannot record %zu delivery outcomes yet (kept, written later): %s", n->nupd,
 	          err ? err : sqlite3_errmsg(n->db));
 	sqlite3_free(err);
 	if (!sqlite3_get_autocommit(n->db))
 		sqlite3_exec(n->db, "ROLLBACK", NULL, NULL, NULL);
 	sqlite3_clear_bindings(st);
-	n->nupd = 0;
+}
+
+/* true if an outcome for row id waits to be written. */
+static bool outcome_pending(const struct notify *n, int64_t id)
+{
+	for (size_t i = 0; i < n->nupd; i++)
+		if (n->upds[i].id == id)
+			return true;
+	return false;
 }
 
 static bool in_flight(const struct notify *n, int64_t id)
@@ -428,8 +440,16 @@ static int64_t fill(struct notify *n, int64_t now)
 		bool chatfuel = kind != NULL && strcmp(kind, "chatfuel") == 0;
 		struct xfer *x;
 
-		if (in_flight(n, id))
+		if (in_flight(n, id) || outcome_pending(n, id))
 			continue;
+		if (chatfuel && !(nonempty(n->bot_id) && nonempty(n->token)) &&
+		    sqlite3_column_int64(st, 2) < n->started_ms) {
+			/* Written by an earlier run that had credentials: keep it for a
+			 * run that has them again (every start makes pending rows due). */
+			push_upd(n, id, UPD_RETRY, now + NOTIFY_DRY_RUN_HOLD_MS, 0,
+			         "dry run: kept pending for a run with Chatfuel credentials");
+			continue;
+		}
 		if (chatfuel && !(nonempty(n->bot_id) && nonempty(n->token))) {
 			log_debug("dry run: outbox row %lld not sent (no Chatfuel credentials)", (long long)id);
 			push_upd(n, id, UPD_SKIPPED, 0, 0, "dry run: no Chatfuel credentials");
@@ -707,6 +727,17 @@ struct notify *notify_start_timing(const struct config *cfg, const struct notify
 
 	if (audit_db_open(n->db_path, &n->db) != 0)
 		goto fail;
+	n->started_ms = now_ms();
+	{
+		/* A new start retries every pending row now (crash recovery, and rows
+		 * an earlier dry run held back), whatever backoff it was in. */
+		char sql[160];
+		snprintf(sql, sizeof sql, "UPDATE outbox SET next_attempt_ms = %lld "
+		         "WHERE state = 'pending' AND next_attempt_ms > %lld",
+		         (long long)n->started_ms, (long long)n->started_ms);
+		if (sqlite3_exec(n->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+			log_warn("notify: cannot make pending rows due: %s", sqlite3_errmsg(n->db));
+	}
 	if (sqlite3_prepare_v3(n->db,
 	        "SELECT id, kind, created_ms, attempts, client_id, flow, validated, target, body "
 	        "FROM outbox WHERE state = 'pending' AND next_attempt_ms <= ? "
