@@ -264,6 +264,28 @@ bad:
 	return -1;
 }
 
+/* Queues one audit event about challenge c (not awaited). page_id may be ""
+ * (a refused mint has none); notify queues user_validated=false for the bot. */
+static void api_audit(struct app *app, struct http_req *req, enum audit_kind kind,
+                      const struct chal *c, const char *page_id, int64_t ts, bool notify)
+{
+	struct audit_event ev = { 0 };
+
+	ev.kind = kind;
+	ev.ts_ms = ts;
+	snprintf(ev.page_id, sizeof ev.page_id, "%s", page_id);
+	ev.client_id = c->client_id;
+	ev.phone = c->phone;
+	ev.flow = c->flow;
+	ev.ip = req->ip;
+	ev.user_agent = http_header(req, "User-Agent");
+	ev.created_ms = c->created_ms ? c->created_ms : ts;
+	ev.notify = notify;
+	ev.validated = false;
+	if (app->audit != NULL && audit_submit(app->audit, &ev, NULL, NULL) < 0)
+		metrics_inc(app->metrics, M_AUDIT_FAILED);
+}
+
 /* The per-phone limits, checked once the fields are valid. A locked phone is
  * answered 423 and, so the bot's flow does not hang, the bot also receives
  * user_validated=false; the refusal is audited as `locked`. */
@@ -276,19 +298,7 @@ static int mint_limits(struct app *app, struct http_req *req, struct mint *m)
 
 	secs = limiter_blocked(app->lockout, key, strlen(key), now);
 	if (secs > 0) {
-		struct audit_event ev = { 0 };
-		ev.kind = AUDIT_LOCKED;
-		ev.ts_ms = now;
-		ev.client_id = m->c.client_id;
-		ev.phone = m->c.phone;
-		ev.flow = m->c.flow;
-		ev.ip = req->ip;
-		ev.user_agent = http_header(req, "User-Agent");
-		ev.created_ms = now;
-		ev.notify = true;
-		ev.validated = false;
-		if (app->audit != NULL && audit_submit(app->audit, &ev, NULL, NULL) < 0)
-			metrics_inc(app->metrics, M_AUDIT_FAILED);
+		api_audit(app, req, AUDIT_LOCKED, &m->c, "", now, true);
 		metrics_inc(app->metrics, M_LOCKED);
 		snprintf(retry, sizeof retry, "%d", secs);
 		http_reply_error(req, 423, "locked", "phone",
@@ -311,8 +321,6 @@ static int mint_limits(struct app *app, struct http_req *req, struct mint *m)
 /* Stores the challenge and queues its audit event. Answers 503 itself. */
 static int mint_commit(struct app *app, struct http_req *req, struct mint *m)
 {
-	struct audit_event ev = { 0 };
-
 	if (mint_limits(app, req, m) < 0)
 		return -1;
 	if (crypto_random(m->c.id, PAGE_ID_BYTES) < 0) {
@@ -331,17 +339,7 @@ static int mint_commit(struct app *app, struct http_req *req, struct mint *m)
 	b64url_encode(m->c.id, PAGE_ID_BYTES, m->page_id);
 	snprintf(m->url, sizeof m->url, "%s/%s", app->cfg.public_url, m->page_id);
 
-	ev.kind = AUDIT_MINTED;
-	ev.ts_ms = m->c.created_ms;
-	memcpy(ev.page_id, m->page_id, sizeof ev.page_id);
-	ev.client_id = m->c.client_id;
-	ev.phone = m->c.phone;
-	ev.flow = m->c.flow;
-	ev.ip = req->ip;
-	ev.user_agent = http_header(req, "User-Agent");
-	ev.created_ms = m->c.created_ms;
-	if (app->audit != NULL && audit_submit(app->audit, &ev, NULL, NULL) < 0)
-		metrics_inc(app->metrics, M_AUDIT_FAILED);
+	api_audit(app, req, AUDIT_MINTED, &m->c, m->page_id, m->c.created_ms, false);
 	metrics_inc(app->metrics, M_MINTED);
 	return 0;
 }
@@ -465,20 +463,7 @@ static void handle_v1_item(struct app *app, struct http_req *req, const char *id
 	if (req->method == HTTP_DELETE) {
 		sr = store_finish(app->store, raw, now_ms(), CHAL_CANCELED, &c);
 		if (sr == STORE_OK) {
-			struct audit_event ev = { 0 };
-			ev.kind = AUDIT_CANCELED;
-			ev.ts_ms = c.decided_ms;
-			memcpy(ev.page_id, id, PAGE_ID_LEN + 1);
-			ev.client_id = c.client_id;
-			ev.phone = c.phone;
-			ev.flow = c.flow;
-			ev.ip = req->ip;
-			ev.user_agent = http_header(req, "User-Agent");
-			ev.created_ms = c.created_ms;
-			ev.notify = app->cfg.notify_on_expiry;
-			ev.validated = false;
-			if (app->audit != NULL && audit_submit(app->audit, &ev, NULL, NULL) < 0)
-				metrics_inc(app->metrics, M_AUDIT_FAILED);
+			api_audit(app, req, AUDIT_CANCELED, &c, id, c.decided_ms, app->cfg.notify_on_expiry);
 			metrics_inc(app->metrics, M_CANCELED);
 		}
 	} else {
