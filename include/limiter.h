@@ -29,4 +29,9 @@ int limiter_hit(struct limiter *l, const char *key, size_t len, int64_t now_ms);
  * counts nothing. For lockout: the key is locked while its count reached n. */
 int limiter_blocked(struct limiter *l, const char *key, size_t len, int64_t now_ms);
 
+/* Gives back one event counted by limiter_hit in the current window: an
+ * attempt reserved before its outcome was known, that turned out not to
+ * count (a right answer). */
+void limiter_refund(struct limiter *l, const char *key, size_t len, int64_t now_ms);
+
 #endif

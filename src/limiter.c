@@ -156,3 +156,16 @@ int limiter_blocked(struct limiter *l, const char *key, size_t len, int64_t now_
 	pthread_mutex_unlock(m);
 	return rc;
 }
+
+void limiter_refund(struct limiter *l, const char *key, size_t len, int64_t now_ms)
+{
+	uint64_t h = key_hash(l, key, len);
+	pthread_mutex_t *m = stripe(l, h);
+	struct slot *s;
+
+	pthread_mutex_lock(m);
+	s = slot_find(l, h, now_ms, false);
+	if (s != NULL && now_ms - s->start_ms < l->window_ms && s->count > 0)
+		s->count--;
+	pthread_mutex_unlock(m);
+}

@@ -352,7 +352,8 @@ static void handle_validate(struct web *w, struct http_req *req)
 	struct chal c;
 	struct audit_event ev;
 	struct question q_before;
-	bool have_before;
+	char pkey[PHONE_MAX + 1];
+	bool have_before, reserved = false;
 	enum store_result sr;
 
 	memset(&q_before, 0, sizeof q_before);
@@ -387,11 +388,22 @@ static void handle_validate(struct web *w, struct http_req *req)
 	have_before = store_get(app->store, raw, now_ms(), &c) == STORE_OK;
 	if (have_before)
 		q_before = c.q;
-	if (have_before &&
-	    limiter_blocked(app->lockout, app_phone_key(c.phone), strlen(app_phone_key(c.phone)), now_ms()) > 0)
-		sr = store_finish(app->store, raw, now_ms(), CHAL_LOCKED, &c);
-	else
+	/* The attempt is counted against the phone's lockout before the answer is
+	 * checked (and given back if it was right), so simultaneous answers to
+	 * several pages of one phone cannot get past the limit together. */
+	if (have_before) {
+		strlcpy_(pkey, app_phone_key(c.phone), sizeof pkey);
+		if (limiter_hit(app->lockout, pkey, strlen(pkey), now_ms()) > 0) {
+			sr = store_finish(app->store, raw, now_ms(), CHAL_LOCKED, &c);
+		} else {
+			reserved = true;
+			sr = store_take(app->store, raw, now_ms(), answer, (size_t)alen, &c);
+		}
+	} else {
 		sr = store_take(app->store, raw, now_ms(), answer, (size_t)alen, &c);
+	}
+	if (reserved && !(sr == STORE_OK && c.status == CHAL_DENIED))
+		limiter_refund(app->lockout, pkey, strlen(pkey), now_ms());
 	explicit_bzero(answer, sizeof answer);
 	if (sr == STORE_OK) {
 		struct decision *d = xmalloc(sizeof *d);
@@ -401,11 +413,9 @@ static void handle_validate(struct web *w, struct http_req *req)
 
 		bool locks_now = false;
 
-		if (c.status == CHAL_DENIED) {
-			/* Count the failure; the one that reaches the limit locks the phone. */
-			limiter_hit(app->lockout, key, strlen(key), now_ms());
+		/* the failure was counted above; reaching the limit locks the phone */
+		if (c.status == CHAL_DENIED)
 			locks_now = limiter_blocked(app->lockout, key, strlen(key), now_ms()) > 0;
-		}
 		if (c.status == CHAL_LOCKED)
 			kind = AUDIT_LOCKED;
 		audit_event_from(&ev, kind, &c, id, ip, req, refdata);

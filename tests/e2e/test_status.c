@@ -156,7 +156,87 @@ static void test_locked_db_then_sigterm(struct t *t)
 	EXPECT_INT(t, "denied rows for the page", 1, rows);
 }
 
+
+/* ---- lockout under simultaneous wrong answers ---- */
+
+#define LOCK_PAGES 8
+
+struct wrong_job {
+	struct daemon *d;
+	char page_id[64];
+	char wrong[40];
+	pthread_barrier_t *go;
+	int rc;
+};
+
+static void *wrong_thread(void *arg)
+{
+	struct wrong_job *j = arg;
+
+	pthread_barrier_wait(j->go);
+	j->rc = mfa_answer(j->d, j->page_id, j->wrong, NULL);
+	return NULL;
+}
+
+/* Eight pages of one phone answered wrongly at the same instant: the lockout
+ * (3 failures) still holds, because each attempt is counted before its answer
+ * is checked. At most 3 end denied, the rest locked; the bot hears false 8 times. */
+static void test_lockout_simultaneous(struct t *t)
+{
+	struct fake_cf *f = t_fake(t);
+	REQUIRE(t, f);
+	struct daemon *d = d_new(t, f);
+	REQUIRE(t, d);
+	d_set_str(d, "lockout", "3/3600");
+	REQUIRE(t, d_start(d, NULL) == 0);
+
+	struct wrong_job jobs[LOCK_PAGES];
+	struct minted m[LOCK_PAGES];
+	pthread_barrier_t go;
+	pthread_t th[LOCK_PAGES];
+	pthread_barrier_init(&go, NULL, LOCK_PAGES);
+	for (int i = 0; i < LOCK_PAGES; i++) {
+		char cid[32];
+		struct page pg;
+		snprintf(cid, sizeof cid, "cid-race-%d", i);
+		REQUIRE(t, mfa_mint_v1(d, cid, "5215558300003", "FlowR", "1991-07-08", "date", NULL, 0, &m[i]) == 0);
+		REQUIRE(t, mfa_get_page(d, m[i].page_id, &pg) == 0);
+		char right[40];
+		const char *r = mfa_right_answer(&pg, "1991-07-08", right);
+		const char *w = mfa_wrong_answer(&pg, r);
+		jobs[i] = (struct wrong_job){ .d = d, .go = &go };
+		snprintf(jobs[i].page_id, sizeof jobs[i].page_id, "%.60s", m[i].page_id);
+		snprintf(jobs[i].wrong, sizeof jobs[i].wrong, "%.36s", w ? w : "none");
+		mfa_page_free(&pg);
+	}
+	for (int i = 0; i < LOCK_PAGES; i++)
+		REQUIRE(t, pthread_create(&th[i], NULL, wrong_thread, &jobs[i]) == 0);
+	for (int i = 0; i < LOCK_PAGES; i++)
+		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(&go);
+
+	int denied = 0, locked = 0;
+	for (int i = 0; i < LOCK_PAGES; i++) {
+		char path[200];
+		struct resp rs;
+		EXPECT_INT(t, "answer rc", 0, jobs[i].rc);
+		snprintf(path, sizeof path, "/v1/challenges/%.64s", m[i].page_id);
+		REQUIRE(t, d_api(d, "GET", path, NULL, NULL, &rs) == 0);
+		cJSON *j = resp_json(t, &rs);
+		const char *st = j ? j_str(j, "status") : NULL;
+		denied += st && strcmp(st, "denied") == 0;
+		locked += st && strcmp(st, "locked") == 0;
+		cJSON_Delete(j);
+		resp_free(&rs);
+	}
+	EXPECT(t, denied <= 3, "expected at most 3 denied answers before the lockout, got %d", denied);
+	EXPECT_INT(t, "denied + locked pages", LOCK_PAGES, denied + locked);
+	EXPECT(t, fake_wait(f, LOCK_PAGES, H_CALL_TIMEOUT_MS) >= LOCK_PAGES,
+	       "expected %d user_validated=false results", LOCK_PAGES);
+}
+
 const struct test e2e_tests_durability[] = {
 	{ "locked_audit_db_delays_303_and_sigterm_waits", test_locked_db_then_sigterm, NULL },
+	{ "lockout_holds_under_simultaneous_answers", test_lockout_simultaneous, NULL },
 	{ NULL, NULL, NULL },
 };
