@@ -516,7 +516,9 @@ static bool api_authorized(struct app *app, struct http_req *req)
 	bool ok = false;
 
 	if (keys->n == 0)
-		return req->loopback;
+		/* A request relayed by a local reverse proxy is not a local client. */
+		return req->loopback && http_header(req, "X-Forwarded-For") == NULL &&
+		       http_header(req, "Forwarded") == NULL;
 	cand[0] = auth != NULL && strncasecmp(auth, "Bearer ", 7) == 0 ? auth + 7 : NULL;
 	cand[1] = http_header(req, "X-API-Key");
 	cand[2] = http_query(req, "api_key");

@@ -58,6 +58,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <sys/file.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -457,6 +458,7 @@ struct audit {
 	/* Status lookups from API threads: one reader connection opened at start
 	 * (before privileges are dropped), serialised by its own lock. */
 	pthread_mutex_t reader_lock;
+	int lock_fd;                       /* flock on <db_path>.lock */
 	sqlite3 *reader;
 	sqlite3_stmt *lookup;
 
@@ -712,12 +714,36 @@ static int load_head(struct audit *a)
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
+/* One writer per database: the chain head is cached by the writer, so a
+ * second mnmfa appending to the same file would break every later group.
+ * An flock on "<db_path>.lock" (released by the kernel if we die) keeps a
+ * second instance out with a clear error. */
+static int audit_lock_file(struct audit *a, const char *db_path)
+{
+	char path[4200];
+
+	snprintf(path, sizeof path, "%s.lock", db_path);
+	a->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (a->lock_fd < 0) {
+		log_error("audit: cannot open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (flock(a->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+		log_error("audit: %s is in use by another mnmfa process (one instance per db_path)", db_path);
+		close(a->lock_fd);
+		a->lock_fd = -1;
+		return -1;
+	}
+	return 0;
+}
+
 struct audit *audit_open(const struct config *cfg, struct notify *notify)
 {
 	struct audit *a = xcalloc(1, sizeof *a);
 
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_mutex_init(&a->reader_lock, NULL);
+	a->lock_fd = -1;
 	pthread_cond_init(&a->cond, NULL);
 	a->notify = notify;
 	a->chatfuel_on = nonempty(cfg->chatfuel_bot_id) && nonempty(cfg->chatfuel_token);
@@ -725,6 +751,8 @@ struct audit *audit_open(const struct config *cfg, struct notify *notify)
 	strlcpy_(a->target, cfg->chatfuel_target && strcmp(cfg->chatfuel_target, "block") == 0 ?
 	         "block" : "flow", sizeof a->target);
 
+	if (audit_lock_file(a, cfg->db_path) != 0)
+		goto fail;
 	if (audit_db_open(cfg->db_path, &a->db) != 0)
 		goto fail;
 	if (sqlite3_prepare_v3(a->db,
@@ -820,6 +848,8 @@ void audit_close(struct audit *a)
 	sqlite3_finalize(a->lookup);
 	sqlite3_close(a->reader);
 	pthread_mutex_destroy(&a->reader_lock);
+	if (a->lock_fd >= 0)
+		close(a->lock_fd);
 	if (a->db != NULL && sqlite3_close(a->db) != SQLITE_OK)
 		log_error("%s: %s", __func__, sqlite3_errmsg(a->db));
 	free(a->enc.p);

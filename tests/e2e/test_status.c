@@ -235,8 +235,46 @@ static void test_lockout_simultaneous(struct t *t)
 	       "expected %d user_validated=false results", LOCK_PAGES);
 }
 
+/* One mnmfa per database: a second one on the same db_path exits 1 and says
+ * why, instead of forking the audit chain. */
+static void test_second_instance_refused(struct t *t)
+{
+	struct daemon *d = mfa_start_default(t, NULL);
+	REQUIRE(t, d);
+	char *web = h_printf("%d", h_free_port()), *api = h_printf("%d", h_free_port());
+	const char *args[] = { "serve", "--config", d->config_path, "--web-port", web, "--api-port", api,
+	                       NULL };
+	char *out = NULL, *err = NULL;
+	int rc = h_run(t, args, NULL, &out, &err);
+	EXPECT_INT(t, "second instance exit code", 1, rc);
+	EXPECT(t, err && h_contains(err, "another mnmfa"), "expected the error to name the other process, got %.300s",
+	       err ? err : "(none)");
+	free(out);
+	free(err);
+	free(web);
+	free(api);
+}
+
+/* Without api_keys only local clients are served; a request relayed by a
+ * local reverse proxy (it carries X-Forwarded-For) is not one. */
+static void test_proxied_request_not_local(struct t *t)
+{
+	struct daemon *d = mfa_start_default(t, NULL);
+	REQUIRE(t, d);
+	const char *hdr[] = { "X-Forwarded-For: 203.0.113.9", NULL };
+	struct resp rs;
+	REQUIRE(t, d_api_h(d, "GET", "/v1/challenges/AAAAAAAAAAAAAAAAAAAAAA", NULL, NULL, hdr, &rs) == 0);
+	mfa_expect_error(t, &rs, 401, "unauthorized", NULL);
+	resp_free(&rs);
+	REQUIRE(t, d_api(d, "GET", "/v1/challenges/AAAAAAAAAAAAAAAAAAAAAA", NULL, NULL, &rs) == 0);
+	EXPECT_INT(t, "direct local request", 404, rs.status);
+	resp_free(&rs);
+}
+
 const struct test e2e_tests_durability[] = {
 	{ "locked_audit_db_delays_303_and_sigterm_waits", test_locked_db_then_sigterm, NULL },
 	{ "lockout_holds_under_simultaneous_answers", test_lockout_simultaneous, NULL },
+	{ "second_instance_on_same_db_refused", test_second_instance_refused, NULL },
+	{ "proxied_request_without_keys_not_local", test_proxied_request_not_local, NULL },
 	{ NULL, NULL, NULL },
 };
