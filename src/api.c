@@ -266,8 +266,8 @@ bad:
 
 /* Queues one audit event about challenge c (not awaited). page_id may be ""
  * (a refused mint has none); notify queues user_validated=false for the bot. */
-static void api_audit(struct app *app, struct http_req *req, enum audit_kind kind,
-                      const struct chal *c, const char *page_id, int64_t ts, bool notify)
+static int api_audit(struct app *app, struct http_req *req, enum audit_kind kind,
+                     const struct chal *c, const char *page_id, int64_t ts, bool notify)
 {
 	struct audit_event ev = { 0 };
 
@@ -282,8 +282,11 @@ static void api_audit(struct app *app, struct http_req *req, enum audit_kind kin
 	ev.created_ms = c->created_ms ? c->created_ms : ts;
 	ev.notify = notify;
 	ev.validated = false;
-	if (app->audit != NULL && audit_submit(app->audit, &ev, NULL, NULL) < 0)
+	if (app->audit != NULL && audit_submit(app->audit, &ev, NULL, NULL) < 0) {
 		metrics_inc(app->metrics, M_AUDIT_FAILED);
+		return -1;
+	}
+	return 0;
 }
 
 /* The per-phone limits, checked once the fields are valid. A locked phone is
@@ -298,7 +301,7 @@ static int mint_limits(struct app *app, struct http_req *req, struct mint *m)
 
 	secs = limiter_blocked(app->lockout, key, strlen(key), now);
 	if (secs > 0) {
-		api_audit(app, req, AUDIT_LOCKED, &m->c, "", now, true);
+		(void)api_audit(app, req, AUDIT_LOCKED, &m->c, "", now, true);
 		metrics_inc(app->metrics, M_LOCKED);
 		snprintf(retry, sizeof retry, "%d", secs);
 		http_reply_error(req, 423, "locked", "phone",
@@ -339,7 +342,15 @@ static int mint_commit(struct app *app, struct http_req *req, struct mint *m)
 	b64url_encode(m->c.id, PAGE_ID_BYTES, m->page_id);
 	snprintf(m->url, sizeof m->url, "%s/%s", app->cfg.public_url, m->page_id);
 
-	api_audit(app, req, AUDIT_MINTED, &m->c, m->page_id, m->c.created_ms, false);
+	if (api_audit(app, req, AUDIT_MINTED, &m->c, m->page_id, m->c.created_ms, false) < 0) {
+		/* No challenge without its `minted` row: the audit writer is behind
+		 * (queue full), so this is back-pressure, answered like capacity. */
+		store_finish(app->store, m->c.id, now_ms(), CHAL_CANCELED, NULL);
+		metrics_inc(app->metrics, M_CAPACITY);
+		http_reply_error(req, 503, "capacity", NULL, "the audit log is busy; retry shortly");
+		http_reply_add_header(req, "Retry-After", RETRY_AFTER_CAPACITY);
+		return -1;
+	}
 	metrics_inc(app->metrics, M_MINTED);
 	return 0;
 }
@@ -463,7 +474,7 @@ static void handle_v1_item(struct app *app, struct http_req *req, const char *id
 	if (req->method == HTTP_DELETE) {
 		sr = store_finish(app->store, raw, now_ms(), CHAL_CANCELED, &c);
 		if (sr == STORE_OK) {
-			api_audit(app, req, AUDIT_CANCELED, &c, id, c.decided_ms, app->cfg.notify_on_expiry);
+			(void)api_audit(app, req, AUDIT_CANCELED, &c, id, c.decided_ms, app->cfg.notify_on_expiry);
 			metrics_inc(app->metrics, M_CANCELED);
 		}
 	} else {
