@@ -5,7 +5,12 @@
 #ifndef MNMFA_APP_H
 #define MNMFA_APP_H
 
+#include "audit.h"
 #include "config.h"
+#include "crypto.h"
+#include "store.h"
+
+#include <string.h>
 
 struct store;
 struct audit;
@@ -28,6 +33,23 @@ struct app {
 	struct limiter *lockout;         /* failed answers per phone */
 	struct limiter *rate_ip;         /* web requests per client address */
 };
+
+/* Starts the audit event about challenge c: its identity and times. The
+ * caller adds what only it knows (ip, user agent, refdata, notify). A
+ * challenge never stored (created_ms 0: a refused mint) has no page id. */
+static inline void app_event_for(struct audit_event *ev, enum audit_kind kind, const struct chal *c,
+                                 int64_t ts)
+{
+	memset(ev, 0, sizeof *ev);
+	ev->kind = kind;
+	ev->ts_ms = ts;
+	if (c->created_ms != 0)
+		b64url_encode(c->id, PAGE_ID_BYTES, ev->page_id);
+	ev->client_id = c->client_id;
+	ev->phone = c->phone;
+	ev->flow = c->flow;
+	ev->created_ms = c->created_ms != 0 ? c->created_ms : ts;
+}
 
 /* The key the per-phone limits use: the digits, without a leading '+'. */
 static inline const char *app_phone_key(const char *phone)

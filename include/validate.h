@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdbool.h>
 
 #define FLOW_MAX_CHARS 128
 
@@ -18,5 +19,18 @@ int validate_flow(const char *s, size_t len, const char **detail);
 int validate_dob(const char *s, size_t len, int32_t today, int32_t *out, const char **detail);
 /* Well-formed UTF-8 without control characters; returns code points or -1. */
 long utf8_printable_len(const char *s, size_t len);
+
+/* An IPv4/IPv6 network ("10.0.0.0/8", "fd00::/8") or address ("::1", a
+ * /32 or /128), for trusted_proxies and X-Forwarded-For hops. */
+struct cidr {
+	int family;                     /* AF_INET or AF_INET6 */
+	unsigned char addr[16];
+	int bits;
+};
+
+/* 0, or -1 if s is not an address with an optional /prefix in range. */
+int cidr_parse(const char *s, struct cidr *out);
+/* true if addr (a parsed address) lies inside net. */
+bool cidr_contains(const struct cidr *net, const struct cidr *addr);
 
 #endif

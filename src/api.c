@@ -264,24 +264,17 @@ bad:
 	return -1;
 }
 
-/* Queues one audit event about challenge c (not awaited). page_id may be ""
- * (a refused mint has none); notify queues user_validated=false for the bot. */
+/* Queues one audit event about challenge c (not awaited); notify queues
+ * user_validated=false for the bot. */
 static int api_audit(struct app *app, struct http_req *req, enum audit_kind kind,
-                     const struct chal *c, const char *page_id, int64_t ts, bool notify)
+                     const struct chal *c, int64_t ts, bool notify)
 {
-	struct audit_event ev = { 0 };
+	struct audit_event ev;
 
-	ev.kind = kind;
-	ev.ts_ms = ts;
-	snprintf(ev.page_id, sizeof ev.page_id, "%s", page_id);
-	ev.client_id = c->client_id;
-	ev.phone = c->phone;
-	ev.flow = c->flow;
+	app_event_for(&ev, kind, c, ts);
 	ev.ip = req->ip;
 	ev.user_agent = http_header(req, "User-Agent");
-	ev.created_ms = c->created_ms ? c->created_ms : ts;
 	ev.notify = notify;
-	ev.validated = false;
 	if (app->audit != NULL && audit_submit(app->audit, &ev, NULL, NULL) < 0) {
 		metrics_inc(app->metrics, M_AUDIT_FAILED);
 		return -1;
@@ -301,7 +294,7 @@ static int mint_limits(struct app *app, struct http_req *req, struct mint *m)
 
 	secs = limiter_blocked(app->lockout, key, strlen(key), now);
 	if (secs > 0) {
-		(void)api_audit(app, req, AUDIT_LOCKED, &m->c, "", now, true);
+		(void)api_audit(app, req, AUDIT_LOCKED, &m->c, now, true);
 		metrics_inc(app->metrics, M_LOCKED);
 		snprintf(retry, sizeof retry, "%d", secs);
 		http_reply_error(req, 423, "locked", "phone",
@@ -342,7 +335,7 @@ static int mint_commit(struct app *app, struct http_req *req, struct mint *m)
 	b64url_encode(m->c.id, PAGE_ID_BYTES, m->page_id);
 	snprintf(m->url, sizeof m->url, "%s/%s", app->cfg.public_url, m->page_id);
 
-	if (api_audit(app, req, AUDIT_MINTED, &m->c, m->page_id, m->c.created_ms, false) < 0) {
+	if (api_audit(app, req, AUDIT_MINTED, &m->c, m->c.created_ms, false) < 0) {
 		/* No challenge without its `minted` row: the audit writer is behind
 		 * (queue full), so this is back-pressure, answered like capacity. */
 		store_finish(app->store, m->c.id, now_ms(), CHAL_CANCELED, NULL);
@@ -474,7 +467,7 @@ static void handle_v1_item(struct app *app, struct http_req *req, const char *id
 	if (req->method == HTTP_DELETE) {
 		sr = store_finish(app->store, raw, now_ms(), CHAL_CANCELED, &c);
 		if (sr == STORE_OK) {
-			(void)api_audit(app, req, AUDIT_CANCELED, &c, id, c.decided_ms, app->cfg.notify_on_expiry);
+			(void)api_audit(app, req, AUDIT_CANCELED, &c, c.decided_ms, app->cfg.notify_on_expiry);
 			metrics_inc(app->metrics, M_CANCELED);
 		}
 	} else {

@@ -8,6 +8,7 @@
 #include "config.h"
 #include "log.h"
 #include "util.h"
+#include "validate.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -16,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <arpa/inet.h>
 #include <pwd.h>
 #include <strings.h>
 
@@ -389,25 +389,9 @@ static const struct key *flag_find(const char *arg, const char **inline_value)
 	return NULL;
 }
 
-/* "1.2.3.4", "10.0.0.0/8", "::1", "fd00::/8" */
-static bool cidr_valid(const char *s)
+static bool is_http_url(const char *s)
 {
-	char addr[INET6_ADDRSTRLEN + 1];
-	unsigned char bin[16];
-	const char *slash = strchr(s, '/');
-	size_t n = slash ? (size_t)(slash - s) : strlen(s);
-	int family;
-	long long bits;
-	const char *err;
-
-	if (n == 0 || n >= sizeof addr)
-		return false;
-	memcpy(addr, s, n);
-	addr[n] = '\0';
-	family = strchr(addr, ':') ? AF_INET6 : AF_INET;
-	if (inet_pton(family, addr, bin) != 1)
-		return false;
-	return slash == NULL || parse_ll(slash + 1, 0, family == AF_INET6 ? 128 : 32, &bits, &err) == 0;
+	return strncmp(s, "https://", 8) == 0 || strncmp(s, "http://", 7) == 0;
 }
 
 static int config_finish(struct config *cfg)
@@ -425,7 +409,7 @@ static int config_finish(struct config *cfg)
 	} else {
 		size_t n = strlen(cfg->public_url);
 		k = key_find("public_url");
-		if (strncmp(cfg->public_url, "https://", 8) != 0 && strncmp(cfg->public_url, "http://", 7) != 0) {
+		if (!is_http_url(cfg->public_url)) {
 			config_error(k, "effective", cfg->public_url, "expected an http(s):// URL");
 			return -1;
 		}
@@ -466,19 +450,18 @@ static int config_finish(struct config *cfg)
 		             "effective", NULL, "chatfuel_bot_id and chatfuel_token must be set together");
 		return -1;
 	}
-	if (strncmp(cfg->chatfuel_base_url, "https://", 8) != 0 &&
-	    strncmp(cfg->chatfuel_base_url, "http://", 7) != 0) {
+	if (!is_http_url(cfg->chatfuel_base_url)) {
 		config_error(key_find("chatfuel_base_url"), "effective", cfg->chatfuel_base_url,
 		             "expected an http(s):// URL");
 		return -1;
 	}
-	if (cfg->webhook_url != NULL && (strncmp(cfg->webhook_url, "https://", 8) != 0 &&
-	                                 strncmp(cfg->webhook_url, "http://", 7) != 0)) {
+	if (cfg->webhook_url != NULL && !is_http_url(cfg->webhook_url)) {
 		config_error(key_find("webhook_url"), "effective", cfg->webhook_url, "expected an http(s):// URL");
 		return -1;
 	}
 	for (int i = 0; i < cfg->trusted_proxies.n; i++) {
-		if (!cidr_valid(cfg->trusted_proxies.v[i])) {
+		struct cidr c;
+		if (cidr_parse(cfg->trusted_proxies.v[i], &c) != 0) {
 			config_error(key_find("trusted_proxies"), "effective", cfg->trusted_proxies.v[i],
 			             "expected IPv4/IPv6 addresses or CIDRs, like 10.0.0.0/8 or ::1");
 			return -1;

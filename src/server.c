@@ -77,17 +77,10 @@ static int drop_privileges(const char *user)
 /* Audits a challenge that ended unanswered (expired, or canceled at stop). */
 static void audit_unanswered(struct app *app, const struct chal *c, enum audit_kind kind)
 {
-	struct audit_event ev = { 0 };
+	struct audit_event ev;
 
-	ev.kind = kind;
-	ev.ts_ms = kind == AUDIT_EXPIRED ? c->expires_ms : c->decided_ms;
-	b64url_encode(c->id, PAGE_ID_BYTES, ev.page_id);
-	ev.client_id = c->client_id;
-	ev.phone = c->phone;
-	ev.flow = c->flow;
-	ev.created_ms = c->created_ms;
+	app_event_for(&ev, kind, c, kind == AUDIT_EXPIRED ? c->expires_ms : c->decided_ms);
 	ev.notify = app->cfg.notify_on_expiry;
-	ev.validated = false;
 	if (audit_submit(app->audit, &ev, NULL, NULL) < 0)
 		metrics_inc(app->metrics, M_AUDIT_FAILED);
 	metrics_inc(app->metrics, kind == AUDIT_EXPIRED ? M_EXPIRED : M_CANCELED);

@@ -6,7 +6,9 @@
 #include "caldate.h"
 #include "store.h"
 
+#include <arpa/inet.h>
 #include <stdbool.h>
+#include <string.h>
 
 int validate_client_id(const char *s, size_t len, const char **detail)
 {
@@ -130,4 +132,54 @@ int validate_dob(const char *s, size_t len, int32_t today, int32_t *out, const c
 	}
 	*out = d;
 	return 0;
+}
+
+int cidr_parse(const char *s, struct cidr *out)
+{
+	char addr[INET6_ADDRSTRLEN + 1];
+	const char *slash = strchr(s, '/');
+	size_t n = slash ? (size_t)(slash - s) : strlen(s);
+	int max;
+
+	if (n == 0 || n >= sizeof addr)
+		return -1;
+	memcpy(addr, s, n);
+	addr[n] = '\0';
+	out->family = strchr(addr, ':') ? AF_INET6 : AF_INET;
+	max = out->family == AF_INET6 ? 128 : 32;
+	memset(out->addr, 0, sizeof out->addr);
+	if (inet_pton(out->family, addr, out->addr) != 1)
+		return -1;
+	out->bits = max;
+	if (slash != NULL) {
+		const char *p = slash + 1;
+		int bits = 0;
+		if (*p == '\0' || strlen(p) > 3)
+			return -1;
+		for (; *p != '\0'; p++) {
+			if (*p < '0' || *p > '9')
+				return -1;
+			bits = bits * 10 + (*p - '0');
+		}
+		if (bits > max)
+			return -1;
+		out->bits = bits;
+	}
+	return 0;
+}
+
+bool cidr_contains(const struct cidr *net, const struct cidr *addr)
+{
+	int bits = net->bits;
+
+	if (net->family != addr->family)
+		return false;
+	if (memcmp(net->addr, addr->addr, (size_t)(bits / 8)) != 0)
+		return false;
+	if (bits % 8 != 0) {
+		unsigned char mask = (unsigned char)(0xff << (8 - bits % 8));
+		if ((net->addr[bits / 8] & mask) != (addr->addr[bits / 8] & mask))
+			return false;
+	}
+	return true;
 }

@@ -18,6 +18,7 @@
 #include "page.h"
 #include "store.h"
 #include "util.h"
+#include "validate.h"
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
@@ -40,6 +41,8 @@ struct web {
 	char *brand_logo_data;
 	char brand_css_text[80];
 	char wa_url[64];
+	struct cidr proxies[CONFIG_MAX_LIST];   /* trusted_proxies, parsed once */
+	int nproxies;
 };
 
 static struct MHD_Response *load_brand_logo(struct web *w, const char *path)
@@ -60,14 +63,8 @@ static struct MHD_Response *load_brand_logo(struct web *w, const char *path)
 		log_error("brand_logo: %s is larger than 256 KiB", path);
 		return NULL;
 	}
-	if (dot != NULL && strcasecmp(dot, ".svg") == 0)
-		ctype = "image/svg+xml";
-	else if (dot != NULL && strcasecmp(dot, ".png") == 0)
-		ctype = "image/png";
-	else {
-		log_error("brand_logo: %s must be an .svg or .png file", path);
-		return NULL;
-	}
+	/* config accepted only .svg and .png */
+	ctype = dot != NULL && strcasecmp(dot, ".png") == 0 ? "image/png" : "image/svg+xml";
 	return http_response_static(w->brand_logo_data, n, ctype, "public, max-age=3600", NULL);
 }
 
@@ -116,6 +113,9 @@ struct web *web_new(struct app *app)
 		}
 	}
 	snprintf(w->wa_url, sizeof w->wa_url, "https://wa.me/%s", cfg->wa_digits);
+	for (int i = 0; i < cfg->trusted_proxies.n; i++)   /* validated by config */
+		if (cidr_parse(cfg->trusted_proxies.v[i], &w->proxies[w->nproxies]) == 0)
+			w->nproxies++;
 	return w;
 }
 
@@ -207,54 +207,23 @@ static void handle_page(struct web *w, struct http_req *req, const char *id)
 	http_reply_take(req, 200, "text/html; charset=utf-8", html, len);
 }
 
-/* The client address for the audit log: the peer, or the last address in
- * X-Forwarded-For that is not a trusted proxy, when the peer is one. */
-static bool cidr_match(const char *cidr, const char *ip)
+static bool is_trusted(const struct web *w, const struct cidr *addr)
 {
-	char net[INET6_ADDRSTRLEN + 4];
-	const char *slash = strchr(cidr, '/');
-	unsigned char a[16], b[16];
-	int fam, bits, max;
-	long long v;
-	const char *err;
-
-	snprintf(net, sizeof net, "%.*s", slash ? (int)(slash - cidr) : (int)strlen(cidr), cidr);
-	fam = strchr(net, ':') ? AF_INET6 : AF_INET;
-	max = fam == AF_INET6 ? 128 : 32;
-	if (inet_pton(fam, net, a) != 1 || inet_pton(fam, ip, b) != 1)
-		return false;
-	bits = max;
-	if (slash != NULL) {
-		if (parse_ll(slash + 1, 0, max, &v, &err) < 0)
-			return false;
-		bits = (int)v;
-	}
-	for (int i = 0; i < bits / 8; i++)
-		if (a[i] != b[i])
-			return false;
-	if (bits % 8 != 0) {
-		unsigned char mask = (unsigned char)(0xff << (8 - bits % 8));
-		if ((a[bits / 8] & mask) != (b[bits / 8] & mask))
-			return false;
-	}
-	return true;
-}
-
-static bool is_trusted(const struct strlist *proxies, const char *ip)
-{
-	for (int i = 0; i < proxies->n; i++)
-		if (cidr_match(proxies->v[i], ip))
+	for (int i = 0; i < w->nproxies; i++)
+		if (cidr_contains(&w->proxies[i], addr))
 			return true;
 	return false;
 }
 
+/* The client address for the audit log: the peer, or the last address in
+ * X-Forwarded-For that is not a trusted proxy, when the peer is one. */
 static void client_ip(struct web *w, struct http_req *req, char *out, size_t len)
 {
-	const struct strlist *proxies = &w->app->cfg.trusted_proxies;
+	struct cidr addr;
 	const char *xff;
 
 	snprintf(out, len, "%s", req->ip);
-	if (proxies->n == 0 || !is_trusted(proxies, req->ip))
+	if (w->nproxies == 0 || cidr_parse(req->ip, &addr) != 0 || !is_trusted(w, &addr))
 		return;
 	xff = http_header(req, "X-Forwarded-For");
 	if (xff == NULL)
@@ -263,23 +232,19 @@ static void client_ip(struct web *w, struct http_req *req, char *out, size_t len
 	for (size_t end = strlen(xff); end > 0;) {
 		size_t start = end;
 		char hop[INET6_ADDRSTRLEN];
-		unsigned char tmp[16];
+		char *p, *e;
 		while (start > 0 && xff[start - 1] != ',')
 			start--;
 		snprintf(hop, sizeof hop, "%.*s", (int)(end - start), xff + start);
-		{
-			char *p = hop, *e;
-			while (*p == ' ')
-				p++;
-			e = p + strlen(p);
-			while (e > p && e[-1] == ' ')
-				*--e = '\0';
-			if (inet_pton(strchr(p, ':') ? AF_INET6 : AF_INET, p, tmp) != 1)
-				return;
-			snprintf(out, len, "%s", p);
-			if (!is_trusted(proxies, p))
-				return;
-		}
+		for (p = hop; *p == ' '; p++)
+			;
+		for (e = p + strlen(p); e > p && e[-1] == ' ';)
+			*--e = '\0';
+		if (strchr(p, '/') != NULL || cidr_parse(p, &addr) != 0)
+			return;
+		snprintf(out, len, "%s", p);
+		if (!is_trusted(w, &addr))
+			return;
 		end = start > 0 ? start - 1 : 0;
 	}
 }
@@ -326,20 +291,12 @@ static void decision_durable(void *ctx, int rc)
 }
 
 static void audit_event_from(struct audit_event *ev, enum audit_kind kind, const struct chal *c,
-                             const char *page_id, const char *ip, struct http_req *req,
-                             const char *refdata)
+                             int64_t ts, const char *ip, struct http_req *req, const char *refdata)
 {
-	memset(ev, 0, sizeof *ev);
-	ev->kind = kind;
-	ev->ts_ms = c->decided_ms ? c->decided_ms : now_ms();
-	memcpy(ev->page_id, page_id, PAGE_ID_LEN + 1);
-	ev->client_id = c->client_id;
-	ev->phone = c->phone;
-	ev->flow = c->flow;
+	app_event_for(ev, kind, c, ts);
 	ev->ip = ip;
 	ev->user_agent = http_header(req, "User-Agent");
 	ev->refdata = refdata;
-	ev->created_ms = c->created_ms;
 }
 
 static void handle_validate(struct web *w, struct http_req *req)
@@ -352,6 +309,7 @@ static void handle_validate(struct web *w, struct http_req *req)
 	struct chal c;
 	struct audit_event ev;
 	struct question q_before;
+	int64_t now = now_ms();             /* one instant for the whole decision */
 	char pkey[PHONE_MAX + 1];
 	bool have_before, reserved = false;
 	enum store_result sr;
@@ -385,7 +343,7 @@ static void handle_validate(struct web *w, struct http_req *req)
 
 	/* A phone locked out since this page was minted decides nothing more:
 	 * the page ends as `locked` whatever the answer. */
-	have_before = store_get(app->store, raw, now_ms(), &c) == STORE_OK;
+	have_before = store_get(app->store, raw, now, &c) == STORE_OK;
 	if (have_before)
 		q_before = c.q;
 	/* The attempt is counted against the phone's lockout before the answer is
@@ -393,17 +351,17 @@ static void handle_validate(struct web *w, struct http_req *req)
 	 * several pages of one phone cannot get past the limit together. */
 	if (have_before) {
 		strlcpy_(pkey, app_phone_key(c.phone), sizeof pkey);
-		if (limiter_hit(app->lockout, pkey, strlen(pkey), now_ms()) > 0) {
-			sr = store_finish(app->store, raw, now_ms(), CHAL_LOCKED, &c);
+		if (limiter_hit(app->lockout, pkey, strlen(pkey), now) > 0) {
+			sr = store_finish(app->store, raw, now, CHAL_LOCKED, &c);
 		} else {
 			reserved = true;
-			sr = store_take(app->store, raw, now_ms(), answer, (size_t)alen, &c);
+			sr = store_take(app->store, raw, now, answer, (size_t)alen, &c);
 		}
 	} else {
-		sr = store_take(app->store, raw, now_ms(), answer, (size_t)alen, &c);
+		sr = store_take(app->store, raw, now, answer, (size_t)alen, &c);
 	}
 	if (reserved && !(sr == STORE_OK && c.status == CHAL_DENIED))
-		limiter_refund(app->lockout, pkey, strlen(pkey), now_ms());
+		limiter_refund(app->lockout, pkey, strlen(pkey), now);
 	explicit_bzero(answer, sizeof answer);
 	if (sr == STORE_OK) {
 		struct decision *d = xmalloc(sizeof *d);
@@ -415,10 +373,10 @@ static void handle_validate(struct web *w, struct http_req *req)
 
 		/* the failure was counted above; reaching the limit locks the phone */
 		if (c.status == CHAL_DENIED)
-			locks_now = limiter_blocked(app->lockout, key, strlen(key), now_ms()) > 0;
+			locks_now = limiter_blocked(app->lockout, key, strlen(key), now) > 0;
 		if (c.status == CHAL_LOCKED)
 			kind = AUDIT_LOCKED;
-		audit_event_from(&ev, kind, &c, id, ip, req, refdata);
+		audit_event_from(&ev, kind, &c, c.decided_ms, ip, req, refdata);
 		ev.notify = true;
 		ev.validated = ok;
 		metrics_inc(app->metrics, ok ? M_APPROVED : kind == AUDIT_LOCKED ? M_LOCKED : M_DENIED);
@@ -437,14 +395,13 @@ static void handle_validate(struct web *w, struct http_req *req)
 		if (locks_now) {
 			/* After the decision, so the log reads denied → locked. The request
 			 * stays valid here: a resume is processed after this handler returns. */
-			audit_event_from(&ev, AUDIT_LOCKED, &c, id, ip, req, NULL);
+			audit_event_from(&ev, AUDIT_LOCKED, &c, c.decided_ms, ip, req, NULL);
 			if (audit_submit(app->audit, &ev, NULL, NULL) < 0)
 				metrics_inc(app->metrics, M_AUDIT_FAILED);
 			log_info("a phone was locked after %d failed answers (page %s)", app->cfg.lockout.n, id);
 		}
 	} else if (sr == STORE_USED) {
-		audit_event_from(&ev, AUDIT_REPLAYED, &c, id, ip, req, refdata);
-		ev.ts_ms = now_ms();
+		audit_event_from(&ev, AUDIT_REPLAYED, &c, now, ip, req, refdata);
 		if (audit_submit(app->audit, &ev, NULL, NULL) < 0)
 			metrics_inc(app->metrics, M_AUDIT_FAILED);
 		metrics_inc(app->metrics, M_REPLAYED);

@@ -309,6 +309,41 @@ static void test_dob_refuses_other_formats(void **state)
 	assert_int_equal(validate_dob("1990-05\0-17", 10, TODAY, &d, &detail), -1);
 }
 
+static void test_cidr(void **state)
+{
+	struct cidr net, a;
+
+	(void)state;
+	assert_int_equal(cidr_parse("10.0.0.0/8", &net), 0);
+	assert_int_equal(cidr_parse("10.200.3.4", &a), 0);
+	assert_true(cidr_contains(&net, &a));
+	assert_int_equal(cidr_parse("11.0.0.1", &a), 0);
+	assert_false(cidr_contains(&net, &a));
+	assert_int_equal(cidr_parse("192.168.1.128/25", &net), 0);
+	assert_int_equal(cidr_parse("192.168.1.200", &a), 0);
+	assert_true(cidr_contains(&net, &a));
+	assert_int_equal(cidr_parse("192.168.1.127", &a), 0);
+	assert_false(cidr_contains(&net, &a));
+	assert_int_equal(cidr_parse("fd00::/8", &net), 0);
+	assert_int_equal(cidr_parse("fd12::1", &a), 0);
+	assert_true(cidr_contains(&net, &a));
+	assert_int_equal(cidr_parse("10.0.0.1", &a), 0);
+	assert_false(cidr_contains(&net, &a));          /* families differ */
+	assert_int_equal(cidr_parse("127.0.0.1", &net), 0);   /* an address is a /32 */
+	assert_int_equal(cidr_parse("127.0.0.2", &a), 0);
+	assert_false(cidr_contains(&net, &a));
+	assert_int_equal(cidr_parse("0.0.0.0/0", &net), 0);
+	assert_true(cidr_contains(&net, &a));
+	assert_int_equal(cidr_parse("10.0.0.0/33", &net), -1);
+	assert_int_equal(cidr_parse("::/129", &net), -1);
+	assert_int_equal(cidr_parse("10.0.0.0/", &net), -1);
+	assert_int_equal(cidr_parse("10.0.0.0/8x", &net), -1);
+	assert_int_equal(cidr_parse("10.0.0/8", &net), -1);
+	assert_int_equal(cidr_parse("", &net), -1);
+	assert_int_equal(cidr_parse("/8", &net), -1);
+	assert_int_equal(cidr_parse("example.com", &net), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -323,6 +358,7 @@ int main(void)
 		cmocka_unit_test(test_dob_accepts_real_dates_in_range),
 		cmocka_unit_test(test_dob_refuses_out_of_range_and_unreal_dates),
 		cmocka_unit_test(test_dob_refuses_other_formats),
+		cmocka_unit_test(test_cidr),
 	};
 
 	return cmocka_run_group_tests_name("validate", tests, NULL, NULL);
