@@ -10,6 +10,7 @@
 #include "audit.h"
 #include "config.h"
 #include "crypto.h"
+#include "decide.h"
 #include "form.h"
 #include "http.h"
 #include "limiter.h"
@@ -299,6 +300,27 @@ static void audit_event_from(struct audit_event *ev, enum audit_kind kind, const
 	ev->refdata = refdata;
 }
 
+/* Queues the decision's event and defers the reply until it is durable;
+ * undoes the decision if it cannot be queued. */
+static void submit_decision(struct web *w, struct http_req *req, const struct audit_event *ev,
+                            const uint8_t raw[PAGE_ID_BYTES], const struct question *q_before)
+{
+	struct decision *d = xmalloc(sizeof *d);
+
+	d->req = req;
+	d->w = w;
+	memcpy(d->id, raw, sizeof d->id);
+	d->q = *q_before;
+	req->state = d;
+	req->state_free = decision_free;
+	http_defer(req);
+	if (audit_submit(w->app->audit, ev, decision_durable, d) < 0) {
+		log_error("audit: queue full or stopped; a decision was undone, the page reopened");
+		decision_undo(d);
+		http_resume(req);
+	}
+}
+
 static void handle_validate(struct web *w, struct http_req *req)
 {
 	struct app *app = w->app;
@@ -310,9 +332,11 @@ static void handle_validate(struct web *w, struct http_req *req)
 	struct audit_event ev;
 	struct question q_before;
 	int64_t now = now_ms();             /* one instant for the whole decision */
-	char pkey[PHONE_MAX + 1];
-	bool have_before, reserved = false;
-	enum store_result sr;
+	char pkey[PHONE_MAX + 1] = "";
+	bool pending;
+	int lockout_secs = 0;
+	struct decide_in in = { .c = &c, .now_ms = now };
+	struct decide_out out;
 
 	memset(&q_before, 0, sizeof q_before);
 	if (req->body_too_large) {
@@ -341,74 +365,51 @@ static void handle_validate(struct web *w, struct http_req *req)
 	}
 	client_ip(w, req, ip, sizeof ip);
 
-	/* A phone locked out since this page was minted decides nothing more:
-	 * the page ends as `locked` whatever the answer. */
-	have_before = store_get(app->store, raw, now, &c) == STORE_OK;
-	if (have_before)
+	/* The facts decide_answer needs: the page as it stood, the phone's
+	 * lockout, the store's verdict. */
+	pending = store_get(app->store, raw, now, &c) == STORE_OK;
+	if (pending) {
 		q_before = c.q;
-	/* The attempt is counted against the phone's lockout before the answer is
-	 * checked (and given back if it was right), so simultaneous answers to
-	 * several pages of one phone cannot get past the limit together. */
-	if (have_before) {
 		strlcpy_(pkey, app_phone_key(c.phone), sizeof pkey);
-		if (limiter_hit(app->lockout, pkey, strlen(pkey), now) > 0) {
-			sr = store_finish(app->store, raw, now, CHAL_LOCKED, &c);
-		} else {
-			reserved = true;
-			sr = store_take(app->store, raw, now, answer, (size_t)alen, &c);
-		}
-	} else {
-		sr = store_take(app->store, raw, now, answer, (size_t)alen, &c);
+		lockout_secs = limiter_hit(app->lockout, pkey, strlen(pkey), now);
 	}
-	if (reserved && !(sr == STORE_OK && c.status == CHAL_DENIED))
-		limiter_refund(app->lockout, pkey, strlen(pkey), now);
+	in.plan = decide_plan(pending, lockout_secs);
+	if (in.plan.op == DECIDE_FINISH_LOCKED)
+		in.sr = store_finish(app->store, raw, now, CHAL_LOCKED, &c);
+	else
+		in.sr = store_take(app->store, raw, now, answer, (size_t)alen, &c);
 	explicit_bzero(answer, sizeof answer);
-	if (sr == STORE_OK) {
-		struct decision *d = xmalloc(sizeof *d);
-		bool ok = c.status == CHAL_APPROVED;
+	if (in.sr == STORE_OK) {
 		const char *key = app_phone_key(c.phone);
-		enum audit_kind kind = ok ? AUDIT_APPROVED : AUDIT_DENIED;
+		in.lockout_reached = limiter_blocked(app->lockout, key, strlen(key), now) > 0;
+	}
+	decide_answer(&in, &out);
 
-		bool locks_now = false;
-
-		/* the failure was counted above; reaching the limit locks the phone */
-		if (c.status == CHAL_DENIED)
-			locks_now = limiter_blocked(app->lockout, key, strlen(key), now) > 0;
-		if (c.status == CHAL_LOCKED)
-			kind = AUDIT_LOCKED;
-		audit_event_from(&ev, kind, &c, c.decided_ms, ip, req, refdata);
-		ev.notify = true;
-		ev.validated = ok;
-		metrics_inc(app->metrics, ok ? M_APPROVED : kind == AUDIT_LOCKED ? M_LOCKED : M_DENIED);
-		d->req = req;
-		d->w = w;
-		memcpy(d->id, raw, sizeof d->id);
-		d->q = q_before;
-		req->state = d;
-		req->state_free = decision_free;
-		http_defer(req);
-		if (audit_submit(app->audit, &ev, decision_durable, d) < 0) {
-			log_error("audit: queue full or stopped; a decision was undone, the page reopened");
-			decision_undo(d);
-			http_resume(req);
-		}
-		if (locks_now) {
-			/* After the decision, so the log reads denied → locked. The request
-			 * stays valid here: a resume is processed after this handler returns. */
-			audit_event_from(&ev, AUDIT_LOCKED, &c, c.decided_ms, ip, req, NULL);
-			if (audit_submit(app->audit, &ev, NULL, NULL) < 0)
-				metrics_inc(app->metrics, M_AUDIT_FAILED);
-			log_info("a phone was locked after %d failed answers (page %s)", app->cfg.lockout.n, id);
-		}
-	} else if (sr == STORE_USED) {
-		audit_event_from(&ev, AUDIT_REPLAYED, &c, now, ip, req, refdata);
+	if (out.refund)
+		limiter_refund(app->lockout, pkey, strlen(pkey), now);
+	metrics_inc(app->metrics, out.metric);
+	if (out.audit) {
+		audit_event_from(&ev, out.kind, &c, out.ts_ms, ip, req, refdata);
+		ev.notify = out.notify;
+		ev.validated = out.validated;
+	}
+	if (out.undo_on_failure) {
+		submit_decision(w, req, &ev, raw, &q_before);
+	} else {
+		if (out.audit && audit_submit(app->audit, &ev, NULL, NULL) < 0)
+			metrics_inc(app->metrics, M_AUDIT_FAILED);
+		if (out.reply == DECIDE_TO_CHAT)
+			http_reply_redirect(req, 303, w->wa_url);
+		else
+			reply_state(w, req, 404, PAGE_NOT_FOUND);
+	}
+	if (out.then_locked) {
+		/* After the decision, so the log reads denied → locked. The request
+		 * stays valid here: a resume is processed after this handler returns. */
+		audit_event_from(&ev, AUDIT_LOCKED, &c, out.ts_ms, ip, req, NULL);
 		if (audit_submit(app->audit, &ev, NULL, NULL) < 0)
 			metrics_inc(app->metrics, M_AUDIT_FAILED);
-		metrics_inc(app->metrics, M_REPLAYED);
-		http_reply_redirect(req, 303, w->wa_url);
-	} else {
-		metrics_inc(app->metrics, M_REPLAYED);
-		reply_state(w, req, 404, PAGE_NOT_FOUND);
+		log_info("a phone was locked after %d failed answers (page %s)", app->cfg.lockout.n, id);
 	}
 	explicit_bzero(&q_before, sizeof q_before);
 	free(refdata);
