@@ -7,7 +7,7 @@
  * notifier. Readers (verify, export, head, status) open their own connections.
  *
  * Rows form a SHA-256 hash chain: hash = SHA-256(canonical encoding of the row
- * || prev_hash). The encoding is documented in audit.c and the README.
+ * || prev_hash). The encoding is chain.c's, documented in chain.h and the README.
  */
 #ifndef MNMFA_AUDIT_H
 #define MNMFA_AUDIT_H

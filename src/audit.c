@@ -11,25 +11,10 @@
  * chain head (last id and hash) lives in the writer, read once at open; the
  * writer assigns ids itself so that the id can be part of the hashed row.
  *
- * Canonical encoding and hash (documented in the README too). For a row:
- *
- *   enc(x)  = "-"                     when x is NULL
- *           = decimal(len(x)) ":" x   otherwise (len in bytes; "" is "0:")
- *   msg     = enc(id) enc(ts) enc(event) enc(page_id) enc(client_id)
- *             enc(phone) enc(flow) enc(ip) enc(user_agent) enc(refdata)
- *             prev_hash
- *   hash    = lowercase hex of SHA-256(msg)
- *
- * id is its decimal text; ts is the stored text ("2026-11-28T18:48:08.123Z");
- * prev_hash is the previous row's hash as its 64 hex characters, and 64 "0"
- * for the first row. The length prefixes make the encoding unambiguous (no
- * separator can be forged inside a field) and keep NULL apart from "".
- *
- * verify walks the rows in id order and reports the first row whose id is not
- * the previous id + 1 (a row was removed), whose prev_hash is not the previous
- * row's hash (removed or reordered) or whose hash does not match its contents
- * (changed). A truncated tail cannot be seen from inside the file: `audit head`
- * prints the newest id and hash so that it can be anchored elsewhere.
+ * The canonical encoding, the row hash and the verify walk are chain.c's
+ * (documented in chain.h and the README); this file stores and reads the rows.
+ * A truncated tail cannot be seen from inside the file: `audit head` prints
+ * the newest id and hash so that it can be anchored elsewhere.
  *
  * Schema (PRAGMA user_version 1):
  *   audit_log(id, ts, event, page_id, client_id, phone, flow, ip, user_agent,
@@ -47,6 +32,7 @@
  */
 #include "audit.h"
 #include "audit_db.h"
+#include "chain.h"
 #include "config.h"
 #include "crypto.h"
 #include "log.h"
@@ -68,10 +54,6 @@
 #define AUDIT_DEFAULT_DB "logs.db"             /* config's db_path default */
 #define AUDIT_REFDATA_PARSE_MAX (4 * AUDIT_REFDATA_MAX) /* longer input is not parsed */
 #define AUDIT_FULL_LOG_INTERVAL_MS 1000        /* "queue full" logged at most this often */
-#define AUDIT_ROW_FIELDS 9                     /* text fields hashed after the id */
-
-static const char genesis_hash[AUDIT_HASH_HEX + 1] =
-	"0000000000000000000000000000000000000000000000000000000000000000";
 
 static const char *const kind_names[] = {
 	[AUDIT_MINTED] = "minted", [AUDIT_APPROVED] = "approved", [AUDIT_DENIED] = "denied",
@@ -254,60 +236,6 @@ fail:
 	return -1;
 }
 
-/* ---- canonical encoding ------------------------------------------------ */
-
-struct buf {
-	char *p;
-	size_t len, cap;
-};
-
-static void buf_add(struct buf *b, const void *data, size_t n)
-{
-	if (b->len + n > b->cap) {
-		size_t cap = b->cap ? b->cap : 1024;
-		while (cap < b->len + n)
-			cap *= 2;
-		b->p = xreallocarray(b->p, cap, 1);
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, data, n);
-	b->len += n;
-}
-
-static void enc_field(struct buf *b, const char *s, size_t n)
-{
-	char num[24];
-	int k;
-
-	if (s == NULL) {
-		buf_add(b, "-", 1);
-		return;
-	}
-	k = snprintf(num, sizeof num, "%zu:", n);
-	buf_add(b, num, (size_t)k);
-	buf_add(b, s, n);
-}
-
-/* f[] and len[] hold ts, event, page_id, client_id, phone, flow, ip,
- * user_agent, refdata in that order (NULL for NULL). */
-static void row_hash(struct buf *b, int64_t id, const char *const f[AUDIT_ROW_FIELDS],
-                     const size_t len[AUDIT_ROW_FIELDS], const char *prev, size_t prevlen,
-                     char out[AUDIT_HASH_HEX + 1])
-{
-	uint8_t md[SHA256_LEN];
-	char num[24];
-	int k;
-
-	b->len = 0;
-	k = snprintf(num, sizeof num, "%lld", (long long)id);
-	enc_field(b, num, (size_t)k);
-	for (int i = 0; i < AUDIT_ROW_FIELDS; i++)
-		enc_field(b, f[i], len[i]);
-	buf_add(b, prev, prevlen);
-	crypto_sha256(b->p, b->len, md);
-	hex_encode(md, sizeof md, out);
-}
-
 /* ---- event copies ------------------------------------------------------ */
 
 /* Replaces bytes that are not valid UTF-8 (RFC 3629: no overlongs, no
@@ -453,7 +381,6 @@ struct audit {
 	sqlite3_stmt *ins_row, *ins_outbox;
 	int64_t last_id;
 	char last_hash[AUDIT_HASH_HEX + 1];
-	struct buf enc;
 
 	/* Status lookups from API threads: one reader connection opened at start
 	 * (before privileges are dropped), serialised by its own lock. */
@@ -538,29 +465,30 @@ static int insert_outbox(struct audit *a, int64_t audit_id, const struct item *i
 static int write_item(struct audit *a, const struct item *it, int64_t now, bool *woke)
 {
 	char ts[32], hash[AUDIT_HASH_HEX + 1];
-	const char *f[AUDIT_ROW_FIELDS];
-	size_t len[AUDIT_ROW_FIELDS];
+	struct chain_row r = { .id = a->last_id + 1 };
 	sqlite3_stmt *st = a->ins_row;
-	int64_t id = a->last_id + 1;
+	int64_t id = r.id;
 	int rc;
 
 	fmt_rfc3339_ms(it->ts_ms, ts, sizeof ts);
-	f[0] = ts;
-	f[1] = audit_kind_name(it->kind);
-	f[2] = it->page_id;
-	f[3] = it->client_id;
-	f[4] = it->phone;
-	f[5] = it->flow;
-	f[6] = it->ip;
-	f[7] = it->user_agent;
-	f[8] = it->refdata;
-	for (int i = 0; i < AUDIT_ROW_FIELDS; i++)
-		len[i] = f[i] ? strlen(f[i]) : 0;
-	row_hash(&a->enc, id, f, len, a->last_hash, strlen(a->last_hash), hash);
+	r.f[CHAIN_TS] = ts;
+	r.f[CHAIN_EVENT] = audit_kind_name(it->kind);
+	r.f[CHAIN_PAGE_ID] = it->page_id;
+	r.f[CHAIN_CLIENT_ID] = it->client_id;
+	r.f[CHAIN_PHONE] = it->phone;
+	r.f[CHAIN_FLOW] = it->flow;
+	r.f[CHAIN_IP] = it->ip;
+	r.f[CHAIN_USER_AGENT] = it->user_agent;
+	r.f[CHAIN_REFDATA] = it->refdata;
+	for (int i = 0; i < CHAIN_FIELDS; i++)
+		r.len[i] = r.f[i] ? strlen(r.f[i]) : 0;
+	r.prev_hash = a->last_hash;
+	r.prev_len = strlen(a->last_hash);
+	chain_row_hash(&r, hash);
 
 	sqlite3_bind_int64(st, 1, id);
-	for (int i = 0; i < AUDIT_ROW_FIELDS; i++)
-		bind_text(st, i + 2, f[i]);
+	for (int i = 0; i < CHAIN_FIELDS; i++)
+		bind_text(st, i + 2, r.f[i]);
 	sqlite3_bind_text(st, 11, a->last_hash, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 12, hash, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
@@ -697,7 +625,7 @@ static int load_head(struct audit *a)
 	int rc;
 
 	a->last_id = 0;
-	memcpy(a->last_hash, genesis_hash, sizeof a->last_hash);
+	memcpy(a->last_hash, chain_genesis, sizeof a->last_hash);
 	if (sqlite3_prepare_v2(a->db, "SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1", -1,
 	                       &st, NULL) != SQLITE_OK)
 		return -1;
@@ -852,7 +780,6 @@ void audit_close(struct audit *a)
 		close(a->lock_fd);
 	if (a->db != NULL && sqlite3_close(a->db) != SQLITE_OK)
 		log_error("%s: %s", __func__, sqlite3_errmsg(a->db));
-	free(a->enc.p);
 	pthread_cond_destroy(&a->cond);
 	pthread_mutex_destroy(&a->lock);
 	free(a);
@@ -876,67 +803,47 @@ int audit_verify_chain(const char *db_path, struct audit_verify *out)
 {
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
-	struct buf enc = { 0 };
-	char err[512], expect[AUDIT_HASH_HEX + 1], calc[AUDIT_HASH_HEX + 1];
-	int64_t prev_id = 0;
+	struct chain_walk w;
+	char err[512];
 	int rc = -1, step;
 
-	memset(out, 0, sizeof *out);
-	memcpy(out->head_hash, genesis_hash, sizeof out->head_hash);
-	memcpy(expect, genesis_hash, sizeof expect);
+	chain_walk_init(&w);
 	if (audit_db_open_reader(db_path, &db, err, sizeof err) != 0) {
 		log_error("audit verify: %s", err);
-		return -1;
+		goto out;
 	}
 	if (sqlite3_prepare_v2(db, "SELECT " ROW_COLUMNS " FROM audit_log ORDER BY id", -1, &st,
 	                       NULL) != SQLITE_OK)
 		goto sqlfail;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *f[AUDIT_ROW_FIELDS];
-		size_t len[AUDIT_ROW_FIELDS];
-		int64_t id = sqlite3_column_int64(st, 0);
-		const char *prev = (const char *)sqlite3_column_text(st, 10);
-		const char *hash = (const char *)sqlite3_column_text(st, 11);
+		struct chain_row r = { .id = sqlite3_column_int64(st, 0) };
 
-		for (int i = 0; i < AUDIT_ROW_FIELDS; i++) {
-			f[i] = (const char *)sqlite3_column_text(st, i + 1);
-			len[i] = f[i] ? (size_t)sqlite3_column_bytes(st, i + 1) : 0;
+		for (int i = 0; i < CHAIN_FIELDS; i++) {
+			r.f[i] = (const char *)sqlite3_column_text(st, i + 1);
+			r.len[i] = r.f[i] ? (size_t)sqlite3_column_bytes(st, i + 1) : 0;
 		}
-		out->bad_id = id;
-		if (out->rows > 0 && id != prev_id + 1) {
-			out->reason = "the row before it is missing (ids are not consecutive)";
+		r.prev_hash = (const char *)sqlite3_column_text(st, 10);
+		r.prev_len = (size_t)sqlite3_column_bytes(st, 10);
+		r.hash = (const char *)sqlite3_column_text(st, 11);
+		if (chain_walk_step(&w, &r) != 0) {
 			rc = 1;
 			goto out;
 		}
-		if (prev == NULL || strcmp(prev, expect) != 0) {
-			out->reason = out->rows == 0 && strcmp(expect, genesis_hash) == 0 ?
-			              "the first row does not start the chain (rows before it were removed)" :
-			              "prev_hash is not the previous row's hash (a row was removed or reordered)";
-			rc = 1;
-			goto out;
-		}
-		row_hash(&enc, id, f, len, prev, (size_t)sqlite3_column_bytes(st, 10), calc);
-		if (hash == NULL || strcmp(hash, calc) != 0) {
-			out->reason = "hash does not match the row's contents (the row was changed)";
-			rc = 1;
-			goto out;
-		}
-		strlcpy_(expect, hash, sizeof expect);
-		memcpy(out->head_hash, expect, sizeof expect);
-		out->head_id = prev_id = id;
-		out->rows++;
 	}
 	if (step != SQLITE_DONE)
 		goto sqlfail;
-	out->bad_id = 0;
 	rc = 0;
 	goto out;
 sqlfail:
 	log_error("audit verify: %s: %s", db_path, sqlite3_errmsg(db));
-	out->bad_id = 0;
+	w.bad_id = 0;
 	rc = -1;
 out:
-	free(enc.p);
+	out->rows = w.rows;
+	out->head_id = w.head_id;
+	memcpy(out->head_hash, w.head_hash, sizeof out->head_hash);
+	out->bad_id = w.bad_id;
+	out->reason = w.reason;
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 	return rc;
@@ -1072,7 +979,7 @@ static int audit_head(const char *db_path, FILE *out)
 		const char *h = (const char *)sqlite3_column_text(st, 1);
 		fprintf(out, "id %lld hash %s\n", (long long)sqlite3_column_int64(st, 0), h ? h : "");
 	} else if (step == SQLITE_DONE) {
-		fprintf(out, "id 0 hash %s\n", genesis_hash);
+		fprintf(out, "id 0 hash %s\n", chain_genesis);
 	} else {
 		goto sqlfail;
 	}
