@@ -27,6 +27,7 @@ endif
 LIB_SRCS = util.c log.c crypto.c caldate.c challenge.c store.c validate.c form.c \
            config.c tlscert.c http.c page.c assets.c api.c decide.c web.c notify.c audit.c \
            chain.c \
+           config_keys.c \
            metrics.c limiter.c server.c
 SRCS     = $(LIB_SRCS) main.c
 LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)

@@ -6,6 +6,7 @@
  * error names the key, the bad value (unless secret) and what is expected.
  */
 #include "config.h"
+#include "config_keys.h"
 #include "log.h"
 #include "util.h"
 #include "validate.h"
@@ -17,75 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <pwd.h>
-#include <strings.h>
 
 #define CONFIG_FILE_MAX (1024 * 1024)
 #define CONFIG_VALUE_MAX 4096
-
-enum ktype { K_STR, K_INT, K_BOOL, K_LIST, K_RATE, K_ENUM };
-
-struct key {
-	const char *name;
-	enum ktype type;
-	size_t off;                 /* offsetof(struct config, field) */
-	const char *def;            /* default as text; NULL: none */
-	long long min, max;         /* K_INT range; K_STR max length */
-	const char *choices;        /* K_ENUM: "a|b" */
-	bool secret;
-	const char *help;
-};
-
-#define F(f) offsetof(struct config, f)
-
-static const struct key keys[] = {
-	{ "public_url", K_STR, F(public_url), NULL, 0, 512, NULL, false,
-	  "base URL of the web port as users reach it (default https://localhost:<web_port>)" },
-	{ "bind", K_STR, F(bind), "0.0.0.0", 0, 64, NULL, false, "address both ports listen on" },
-	{ "api_bind", K_STR, F(api_bind), NULL, 0, 64, NULL, false, "address of the API port (overrides bind)" },
-	{ "web_bind", K_STR, F(web_bind), NULL, 0, 64, NULL, false, "address of the web port (overrides bind)" },
-	{ "web_port", K_INT, F(web_port), "443", 1, 65535, NULL, false, "TLS web port serving challenge pages" },
-	{ "api_port", K_INT, F(api_port), "8000", 1, 65535, NULL, false, "API port" },
-	{ "api_tls", K_BOOL, F(api_tls), "true", 0, 0, NULL, false, "serve the API port over TLS (false: plain HTTP behind a local proxy)" },
-	{ "tls_cert", K_STR, F(tls_cert), "certs/cert.pem", 1, 4096, NULL, false, "certificate chain (PEM); reloaded on SIGHUP" },
-	{ "tls_key", K_STR, F(tls_key), "certs/key.pem", 1, 4096, NULL, false, "private key (PEM); reloaded on SIGHUP" },
-	{ "tls_autogen", K_BOOL, F(tls_autogen), "true", 0, 0, NULL, false, "generate a self-signed pair when both files are missing" },
-	{ "expiration", K_INT, F(expiration), "60", CONFIG_EXPIRATION_MIN, CONFIG_EXPIRATION_MAX, NULL, false, "seconds a challenge page lives" },
-	{ "whatsapp_number", K_STR, F(whatsapp_number), NULL, 0, 16, NULL, false, "business WhatsApp number in E.164 (+5215550000000)" },
-	{ "chatfuel_bot_id", K_STR, F(chatfuel_bot_id), NULL, 0, 128, NULL, false, "Chatfuel bot id (Broadcasting API)" },
-	{ "chatfuel_token", K_STR, F(chatfuel_token), NULL, 0, 512, NULL, true, "Chatfuel Broadcasting API token" },
-	{ "chatfuel_base_url", K_STR, F(chatfuel_base_url), "https://api.chatfuel.com", 1, 512, NULL, false, "Chatfuel API base URL" },
-	{ "chatfuel_target", K_ENUM, F(chatfuel_target), "flow", 0, 0, "flow|block", false, "send the result to a flow or a block" },
-	{ "chatfuel_rps", K_INT, F(chatfuel_rps), "25", 1, 1000, NULL, false, "most Broadcasting API requests per second per bot" },
-	{ "notify_on_expiry", K_BOOL, F(notify_on_expiry), "false", 0, 0, NULL, false, "also send user_validated=false on expiry/cancel" },
-	{ "webhook_url", K_STR, F(webhook_url), NULL, 0, 1024, NULL, false, "optional JSON webhook receiving every result" },
-	{ "webhook_secret", K_STR, F(webhook_secret), NULL, 0, 512, NULL, true, "HMAC-SHA256 key signing the webhook" },
-	{ "api_keys", K_LIST, F(api_keys), NULL, 0, 256, NULL, true, "accepted API keys (none: loopback clients only)" },
-	{ "db_path", K_STR, F(db_path), "logs.db", 1, 4096, NULL, false, "SQLite file for the audit log and outbox" },
-	{ "trusted_proxies", K_LIST, F(trusted_proxies), NULL, 0, 64, NULL, false, "CIDRs whose X-Forwarded-For is believed" },
-	{ "choices", K_INT, F(choices), "4", 2, 8, NULL, false, "candidate answers besides \"none of the options\"" },
-	{ "max_pending", K_INT, F(max_pending), "100000", 1, 100000000, NULL, false, "live challenges held at most (then 503)" },
-	{ "rate_phone", K_RATE, F(rate_phone), "5/900", 0, 0, NULL, false, "challenges a phone may mint per window (N/SECONDS)" },
-	{ "lockout", K_RATE, F(lockout), "3/86400", 0, 0, NULL, false, "failed answers per phone per window before lockout" },
-	{ "rate_ip", K_RATE, F(rate_ip), "60/60", 0, 0, NULL, false, "web requests per client IP per window" },
-	{ "brand_name", K_STR, F(brand_name), NULL, 0, 100, NULL, false, "business name shown on the page" },
-	{ "brand_color", K_STR, F(brand_color), NULL, 0, 7, NULL, false, "accent colour #rrggbb" },
-	{ "brand_logo", K_STR, F(brand_logo), NULL, 0, 4096, NULL, false, "local SVG/PNG file shown as the logo" },
-	{ "lang", K_ENUM, F(lang), "es", 0, 0, NULL, false, "default page language (es|en)" },
-	{ "threads", K_INT, F(threads), NULL, 1, 256, NULL, false, "worker threads per port (default: number of CPUs)" },
-	{ "log_format", K_ENUM, F(log_format), "text", 0, 0, "text|json", false, "log lines as text or JSON" },
-	{ "log_level", K_ENUM, F(log_level), "info", 0, 0, "error|warn|info|debug", false, "least severe level logged" },
-	{ "user", K_STR, F(user), NULL, 0, 64, NULL, false, "drop to this user after binding ports and reading keys" },
-};
-
-static const char *const lang_choices = "es|en";
-
-static const char *key_choices(const struct key *k)
-{
-	if (strcmp(k->name, "lang") == 0)
-		return lang_choices;
-	return k->choices;
-}
 
 static void config_error(const struct key *k, const char *src, const char *value,
                          const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -108,9 +43,9 @@ static void config_error(const struct key *k, const char *src, const char *value
 
 static const struct key *key_find(const char *name)
 {
-	for (size_t i = 0; i < ARRAY_LEN(keys); i++)
-		if (strcmp(keys[i].name, name) == 0)
-			return &keys[i];
+	for (size_t i = 0; i < config_nkeys; i++)
+		if (strcmp(config_keys[i].name, name) == 0)
+			return &config_keys[i];
 	return NULL;
 }
 
@@ -141,11 +76,11 @@ static int key_set_text(struct config *cfg, const struct key *k, const char *src
 	long long v;
 	const char *err;
 
-	switch (k->type) {
+	switch (k->kind) {
 	case K_INT:
-		if (parse_ll(s, k->min, k->max, &v, &err) < 0) {
+		if (parse_ll(s, k->lo, k->hi, &v, &err) < 0) {
 			config_error(k, src, s, "%s: expected a whole number in %lld..%lld", err,
-			             k->min, k->max);
+			             k->lo, k->hi);
 			return -1;
 		}
 		*(int *)field = (int)v;
@@ -157,7 +92,7 @@ static int key_set_text(struct config *cfg, const struct key *k, const char *src
 		}
 		return 0;
 	case K_ENUM: {
-		const char *c = key_choices(k);
+		const char *c = k->choices;
 		size_t n = strlen(s);
 		const char *p = c;
 		while (p != NULL && *p != '\0') {
@@ -174,11 +109,11 @@ static int key_set_text(struct config *cfg, const struct key *k, const char *src
 		return -1;
 	}
 	case K_STR:
-		if ((long long)strlen(s) > k->max) {
-			config_error(k, src, s, "longer than %lld characters", k->max);
+		if (strlen(s) > k->len_max) {
+			config_error(k, src, s, "longer than %zu characters", k->len_max);
 			return -1;
 		}
-		if ((long long)strlen(s) < k->min) {
+		if (k->required && s[0] == '\0') {
 			config_error(k, src, s, "must not be empty");
 			return -1;
 		}
@@ -200,9 +135,10 @@ static int key_set_text(struct config *cfg, const struct key *k, const char *src
 		}
 		memcpy(num, s, (size_t)(slash - s));
 		num[slash - s] = '\0';
-		if (parse_ll(num, 1, 1000000, &n, &err) < 0 ||
-		    parse_ll(slash + 1, 1, 31 * 86400, &secs, &err) < 0) {
-			config_error(k, src, s, "expected N/SECONDS with N in 1..1000000 and SECONDS in 1..2678400");
+		if (parse_ll(num, 1, RATE_N_MAX, &n, &err) < 0 ||
+		    parse_ll(slash + 1, 1, RATE_SECONDS_MAX, &secs, &err) < 0) {
+			config_error(k, src, s, "expected N/SECONDS with N in 1..%d and SECONDS in 1..%d",
+			             RATE_N_MAX, RATE_SECONDS_MAX);
 			return -1;
 		}
 		r->n = (int)n;
@@ -221,9 +157,11 @@ static int key_set_text(struct config *cfg, const struct key *k, const char *src
 				tok[--len] = '\0';
 			if (len == 0)
 				continue;
-			if (l->n == CONFIG_MAX_LIST || (long long)len > k->max) {
-				config_error(k, src, NULL, l->n == CONFIG_MAX_LIST ?
-				             "more than 16 entries" : "an entry is too long");
+			if (l->n == CONFIG_MAX_LIST || len > k->len_max) {
+				if (l->n == CONFIG_MAX_LIST)
+					config_error(k, src, NULL, "more than %d entries", CONFIG_MAX_LIST);
+				else
+					config_error(k, src, NULL, "an entry is longer than %zu characters", k->len_max);
 				secure_wipe_str(copy);
 				free(copy);
 				return -1;
@@ -245,10 +183,10 @@ static int key_set_json(struct config *cfg, const struct key *k, const cJSON *it
 	char buf[64];
 	long long whole;
 
-	switch (k->type) {
+	switch (k->kind) {
 	case K_INT:
 		if (!cJSON_IsNumber(item) || !double_to_whole(item->valuedouble, &whole)) {
-			config_error(k, src, NULL, "expected a whole number in %lld..%lld", k->min, k->max);
+			config_error(k, src, NULL, "expected a whole number in %lld..%lld", k->lo, k->hi);
 			return -1;
 		}
 		snprintf(buf, sizeof buf, "%lld", whole);
@@ -270,8 +208,9 @@ static int key_set_json(struct config *cfg, const struct key *k, const cJSON *it
 		strlist_clear(l);
 		cJSON_ArrayForEach(e, item) {
 			if (!cJSON_IsString(e) || e->valuestring[0] == '\0' ||
-			    (long long)strlen(e->valuestring) > k->max || l->n == CONFIG_MAX_LIST) {
-				config_error(k, src, NULL, "expected at most 16 non-empty strings of at most %lld characters", k->max);
+			    strlen(e->valuestring) > k->len_max || l->n == CONFIG_MAX_LIST) {
+				config_error(k, src, NULL, "expected at most %d non-empty strings of at most %zu characters",
+				             CONFIG_MAX_LIST, k->len_max);
 				return -1;
 			}
 			l->v[l->n++] = xstrdup(e->valuestring);
@@ -281,10 +220,10 @@ static int key_set_json(struct config *cfg, const struct key *k, const cJSON *it
 	case K_STR:
 	case K_ENUM:
 	case K_RATE:
-		if (cJSON_IsNull(item) && k->type == K_STR)
+		if (cJSON_IsNull(item) && k->kind == K_STR)
 			return key_set_text(cfg, k, src, "");
 		if (!cJSON_IsString(item)) {
-			config_error(k, src, NULL, k->type == K_RATE ? "expected a string N/SECONDS"
+			config_error(k, src, NULL, k->kind == K_RATE ? "expected a string N/SECONDS"
 			                                          : "expected a string");
 			return -1;
 		}
@@ -295,7 +234,7 @@ static int key_set_json(struct config *cfg, const struct key *k, const cJSON *it
 
 static int config_load_file(struct config *cfg, const char *path)
 {
-	static const struct key file_key = { "config", K_STR, 0, NULL, 0, 0, NULL, false, NULL };
+	static const struct key file_key = { .name = "config", .kind = K_STR };
 	FILE *f = fopen(path, "rb");
 	char *text = NULL;
 	size_t n;
@@ -381,22 +320,40 @@ static const struct key *flag_find(const char *arg, const char **inline_value)
 	size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
 
 	*inline_value = eq ? eq + 1 : NULL;
-	for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
-		key_flag_name(&keys[i], name, sizeof name);
+	for (size_t i = 0; i < config_nkeys; i++) {
+		key_flag_name(&config_keys[i], name, sizeof name);
 		if (strlen(name) == len && strncmp(name, arg, len) == 0)
-			return &keys[i];
+			return &config_keys[i];
 	}
 	return NULL;
 }
 
-static bool is_http_url(const char *s)
+/* Runs a key's check on its effective value (each entry of a list). */
+static int key_check(const struct config *cfg, const struct key *k)
 {
-	return strncmp(s, "https://", 8) == 0 || strncmp(s, "http://", 7) == 0;
+	const void *field = (const char *)cfg + k->off;
+	const char *why;
+
+	if (k->check == NULL)
+		return 0;
+	if (k->kind == K_LIST) {
+		const struct strlist *l = field;
+		for (int i = 0; i < l->n; i++)
+			if ((why = k->check(l->v[i])) != NULL) {
+				config_error(k, "effective", l->v[i], "%s", why);
+				return -1;
+			}
+		return 0;
+	}
+	if (*(char *const *)field == NULL || (why = k->check(*(char *const *)field)) == NULL)
+		return 0;
+	config_error(k, "effective", *(char *const *)field, "%s", why);
+	return -1;
 }
 
+/* Derived values, per-key checks, then the rules between keys. */
 static int config_finish(struct config *cfg)
 {
-	const struct key *k;
 	char buf[600];
 
 	if (cfg->threads == 0) {
@@ -406,80 +363,18 @@ static int config_finish(struct config *cfg)
 	if (cfg->public_url == NULL) {
 		snprintf(buf, sizeof buf, "https://localhost:%d", cfg->web_port);
 		cfg->public_url = xstrdup(buf);
-	} else {
-		size_t n = strlen(cfg->public_url);
-		k = key_find("public_url");
-		if (!is_http_url(cfg->public_url)) {
-			config_error(k, "effective", cfg->public_url, "expected an http(s):// URL");
-			return -1;
-		}
-		while (n > 0 && cfg->public_url[n - 1] == '/')
-			cfg->public_url[--n] = '\0';
 	}
-	if (cfg->whatsapp_number != NULL) {
-		const char *p = cfg->whatsapp_number;
-		size_t d = 0;
-		k = key_find("whatsapp_number");
-		if (*p == '+')
-			p++;
-		for (; *p != '\0'; p++) {
-			if (!isdigit((unsigned char)*p) || d >= sizeof cfg->wa_digits - 1) {
-				d = 0;
-				break;
-			}
-			cfg->wa_digits[d++] = *p;
-		}
-		cfg->wa_digits[d] = '\0';
-		if (d < 8 || d > 15) {
-			config_error(k, "effective", cfg->whatsapp_number, "expected E.164, like +5215550000000");
+	for (size_t i = 0; i < config_nkeys; i++)
+		if (key_check(cfg, &config_keys[i]) < 0)
 			return -1;
-		}
-	}
-	if (cfg->brand_color != NULL) {
-		const char *c = cfg->brand_color;
-		bool ok = strlen(c) == 7 && c[0] == '#';
-		for (int i = 1; ok && i < 7; i++)
-			ok = isxdigit((unsigned char)c[i]);
-		if (!ok) {
-			config_error(key_find("brand_color"), "effective", c, "expected #rrggbb");
-			return -1;
-		}
-	}
+	for (size_t n = strlen(cfg->public_url); n > 0 && cfg->public_url[n - 1] == '/';)
+		cfg->public_url[--n] = '\0';
+	if (cfg->whatsapp_number != NULL)
+		strlcpy_(cfg->wa_digits, cfg->whatsapp_number + (cfg->whatsapp_number[0] == '+'),
+		         sizeof cfg->wa_digits);
 	if ((cfg->chatfuel_bot_id == NULL) != (cfg->chatfuel_token == NULL)) {
 		config_error(key_find(cfg->chatfuel_bot_id ? "chatfuel_token" : "chatfuel_bot_id"),
 		             "effective", NULL, "chatfuel_bot_id and chatfuel_token must be set together");
-		return -1;
-	}
-	if (!is_http_url(cfg->chatfuel_base_url)) {
-		config_error(key_find("chatfuel_base_url"), "effective", cfg->chatfuel_base_url,
-		             "expected an http(s):// URL");
-		return -1;
-	}
-	if (cfg->webhook_url != NULL && !is_http_url(cfg->webhook_url)) {
-		config_error(key_find("webhook_url"), "effective", cfg->webhook_url, "expected an http(s):// URL");
-		return -1;
-	}
-	for (int i = 0; i < cfg->trusted_proxies.n; i++) {
-		struct cidr c;
-		if (cidr_parse(cfg->trusted_proxies.v[i], &c) != 0) {
-			config_error(key_find("trusted_proxies"), "effective", cfg->trusted_proxies.v[i],
-			             "expected IPv4/IPv6 addresses or CIDRs, like 10.0.0.0/8 or ::1");
-			return -1;
-		}
-	}
-	if (cfg->brand_logo != NULL) {
-		const char *dot = strrchr(cfg->brand_logo, '.');
-		if (dot == NULL || (strcasecmp(dot, ".svg") != 0 && strcasecmp(dot, ".png") != 0)) {
-			config_error(key_find("brand_logo"), "effective", cfg->brand_logo, "expected an .svg or .png file");
-			return -1;
-		}
-		if (access(cfg->brand_logo, R_OK) != 0) {
-			config_error(key_find("brand_logo"), "effective", cfg->brand_logo, "cannot read the file");
-			return -1;
-		}
-	}
-	if (cfg->user != NULL && getpwnam(cfg->user) == NULL) {
-		config_error(key_find("user"), "effective", cfg->user, "no such user on this system");
 		return -1;
 	}
 	if (cfg->webhook_url != NULL && cfg->webhook_secret == NULL) {
@@ -495,8 +390,8 @@ int config_load(struct config *cfg, int argc, char **argv, char **envp)
 	char name[64];
 
 	memset(cfg, 0, sizeof *cfg);
-	for (size_t i = 0; i < ARRAY_LEN(keys); i++)
-		if (keys[i].def != NULL && key_set_text(cfg, &keys[i], "default", keys[i].def) < 0)
+	for (size_t i = 0; i < config_nkeys; i++)
+		if (config_keys[i].def != NULL && key_set_text(cfg, &config_keys[i], "default", config_keys[i].def) < 0)
 			return -1;
 
 	/* --config is found first: the file layer sits below env and flags. */
@@ -514,11 +409,11 @@ int config_load(struct config *cfg, int argc, char **argv, char **envp)
 	if (file != NULL && *file != '\0' && config_load_file(cfg, file) < 0)
 		return -1;
 
-	for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
+	for (size_t i = 0; i < config_nkeys; i++) {
 		const char *v;
-		key_env_name(&keys[i], name, sizeof name);
+		key_env_name(&config_keys[i], name, sizeof name);
 		v = env_lookup(envp, name);
-		if (v != NULL && key_set_text(cfg, &keys[i], name, v) < 0)
+		if (v != NULL && key_set_text(cfg, &config_keys[i], name, v) < 0)
 			return -1;
 	}
 
@@ -551,7 +446,7 @@ int config_load(struct config *cfg, int argc, char **argv, char **envp)
 			return -1;
 		}
 		if (value == NULL) {
-			if (k->type == K_BOOL && (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0)) {
+			if (k->kind == K_BOOL && (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0)) {
 				value = "true";
 			} else if (i + 1 >= argc) {
 				config_error(k, "flag", NULL, "expected a value after the flag");
@@ -569,13 +464,13 @@ int config_load(struct config *cfg, int argc, char **argv, char **envp)
 
 void config_free(struct config *cfg)
 {
-	for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
-		void *field = (char *)cfg + keys[i].off;
-		switch (keys[i].type) {
+	for (size_t i = 0; i < config_nkeys; i++) {
+		void *field = (char *)cfg + config_keys[i].off;
+		switch (config_keys[i].kind) {
 		case K_STR:
 		case K_ENUM:
 			if (*(char **)field != NULL) {
-				if (keys[i].secret)
+				if (config_keys[i].secret)
 					secure_wipe_str(*(char **)field);
 				free(*(char **)field);
 				*(char **)field = NULL;
@@ -596,7 +491,7 @@ static void key_format(const struct config *cfg, const struct key *k, char *buf,
 	const struct strlist *l;
 	size_t o;
 
-	switch (k->type) {
+	switch (k->kind) {
 	case K_INT:
 		snprintf(buf, len, "%d", *(const int *)field);
 		return;
@@ -634,9 +529,9 @@ void config_print(const struct config *cfg, FILE *out)
 {
 	char buf[CONFIG_VALUE_MAX];
 
-	for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
-		key_format(cfg, &keys[i], buf, sizeof buf);
-		fprintf(out, "%-18s = %s\n", keys[i].name, buf);
+	for (size_t i = 0; i < config_nkeys; i++) {
+		key_format(cfg, &config_keys[i], buf, sizeof buf);
+		fprintf(out, "%-18s = %s\n", config_keys[i].name, buf);
 	}
 }
 
@@ -646,11 +541,11 @@ void config_usage(FILE *out)
 
 	fprintf(out, "Configuration (flag > MNMFA_* environment > --config FILE (JSON) > default):\n");
 	fprintf(out, "  %-28s %s\n", "--config FILE", "JSON file with any of the keys below (env MNMFA_CONFIG)");
-	for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
-		const struct key *k = &keys[i];
+	for (size_t i = 0; i < config_nkeys; i++) {
+		const struct key *k = &config_keys[i];
 		key_flag_name(k, flag, sizeof flag);
 		key_env_name(k, env, sizeof env);
-		switch (k->type) {
+		switch (k->kind) {
 		case K_INT: snprintf(arg, sizeof arg, "%s N", flag); break;
 		case K_BOOL: snprintf(arg, sizeof arg, "%s BOOL", flag); break;
 		case K_RATE: snprintf(arg, sizeof arg, "%s N/SECS", flag); break;

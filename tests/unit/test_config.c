@@ -431,6 +431,41 @@ static void test_rate_is_n_per_seconds(void **state)
 	load_fails(NULL, ENV("MNMFA_LOCKOUT=3"), NULL, "lockout");
 }
 
+/* Expects one error line naming key and holding `says` (what is expected). */
+static void load_fails_saying(const char *const *flags, const char *key, const char *says)
+{
+	struct run *r = load(NULL, NULL, flags);
+
+	if (r->rc != -1 || count_lines(r->err) != 1 || strstr(r->err, key) == NULL ||
+	    strstr(r->err, says) == NULL)
+		fail_msg("%s: expected one error line saying \"%s\", got rc %d: \"%s\"", key, says,
+		         r->rc, r->err);
+	run_done(r);
+}
+
+/* Each kind says what it accepts: a length, a required value, a list entry's length. */
+static void test_kind_limits_are_named(void **state)
+{
+	char name[102], entry[66];
+
+	(void)state;
+	memset(name, 'n', 101);
+	name[101] = '\0';
+	load_fails_saying(FLAGS("--brand-name", name), "brand_name", "longer than 100 characters");
+	name[100] = '\0';
+	run_done(load_ok(NULL, NULL, FLAGS("--brand-name", name)));
+	load_fails_saying(FLAGS("--db-path", ""), "db_path", "must not be empty");
+	load_fails_saying(FLAGS("--tls-cert", ""), "tls_cert", "must not be empty");
+	memset(entry, '1', 65);
+	entry[65] = '\0';
+	load_fails_saying(FLAGS("--trusted-proxies", entry), "trusted_proxies",
+	                  "an entry is longer than 64 characters");
+	load_fails_saying(FLAGS("--rate-ip", "1/0"), "rate_ip", "SECONDS in 1..2678400");
+	load_fails_saying(FLAGS("--choices", "9"), "choices", "expected a whole number in 2..8");
+	load_fails_saying(FLAGS("--lang", "fr"), "lang", "expected one of es|en");
+	load_fails_saying(FLAGS("--brand-color", "red"), "brand_color", "expected #rrggbb");
+}
+
 static void test_enum_values(void **state)
 {
 	struct run *r;
@@ -716,6 +751,7 @@ int main(void)
 		cmocka_unit_test(test_bool_words),
 		cmocka_unit_test(test_rate_is_n_per_seconds),
 		cmocka_unit_test(test_enum_values),
+		cmocka_unit_test(test_kind_limits_are_named),
 		cmocka_unit_test(test_lists),
 		cmocka_unit_test(test_unknown_keys_and_flags),
 		cmocka_unit_test(test_malformed_json),
