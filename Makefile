@@ -25,7 +25,7 @@ endif
 
 # Library modules (everything but main); unit tests and fuzzers link these.
 LIB_SRCS = util.c log.c crypto.c caldate.c challenge.c store.c validate.c form.c \
-           config.c tlscert.c http.c page.c assets.c api.c decide.c web.c notify.c audit.c \
+           config.c certgen.c tlsmat.c http.c page.c assets.c api.c decide.c web.c notify.c audit.c \
            chain.c \
            config_keys.c \
            metrics.c limiter.c server.c

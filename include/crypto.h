@@ -32,4 +32,8 @@ bool ct_equal(const void *a, size_t alen, const void *b, size_t blen);
 
 void secure_wipe(void *p, size_t n);
 
+/* Logs "func: what: <newest OpenSSL error>" and clears OpenSSL's error queue
+ * (for the modules that call OpenSSL's X.509 and PEM functions). */
+void crypto_log_ossl(const char *func, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 #endif

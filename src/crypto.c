@@ -12,11 +12,14 @@
 #include "log.h"
 
 #include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
@@ -243,4 +246,19 @@ void secure_wipe(void *p, size_t n)
 {
 	if (p != NULL && n > 0)
 		OPENSSL_cleanse(p, n);
+}
+
+void crypto_log_ossl(const char *func, const char *fmt, ...)
+{
+	unsigned long e = ERR_peek_last_error();
+	char what[512], err[256] = "unknown OpenSSL error";
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof what, fmt, ap);
+	va_end(ap);
+	if (e != 0)
+		ERR_error_string_n(e, err, sizeof err);
+	log_error("%s: %s: %s", func, what, err);
+	ERR_clear_error();
 }

@@ -9,7 +9,7 @@
  */
 #include "http.h"
 #include "log.h"
-#include "tlscert.h"
+#include "tlsmat.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -430,7 +430,7 @@ struct http_server *http_server_start(const struct http_server_opts *o)
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL };
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, s };
 	if (o->tls) {
-		/* The pair comes from tlscert's callback on every handshake, so a
+		/* The pair comes from tlsmat's callback on every handshake, so a
 		 * SIGHUP reload reaches new connections without a restart. */
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES };
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_CERT_CALLBACK, 0,

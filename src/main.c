@@ -1,6 +1,6 @@
 /*
  * main: subcommand dispatch. Thin on purpose: `serve` lives in server.c,
- * configuration in config.c, certificates in tlscert.c, the audit commands
+ * configuration in config.c, certificates in certgen.c, the audit commands
  * in audit.c.
  */
 #include "app.h"
@@ -8,7 +8,7 @@
 #include "config.h"
 #include "log.h"
 #include "server.h"
-#include "tlscert.h"
+#include "certgen.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -91,7 +91,7 @@ static int cmd_check_config(int argc, char **argv)
 
 static int cmd_gen_cert(int argc, char **argv)
 {
-	const char *out = NULL, *hosts[TLSCERT_HOSTS_MAX];
+	const char *out = NULL, *hosts[CERTGEN_HOSTS_MAX];
 	size_t nhosts = 0;
 	char cert[4096], key[4096];
 
@@ -104,8 +104,8 @@ static int cmd_gen_cert(int argc, char **argv)
 		} else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc) {
 			out = argv[++i];
 		} else if (strcmp(argv[i], "--host") == 0 && i + 1 < argc) {
-			if (nhosts == TLSCERT_HOSTS_MAX) {
-				fprintf(stderr, "mnmfa gen-cert: at most %d hosts\n", TLSCERT_HOSTS_MAX);
+			if (nhosts == CERTGEN_HOSTS_MAX) {
+				fprintf(stderr, "mnmfa gen-cert: at most %d hosts\n", CERTGEN_HOSTS_MAX);
 				return 2;
 			}
 			hosts[nhosts++] = argv[++i];
@@ -124,7 +124,7 @@ static int cmd_gen_cert(int argc, char **argv)
 	}
 	snprintf(cert, sizeof cert, "%s/cert.pem", out);
 	snprintf(key, sizeof key, "%s/key.pem", out);
-	if (tlscert_generate(cert, key, hosts, nhosts) < 0)
+	if (certgen_write(cert, key, hosts, nhosts) < 0)
 		return 1;
 	printf("wrote %s and %s\n", cert, key);
 	return 0;

@@ -13,6 +13,7 @@
 #include "api.h"
 #include "app.h"
 #include "audit.h"
+#include "certgen.h"
 #include "config.h"
 #include "crypto.h"
 #include "http.h"
@@ -21,7 +22,7 @@
 #include "metrics.h"
 #include "notify.h"
 #include "store.h"
-#include "tlscert.h"
+#include "tlsmat.h"
 #include "util.h"
 #include "web.h"
 
@@ -122,7 +123,7 @@ static int signal_loop(struct app *app)
 			return 0;
 		}
 		if (sig == SIGHUP) {
-			/* tlscert logs the outcome; a failure keeps the old pair serving. */
+			/* tlsmat logs the outcome; a failure keeps the old pair serving. */
 			tls_material_reload(app->tls);
 		}
 		store_sweep(app->store, now_ms(), on_expired, app);
@@ -146,7 +147,7 @@ int server_run(struct app *app)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
 	raise_nofile();
-	if (tlscert_ensure(cfg->tls_cert, cfg->tls_key, cfg->tls_autogen) < 0)
+	if (certgen_ensure(cfg->tls_cert, cfg->tls_key, cfg->tls_autogen) < 0)
 		return 1;
 	app->tls = tls_material_load(cfg->tls_cert, cfg->tls_key);
 	if (app->tls == NULL)

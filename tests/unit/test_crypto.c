@@ -1,8 +1,8 @@
 /*
  * Unit tests of crypto (base64url, SHA-256, HMAC, hex, constant-time compare,
- * randomness) and tlscert (certificate generation, loading, the GnuTLS
- * callback's view, reload, start-up checks). tlscert tests work in their own
- * mkdtemp directory, removed afterwards.
+ * randomness), certgen (certificate generation, start-up checks) and tlsmat
+ * (loading, the GnuTLS callback's view, reload). Certificate tests work in
+ * their own mkdtemp directory, removed afterwards.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,7 +26,8 @@
 
 #include "crypto.h"
 #include "log.h"
-#include "tlscert.h"
+#include "certgen.h"
+#include "tlsmat.h"
 #include "util.h"
 
 #define TEST_PATH_MAX 512
@@ -236,7 +237,7 @@ static void test_secure_wipe_zeroes(void **state)
 	secure_wipe(NULL, 0);
 }
 
-/* ---- tlscert fixtures ---- */
+/* ---- certificate fixtures ---- */
 
 struct certdir {
 	char dir[TEST_PATH_MAX];
@@ -318,11 +319,11 @@ static void write_file(const char *path, const char *data, size_t len)
 static char *slurp(const char *path)
 {
 	FILE *f = fopen(path, "r");
-	char *buf = xmalloc(TLSCERT_PEM_MAX + 1);
+	char *buf = xmalloc(TLSMAT_PEM_MAX + 1);
 	size_t n;
 
 	assert_non_null(f);
-	n = fread(buf, 1, TLSCERT_PEM_MAX, f);
+	n = fread(buf, 1, TLSMAT_PEM_MAX, f);
 	buf[n] = '\0';
 	fclose(f);
 	return buf;
@@ -381,7 +382,7 @@ static void test_generate_writes_expected_certificate(void **state)
 	int days = -1, secs = -1;
 	size_t ngroup = 0;
 
-	assert_int_equal(tlscert_generate(cd->cert, cd->key, hosts, ARRAY_LEN(hosts)), 0);
+	assert_int_equal(certgen_write(cd->cert, cd->key, hosts, ARRAY_LEN(hosts)), 0);
 
 	/* files, modes, no temporary leftovers */
 	assert_int_equal(stat(cd->key, &st), 0);
@@ -425,7 +426,7 @@ static void test_generate_writes_expected_certificate(void **state)
 
 	assert_int_equal(ASN1_TIME_diff(&days, &secs, X509_get0_notBefore(x),
 	                                X509_get0_notAfter(x)), 1);
-	assert_int_equal(days, TLSCERT_VALID_DAYS);
+	assert_int_equal(days, CERTGEN_VALID_DAYS);
 	assert_int_equal(secs, 0);
 	assert_true(X509_cmp_current_time(X509_get0_notBefore(x)) < 0);
 
@@ -446,10 +447,10 @@ static void test_generate_rejects_bad_hosts(void **state)
 	static const char *const bracketed[] = { "localhost", "[::1]" };
 	static const char *const empty_label[] = { "a..b" };
 
-	assert_int_equal(tlscert_generate(cd->cert, cd->key, spaced, 1), -1);
-	assert_int_equal(tlscert_generate(cd->cert, cd->key, bracketed, 2), -1);
-	assert_int_equal(tlscert_generate(cd->cert, cd->key, empty_label, 1), -1);
-	assert_int_equal(tlscert_generate(cd->cert, cd->key, spaced, 0), -1);
+	assert_int_equal(certgen_write(cd->cert, cd->key, spaced, 1), -1);
+	assert_int_equal(certgen_write(cd->cert, cd->key, bracketed, 2), -1);
+	assert_int_equal(certgen_write(cd->cert, cd->key, empty_label, 1), -1);
+	assert_int_equal(certgen_write(cd->cert, cd->key, spaced, 0), -1);
 	assert_int_equal(count_entries(cd->dir), 0);   /* not even a directory */
 }
 
@@ -467,7 +468,7 @@ static void test_material_load_hands_pair_to_gnutls(void **state)
 	int derlen;
 	X509 *x;
 
-	assert_int_equal(tlscert_generate(cd->cert, cd->key, hosts, 1), 0);
+	assert_int_equal(certgen_write(cd->cert, cd->key, hosts, 1), 0);
 	tm = tls_material_load(cd->cert, cd->key);
 	assert_non_null(tm);
 
@@ -510,8 +511,8 @@ static void test_material_load_refuses_mismatched_pair(void **state)
 
 	join(cert2, cd->dir, "other/cert.pem");
 	join(key2, cd->dir, "other/key.pem");
-	assert_int_equal(tlscert_generate(cd->cert, cd->key, hosts, 1), 0);
-	assert_int_equal(tlscert_generate(cert2, key2, hosts, 1), 0);
+	assert_int_equal(certgen_write(cd->cert, cd->key, hosts, 1), 0);
+	assert_int_equal(certgen_write(cert2, key2, hosts, 1), 0);
 	assert_null(tls_material_load(cd->cert, key2));
 	assert_null(tls_material_load(cert2, cd->key));
 }
@@ -524,7 +525,7 @@ static void test_material_load_refuses_bad_files(void **state)
 	char *bigdata;
 
 	assert_null(tls_material_load(cd->cert, cd->key));   /* missing */
-	assert_int_equal(tlscert_generate(cd->cert, cd->key, hosts, 1), 0);
+	assert_int_equal(certgen_write(cd->cert, cd->key, hosts, 1), 0);
 	assert_null(tls_material_load(cd->key, cd->cert));   /* swapped */
 	join(junk, cd->dir, "junk.pem");
 	write_file(junk, "not a certificate\n", 18);
@@ -534,15 +535,15 @@ static void test_material_load_refuses_bad_files(void **state)
 
 	/* a valid certificate followed by enough text to pass the cap */
 	join(big, cd->dir, "big.pem");
-	bigdata = xmalloc(TLSCERT_PEM_MAX + 2);
+	bigdata = xmalloc(TLSMAT_PEM_MAX + 2);
 	{
 		char *pem = slurp(cd->cert);
 		size_t n = strlen(pem);
 		memcpy(bigdata, pem, n);
-		memset(bigdata + n, '#', TLSCERT_PEM_MAX + 1 - n);
+		memset(bigdata + n, '#', TLSMAT_PEM_MAX + 1 - n);
 		free(pem);
 	}
-	write_file(big, bigdata, TLSCERT_PEM_MAX + 1);
+	write_file(big, bigdata, TLSMAT_PEM_MAX + 1);
 	assert_null(tls_material_load(big, cd->key));
 	free(bigdata);
 }
@@ -556,7 +557,7 @@ static void test_material_reload_swaps_or_keeps_pair(void **state)
 	char *cert_a, *key_a, *file;
 	const char *old_pem;
 
-	assert_int_equal(tlscert_generate(cd->cert, cd->key, hosts, 1), 0);
+	assert_int_equal(certgen_write(cd->cert, cd->key, hosts, 1), 0);
 	cert_a = slurp(cd->cert);
 	key_a = slurp(cd->key);
 	tm = tls_material_load(cd->cert, cd->key);
@@ -570,7 +571,7 @@ static void test_material_reload_swaps_or_keeps_pair(void **state)
 	assert_ptr_equal(tls_material_cert_pem(tm), old_pem);
 
 	/* a new pair in place: served after reload; the old text stays valid */
-	assert_int_equal(tlscert_generate(cd->cert, cd->key, hosts, 1), 0);
+	assert_int_equal(certgen_write(cd->cert, cd->key, hosts, 1), 0);
 	assert_int_equal(tls_material_reload(tm), 0);
 	strcpy(fp_b, tls_material_fingerprint(tm));
 	assert_string_not_equal(fp_a, fp_b);
@@ -610,11 +611,11 @@ static void test_ensure_generates_only_when_both_missing(void **state)
 	X509 *x;
 
 	/* both missing, autogen off: error, nothing written */
-	assert_int_equal(tlscert_ensure(cd->cert, cd->key, false), -1);
+	assert_int_equal(certgen_ensure(cd->cert, cd->key, false), -1);
 	assert_int_equal(stat(cd->cert, &st), -1);
 
 	/* both missing, autogen on: a localhost pair that loads */
-	assert_int_equal(tlscert_ensure(cd->cert, cd->key, true), 0);
+	assert_int_equal(certgen_ensure(cd->cert, cd->key, true), 0);
 	x = read_cert(cd->cert);
 	assert_int_equal(san_entries(x, sans, ARRAY_LEN(sans)), 3);
 	assert_string_equal(sans[0], "DNS:localhost");
@@ -627,7 +628,7 @@ static void test_ensure_generates_only_when_both_missing(void **state)
 	tls_material_free(tm);
 
 	/* both present: left alone */
-	assert_int_equal(tlscert_ensure(cd->cert, cd->key, true), 0);
+	assert_int_equal(certgen_ensure(cd->cert, cd->key, true), 0);
 	tm = tls_material_load(cd->cert, cd->key);
 	assert_non_null(tm);
 	assert_string_equal(tls_material_fingerprint(tm), fp);
@@ -635,13 +636,13 @@ static void test_ensure_generates_only_when_both_missing(void **state)
 
 	/* only the certificate: error, no key generated */
 	assert_int_equal(unlink(cd->key), 0);
-	assert_int_equal(tlscert_ensure(cd->cert, cd->key, true), -1);
+	assert_int_equal(certgen_ensure(cd->cert, cd->key, true), -1);
 	assert_int_equal(stat(cd->key, &st), -1);
 
 	/* only the key: error, no certificate generated */
 	assert_int_equal(unlink(cd->cert), 0);
 	write_file(cd->key, "k\n", 2);
-	assert_int_equal(tlscert_ensure(cd->cert, cd->key, true), -1);
+	assert_int_equal(certgen_ensure(cd->cert, cd->key, true), -1);
 	assert_int_equal(stat(cd->cert, &st), -1);
 }
 

@@ -1,9 +1,9 @@
 /*
- * tlscert: the TLS key/certificate pair of both libmicrohttpd daemons.
- * Generates self-signed dev certificates (OpenSSL), loads PEM files, checks the
- * key matches the certificate, and hands the pair to GnuTLS (libmicrohttpd's
- * TLS) through a certificate callback so that SIGHUP can swap it without
- * dropping service.
+ * tlsmat: the TLS key/certificate pair of both libmicrohttpd daemons.
+ * Loads PEM files, checks the key matches the certificate (OpenSSL), and hands
+ * the pair to GnuTLS (libmicrohttpd's TLS) through a certificate callback so
+ * that SIGHUP can swap it without dropping service. Generating a pair is
+ * certgen's.
  *
  * How the http module uses it (verified against libmicrohttpd 0.9.75 / GnuTLS 3.7):
  *
@@ -27,8 +27,8 @@
  * it serves is one process-wide slot set by tls_material_install at start-up:
  * the single piece of global state in mnmfa, and both ports share one pair.
  */
-#ifndef MNMFA_TLSCERT_H
-#define MNMFA_TLSCERT_H
+#ifndef MNMFA_TLSMAT_H
+#define MNMFA_TLSMAT_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -42,29 +42,12 @@
 	"SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-GCM:"        \
 	"+AES-256-GCM:+CHACHA20-POLY1305:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA"
 
-#define TLSCERT_PEM_MAX (64 * 1024)   /* largest cert or key file read */
-#define TLSCERT_CHAIN_MAX 8           /* certificates in cert.pem (leaf + intermediates) */
-#define TLSCERT_VALID_DAYS 825        /* validity of a generated certificate */
-#define TLSCERT_HOSTS_MAX 32          /* SAN entries in a generated certificate */
-
-/* Writes a self-signed X.509v3 certificate and its EC P-256 key: SAN with an IP
- * entry for each host that parses as IPv4/IPv6 and a DNS entry otherwise, CN =
- * hosts[0], CA:FALSE, digitalSignature, serverAuth, SHA-256, 825 days, random
- * 128-bit serial. Creates missing directories (0700); the key file is 0600, the
- * certificate 0644; each file is written to a temporary name, fsynced and
- * renamed, so neither is ever half-written. Returns 0, or -1 with a logged reason. */
-int tlscert_generate(const char *cert_path, const char *key_path,
-                     const char *const *hosts, size_t nhosts);
-
-/* Start-up check of the configured pair: both files present → 0; both missing
- * and autogen → generates a pair for localhost, 127.0.0.1 and ::1 and warns that
- * it is a self-signed development certificate; exactly one missing, or both
- * missing without autogen → -1 with an error naming the missing file. */
-int tlscert_ensure(const char *cert_path, const char *key_path, bool autogen);
+#define TLSMAT_PEM_MAX (64 * 1024)    /* largest cert or key file read */
+#define TLSMAT_CHAIN_MAX 8            /* certificates in cert.pem (leaf + intermediates) */
 
 struct tls_material;   /* the current pair plus the pairs it replaced */
 
-/* Reads both PEM files (each at most TLSCERT_PEM_MAX), checks the key matches
+/* Reads both PEM files (each at most TLSMAT_PEM_MAX), checks the key matches
  * the first certificate (the leaf; intermediates may follow it) and prepares it
  * for GnuTLS. NULL with a logged reason on any failure. */
 struct tls_material *tls_material_load(const char *cert_path, const char *key_path);
