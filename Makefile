@@ -28,6 +28,7 @@ LIB_SRCS = util.c log.c crypto.c caldate.c challenge.c store.c validate.c form.c
            config.c certgen.c tlsmat.c http.c page.c assets.c api.c decide.c web.c notify.c audit.c \
            chain.c \
            config_keys.c \
+           timeline.c report.c evidence.c \
            metrics.c limiter.c server.c
 SRCS     = $(LIB_SRCS) main.c
 LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)

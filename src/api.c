@@ -27,6 +27,7 @@
 
 #define FIELD_MAX (FLOW_MAX_BYTES + 1)
 #define RETRY_AFTER_CAPACITY "10"
+#define API_QUESTION_JSON_MAX 96     /* {"question":...} recorded with a minted row */
 
 /* Where a request's fields come from. */
 struct fields {
@@ -270,11 +271,20 @@ static int api_audit(struct app *app, struct http_req *req, enum audit_kind kind
                      const struct chal *c, int64_t ts, bool notify)
 {
 	struct audit_event ev;
+	char question[API_QUESTION_JSON_MAX];
 
 	app_event_for(&ev, kind, c, ts);
 	ev.ip = req->ip;
 	ev.user_agent = http_header(req, "User-Agent");
 	ev.notify = notify;
+	if (kind == AUDIT_MINTED) {
+		/* What was asked, for the dispute report (audit show/report): the
+		 * kind, the mode and how many choices, never the truth or the options. */
+		snprintf(question, sizeof question, "{\"question\":\"%s\",\"mode\":\"%s\",\"choices\":%d}",
+		         c->q.kind == QUESTION_SUM ? "sum" : "date",
+		         c->q.mode == MODE_ENTRY ? "entry" : "choice", c->q.n_options);
+		ev.refdata = question;
+	}
 	if (app->audit != NULL && audit_submit(app->audit, &ev, NULL, NULL) < 0) {
 		metrics_inc(app->metrics, M_AUDIT_FAILED);
 		return -1;

@@ -6,6 +6,7 @@
 #include "app.h"
 #include "audit.h"
 #include "config.h"
+#include "evidence.h"
 #include "log.h"
 #include "server.h"
 #include "certgen.h"
@@ -29,6 +30,8 @@ static void usage(FILE *out)
 	        "  mnmfa audit verify [--db FILE]                   check the audit hash chain\n"
 	        "  mnmfa audit head [--db FILE]                     print the newest row id and hash\n"
 	        "  mnmfa audit export [--db FILE] [--format jsonl|csv] [--since RFC3339]\n"
+	        "  mnmfa audit show [--db FILE] (PAGE_ID | --phone P | --client C) [--since T] [--until T]\n"
+	        "  mnmfa audit report ... (as show) --out FILE.html [--lang es|en]\n"
 	        "  mnmfa --version | --help | CMD --help\n\n"
 	        "Exit codes: 0 ok; 1 runtime failure (port in use, unreadable key, broken chain); 2 bad configuration or usage.\n\n");
 	config_usage(out);
@@ -151,9 +154,11 @@ int main(int argc, char **argv)
 		return cmd_gen_cert(argc - 2, argv + 2);
 	if (strcmp(cmd, "audit") == 0) {
 		if (argc < 3) {
-			fprintf(stderr, "mnmfa audit: expected verify, head or export (see mnmfa --help)\n");
+			fprintf(stderr, "mnmfa audit: expected verify, head, export, show or report (see mnmfa --help)\n");
 			return 2;
 		}
+		if (evidence_handles(argv[2]))
+			return evidence_cmd(argc - 2, argv + 2);
 		return audit_cmd(argc - 2, argv + 2);
 	}
 	if (strncmp(cmd, "--", 2) == 0)

@@ -1,0 +1,231 @@
+/*
+ * timeline: selecting the audit rows about a page id, phone or client in a
+ * period, and each row's chain status. The selection is read first and the
+ * chain walked afterwards, so that every row shown was written before the walk
+ * started and is covered by it (the daemon may keep appending meanwhile: WAL
+ * readers see a snapshot per statement and never block the writer).
+ */
+#include "timeline.h"
+#include "audit_db.h"
+#include "util.h"
+
+#include <cjson/cJSON.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define TIMELINE_COLUMNS "id, ts, event, page_id, client_id, phone, flow, ip, user_agent, " \
+                         "refdata, prev_hash, hash"
+#define TIMELINE_SQL_MAX 512
+
+const char *timeline_by_name(enum timeline_by by)
+{
+	switch (by) {
+	case TIMELINE_PAGE: return "page id";
+	case TIMELINE_PHONE: return "phone";
+	case TIMELINE_CLIENT: return "client";
+	}
+	return "?";
+}
+
+static char *col_dup(sqlite3_stmt *st, int i)
+{
+	const char *s = (const char *)sqlite3_column_text(st, i);
+
+	return s != NULL ? xstrdup(s) : NULL;
+}
+
+/* The stored time is always "YYYY-MM-DDTHH:MM:SS.mmmZ" (the writer formats
+ * it); anything else (a hand-edited row) reads as 0. */
+static int64_t stored_ts_ms(const char *ts)
+{
+	struct tm tm = { 0 };
+	int y, mo, d, h, mi, s, ms, n = 0;
+
+	if (ts == NULL || sscanf(ts, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ%n", &y, &mo, &d, &h, &mi, &s, &ms,
+	                         &n) != 7 || n != (int)strlen(ts))
+		return 0;
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = s;
+	return (int64_t)timegm(&tm) * 1000 + ms;
+}
+
+static char *json_str(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	if (cJSON_IsString(v) && v->valuestring[0] != '\0')
+		return xstrdup(v->valuestring);
+	if (cJSON_IsNumber(v)) {
+		char num[32];
+		snprintf(num, sizeof num, "%g", v->valuedouble);
+		return xstrdup(num);
+	}
+	return NULL;
+}
+
+/* Device details from a decision's refdata; the question from a minted row's
+ * (api.c records {"question", "mode", "choices"} there). */
+static void parse_refdata(struct timeline_row *r)
+{
+	cJSON *j, *c;
+
+	if (r->refdata == NULL || (j = cJSON_Parse(r->refdata)) == NULL)
+		return;
+	if (cJSON_IsObject(j)) {
+		r->dev_screen = json_str(j, "screen");
+		r->dev_lang = json_str(j, "lang");
+		r->dev_tz = json_str(j, "tz");
+		r->dev_platform = json_str(j, "platform");
+		r->q_kind = json_str(j, "question");
+		r->q_mode = json_str(j, "mode");
+		c = cJSON_GetObjectItemCaseSensitive(j, "choices");
+		if (cJSON_IsNumber(c) && c->valuedouble >= 0 && c->valuedouble <= 100)
+			r->q_choices = (int)c->valuedouble;
+	}
+	cJSON_Delete(j);
+}
+
+static void row_fill(struct timeline_row *r, sqlite3_stmt *st)
+{
+	r->id = sqlite3_column_int64(st, 0);
+	r->ts = col_dup(st, 1);
+	r->ts_ms = stored_ts_ms(r->ts);
+	r->event = col_dup(st, 2);
+	r->page_id = col_dup(st, 3);
+	r->client_id = col_dup(st, 4);
+	r->phone = col_dup(st, 5);
+	r->flow = col_dup(st, 6);
+	r->ip = col_dup(st, 7);
+	r->user_agent = col_dup(st, 8);
+	r->refdata = col_dup(st, 9);
+	r->prev_hash = col_dup(st, 10);
+	r->hash = col_dup(st, 11);
+	parse_refdata(r);
+}
+
+static void row_free(struct timeline_row *r)
+{
+	char *const s[] = { r->ts, r->event, r->page_id, r->client_id, r->phone, r->flow, r->ip,
+	                    r->user_agent, r->refdata, r->prev_hash, r->hash, r->dev_screen,
+	                    r->dev_lang, r->dev_tz, r->dev_platform, r->q_kind, r->q_mode };
+
+	for (size_t i = 0; i < ARRAY_LEN(s); i++)
+		free(s[i]);
+}
+
+static int select_rows(sqlite3 *db, const struct timeline_query *q, struct timeline *tl)
+{
+	static const char *const where[] = {
+		[TIMELINE_PAGE] = "page_id = ?1",
+		/* Phones are stored as the bot sent them, with or without '+'. */
+		[TIMELINE_PHONE] = "(phone = ?1 OR phone = '+' || ?1)",
+		[TIMELINE_CLIENT] = "client_id = ?1",
+	};
+	char sql[TIMELINE_SQL_MAX], since[32], until[32];
+	const char *value = q->value;
+	sqlite3_stmt *st = NULL;
+	size_t cap = 0;
+	int step;
+
+	snprintf(sql, sizeof sql, "SELECT " TIMELINE_COLUMNS " FROM audit_log WHERE %s%s%s ORDER BY id",
+	         where[q->by], q->since_ms > 0 ? " AND ts >= ?2" : "",
+	         q->until_ms > 0 ? " AND ts <= ?3" : "");
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (q->by == TIMELINE_PHONE && value[0] == '+')
+		value++;
+	sqlite3_bind_text(st, 1, value, -1, SQLITE_STATIC);
+	/* The writer stores fixed-width UTC text: comparing text compares time. */
+	if (q->since_ms > 0) {
+		fmt_rfc3339_ms(q->since_ms, since, sizeof since);
+		sqlite3_bind_text(st, 2, since, -1, SQLITE_STATIC);
+	}
+	if (q->until_ms > 0) {
+		fmt_rfc3339_ms(q->until_ms, until, sizeof until);
+		sqlite3_bind_text(st, 3, until, -1, SQLITE_STATIC);
+	}
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		tl->matched++;
+		if (tl->n == TIMELINE_ROWS_MAX)
+			continue;
+		if (tl->n == cap) {
+			cap = cap ? cap * 2 : 16;
+			tl->rows = xreallocarray(tl->rows, cap, sizeof *tl->rows);
+		}
+		memset(&tl->rows[tl->n], 0, sizeof tl->rows[tl->n]);
+		row_fill(&tl->rows[tl->n++], st);
+	}
+	sqlite3_finalize(st);
+	return step == SQLITE_DONE ? 0 : -1;
+}
+
+static int log_extent(sqlite3 *db, struct timeline *tl)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = -1;
+
+	if (sqlite3_prepare_v2(db, "SELECT count(*), coalesce(max(id), 0) FROM audit_log", -1, &st,
+	                       NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+		tl->log_rows = sqlite3_column_int64(st, 0);
+		tl->log_head_id = sqlite3_column_int64(st, 1);
+		rc = 0;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int timeline_load(const char *db_path, const struct timeline_query *q, struct timeline *out,
+                  char *err, size_t errlen)
+{
+	sqlite3 *db = NULL;
+	int vrc;
+
+	memset(out, 0, sizeof *out);
+	if (audit_db_open_reader(db_path, &db, err, errlen) != 0)
+		return -1;
+	if (select_rows(db, q, out) != 0 || log_extent(db, out) != 0) {
+		snprintf(err, errlen, "cannot read %s: %s", db_path, sqlite3_errmsg(db));
+		sqlite3_close(db);
+		timeline_free(out);
+		return -1;
+	}
+	sqlite3_close(db);
+
+	vrc = audit_verify_chain(db_path, &out->verify);
+	if (vrc < 0) {
+		snprintf(err, errlen, "cannot verify the chain of %s", db_path);
+		timeline_free(out);
+		return -1;
+	}
+	out->intact = vrc == 0;
+	/* head_id is the newest row the walk accepted: everything up to it is
+	 * intact, the bad row and everything after it is not. */
+	for (size_t i = 0; i < out->n; i++) {
+		struct timeline_row *r = &out->rows[i];
+
+		if (r->id <= out->verify.head_id && (out->intact || r->id < out->verify.bad_id))
+			r->chain = TIMELINE_CHAIN_OK;
+		else if (!out->intact && r->id == out->verify.bad_id)
+			r->chain = TIMELINE_CHAIN_BAD;
+		else
+			r->chain = TIMELINE_CHAIN_AFTER_BREAK;
+		out->failing += r->chain != TIMELINE_CHAIN_OK;
+	}
+	return 0;
+}
+
+void timeline_free(struct timeline *tl)
+{
+	for (size_t i = 0; i < tl->n; i++)
+		row_free(&tl->rows[i]);
+	free(tl->rows);
+	tl->rows = NULL;
+	tl->n = 0;
+}
