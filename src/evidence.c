@@ -195,14 +195,15 @@ static int parse_args(int argc, char **argv, struct evidence_args *a)
 			lang = v;
 		} else if (missing) {
 			return bad_arg(a, "%s needs a value", argv[i]);
+		} else if (is_page_id(argv[i])) {
+			/* Before the flag test: an id may begin with '-' (base64url). */
+			if ((rc = select_by(a, TIMELINE_PAGE, argv[i])) != 0)
+				return rc;
 		} else if (argv[i][0] == '-') {
 			return bad_arg(a, "unknown argument '%s' (see --help)", argv[i]);
 		} else {
-			if (!is_page_id(argv[i]))
-				return bad_arg(a, "PAGE_ID '%s': expected the 22-character id from the link",
-				               argv[i]);
-			if ((rc = select_by(a, TIMELINE_PAGE, argv[i])) != 0)
-				return rc;
+			return bad_arg(a, "PAGE_ID '%s': expected the 22-character id from the link",
+			               argv[i]);
 		}
 		if (v != NULL && *v == '\0')
 			return bad_arg(a, "%s: empty value", argv[i][0] == '-' ? argv[i] : argv[i - 1]);

@@ -217,6 +217,7 @@ static void test_show_nothing(struct t *t)
 
 	static const char *const sels[][4] = {
 		{ "show", "AAAAAAAAAAAAAAAAAAAAAA", NULL, NULL },
+		{ "show", "-AAAAAAAAAAAAAAAAAAAAA", NULL, NULL },     /* ids may begin with '-' */
 		{ "show", "--phone", "5215559999999", NULL },
 		{ "show", "--client", "cid-nobody", NULL },
 	};
