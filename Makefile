@@ -25,6 +25,7 @@ endif
 
 # Library modules (everything but main); unit tests and fuzzers link these.
 LIB_SRCS = util.c log.c crypto.c caldate.c challenge.c store.c validate.c form.c \
+           backoff.c \
            config.c certgen.c tlsmat.c http.c page.c assets.c api.c decide.c web.c notify.c audit.c \
            chain.c \
            config_keys.c \

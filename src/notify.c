@@ -16,9 +16,8 @@
  *   - connection error, timeout, 408, 429, 5xx, Chatfuel 2xx without
  *     "success": true                                        -> retry
  *   - any other status                                       -> failed, reason kept
- * Retries back off exponentially with jitter (base, 2*base, ... capped; half
- * fixed, half random), never sooner than a Retry-After; a row that would be
- * retried past max_age is failed instead.
+ * Retries back off exponentially with jitter (backoff.c), never sooner than
+ * a Retry-After; a row that would be retried past max_age is failed instead.
  *
  * Secrets: the row holds no token. The token is put into the URL only in the
  * curl handle's request and is wiped with it; logs name the URL up to the
@@ -27,6 +26,7 @@
  */
 #include "notify.h"
 #include "audit_db.h"
+#include "backoff.h"
 #include "config.h"
 #include "crypto.h"
 #include "log.h"
@@ -105,13 +105,15 @@ static bool nonempty(const char *s)
 	return s != NULL && *s != '\0';
 }
 
-static uint64_t rng_next(struct notify *n)
+/* An rng_fn over a uint64_t state: xorshift64*, jitter needs spread, not secrecy. */
+static uint64_t jitter_rng(void *ctx)
 {
-	/* xorshift64*: jitter needs spread, not secrecy. */
-	n->rng ^= n->rng >> 12;
-	n->rng ^= n->rng << 25;
-	n->rng ^= n->rng >> 27;
-	return n->rng * 0x2545F4914F6CDD1DULL;
+	uint64_t *x = ctx;
+
+	*x ^= *x >> 12;
+	*x ^= *x << 25;
+	*x ^= *x >> 27;
+	return *x * 0x2545F4914F6CDD1DULL;
 }
 
 /* Replaces every occurrence of secret in s (NUL-terminated, capacity cap). */
@@ -479,18 +481,6 @@ static int64_t fill(struct notify *n, int64_t now)
 	return rate_wait;
 }
 
-static int64_t backoff(struct notify *n, int attempts)
-{
-	int64_t d = n->t.backoff_base_ms;
-
-	for (int i = 1; i < attempts && d < n->t.backoff_cap_ms; i++)
-		d *= 2;
-	if (d > n->t.backoff_cap_ms)
-		d = n->t.backoff_cap_ms;
-	/* half fixed, half random: spread, and never a retry storm at zero */
-	return d / 2 + (int64_t)(rng_next(n) % (uint64_t)(d / 2 + 1));
-}
-
 /* A printable excerpt of the response for an error message. */
 static void snippet(const struct xfer *x, char *out, size_t cap)
 {
@@ -553,7 +543,8 @@ static void finish(struct notify *n, struct xfer *x, CURLcode res)
 	}
 	redact_all(n, err, sizeof err);
 	if (retry) {
-		int64_t d = backoff(n, attempts);
+		int64_t d = backoff(attempts, n->t.backoff_base_ms, n->t.backoff_cap_ms, jitter_rng,
+		                    &n->rng);
 		next = now + (d > at_least ? d : at_least);
 		if (next - x->created_ms <= n->t.max_age_ms) {
 			log_warn("notify: %s row %lld attempt %d failed (%s): POST %s; retry in %lld ms",
