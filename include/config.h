@@ -10,9 +10,22 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "lang.h"
+#include "log.h"
+
 #define CONFIG_MAX_LIST 16        /* api_keys, trusted_proxies */
 #define CONFIG_EXPIRATION_MIN 10
 #define CONFIG_EXPIRATION_MAX 600
+
+enum log_format { LOG_FORMAT_TEXT, LOG_FORMAT_JSON };
+enum chatfuel_target { CHATFUEL_TARGET_FLOW, CHATFUEL_TARGET_BLOCK };
+
+/* The names of each enum key's values, indexed by value, NULL-terminated; the
+ * key table parses and prints through them. */
+extern const char *const config_chatfuel_target_names[];
+extern const char *const config_lang_names[];
+extern const char *const config_log_format_names[];
+/* log_level's names are log.h's log_level_names. */
 
 struct rate {                     /* "N/SECONDS" */
 	int n;
@@ -34,7 +47,7 @@ struct config {
 	int expiration;
 	char *whatsapp_number;         /* E.164 as configured */
 	char *chatfuel_bot_id, *chatfuel_token, *chatfuel_base_url;
-	char *chatfuel_target;         /* "flow" | "block" */
+	enum chatfuel_target chatfuel_target;
 	int chatfuel_rps;
 	bool notify_on_expiry;
 	char *webhook_url, *webhook_secret;
@@ -45,9 +58,10 @@ struct config {
 	int max_pending;
 	struct rate rate_phone, lockout, rate_ip;
 	char *brand_name, *brand_color, *brand_logo;
-	char *lang;                    /* "es" | "en" */
+	enum lang lang;                /* default page language */
 	int threads;
-	char *log_format, *log_level;
+	enum log_format log_format;
+	enum log_level log_level;
 	char *user;
 
 	char wa_digits[16];            /* derived: whatsapp_number without '+' */
@@ -64,5 +78,8 @@ void config_free(struct config *cfg);
 void config_print(const struct config *cfg, FILE *out);
 /* Writes the flag reference for --help. */
 void config_usage(FILE *out);
+
+/* The index of s in a NULL-terminated names array (config_*_names), or -1. */
+int config_name_index(const char *const *names, const char *s);
 
 #endif

@@ -17,7 +17,7 @@ enum key_kind {
 	K_BOOL,                     /* true|false (1|0 in env and flags) */
 	K_LIST,                     /* up to CONFIG_MAX_LIST entries of up to len_max */
 	K_RATE,                     /* "N/SECONDS", N in 1..RATE_N_MAX, SECONDS in 1..RATE_SECONDS_MAX */
-	K_ENUM,                     /* one of choices */
+	K_ENUM,                     /* one of names; the field holds the index */
 };
 
 #define RATE_N_MAX 1000000
@@ -34,7 +34,7 @@ struct key {
 	long long lo, hi;           /* K_INT: accepted range */
 	size_t len_max;             /* K_STR: longest value; K_LIST: longest entry */
 	bool required;              /* K_STR: the empty string is refused */
-	const char *choices;        /* K_ENUM: "a|b" */
+	const char *const *names;   /* K_ENUM: value names by value, NULL-terminated */
 	key_check_fn *check;        /* K_STR, each K_LIST entry: effective value */
 	bool secret;                /* never printed, never in an error line */
 	const char *help;

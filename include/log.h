@@ -9,6 +9,8 @@
 #include <stdnoreturn.h>
 
 enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
+/* "error", "warn", "info", "debug", indexed by level, NULL-terminated. */
+extern const char *const log_level_names[];
 
 void log_init(enum log_level level, bool json);
 bool log_enabled(enum log_level level);

@@ -28,7 +28,7 @@ long html_escape(const char *in, size_t len, char *out, size_t cap);
 
 /* Picks es/en: the challenge's own lang (if set), else the first supported
  * language in Accept-Language (may be NULL), else the configured default. */
-enum lang page_pick_lang(int chal_lang, const char *accept_language, const char *default_lang);
+enum lang page_pick_lang(int chal_lang, const char *accept_language, enum lang default_lang);
 
 /* "17 de mayo de 1990" / "May 17, 1990" */
 void page_format_date(int32_t day, enum lang lang, char *buf, size_t len);

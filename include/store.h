@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include "challenge.h"
 #include "crypto.h"
+#include "lang.h"
 
 #define STORE_DECIDED_TTL_MS (3600 * 1000LL)
 #define STORE_DECIDED_CAP_FACTOR 2   /* decided records kept in memory: at most 2 x max_pending */
@@ -25,8 +26,6 @@ enum chal_status {
 	CHAL_PENDING = 0, CHAL_APPROVED, CHAL_DENIED, CHAL_EXPIRED, CHAL_CANCELED, CHAL_LOCKED
 };
 const char *chal_status_name(enum chal_status s);
-
-enum lang { LANG_ES = 0, LANG_EN = 1 };
 
 /* A challenge as passed in and out of the store (copies; the store keeps its own). */
 struct chal {

@@ -676,8 +676,7 @@ struct audit *audit_open(const struct config *cfg, struct notify *notify)
 	a->notify = notify;
 	a->chatfuel_on = nonempty(cfg->chatfuel_bot_id) && nonempty(cfg->chatfuel_token);
 	a->webhook_on = nonempty(cfg->webhook_url);
-	strlcpy_(a->target, cfg->chatfuel_target && strcmp(cfg->chatfuel_target, "block") == 0 ?
-	         "block" : "flow", sizeof a->target);
+	strlcpy_(a->target, config_chatfuel_target_names[cfg->chatfuel_target], sizeof a->target);
 
 	if (audit_lock_file(a, cfg->db_path) != 0)
 		goto fail;

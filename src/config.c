@@ -69,6 +69,24 @@ static void strlist_clear(struct strlist *l)
 	l->n = 0;
 }
 
+int config_name_index(const char *const *names, const char *s)
+{
+	for (int i = 0; names[i] != NULL; i++)
+		if (strcmp(names[i], s) == 0)
+			return i;
+	return -1;
+}
+
+/* "a|b|c" */
+static void names_join(const char *const *names, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; names[i] != NULL && o < len; i++)
+		o += (size_t)snprintf(buf + o, len - o, "%s%s", i ? "|" : "", names[i]);
+}
+
 /* Sets one key from its text form; every source ends here. */
 static int key_set_text(struct config *cfg, const struct key *k, const char *src, const char *s)
 {
@@ -92,20 +110,14 @@ static int key_set_text(struct config *cfg, const struct key *k, const char *src
 		}
 		return 0;
 	case K_ENUM: {
-		const char *c = k->choices;
-		size_t n = strlen(s);
-		const char *p = c;
-		while (p != NULL && *p != '\0') {
-			const char *bar = strchr(p, '|');
-			size_t len = bar ? (size_t)(bar - p) : strlen(p);
-			if (len == n && strncmp(p, s, n) == 0) {
-				free(*(char **)field);
-				*(char **)field = xstrdup(s);
-				return 0;
-			}
-			p = bar ? bar + 1 : NULL;
+		int i = config_name_index(k->names, s);
+		char choices[128];
+		if (i >= 0) {
+			*(int *)field = i;
+			return 0;
 		}
-		config_error(k, src, s, "expected one of %s", c);
+		names_join(k->names, choices, sizeof choices);
+		config_error(k, src, s, "expected one of %s", choices);
 		return -1;
 	}
 	case K_STR:
@@ -468,7 +480,6 @@ void config_free(struct config *cfg)
 		void *field = (char *)cfg + config_keys[i].off;
 		switch (config_keys[i].kind) {
 		case K_STR:
-		case K_ENUM:
 			if (*(char **)field != NULL) {
 				if (config_keys[i].secret)
 					secure_wipe_str(*(char **)field);
@@ -501,8 +512,10 @@ static void key_format(const struct config *cfg, const struct key *k, char *buf,
 	case K_RATE:
 		snprintf(buf, len, "%d/%d", ((const struct rate *)field)->n, ((const struct rate *)field)->seconds);
 		return;
-	case K_STR:
-	case K_ENUM: {
+	case K_ENUM:
+		snprintf(buf, len, "%s", k->names[*(const int *)field]);
+		return;
+	case K_STR: {
 		const char *s = *(char *const *)field;
 		snprintf(buf, len, "%s", s == NULL ? "(none)" : k->secret ? "(set, hidden)" : s);
 		return;

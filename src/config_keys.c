@@ -84,8 +84,8 @@ static const char *check_user(const char *s)
 	{ .name = #f, .kind = K_BOOL, .off = F(f), .def = def_, .help = help_ }
 #define KEY_RATE(f, def_, help_) \
 	{ .name = #f, .kind = K_RATE, .off = F(f), .def = def_, .help = help_ }
-#define KEY_ENUM(f, def_, choices_, help_) \
-	{ .name = #f, .kind = K_ENUM, .off = F(f), .def = def_, .choices = choices_, .help = help_ }
+#define KEY_ENUM(f, def_, names_, help_) \
+	{ .name = #f, .kind = K_ENUM, .off = F(f), .def = def_, .names = names_, .help = help_ }
 #define KEY_LIST(f, entry_len, check_, secret_, help_) \
 	{ .name = #f, .kind = K_LIST, .off = F(f), .len_max = entry_len, .check = check_, \
 	  .secret = secret_, .help = help_ }
@@ -94,6 +94,19 @@ static const char *check_user(const char *s)
 #define PHONE_TEXT_MAX 16           /* '+' and 15 digits */
 #define PATH_MAX_LEN 4096
 #define HOST_MAX 64
+
+const char *const config_chatfuel_target_names[] = {
+	[CHATFUEL_TARGET_FLOW] = "flow", [CHATFUEL_TARGET_BLOCK] = "block", NULL
+};
+const char *const config_lang_names[] = { [LANG_ES] = "es", [LANG_EN] = "en", NULL };
+const char *const config_log_format_names[] = {
+	[LOG_FORMAT_TEXT] = "text", [LOG_FORMAT_JSON] = "json", NULL
+};
+
+/* K_ENUM fields are written as int. */
+_Static_assert(sizeof(enum chatfuel_target) == sizeof(int) && sizeof(enum lang) == sizeof(int) &&
+               sizeof(enum log_format) == sizeof(int) && sizeof(enum log_level) == sizeof(int),
+               "enum keys are int-sized");
 
 const struct key config_keys[] = {
 	KEY_STR(public_url, NULL, URL_MAX, check_http_url,
@@ -112,7 +125,7 @@ const struct key config_keys[] = {
 	KEY_STR(chatfuel_bot_id, NULL, 128, NULL, "Chatfuel bot id (Broadcasting API)"),
 	KEY_SECRET(chatfuel_token, 512, "Chatfuel Broadcasting API token"),
 	KEY_STR_REQUIRED(chatfuel_base_url, "https://api.chatfuel.com", URL_MAX, check_http_url, "Chatfuel API base URL"),
-	KEY_ENUM(chatfuel_target, "flow", "flow|block", "send the result to a flow or a block"),
+	KEY_ENUM(chatfuel_target, "flow", config_chatfuel_target_names, "send the result to a flow or a block"),
 	KEY_INT(chatfuel_rps, "25", 1, 1000, "most Broadcasting API requests per second per bot"),
 	KEY_BOOL(notify_on_expiry, "false", "also send user_validated=false on expiry/cancel"),
 	KEY_STR(webhook_url, NULL, 1024, check_http_url, "optional JSON webhook receiving every result"),
@@ -128,10 +141,10 @@ const struct key config_keys[] = {
 	KEY_STR(brand_name, NULL, 100, NULL, "business name shown on the page"),
 	KEY_STR(brand_color, NULL, 7, check_color, "accent colour #rrggbb"),
 	KEY_STR(brand_logo, NULL, PATH_MAX_LEN, check_logo, "local SVG/PNG file shown as the logo"),
-	KEY_ENUM(lang, "es", "es|en", "default page language (es|en)"),
+	KEY_ENUM(lang, "es", config_lang_names, "default page language (es|en)"),
 	KEY_INT(threads, NULL, 1, 256, "worker threads per port (default: number of CPUs)"),
-	KEY_ENUM(log_format, "text", "text|json", "log lines as text or JSON"),
-	KEY_ENUM(log_level, "info", "error|warn|info|debug", "least severe level logged"),
+	KEY_ENUM(log_format, "text", config_log_format_names, "log lines as text or JSON"),
+	KEY_ENUM(log_level, "info", log_level_names, "least severe level logged"),
 	KEY_STR(user, NULL, HOST_MAX, check_user, "drop to this user after binding ports and reading keys"),
 };
 

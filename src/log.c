@@ -17,7 +17,7 @@ static enum log_level log_max = LOG_INFO;   /* set once at start-up, read-only a
 static bool log_json;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static const char *const level_names[] = { "error", "warn", "info", "debug" };
+const char *const log_level_names[] = { "error", "warn", "info", "debug", NULL };
 
 void log_init(enum log_level level, bool json)
 {
@@ -59,9 +59,9 @@ static void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 		char esc[LOG_LINE_MAX * 2];
 		json_escape(msg, esc, sizeof esc);
 		fprintf(stderr, "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\"}\n", ts,
-		        level_names[level], esc);
+		        log_level_names[level], esc);
 	} else {
-		fprintf(stderr, "%s %-5s %s\n", ts, level_names[level], msg);
+		fprintf(stderr, "%s %-5s %s\n", ts, log_level_names[level], msg);
 	}
 	pthread_mutex_unlock(&log_lock);
 }

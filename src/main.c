@@ -51,10 +51,7 @@ static int load_config(struct app *app, int argc, char **argv)
 		config_free(&app->cfg);
 		return -1;
 	}
-	log_init(strcmp(app->cfg.log_level, "error") == 0 ? LOG_ERROR :
-	         strcmp(app->cfg.log_level, "warn") == 0 ? LOG_WARN :
-	         strcmp(app->cfg.log_level, "debug") == 0 ? LOG_DEBUG : LOG_INFO,
-	         strcmp(app->cfg.log_format, "json") == 0);
+	log_init(app->cfg.log_level, app->cfg.log_format == LOG_FORMAT_JSON);
 	return 0;
 }
 

@@ -378,7 +378,8 @@ static struct xfer *xfer_start(struct notify *n, sqlite3_stmt *st, bool chatfuel
 		goto fail;
 	if (chatfuel) {
 		chatfuel_url(n, x, client_id ? client_id : "", flow ? flow : "",
-		             target != NULL && strcmp(target, "block") == 0,
+		             target != NULL &&
+		             config_name_index(config_chatfuel_target_names, target) == CHATFUEL_TARGET_BLOCK,
 		             sqlite3_column_int(st, 6) != 0);
 		x->body = xstrdup("{}");
 	} else {

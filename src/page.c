@@ -196,7 +196,7 @@ static int lang_from_tag(const char *s, size_t n)
 	return -1;
 }
 
-enum lang page_pick_lang(int chal_lang, const char *accept_language, const char *default_lang)
+enum lang page_pick_lang(int chal_lang, const char *accept_language, enum lang default_lang)
 {
 	if (chal_lang == LANG_ES || chal_lang == LANG_EN)
 		return (enum lang)chal_lang;
@@ -225,7 +225,7 @@ enum lang page_pick_lang(int chal_lang, const char *accept_language, const char 
 				return (enum lang)l;
 		}
 	}
-	return default_lang != NULL && strcmp(default_lang, "en") == 0 ? LANG_EN : LANG_ES;
+	return default_lang;
 }
 
 static void asset_link(struct sbuf *b, const char *fmt, const char *name)

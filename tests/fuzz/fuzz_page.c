@@ -63,12 +63,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(s, data, size);
 	s[size] = '\0';                      /* a header value, as libmicrohttpd hands it */
 	/* either the header picks a language (whatever the default) or the default holds */
-	l = page_pick_lang(0xff, s, "es");
+	l = page_pick_lang(0xff, s, LANG_ES);
 	if (l != LANG_ES && l != LANG_EN)
 		abort();
-	if (page_pick_lang(0xff, s, "en") != l && l != LANG_ES)
+	if (page_pick_lang(0xff, s, LANG_EN) != l && l != LANG_ES)
 		abort();
-	if (page_pick_lang(LANG_EN, s, "es") != LANG_EN || page_pick_lang(LANG_ES, s, "en") != LANG_ES)
+	if (page_pick_lang(LANG_EN, s, LANG_ES) != LANG_EN || page_pick_lang(LANG_ES, s, LANG_EN) != LANG_ES)
 		abort();
 	check_escape((const char *)data, size);
 	free(s);

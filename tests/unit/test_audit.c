@@ -41,7 +41,7 @@ static int env_setup(void **state)
 		return -1;
 	snprintf(e->db, sizeof e->db, "%s/logs.db", e->dir);
 	e->cfg.db_path = e->db;
-	e->cfg.chatfuel_target = (char *)"flow";
+	e->cfg.chatfuel_target = CHATFUEL_TARGET_FLOW;
 	e->cfg.chatfuel_rps = 25;
 	*state = e;
 	return 0;

@@ -263,7 +263,7 @@ static void test_precedence_file_env_flag(void **state)
 	assert_int_equal(r->cfg.api_keys.n, 1);
 	assert_string_equal(r->cfg.api_keys.v[0], "file-key");
 	assert_int_equal(r->cfg.rate_ip.n, 1);
-	assert_string_equal(r->cfg.lang, "en");
+	assert_int_equal(r->cfg.lang, LANG_EN);
 	assert_string_equal(r->cfg.public_url, "https://localhost:1001");
 	run_done(r);
 
@@ -275,7 +275,7 @@ static void test_precedence_file_env_flag(void **state)
 	assert_int_equal(r->cfg.api_keys.n, 2);
 	assert_string_equal(r->cfg.api_keys.v[1], "env-b");
 	assert_int_equal(r->cfg.rate_ip.seconds, 2);
-	assert_string_equal(r->cfg.lang, "en");                     /* from the file still */
+	assert_int_equal(r->cfg.lang, LANG_EN);                     /* from the file still */
 	run_done(r);
 
 	r = load_ok(conf, ENV("MNMFA_WEB_PORT=1002", "MNMFA_DB_PATH=env.db", "MNMFA_API_TLS=1",
@@ -287,7 +287,7 @@ static void test_precedence_file_env_flag(void **state)
 	assert_false(r->cfg.api_tls);
 	assert_int_equal(r->cfg.api_keys.n, 1);
 	assert_string_equal(r->cfg.api_keys.v[0], "flag-key");
-	assert_string_equal(r->cfg.lang, "es");
+	assert_int_equal(r->cfg.lang, LANG_ES);
 	run_done(r);
 }
 
@@ -469,15 +469,27 @@ static void test_kind_limits_are_named(void **state)
 static void test_enum_values(void **state)
 {
 	struct run *r;
+	char buf[64];
 
 	(void)state;
 	r = load_ok(NULL, NULL, FLAGS("--lang", "en", "--chatfuel-target", "block",
 	                              "--log-format", "json", "--log-level", "debug"));
-	assert_string_equal(r->cfg.lang, "en");
-	assert_string_equal(r->cfg.chatfuel_target, "block");
-	assert_string_equal(r->cfg.log_format, "json");
-	assert_string_equal(r->cfg.log_level, "debug");
+	assert_int_equal(r->cfg.lang, LANG_EN);
+	assert_int_equal(r->cfg.chatfuel_target, CHATFUEL_TARGET_BLOCK);
+	assert_int_equal(r->cfg.log_format, LOG_FORMAT_JSON);
+	assert_int_equal(r->cfg.log_level, LOG_DEBUG);
+	/* check-config shows the names, not the numbers */
+	assert_string_equal(printed(&r->cfg, "chatfuel_target", buf, sizeof buf), "block");
+	assert_string_equal(printed(&r->cfg, "lang", buf, sizeof buf), "en");
+	assert_string_equal(printed(&r->cfg, "log_format", buf, sizeof buf), "json");
+	assert_string_equal(printed(&r->cfg, "log_level", buf, sizeof buf), "debug");
 	run_done(r);
+	/* a stored name (an outbox row's target) parses through the same table */
+	assert_int_equal(config_name_index(config_chatfuel_target_names, "block"), CHATFUEL_TARGET_BLOCK);
+	assert_int_equal(config_name_index(config_chatfuel_target_names, "flow"), CHATFUEL_TARGET_FLOW);
+	assert_int_equal(config_name_index(config_chatfuel_target_names, "Block"), -1);
+	assert_int_equal(config_name_index(config_chatfuel_target_names, ""), -1);
+	assert_int_equal(config_name_index(log_level_names, "warn"), LOG_WARN);
 	load_fails(NULL, NULL, FLAGS("--lang", "fr"), "lang");
 	load_fails(NULL, NULL, FLAGS("--lang", "EN"), "lang");
 	load_fails(NULL, NULL, FLAGS("--lang", "e"), "lang");

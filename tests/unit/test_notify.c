@@ -272,7 +272,7 @@ static int env_setup(void **state)
 	e->cfg.chatfuel_bot_id = (char *)BOT;
 	e->cfg.chatfuel_token = (char *)TOKEN;
 	e->cfg.chatfuel_base_url = e->base;
-	e->cfg.chatfuel_target = (char *)"flow";
+	e->cfg.chatfuel_target = CHATFUEL_TARGET_FLOW;
 	e->cfg.chatfuel_rps = 1000;
 	e->timing = (struct notify_timing){ .backoff_base_ms = 40, .backoff_cap_ms = 200,
 	                                    .http_timeout_ms = 300, .stop_grace_ms = 200 };
@@ -470,7 +470,7 @@ static void test_block_target_and_denied_result(void **state)
 {
 	struct env *e = *state;
 
-	e->cfg.chatfuel_target = (char *)"block";
+	e->cfg.chatfuel_target = CHATFUEL_TARGET_BLOCK;
 	env_start(e);
 	decide(e, e->a, AUDIT_DENIED, "c2", false);
 	wait_for(e, "SELECT count(*) FROM outbox WHERE state = 'sent'", 1);
