@@ -34,6 +34,8 @@ LIB_SRCS = util.c log.c crypto.c caldate.c challenge.c store.c validate.c form.c
 SRCS     = $(LIB_SRCS) main.c
 LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 OBJS     = $(LIB_OBJS) $(BUILD)/obj/main.o
+# The store and limiter implementations behind their interfaces.
+LIB_SRCS += store_mem.c limiter_mem.c
 
 UNIT_TESTS = $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
 UNIT_BINS  = $(UNIT_TESTS:%=$(BUILD)/tests/test_%)

@@ -1,9 +1,10 @@
 /*
- * limiter: fixed-window counters per key (a phone, an IP address) in a table
- * of bounded size. An attacker who sends many distinct keys only evicts the
- * stalest windows; the memory never grows. Used for rate_phone (mints per
- * phone), lockout (failed answers per phone) and rate_ip (web requests per
- * client address). Thread-safe with striped locks.
+ * limiter: fixed-window counters per key (a phone, an IP address), behind one
+ * interface with two implementations chosen at start: memory (limiter_new,
+ * limiter_mem.c: a table of bounded size where an attacker who sends many
+ * distinct keys only evicts the stalest windows) and Redis (shared by every
+ * node). Used for rate_phone (mints per phone), lockout (failed answers per
+ * phone) and rate_ip (web requests per client address). Thread-safe.
  */
 #ifndef MNMFA_LIMITER_H
 #define MNMFA_LIMITER_H
@@ -16,7 +17,7 @@
 
 struct limiter;
 
-/* n events per `seconds`; slots is rounded up to a power of two. */
+/* In memory: n events per `seconds`; slots is rounded up to a power of two. */
 struct limiter *limiter_new(int n, int seconds, size_t slots);
 void limiter_free(struct limiter *l);
 

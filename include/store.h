@@ -1,10 +1,12 @@
 /*
- * store: the in-memory table of live challenges. Striped hash buckets keyed by
- * the 128-bit page id; each record holds the facts (ids, times, question),
- * never rendered HTML. Expiry is enforced on every read; a sweeper moves overdue
- * pending records to `expired` and drops decided records after their retention.
- * Decided records ("tombstones") stay queryable for status for STORE_DECIDED_TTL_MS.
- * Thread-safe.
+ * store: live challenges and their tombstones, behind one interface with two
+ * implementations chosen at start: memory (store_new, store_mem.c: one
+ * process's striped hash table, the default) and Redis (store_redis.c, shared
+ * by every node). Each record holds the facts (ids, times, question), never
+ * rendered HTML. Expiry is enforced on every read; a sweep moves overdue
+ * pending records to `expired` (reporting each once) and drops decided records
+ * after their retention. Decided records ("tombstones") stay queryable for
+ * status for STORE_DECIDED_TTL_MS. Thread-safe.
  */
 #ifndef MNMFA_STORE_H
 #define MNMFA_STORE_H
@@ -51,6 +53,7 @@ enum store_result {
 
 struct store;
 
+/* The in-memory store: at most max_pending pending records. */
 struct store *store_new(size_t max_pending);
 void store_free(struct store *s);
 

@@ -1,0 +1,22 @@
+/*
+ * limiter_impl: what an implementation of the limiter interface (limiter.h)
+ * provides. Only the implementations include this: memory (limiter_mem.c)
+ * and Redis (limiter_redis.c). Each embeds `struct limiter` first.
+ */
+#ifndef MNMFA_LIMITER_IMPL_H
+#define MNMFA_LIMITER_IMPL_H
+
+#include "limiter.h"
+
+struct limiter_ops {
+	void (*free)(struct limiter *l);
+	int (*hit)(struct limiter *l, const char *key, size_t len, int64_t now_ms);
+	int (*blocked)(struct limiter *l, const char *key, size_t len, int64_t now_ms);
+	void (*refund)(struct limiter *l, const char *key, size_t len, int64_t now_ms);
+};
+
+struct limiter {
+	const struct limiter_ops *ops;
+};
+
+#endif

@@ -1,0 +1,33 @@
+/*
+ * store_impl: what an implementation of the store interface (store.h)
+ * provides. Only the implementations include this: the memory table
+ * (store_mem.c) and Redis (store_redis.c). Each embeds `struct store` as its
+ * first member; store.c forwards every call through `ops`.
+ */
+#ifndef MNMFA_STORE_IMPL_H
+#define MNMFA_STORE_IMPL_H
+
+#include "store.h"
+
+struct store_ops {
+	void (*free)(struct store *s);
+	enum store_result (*put)(struct store *s, const struct chal *c);
+	enum store_result (*get)(struct store *s, const uint8_t id[PAGE_ID_BYTES], int64_t now_ms,
+	                         struct chal *out);
+	enum store_result (*take)(struct store *s, const uint8_t id[PAGE_ID_BYTES], int64_t now_ms,
+	                          const char *answer, size_t answer_len, struct chal *out);
+	enum store_result (*finish)(struct store *s, const uint8_t id[PAGE_ID_BYTES], int64_t now_ms,
+	                            enum chal_status status, struct chal *out);
+	size_t (*sweep)(struct store *s, int64_t now_ms, store_expired_fn on_expired, void *ctx);
+	enum store_result (*reopen)(struct store *s, const uint8_t id[PAGE_ID_BYTES],
+	                            const struct question *q, int64_t now_ms);
+	size_t (*cancel_pending)(struct store *s, int64_t now_ms, store_expired_fn on_canceled, void *ctx);
+	size_t (*pending)(const struct store *s);
+	size_t (*size)(const struct store *s);
+};
+
+struct store {
+	const struct store_ops *ops;
+};
+
+#endif

@@ -1,0 +1,573 @@
+/*
+ * store_mem: the in-memory store (store.h), the default: one process's table
+ * of live challenges and their tombstones.
+ *
+ * 64 shards, picked by the top bits of a hash of the 128-bit page id, each
+ * with its own mutex and chained hash table (doubling when its load passes 1,
+ * halving in the sweep when it falls below 1/4), so concurrent requests rarely
+ * meet on a lock. A record is one allocation sized to fit: a compact header
+ * (id, times, status, lang, the question) followed by client_id, phone and
+ * flow, each NUL-terminated. Storing `struct chal` itself would cost ~700
+ * bytes a record for its fixed buffers; a typical record here is ~160 bytes
+ * with malloc's overhead, plus ~11 bytes of bucket array.
+ *
+ * max_pending bounds pending records only, through an atomic counter that a
+ * put reserves with compare-and-swap before it allocates, so it is never
+ * exceeded. Every transition out of pending happens under the shard lock and
+ * releases one unit.
+ *
+ * Expiry: any operation that finds a pending record at or past expires_ms
+ * (get, take, finish or the sweep) moves it to expired on the spot, with
+ * decided_ms = expires_ms, and flags it "unreported". Only the sweep calls
+ * on_expired, once per flagged record, clearing the flag under the lock, so
+ * each expiry is reported exactly once whoever noticed it first. The callback
+ * runs outside the lock, on a copy; a record is never freed while unreported.
+ *
+ * Privacy: when a record leaves pending, its question's truth and options
+ * (the date of birth and dates around it) are wiped; freed records are wiped.
+ */
+#include "store.h"
+#include "store_impl.h"
+#include "log.h"
+#include "util.h"
+
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STORE_SHARD_BITS 6
+#define STORE_SHARDS (1u << STORE_SHARD_BITS)
+#define STORE_BUCKETS_MIN 16         /* per shard; a power of two */
+#define STORE_SWEEP_BATCH 64         /* expired records copied out per lock hold */
+#define STORE_CACHE_LINE 64
+
+struct rec {
+	struct rec *next;            /* hash chain */
+	uint8_t id[PAGE_ID_BYTES];
+	int64_t created_ms;
+	int64_t expires_ms;
+	int64_t decided_ms;
+	struct question q;
+	uint8_t status;              /* enum chal_status */
+	uint8_t lang;
+	uint8_t unreported;          /* expired, on_expired not called yet */
+	uint8_t client_len;          /* <= CLIENT_ID_MAX */
+	uint8_t phone_len;           /* <= PHONE_MAX */
+	uint16_t flow_len;           /* <= FLOW_MAX_BYTES */
+	char text[];                 /* client_id \0 phone \0 flow \0 */
+};
+
+struct shard {
+	alignas(STORE_CACHE_LINE) pthread_mutex_t lock;
+	struct rec **buckets;
+	size_t nbuckets;             /* a power of two */
+	size_t count;
+};
+
+struct mstore {
+	struct store base;           /* first: the interface */
+	size_t max_pending;
+	atomic_llong retention_ms;   /* how long decided records stay; shrinks past the cap */
+	atomic_size_t pending;
+	atomic_size_t size;
+	struct shard shards[STORE_SHARDS];
+};
+
+/* Ids come from a CSPRNG, but mixing both halves keeps the table even if a
+ * caller (or a test) hands in structured ids. */
+static uint64_t store_hash_id(const uint8_t id[PAGE_ID_BYTES])
+{
+	uint64_t a, b;
+
+	memcpy(&a, id, sizeof a);
+	memcpy(&b, id + sizeof a, sizeof b);
+	a ^= b * 0x9e3779b97f4a7c15ULL;
+	a ^= a >> 32;
+	a *= 0xd6e8feb86659fd93ULL;
+	a ^= a >> 32;
+	return a;
+}
+
+/* Whole-word compare: time does not say how much of an id matched. */
+static bool store_id_equal(const uint8_t *x, const uint8_t *y)
+{
+	uint64_t x0, x1, y0, y1;
+
+	memcpy(&x0, x, 8);
+	memcpy(&x1, x + 8, 8);
+	memcpy(&y0, y, 8);
+	memcpy(&y1, y + 8, 8);
+	return ((x0 ^ y0) | (x1 ^ y1)) == 0;
+}
+
+static struct shard *store_shard_of(struct mstore *s, uint64_t h)
+{
+	return &s->shards[h >> (64 - STORE_SHARD_BITS)];
+}
+
+static size_t store_rec_size(const struct rec *r)
+{
+	return offsetof(struct rec, text) + r->client_len + r->phone_len + r->flow_len + 3;
+}
+
+static void store_rec_free(struct rec *r)
+{
+	explicit_bzero(r, store_rec_size(r));
+	free(r);
+}
+
+/* The slot pointing at the record with this id, or NULL. Shard locked. */
+static struct rec **store_find(struct shard *sh, uint64_t h, const uint8_t id[PAGE_ID_BYTES])
+{
+	struct rec **pp = &sh->buckets[h & (sh->nbuckets - 1)];
+
+	for (; *pp != NULL; pp = &(*pp)->next)
+		if (store_id_equal((*pp)->id, id))
+			return pp;
+	return NULL;
+}
+
+static void store_resize(struct shard *sh, size_t nbuckets)
+{
+	struct rec **nb = xcalloc(nbuckets, sizeof *nb);
+
+	for (size_t i = 0; i < sh->nbuckets; i++) {
+		struct rec *r = sh->buckets[i], *next;
+		for (; r != NULL; r = next) {
+			size_t b = store_hash_id(r->id) & (nbuckets - 1);
+			next = r->next;
+			r->next = nb[b];
+			nb[b] = r;
+		}
+	}
+	free(sh->buckets);
+	sh->buckets = nb;
+	sh->nbuckets = nbuckets;
+}
+
+static void store_forget_question(struct rec *r)
+{
+	r->q.truth = 0;
+	memset(r->q.options, 0, sizeof r->q.options);
+}
+
+/* Moves r out of pending. Shard locked. */
+static void store_decide(struct mstore *s, struct rec *r, enum chal_status status, int64_t when)
+{
+	r->status = (uint8_t)status;
+	r->decided_ms = when;
+	store_forget_question(r);
+	atomic_fetch_sub(&s->pending, 1);
+}
+
+/* Applies expiry as of now_ms. Shard locked. */
+static void store_expire_due(struct mstore *s, struct rec *r, int64_t now_ms)
+{
+	if (r->status != CHAL_PENDING || now_ms < r->expires_ms)
+		return;
+	store_decide(s, r, CHAL_EXPIRED, r->expires_ms);
+	r->unreported = 1;
+}
+
+/* A tombstone past its retention reads as unknown (the sweep frees it). */
+static bool store_retention_over(struct mstore *s, const struct rec *r, int64_t now_ms)
+{
+	return r->status != CHAL_PENDING &&
+	       now_ms - r->decided_ms >= atomic_load_explicit(&s->retention_ms, memory_order_relaxed);
+}
+
+static enum store_result store_result_of(const struct rec *r)
+{
+	switch (r->status) {
+	case CHAL_PENDING: return STORE_OK;
+	case CHAL_EXPIRED: return STORE_EXPIRED;
+	default: return STORE_USED;
+	}
+}
+
+static void store_copy_out(const struct rec *r, struct chal *out)
+{
+	const char *phone = r->text + r->client_len + 1;
+	const char *flow = phone + r->phone_len + 1;
+
+	if (out == NULL)
+		return;
+	memset(out, 0, sizeof *out);
+	memcpy(out->id, r->id, PAGE_ID_BYTES);
+	out->created_ms = r->created_ms;
+	out->expires_ms = r->expires_ms;
+	out->decided_ms = r->decided_ms;
+	out->status = r->status;
+	out->lang = r->lang;
+	out->q = r->q;
+	memcpy(out->client_id, r->text, r->client_len);
+	memcpy(out->phone, phone, r->phone_len);
+	memcpy(out->flow, flow, r->flow_len);
+}
+
+static const struct store_ops mem_ops;
+
+struct store *store_new(size_t max_pending)
+{
+	struct mstore *s = aligned_alloc(alignof(struct mstore), sizeof(struct mstore));
+
+	if (s == NULL)
+		fatal("%s: out of memory", __func__);
+	memset(s, 0, sizeof *s);
+	s->base.ops = &mem_ops;
+	s->max_pending = max_pending;
+	atomic_init(&s->retention_ms, STORE_DECIDED_TTL_MS);
+	atomic_init(&s->pending, 0);
+	atomic_init(&s->size, 0);
+	for (size_t i = 0; i < STORE_SHARDS; i++) {
+		struct shard *sh = &s->shards[i];
+		if (pthread_mutex_init(&sh->lock, NULL) != 0)
+			fatal("%s: pthread_mutex_init failed", __func__);
+		sh->nbuckets = STORE_BUCKETS_MIN;
+		sh->buckets = xcalloc(sh->nbuckets, sizeof *sh->buckets);
+	}
+	return &s->base;
+}
+
+static void mem_free(struct store *base)
+{
+	struct mstore *s = (struct mstore *)base;
+
+	if (s == NULL)
+		return;
+	for (size_t i = 0; i < STORE_SHARDS; i++) {
+		struct shard *sh = &s->shards[i];
+		for (size_t b = 0; b < sh->nbuckets; b++) {
+			struct rec *r = sh->buckets[b], *next;
+			for (; r != NULL; r = next) {
+				next = r->next;
+				store_rec_free(r);
+			}
+		}
+		free(sh->buckets);
+		pthread_mutex_destroy(&sh->lock);
+	}
+	free(s);
+}
+
+/* Takes one unit of max_pending, or fails without overshooting it. */
+static bool store_reserve_pending(struct mstore *s)
+{
+	size_t n = atomic_load(&s->pending);
+
+	do {
+		if (n >= s->max_pending)
+			return false;
+	} while (!atomic_compare_exchange_weak(&s->pending, &n, n + 1));
+	return true;
+}
+
+static enum store_result mem_put(struct store *base, const struct chal *c)
+{
+	struct mstore *s = (struct mstore *)base;
+	size_t clen = strnlen(c->client_id, CLIENT_ID_MAX);
+	size_t plen = strnlen(c->phone, PHONE_MAX);
+	size_t flen = strnlen(c->flow, FLOW_MAX_BYTES);
+	uint64_t h = store_hash_id(c->id);
+	struct shard *sh = store_shard_of(s, h);
+	struct rec *r;
+	char *p;
+
+	if (!store_reserve_pending(s))
+		return STORE_FULL;
+
+	r = xmalloc(offsetof(struct rec, text) + clen + plen + flen + 3);
+	memset(r, 0, offsetof(struct rec, text));
+	memcpy(r->id, c->id, PAGE_ID_BYTES);
+	r->created_ms = c->created_ms;
+	r->expires_ms = c->expires_ms;
+	r->status = CHAL_PENDING;            /* whatever c says: a put starts a challenge */
+	r->lang = c->lang;
+	r->q = c->q;
+	r->client_len = (uint8_t)clen;
+	r->phone_len = (uint8_t)plen;
+	r->flow_len = (uint16_t)flen;
+	p = r->text;
+	memcpy(p, c->client_id, clen);
+	p[clen] = '\0';
+	p += clen + 1;
+	memcpy(p, c->phone, plen);
+	p[plen] = '\0';
+	p += plen + 1;
+	memcpy(p, c->flow, flen);
+	p[flen] = '\0';
+
+	pthread_mutex_lock(&sh->lock);
+	if (store_find(sh, h, c->id) != NULL) {
+		pthread_mutex_unlock(&sh->lock);
+		/* 128 random bits never repeat; a repeat is a caller's bug, and
+		 * overwriting a live challenge would hand it to someone else. */
+		log_error("%s: duplicate page id refused", __func__);
+		store_rec_free(r);
+		atomic_fetch_sub(&s->pending, 1);
+		return STORE_FULL;
+	}
+	r->next = sh->buckets[h & (sh->nbuckets - 1)];
+	sh->buckets[h & (sh->nbuckets - 1)] = r;
+	if (++sh->count > sh->nbuckets)
+		store_resize(sh, sh->nbuckets * 2);
+	pthread_mutex_unlock(&sh->lock);
+	atomic_fetch_add(&s->size, 1);
+	return STORE_OK;
+}
+
+/* Locks the id's shard and finds its record, applying expiry and retention.
+ * Returns the record (shard left locked) or NULL (shard unlocked). */
+static struct rec *store_lock_rec(struct mstore *s, const uint8_t id[PAGE_ID_BYTES],
+                                  int64_t now_ms, struct shard **shp)
+{
+	uint64_t h = store_hash_id(id);
+	struct shard *sh = store_shard_of(s, h);
+	struct rec **pp;
+
+	pthread_mutex_lock(&sh->lock);
+	pp = store_find(sh, h, id);
+	if (pp == NULL)
+		goto fail;
+	store_expire_due(s, *pp, now_ms);
+	if (store_retention_over(s, *pp, now_ms))
+		goto fail;
+	*shp = sh;
+	return *pp;
+fail:
+	pthread_mutex_unlock(&sh->lock);
+	return NULL;
+}
+
+static enum store_result mem_get(struct store *base, const uint8_t id[PAGE_ID_BYTES], int64_t now_ms,
+                            struct chal *out)
+{
+	struct mstore *s = (struct mstore *)base;
+	struct shard *sh;
+	struct rec *r = store_lock_rec(s, id, now_ms, &sh);
+	enum store_result res;
+
+	if (r == NULL)
+		return STORE_NOT_FOUND;
+	store_copy_out(r, out);
+	res = store_result_of(r);
+	pthread_mutex_unlock(&sh->lock);
+	return res;
+}
+
+static enum store_result mem_take(struct store *base, const uint8_t id[PAGE_ID_BYTES], int64_t now_ms,
+                             const char *answer, size_t answer_len, struct chal *out)
+{
+	struct mstore *s = (struct mstore *)base;
+	struct shard *sh;
+	struct rec *r = store_lock_rec(s, id, now_ms, &sh);
+	enum store_result res;
+
+	if (r == NULL)
+		return STORE_NOT_FOUND;
+	res = store_result_of(r);
+	if (res == STORE_OK) {
+		bool right = challenge_check(&r->q, answer, answer_len);
+		store_decide(s, r, right ? CHAL_APPROVED : CHAL_DENIED, now_ms);
+	}
+	store_copy_out(r, out);
+	pthread_mutex_unlock(&sh->lock);
+	return res;
+}
+
+static enum store_result mem_finish(struct store *base, const uint8_t id[PAGE_ID_BYTES], int64_t now_ms,
+                               enum chal_status status, struct chal *out)
+{
+	struct mstore *s = (struct mstore *)base;
+	struct shard *sh;
+	struct rec *r;
+	enum store_result res;
+
+	/* Expired has its own path (reported by the sweep); pending is no end. */
+	if (status != CHAL_CANCELED && status != CHAL_LOCKED && status != CHAL_APPROVED &&
+	    status != CHAL_DENIED) {
+		log_error("%s: cannot finish a challenge as %s", __func__, chal_status_name(status));
+		return STORE_NOT_FOUND;
+	}
+	r = store_lock_rec(s, id, now_ms, &sh);
+	if (r == NULL)
+		return STORE_NOT_FOUND;
+	res = store_result_of(r);
+	if (res == STORE_OK)
+		store_decide(s, r, status, now_ms);
+	store_copy_out(r, out);
+	pthread_mutex_unlock(&sh->lock);
+	return res;
+}
+
+/* One pass over a shard: expires, frees old tombstones, and copies up to
+ * STORE_SWEEP_BATCH newly reportable records into batch. Shard locked.
+ * Returns how many were copied; *more says the batch filled up first. */
+static size_t store_sweep_shard(struct mstore *s, struct shard *sh, int64_t now_ms,
+                                struct chal *batch, bool *more)
+{
+	size_t n = 0;
+
+	*more = false;
+	for (size_t b = 0; b < sh->nbuckets; b++) {
+		struct rec **pp = &sh->buckets[b], *r;
+		while ((r = *pp) != NULL) {
+			store_expire_due(s, r, now_ms);
+			if (r->unreported) {
+				if (n == STORE_SWEEP_BATCH) {
+					*more = true;
+					return n;
+				}
+				store_copy_out(r, &batch[n++]);
+				r->unreported = 0;
+			}
+			if (store_retention_over(s, r, now_ms)) {
+				*pp = r->next;
+				store_rec_free(r);
+				sh->count--;
+				atomic_fetch_sub(&s->size, 1);
+				continue;
+			}
+			pp = &r->next;
+		}
+	}
+	return n;
+}
+
+/* Decided records are bounded too: while more than STORE_DECIDED_CAP_FACTOR x
+ * max_pending of them are held, every sweep shortens their retention in
+ * proportion (so a flood of decisions converges on the cap within a few
+ * sweeps), and once well under the cap it grows back to the full hour.
+ * Statuses no longer in memory are answered from the audit log. */
+static void store_adjust_retention(struct mstore *s)
+{
+	size_t size = atomic_load(&s->size), pending = atomic_load(&s->pending);
+	size_t decided = size > pending ? size - pending : 0;
+	size_t cap = s->max_pending * STORE_DECIDED_CAP_FACTOR;
+	long long ttl = atomic_load_explicit(&s->retention_ms, memory_order_relaxed);
+
+	if (cap > 0 && decided > cap)
+		ttl = (long long)((double)ttl * (double)cap / (double)decided);
+	else if (decided < cap / 2 && ttl < STORE_DECIDED_TTL_MS)
+		ttl = ttl * 2 + 1000 < STORE_DECIDED_TTL_MS ? ttl * 2 + 1000 : STORE_DECIDED_TTL_MS;
+	atomic_store_explicit(&s->retention_ms, ttl, memory_order_relaxed);
+}
+
+static size_t mem_sweep(struct store *base, int64_t now_ms, store_expired_fn on_expired, void *ctx)
+{
+	struct mstore *s = (struct mstore *)base;
+	struct chal *batch = xcalloc(STORE_SWEEP_BATCH, sizeof *batch);
+	size_t reported = 0;
+
+	store_adjust_retention(s);
+
+	for (size_t i = 0; i < STORE_SHARDS; i++) {
+		struct shard *sh = &s->shards[i];
+		bool more;
+		do {
+			size_t n;
+
+			pthread_mutex_lock(&sh->lock);
+			n = store_sweep_shard(s, sh, now_ms, batch, &more);
+			if (sh->nbuckets > STORE_BUCKETS_MIN && sh->count < sh->nbuckets / 4)
+				store_resize(sh, sh->nbuckets / 2);
+			pthread_mutex_unlock(&sh->lock);
+			/* Outside the lock: the callback may take its time or call
+			 * back into the store. A full batch means a rescan; flags
+			 * already cleared keep records from being reported twice. */
+			for (size_t j = 0; j < n; j++)
+				if (on_expired != NULL)
+					on_expired(ctx, &batch[j]);
+			reported += n;
+		} while (more);
+	}
+	explicit_bzero(batch, STORE_SWEEP_BATCH * sizeof *batch);
+	free(batch);
+	return reported;
+}
+
+/* Shutdown: every record still pending is canceled and reported, so that no
+ * challenge silently vanishes with the process. Same batching as the sweep. */
+static size_t mem_cancel_pending(struct store *base, int64_t now_ms, store_expired_fn on_canceled, void *ctx)
+{
+	struct mstore *s = (struct mstore *)base;
+	struct chal *batch = xcalloc(STORE_SWEEP_BATCH, sizeof *batch);
+	size_t reported = 0;
+
+	for (size_t i = 0; i < STORE_SHARDS; i++) {
+		struct shard *sh = &s->shards[i];
+		size_t n;
+		do {
+			n = 0;
+			pthread_mutex_lock(&sh->lock);
+			for (size_t b = 0; b < sh->nbuckets && n < STORE_SWEEP_BATCH; b++) {
+				for (struct rec *r = sh->buckets[b]; r != NULL && n < STORE_SWEEP_BATCH; r = r->next) {
+					if (r->status != CHAL_PENDING || now_ms >= r->expires_ms)
+						continue;
+					store_decide(s, r, CHAL_CANCELED, now_ms);
+					store_copy_out(r, &batch[n++]);
+				}
+			}
+			pthread_mutex_unlock(&sh->lock);
+			for (size_t j = 0; j < n; j++)
+				if (on_canceled != NULL)
+					on_canceled(ctx, &batch[j]);
+			reported += n;
+		} while (n == STORE_SWEEP_BATCH);
+	}
+	explicit_bzero(batch, STORE_SWEEP_BATCH * sizeof *batch);
+	free(batch);
+	return reported;
+}
+
+/* Undoes a decision whose evidence could not be written (the audit log
+ * failed): the page is pending again, so the person can answer once more. */
+static enum store_result mem_reopen(struct store *base, const uint8_t id[PAGE_ID_BYTES], const struct question *q,
+                               int64_t now_ms)
+{
+	struct mstore *s = (struct mstore *)base;
+	uint64_t h = store_hash_id(id);
+	struct shard *sh = store_shard_of(s, h);
+	struct rec **pp;
+	enum store_result res = STORE_NOT_FOUND;
+
+	pthread_mutex_lock(&sh->lock);
+	pp = store_find(sh, h, id);
+	if (pp != NULL && ((*pp)->status == CHAL_APPROVED || (*pp)->status == CHAL_DENIED ||
+	                   (*pp)->status == CHAL_LOCKED) && now_ms < (*pp)->expires_ms) {
+		(*pp)->status = CHAL_PENDING;
+		(*pp)->decided_ms = 0;
+		(*pp)->q = *q;
+		atomic_fetch_add(&s->pending, 1);
+		res = STORE_OK;
+	}
+	pthread_mutex_unlock(&sh->lock);
+	return res;
+}
+
+static size_t mem_pending(const struct store *base)
+{
+	const struct mstore *s = (const struct mstore *)base;
+	return atomic_load(&s->pending);
+}
+
+static size_t mem_size(const struct store *base)
+{
+	const struct mstore *s = (const struct mstore *)base;
+	return atomic_load(&s->size);
+}
+
+static const struct store_ops mem_ops = {
+	.free = mem_free,
+	.put = mem_put,
+	.get = mem_get,
+	.take = mem_take,
+	.finish = mem_finish,
+	.sweep = mem_sweep,
+	.reopen = mem_reopen,
+	.cancel_pending = mem_cancel_pending,
+	.pending = mem_pending,
+	.size = mem_size,
+};
