@@ -9,6 +9,7 @@
 #include "config.h"
 #include "crypto.h"
 #include "store.h"
+#include "validate.h"
 
 #include <string.h>
 
@@ -54,7 +55,9 @@ static inline void app_event_for(struct audit_event *ev, enum audit_kind kind, c
 /* The key the per-phone limits use: the digits, without a leading '+'. */
 static inline const char *app_phone_key(const char *phone)
 {
-	return phone[0] == '+' ? phone + 1 : phone;
+	const char *digits;
+
+	return validate_phone_digits(phone, strlen(phone), &digits) < 0 ? phone : digits;
 }
 
 #endif

@@ -26,6 +26,12 @@ int parse_ll(const char *s, long long min, long long max, long long *out, const 
  * Never casts an out-of-range double (undefined behaviour). */
 bool double_to_whole(double d, long long *out);
 
+/* true if s is a string with at least one character (NULL is empty). */
+static inline bool nonempty(const char *s)
+{
+	return s != NULL && *s != '\0';
+}
+
 /* Copies at most dstsize-1 bytes and NUL-terminates; returns strlen(src). */
 size_t strlcpy_(char *dst, const char *src, size_t dstsize);
 

@@ -13,7 +13,15 @@
 #define FLOW_MAX_CHARS 128
 
 int validate_client_id(const char *s, size_t len, const char **detail);
+#define PHONE_DIGITS_MIN 8
+#define PHONE_DIGITS_MAX 15
+
 int validate_phone(const char *s, size_t len, const char **detail);
+/* The one phone canonicalisation: s must be 8 to 15 ASCII digits after an
+ * optional leading '+'. Returns the number of digits and points *digits at
+ * the first one (inside s), or -1. The per-phone limits key on these digits,
+ * and whatsapp_number's wa.me link is built from them. */
+int validate_phone_digits(const char *s, size_t len, const char **digits);
 int validate_flow(const char *s, size_t len, const char **detail);
 /* A real calendar date YYYY-MM-DD between 1900-01-01 and today (day number). */
 int validate_dob(const char *s, size_t len, int32_t today, int32_t *out, const char **detail);

@@ -614,11 +614,6 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-static bool nonempty(const char *s)
-{
-	return s != NULL && *s != '\0';
-}
-
 static int load_head(struct audit *a)
 {
 	sqlite3_stmt *st;

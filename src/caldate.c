@@ -19,13 +19,15 @@
 #define CALDATE_DAYS_PER_ERA 146097  /* 400 Gregorian years */
 #define CALDATE_EPOCH_SHIFT 719468   /* 0000-03-01 to 1970-01-01 */
 #define CALDATE_MS_PER_DAY 86400000LL
+#define CALDATE_MS_PER_SEC 1000
+#define CALDATE_SECS_PER_DAY 86400
 
-static bool caldate_is_leap(int y)
+bool caldate_is_leap(int y)
 {
 	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 }
 
-static int caldate_month_days(int y, int m)
+int caldate_month_days(int y, int m)
 {
 	static const int days[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
 
@@ -111,4 +113,80 @@ int32_t caldate_today_utc(void)
 	if (ms % CALDATE_MS_PER_DAY < 0)      /* floor, should the clock be before 1970 */
 		days--;
 	return (int32_t)days;
+}
+
+/* Reads n digits at *p into *out and moves *p past them. 0 or -1 (a NUL is
+ * not a digit, so this never reads past the end). */
+static int caldate_take_digits(const char **p, size_t n, int *out)
+{
+	*out = caldate_parse_digits(*p, n);
+	if (*out < 0)
+		return -1;
+	*p += n;
+	return 0;
+}
+
+/* One parser for both forms; strict demands the full RFC 3339 date-time. */
+static int caldate_parse_stamp(const char *s, bool strict, int64_t *out)
+{
+	int y, mo, d, h = 0, mi = 0, sec = 0, frac_ms = 0, off_min = 0;
+	int64_t secs;
+
+	if (s == NULL || caldate_take_digits(&s, 4, &y) || *s++ != '-' ||
+	    caldate_take_digits(&s, 2, &mo) || *s++ != '-' || caldate_take_digits(&s, 2, &d) ||
+	    !caldate_valid_ymd(y, mo, d))
+		return -1;
+	if (*s == 'T' || *s == 't' || (!strict && *s == ' ')) {
+		s++;
+		if (caldate_take_digits(&s, 2, &h) || *s++ != ':' || caldate_take_digits(&s, 2, &mi))
+			return -1;
+		if (*s == ':') {
+			s++;
+			if (caldate_take_digits(&s, 2, &sec))
+				return -1;
+			if (*s == '.') {
+				int scale = 100;
+				s++;
+				if (*s < '0' || *s > '9')
+					return -1;
+				for (; *s >= '0' && *s <= '9'; s++, scale /= 10)
+					frac_ms += (*s - '0') * scale;
+			}
+		} else if (strict) {
+			return -1;
+		}
+		if (h > 23 || mi > 59 || sec > 60)
+			return -1;
+		if (sec == 60)
+			sec = 59;
+		if (*s == 'Z' || *s == 'z') {
+			s++;
+		} else if (*s == '+' || *s == '-') {
+			int sign = *s++ == '-' ? -1 : 1, oh, om;
+			if (caldate_take_digits(&s, 2, &oh) || *s++ != ':' ||
+			    caldate_take_digits(&s, 2, &om) || oh > 23 || om > 59)
+				return -1;
+			off_min = sign * (oh * 60 + om);
+		} else if (strict) {
+			return -1;
+		}
+	} else if (strict) {
+		return -1;
+	}
+	if (*s != '\0')
+		return -1;
+	secs = (int64_t)caldate_from_ymd(y, mo, d) * CALDATE_SECS_PER_DAY + h * 3600 + mi * 60 + sec -
+	       (int64_t)off_min * 60;
+	*out = secs * CALDATE_MS_PER_SEC + frac_ms;
+	return 0;
+}
+
+int caldate_parse_rfc3339(const char *s, int64_t *ms)
+{
+	return caldate_parse_stamp(s, true, ms);
+}
+
+int caldate_parse_time_arg(const char *s, int64_t *ms)
+{
+	return caldate_parse_stamp(s, false, ms);
 }

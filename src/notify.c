@@ -100,11 +100,6 @@ struct notify {
 	_Atomic uint64_t st_sent, st_retried, st_failed, st_skipped;
 };
 
-static bool nonempty(const char *s)
-{
-	return s != NULL && *s != '\0';
-}
-
 /* An rng_fn over a uint64_t state: xorshift64*, jitter needs spread, not secrecy. */
 static uint64_t jitter_rng(void *ctx)
 {

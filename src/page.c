@@ -6,67 +6,26 @@
  */
 #include "page.h"
 #include "assets.h"
+#include "buf.h"
 #include "caldate.h"
 #include "config.h"
 #include "util.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #define PAGE_INITIAL_CAP 6144
+#define HTML_ESCAPE_MAX_GROWTH 6     /* "'" becomes "&#39;": 5 bytes, plus room */
 #define MS_PER_DAY 86400000LL
 
-struct sbuf {
-	char *p;
-	size_t len, cap;
-};
-
-static void sb_grow(struct sbuf *b, size_t extra)
-{
-	if (b->len + extra + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : PAGE_INITIAL_CAP;
-		while (b->len + extra + 1 > cap)
-			cap *= 2;
-		b->p = xreallocarray(b->p, cap, 1);
-		b->cap = cap;
-	}
-}
-
-static void sb_put(struct sbuf *b, const char *s)
-{
-	size_t n = strlen(s);
-	sb_grow(b, n);
-	memcpy(b->p + b->len, s, n + 1);
-	b->len += n;
-}
-
-static void sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(struct sbuf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	sb_grow(b, (size_t)n);
-	va_start(ap, fmt);
-	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	b->len += (size_t)n;
-}
-
 /* Appends s escaped for HTML text and attribute values. */
-static void sb_esc(struct sbuf *b, const char *s)
+static void put_escaped(struct buf *b, const char *s)
 {
 	size_t n = strlen(s);
-	sb_grow(b, n * 6);
-	b->len += (size_t)html_escape(s, n, b->p + b->len, b->cap - b->len);
+	buf_reserve(b, n * HTML_ESCAPE_MAX_GROWTH);
+	b->len += (size_t)html_escape(s, n, b->data + b->len, b->cap - b->len);
 }
 
 long html_escape(const char *in, size_t len, char *out, size_t cap)
@@ -228,104 +187,104 @@ enum lang page_pick_lang(int chal_lang, const char *accept_language, enum lang d
 	return default_lang;
 }
 
-static void asset_link(struct sbuf *b, const char *fmt, const char *name)
+static void asset_link(struct buf *b, const char *fmt, const char *name)
 {
 	const struct asset *a = asset_find(name);
 	char url[96];
 
 	snprintf(url, sizeof url, "/static/%s?v=%s", name, a ? a->version : "0");
-	sb_printf(b, fmt, url);
+	buf_printf(b, fmt, url);
 }
 
-static void render_head(struct sbuf *b, const struct config *cfg, enum lang lang, const char *title,
+static void render_head(struct buf *b, const struct config *cfg, enum lang lang, const char *title,
                         bool script)
 {
-	sb_printf(b, "<!doctype html>\n<html lang=\"%s\">\n<head>\n<meta charset=\"utf-8\">\n"
+	buf_printf(b, "<!doctype html>\n<html lang=\"%s\">\n<head>\n<meta charset=\"utf-8\">\n"
 	          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
 	          "<meta name=\"robots\" content=\"noindex, nofollow\">\n"
 	          "<meta name=\"color-scheme\" content=\"light dark\">\n"
 	          "<meta name=\"format-detection\" content=\"telephone=no\">\n<title>", lang_codes[lang]);
-	sb_esc(b, title);
+	put_escaped(b, title);
 	if (cfg->brand_name != NULL) {
-		sb_put(b, " · ");
-		sb_esc(b, cfg->brand_name);
+		buf_puts(b, " · ");
+		put_escaped(b, cfg->brand_name);
 	}
-	sb_put(b, "</title>\n");
+	buf_puts(b, "</title>\n");
 	asset_link(b, "<link rel=\"stylesheet\" href=\"%s\">\n", "app.css");
 	asset_link(b, "<link rel=\"icon\" href=\"%s\" type=\"image/svg+xml\">\n", "favicon.svg");
 	if (cfg->brand_color != NULL)
 		asset_link(b, "<link rel=\"stylesheet\" href=\"%s\">\n", "brand.css");
 	if (script)
 		asset_link(b, "<script src=\"%s\" defer></script>\n", "app.js");
-	sb_put(b, "</head>\n<body>\n<main>\n<header>");
+	buf_puts(b, "</head>\n<body>\n<main>\n<header>");
 	if (cfg->brand_logo != NULL)
-		sb_put(b, "<img src=\"/static/brand-logo\" alt=\"\">");
+		buf_puts(b, "<img src=\"/static/brand-logo\" alt=\"\">");
 	else
 		asset_link(b, "<img src=\"%s\" alt=\"\">", "logo.svg");
 	if (cfg->brand_name != NULL) {
-		sb_put(b, "<span class=\"brand\">");
-		sb_esc(b, cfg->brand_name);
-		sb_put(b, "</span>");
+		buf_puts(b, "<span class=\"brand\">");
+		put_escaped(b, cfg->brand_name);
+		buf_puts(b, "</span>");
 	}
-	sb_put(b, "</header>\n");
+	buf_puts(b, "</header>\n");
 }
 
 /* The "back to chat" button; on the challenge page it stays hidden until the
  * script sees the link expire (extra is then " id=\"back\" hidden"). */
-static void render_back(struct sbuf *b, const struct config *cfg, enum lang lang, const char *extra)
+static void render_back(struct buf *b, const struct config *cfg, enum lang lang, const char *extra)
 {
 	if (cfg->wa_digits[0] != '\0') {
-		sb_printf(b, "<a class=\"button\" href=\"https://wa.me/%s\"%s>", cfg->wa_digits, extra);
-		sb_esc(b, strings[lang][S_BACK]);
-		sb_put(b, "</a>\n");
+		buf_printf(b, "<a class=\"button\" href=\"https://wa.me/%s\"%s>", cfg->wa_digits, extra);
+		put_escaped(b, strings[lang][S_BACK]);
+		buf_puts(b, "</a>\n");
 	}
 }
 
-static void render_foot(struct sbuf *b, enum lang lang)
+static void render_foot(struct buf *b, enum lang lang)
 {
-	sb_put(b, "<footer>");
-	sb_esc(b, strings[lang][S_FOOTER]);
-	sb_put(b, "</footer>\n</main>\n</body>\n</html>\n");
+	buf_puts(b, "<footer>");
+	put_escaped(b, strings[lang][S_FOOTER]);
+	buf_puts(b, "</footer>\n</main>\n</body>\n</html>\n");
 }
 
 /* "Este enlace vence en 1:00": the timer's text before the script takes over,
  * so a page without JavaScript still says how long it had when it loaded. */
-static void render_timer(struct sbuf *b, enum lang lang, int64_t left)
+static void render_timer(struct buf *b, enum lang lang, int64_t left)
 {
 	const char *t = strings[lang][S_TIMER], *slot = strstr(t, "{s}");
 	char mmss[24];
 
 	snprintf(mmss, sizeof mmss, "%lld:%02lld", (long long)(left / 60), (long long)(left % 60));
-	sb_put(b, "<p class=\"timer\" id=\"timer\" role=\"timer\" data-template=\"");
-	sb_esc(b, t);
-	sb_put(b, "\">");
+	buf_puts(b, "<p class=\"timer\" id=\"timer\" role=\"timer\" data-template=\"");
+	put_escaped(b, t);
+	buf_puts(b, "\">");
 	if (slot != NULL) {
 		char head[128];
 		snprintf(head, sizeof head, "%.*s", (int)(slot - t), t);
-		sb_esc(b, head);
-		sb_put(b, mmss);
-		sb_esc(b, slot + 3);
+		put_escaped(b, head);
+		buf_puts(b, mmss);
+		put_escaped(b, slot + 3);
 	}
-	sb_put(b, "</p>\n");
+	buf_puts(b, "</p>\n");
 }
 
-static void render_entry(struct sbuf *b, const struct question *q, enum lang lang, int64_t now)
+static void render_entry(struct buf *b, const struct question *q, enum lang lang, int64_t now)
 {
 	if (q->kind == QUESTION_SUM) {
-		sb_put(b, "<input class=\"entry\" type=\"number\" name=\"respuesta\" min=\"2\" max=\"43\" "
+		buf_puts(b, "<input class=\"entry\" type=\"number\" name=\"respuesta\" min=\"2\" max=\"43\" "
 		       "inputmode=\"numeric\" required aria-describedby=\"hint\" aria-label=\"");
-		sb_esc(b, strings[lang][S_ENTRY_SUM]);
+		put_escaped(b, strings[lang][S_ENTRY_SUM]);
 	} else {
 		char today[16];
 		caldate_format((int32_t)(now / MS_PER_DAY), today, sizeof today);
-		sb_printf(b, "<input class=\"entry\" type=\"date\" name=\"respuesta\" min=\"1900-01-01\" "
+		buf_printf(b, "<input class=\"entry\" type=\"date\" name=\"respuesta\" min=\"1900-01-01\" "
 		          "max=\"%s\" required aria-label=\"", today);
-		sb_esc(b, strings[lang][S_ENTRY_DATE]);
+		put_escaped(b, strings[lang][S_ENTRY_DATE]);
 	}
-	sb_put(b, "\">\n");
+	buf_puts(b, "\">\n");
 }
 
-static void render_options(struct sbuf *b, const struct question *q, enum lang lang)
+static void render_options(struct buf *b, const struct question *q, enum lang lang)
 {
 	for (int i = 0; i < q->n_options; i++) {
 		char value[CHALLENGE_ANSWER_MAX], shown[64];
@@ -334,15 +293,15 @@ static void render_options(struct sbuf *b, const struct question *q, enum lang l
 			page_format_date(q->options[i], lang, shown, sizeof shown);
 		else
 			snprintf(shown, sizeof shown, "%s", value);
-		sb_printf(b, "<label class=\"option\"><input type=\"radio\" name=\"respuesta\" "
+		buf_printf(b, "<label class=\"option\"><input type=\"radio\" name=\"respuesta\" "
 		          "value=\"%s\" required> ", value);
-		sb_esc(b, shown);
-		sb_put(b, "</label>\n");
+		put_escaped(b, shown);
+		buf_puts(b, "</label>\n");
 	}
-	sb_put(b, "<label class=\"option\"><input type=\"radio\" name=\"respuesta\" value=\"none\" "
+	buf_puts(b, "<label class=\"option\"><input type=\"radio\" name=\"respuesta\" value=\"none\" "
 	       "required> ");
-	sb_esc(b, strings[lang][S_NONE]);
-	sb_put(b, "</label>\n");
+	put_escaped(b, strings[lang][S_NONE]);
+	buf_puts(b, "</label>\n");
 }
 
 /*
@@ -355,49 +314,49 @@ static void render_options(struct sbuf *b, const struct question *q, enum lang l
 char *page_render_challenge(const struct config *cfg, const struct chal *c, enum lang lang,
                             int64_t now, size_t *len)
 {
-	struct sbuf b = { 0 };
+	struct buf b = { 0 };
 	const struct question *q = &c->q;
 	char id[PAGE_ID_LEN + 1];
 	int64_t left = (c->expires_ms - now + 999) / 1000;
 
 	if (left < 0)
 		left = 0;
+	buf_reserve(&b, PAGE_INITIAL_CAP);
 	b64url_encode(c->id, PAGE_ID_BYTES, id);
 	render_head(&b, cfg, lang, strings[lang][S_TITLE], true);
-	sb_put(&b, "<h1>");
-	sb_esc(&b, strings[lang][S_TITLE]);
-	sb_put(&b, "</h1>\n<p>");
-	sb_esc(&b, strings[lang][S_INTRO]);
-	sb_printf(&b, "</p>\n<form method=\"post\" action=\"/validate_answer\" id=\"challenge\" "
+	buf_puts(&b, "<h1>");
+	put_escaped(&b, strings[lang][S_TITLE]);
+	buf_puts(&b, "</h1>\n<p>");
+	put_escaped(&b, strings[lang][S_INTRO]);
+	buf_printf(&b, "</p>\n<form method=\"post\" action=\"/validate_answer\" id=\"challenge\" "
 	          "data-expires-in=\"%lld\">\n<input type=\"hidden\" name=\"page_id\" value=\"%s\">\n"
 	          "<input type=\"hidden\" name=\"refdata\" id=\"refdata\" value=\"\">\n",
 	          (long long)left, id);
-	sb_put(&b, q->kind == QUESTION_SUM ? "<fieldset aria-describedby=\"hint\">\n<legend><h2>"
+	buf_puts(&b, q->kind == QUESTION_SUM ? "<fieldset aria-describedby=\"hint\">\n<legend><h2>"
 	                                   : "<fieldset>\n<legend><h2>");
-	sb_esc(&b, strings[lang][q->kind == QUESTION_SUM ? S_Q_SUM : S_Q_DATE]);
-	sb_put(&b, "</h2></legend>\n");
+	put_escaped(&b, strings[lang][q->kind == QUESTION_SUM ? S_Q_SUM : S_Q_DATE]);
+	buf_puts(&b, "</h2></legend>\n");
 	if (q->kind == QUESTION_SUM) {
-		sb_put(&b, "<p class=\"hint\" id=\"hint\">");
-		sb_esc(&b, strings[lang][S_Q_SUM_HINT]);
-		sb_put(&b, "</p>\n");
+		buf_puts(&b, "<p class=\"hint\" id=\"hint\">");
+		put_escaped(&b, strings[lang][S_Q_SUM_HINT]);
+		buf_puts(&b, "</p>\n");
 	}
 	if (q->mode == MODE_ENTRY)
 		render_entry(&b, q, lang, now);
 	else
 		render_options(&b, q, lang);
-	sb_put(&b, "</fieldset>\n<button class=\"button\" id=\"send\" type=\"submit\">");
-	sb_esc(&b, strings[lang][S_SUBMIT]);
-	sb_put(&b, "</button>\n");
+	buf_puts(&b, "</fieldset>\n<button class=\"button\" id=\"send\" type=\"submit\">");
+	put_escaped(&b, strings[lang][S_SUBMIT]);
+	buf_puts(&b, "</button>\n");
 	render_timer(&b, lang, left);
 	/* An alert region present from the start (empty), so screen readers
 	 * announce the text the script puts in it; the ticking timer stays quiet. */
-	sb_put(&b, "<p class=\"alert\" id=\"expired\" role=\"alert\" data-text=\"");
-	sb_esc(&b, strings[lang][S_EXPIRED]);
-	sb_put(&b, "\"></p>\n</form>\n");
+	buf_puts(&b, "<p class=\"alert\" id=\"expired\" role=\"alert\" data-text=\"");
+	put_escaped(&b, strings[lang][S_EXPIRED]);
+	buf_puts(&b, "\"></p>\n</form>\n");
 	render_back(&b, cfg, lang, " id=\"back\" hidden");
 	render_foot(&b, lang);
-	*len = b.len;
-	return b.p;
+	return buf_take(&b, len);
 }
 
 char *page_render_state(const struct config *cfg, enum page_state st, enum lang lang, size_t *len)
@@ -410,16 +369,16 @@ char *page_render_state(const struct config *cfg, enum page_state st, enum lang 
 		[PAGE_BAD_REQUEST] = { S_400_H, S_400_P },
 		[PAGE_UNAVAILABLE] = { S_503_H, S_503_P },
 	};
-	struct sbuf b = { 0 };
+	struct buf b = { 0 };
 
+	buf_reserve(&b, PAGE_INITIAL_CAP);
 	render_head(&b, cfg, lang, strings[lang][heads[st][0]], false);
-	sb_put(&b, "<h1>");
-	sb_esc(&b, strings[lang][heads[st][0]]);
-	sb_put(&b, "</h1>\n<p>");
-	sb_esc(&b, strings[lang][heads[st][1]]);
-	sb_put(&b, "</p>\n");
+	buf_puts(&b, "<h1>");
+	put_escaped(&b, strings[lang][heads[st][0]]);
+	buf_puts(&b, "</h1>\n<p>");
+	put_escaped(&b, strings[lang][heads[st][1]]);
+	buf_puts(&b, "</p>\n");
 	render_back(&b, cfg, lang, "");
 	render_foot(&b, lang);
-	*len = b.len;
-	return b.p;
+	return buf_take(&b, len);
 }

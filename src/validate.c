@@ -5,6 +5,7 @@
 #include "validate.h"
 #include "caldate.h"
 #include "store.h"
+#include "utf8.h"
 
 #include <arpa/inet.h>
 #include <stdbool.h>
@@ -28,21 +29,26 @@ int validate_client_id(const char *s, size_t len, const char **detail)
 	return 0;
 }
 
+int validate_phone_digits(const char *s, size_t len, const char **digits)
+{
+	size_t i = len > 0 && s[0] == '+' ? 1 : 0;
+
+	if (len - i < PHONE_DIGITS_MIN || len - i > PHONE_DIGITS_MAX)
+		return -1;
+	for (size_t k = i; k < len; k++)
+		if (s[k] < '0' || s[k] > '9')
+			return -1;
+	*digits = s + i;
+	return (int)(len - i);
+}
+
 int validate_phone(const char *s, size_t len, const char **detail)
 {
-	size_t i = 0;
+	const char *digits;
 
-	if (len > 0 && s[0] == '+')
-		i = 1;
-	if (len - i < 8 || len - i > 15) {
+	if (validate_phone_digits(s, len, &digits) < 0) {
 		*detail = "phone must be 8 to 15 digits with an optional leading +";
 		return -1;
-	}
-	for (; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9') {
-			*detail = "phone must be 8 to 15 digits with an optional leading +";
-			return -1;
-		}
 	}
 	return 0;
 }
@@ -54,41 +60,13 @@ long utf8_printable_len(const char *s, size_t len)
 	size_t i = 0;
 
 	while (i < len) {
-		unsigned c = p[i];
 		uint32_t cp;
-		size_t n;
+		int n = utf8_decode(p + i, len - i, &cp);
 
-		if (c < 0x80) {
-			if (c < 0x20 || c == 0x7f)
-				return -1;
-			i++;
-			count++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			n = 1;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			n = 2;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			n = 3;
-			cp = c & 0x07;
-		} else {
+		/* C0 controls, DEL and the C1 controls are not printable */
+		if (n < 0 || cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
 			return -1;
-		}
-		if (i + n >= len)
-			return -1;
-		for (size_t k = 1; k <= n; k++) {
-			if ((p[i + k] & 0xc0) != 0x80)
-				return -1;
-			cp = (cp << 6) | (p[i + k] & 0x3f);
-		}
-		/* overlong forms, surrogates, beyond U+10FFFF, C1 controls */
-		if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-		    (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f))
-			return -1;
-		i += n + 1;
+		i += (size_t)n;
 		count++;
 	}
 	return count;

@@ -23,6 +23,7 @@
 
 #include <curl/curl.h>
 
+#include "caldate.h"
 #include "fake_chatfuel.h"
 
 extern char **environ;
@@ -205,43 +206,11 @@ char *h_urlenc(const char *s)
 
 long long h_parse_rfc3339(const char *s)
 {
-	if (s == NULL)
+	int64_t ms;
+
+	if (caldate_parse_rfc3339(s, &ms) < 0)
 		return -1;
-	int Y, M, D, h, m, sec, used = 0;
-	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &Y, &M, &D, &h, &m, &sec, &used) != 6 ||
-	    used != 19)
-		return -1;
-	const char *p = s + 19;
-	if (*p == '.') {
-		p++;
-		if (!isdigit((unsigned char)*p))
-			return -1;
-		while (isdigit((unsigned char)*p))
-			p++;
-	}
-	long off = 0;
-	if (*p == 'Z' || *p == 'z') {
-		p++;
-	} else if (*p == '+' || *p == '-') {
-		int oh, om;
-		if (sscanf(p + 1, "%2d:%2d", &oh, &om) != 2 || strlen(p) != 6)
-			return -1;
-		off = (oh * 3600L + om * 60L) * (*p == '+' ? 1 : -1);
-		p += 6;
-	} else {
-		return -1;
-	}
-	if (*p != '\0')
-		return -1;
-	struct tm tm;
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = Y - 1900;
-	tm.tm_mon = M - 1;
-	tm.tm_mday = D;
-	tm.tm_hour = h;
-	tm.tm_min = m;
-	tm.tm_sec = sec;
-	return (long long)timegm(&tm) - off;
+	return (long long)(ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000));
 }
 
 void h_date_utc(int plus_days, char out[11])

@@ -1,4 +1,4 @@
-// sources: src/page.c src/assets.c src/caldate.c src/challenge.c src/crypto.c src/util.c src/log.c
+// sources: src/page.c src/buf.c src/assets.c src/caldate.c src/challenge.c src/crypto.c src/util.c src/log.c
 // libs: -lcrypto
 // max_len: 8192
 /*

@@ -7,6 +7,7 @@
 #include "caldate.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -152,6 +153,149 @@ static void test_today_is_utc(void **state)
 		fail_msg("today %d, time() says %lld", today, (long long)(before / 86400));
 }
 
+/* Month lengths and leap years against libc: the days from the first of the
+ * month to the first of the next, by timegm. */
+static void test_leap_years_and_month_days_match_timegm(void **state)
+{
+	(void)state;
+	for (int y = 1601; y <= 2600; y++) {
+		bool leap = days_by_timegm(y, 3, 1) - days_by_timegm(y, 2, 1) == 29;
+		if (caldate_is_leap(y) != leap)
+			fail_msg("%d: leap %d, timegm says %d", y, caldate_is_leap(y), leap);
+		for (int m = 1; m <= 12; m++) {
+			int want = m == 12 ? days_by_timegm(y + 1, 1, 1) - days_by_timegm(y, 12, 1)
+			                   : days_by_timegm(y, m + 1, 1) - days_by_timegm(y, m, 1);
+			if (caldate_month_days(y, m) != want)
+				fail_msg("%04d-%02d: %d days, timegm says %d", y, m, caldate_month_days(y, m), want);
+		}
+	}
+	assert_true(caldate_is_leap(2000));
+	assert_false(caldate_is_leap(1900));
+	assert_false(caldate_is_leap(2100));
+	assert_true(caldate_is_leap(2024));
+}
+
+static int64_t rfc(const char *s)
+{
+	int64_t ms = 12345;
+
+	if (caldate_parse_rfc3339(s, &ms) != 0)
+		fail_msg("\"%s\" was refused", s);
+	return ms;
+}
+
+static void test_rfc3339_known_instants(void **state)
+{
+	(void)state;
+	assert_int_equal(rfc("1970-01-01T00:00:00Z"), 0);
+	assert_int_equal(rfc("1970-01-02T00:00:00Z"), 86400000);
+	assert_int_equal(rfc("1970-01-02T00:00:00.123Z"), 86400123);
+	assert_int_equal(rfc("1970-01-02T00:00:00.1Z"), 86400100);
+	assert_int_equal(rfc("1970-01-02T00:00:00.123999Z"), 86400123);   /* truncated */
+	assert_int_equal(rfc("1970-01-02T01:00:00+01:00"), 86400000);
+	assert_int_equal(rfc("1970-01-01T19:00:00-05:00"), 86400000);
+	assert_int_equal(rfc("1970-01-01t00:00:00z"), 0);
+	assert_int_equal(rfc("1969-12-31T23:59:59Z"), -1000);
+	assert_int_equal(rfc("1969-12-31T23:59:59.500Z"), -500);
+	/* 2026-11-28T18:48:08.123Z, as the daemon writes it (date -u -d ... +%s) */
+	assert_int_equal(rfc("2026-11-28T18:48:08.123Z"), 1795891688123LL);
+	assert_int_equal(rfc("2000-02-29T12:00:00+05:30"), 951805800000LL);
+	assert_int_equal(rfc("2016-12-31T23:59:60Z"), rfc("2016-12-31T23:59:59Z"));   /* leap second */
+}
+
+/* Against libc: gmtime_r formats an instant, the parser must give it back. */
+static void test_rfc3339_matches_gmtime(void **state)
+{
+	struct test_rng rng;
+
+	(void)state;
+	test_rng_seed(&rng, 3339);
+	for (int i = 0; i < 200000; i++) {
+		/* 0001-01-01 .. 9999-12-31, in seconds */
+		int64_t lo = -62135596800LL, hi = 253402300799LL;
+		time_t t = (time_t)(lo + (int64_t)(test_rng_next(&rng) % (uint64_t)(hi - lo + 1)));
+		int ms = (int)(test_rng_next(&rng) % 1000);
+		int off = (int)(test_rng_next(&rng) % (2 * 24 * 60 - 1)) - (24 * 60 - 1);
+		time_t local = t + off * 60;
+		struct tm tm;
+		char s[64], *p;
+		int64_t got;
+
+		if (gmtime_r(&local, &tm) == NULL)
+			fail_msg("gmtime_r(%lld) failed", (long long)local);
+		if (tm.tm_year + 1900 < 1 || tm.tm_year + 1900 > 9999)
+			continue;                        /* the offset pushed it out of range */
+		p = s + strftime(s, sizeof s, "%Y-%m-%dT%H:%M:%S", &tm);
+		if (tm.tm_year + 1900 < 1000)
+			continue;                        /* glibc does not pad %Y to four digits */
+		if (i % 2 == 0)
+			p += sprintf(p, ".%03d", ms);
+		else
+			ms = 0;
+		if (off == 0 && i % 3 == 0)
+			sprintf(p, "Z");
+		else
+			sprintf(p, "%c%02d:%02d", off < 0 ? '-' : '+', abs(off) / 60, abs(off) % 60);
+		if (caldate_parse_rfc3339(s, &got) != 0)
+			fail_msg("\"%s\" was refused", s);
+		if (got != (int64_t)t * 1000 + ms)
+			fail_msg("\"%s\": got %lld, expected %lld", s, (long long)got,
+			         (long long)t * 1000 + ms);
+	}
+}
+
+static void test_rfc3339_refuses_everything_else(void **state)
+{
+	static const char *const bad[] = {
+		"", "1970-01-01", "1970-01-01T00:00Z", "1970-01-01T00:00:00", "1970-01-01 00:00:00Z",
+		"1970-01-01T00:00:00+0100", "1970-01-01T00:00:00+01", "1970-01-01T00:00:00.Z",
+		"1970-01-01T24:00:00Z", "1970-01-01T00:60:00Z", "1970-01-01T00:00:61Z",
+		"1970-02-30T00:00:00Z", "1970-13-01T00:00:00Z", "0000-01-01T00:00:00Z",
+		"1970-01-01T00:00:00+24:00", "1970-01-01T00:00:00+01:60", "1970-01-01T00:00:00ZZ",
+		"1970-01-01T00:00:00Z ", " 1970-01-01T00:00:00Z", "70-01-01T00:00:00Z",
+		"1970-1-01T00:00:00Z", "1970-01-01T0:00:00Z", "1970-01-01T00:00:00.12a3Z",
+		"1970-01-01T00:00:00 Z", "1970-01-01X00:00:00Z", "1970-01-01T00:00:00+01:00x",
+	};
+	int64_t ms = 12345;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		if (caldate_parse_rfc3339(bad[i], &ms) != -1)
+			fail_msg("\"%s\" was accepted", bad[i]);
+	assert_int_equal(caldate_parse_rfc3339(NULL, &ms), -1);
+	assert_int_equal(ms, 12345);
+}
+
+/* The command-line form: the full syntax, plus a bare date, a space, no
+ * seconds, no offset (UTC). */
+static void test_time_arg_shorthands(void **state)
+{
+	static const struct { const char *s; int64_t ms; } ok[] = {
+		{ "1970-01-02", 86400000 },
+		{ "1970-01-02T00:00", 86400000 },
+		{ "1970-01-02 00:00:00", 86400000 },
+		{ "1970-01-02T01:00+01:00", 86400000 },
+		{ "1970-01-02T00:00:00.250", 86400250 },
+		{ "1970-01-02T00:00:00.250Z", 86400250 },
+	};
+	static const char *const bad[] = {
+		"", "1970-01-02T", "1970-01-02T00", "1970-02-30", "1970-01-02 x", "1970-01-02T00:00+01",
+	};
+	int64_t ms;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+		if (caldate_parse_time_arg(ok[i].s, &ms) != 0)
+			fail_msg("\"%s\" was refused", ok[i].s);
+		if (ms != ok[i].ms)
+			fail_msg("\"%s\": got %lld, expected %lld", ok[i].s, (long long)ms,
+			         (long long)ok[i].ms);
+	}
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		if (caldate_parse_time_arg(bad[i], &ms) != -1)
+			fail_msg("\"%s\" was accepted", bad[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -163,6 +307,11 @@ int main(void)
 		cmocka_unit_test(test_parse_refuses_everything_else),
 		cmocka_unit_test(test_format),
 		cmocka_unit_test(test_today_is_utc),
+		cmocka_unit_test(test_leap_years_and_month_days_match_timegm),
+		cmocka_unit_test(test_rfc3339_known_instants),
+		cmocka_unit_test(test_rfc3339_matches_gmtime),
+		cmocka_unit_test(test_rfc3339_refuses_everything_else),
+		cmocka_unit_test(test_time_arg_shorthands),
 	};
 
 	return cmocka_run_group_tests_name("caldate", tests, NULL, NULL);

@@ -344,9 +344,41 @@ static void test_cidr(void **state)
 	assert_int_equal(cidr_parse("example.com", &net), -1);
 }
 
+/* The one canonical form of a phone: the digits after an optional '+'. */
+static void test_phone_digits(void **state)
+{
+	static const struct { const char *s; const char *digits; } ok[] = {
+		{ "+5215550000000", "5215550000000" }, { "5215550000000", "5215550000000" },
+		{ "12345678", "12345678" }, { "+123456789012345", "123456789012345" },
+	};
+	static const char *const bad[] = {
+		"", "+", "1234567", "+1234567", "1234567890123456", "+52 155", "++12345678",
+		"12345678+", "1234567a", "+１２３４５６７８",
+	};
+	const char *d = NULL;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+		int n = validate_phone_digits(ok[i].s, strlen(ok[i].s), &d);
+		if (n != (int)strlen(ok[i].digits) || strncmp(d, ok[i].digits, (size_t)n) != 0)
+			fail_msg("\"%s\": got %d digits, expected \"%s\"", ok[i].s, n, ok[i].digits);
+		if (phone(ok[i].s) != 0)
+			fail_msg("validate_phone refused \"%s\"", ok[i].s);
+	}
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		if (validate_phone_digits(bad[i], strlen(bad[i]), &d) != -1)
+			fail_msg("\"%s\" was accepted", bad[i]);
+		if (phone(bad[i]) != -1)
+			fail_msg("validate_phone accepted \"%s\"", bad[i]);
+	}
+	/* len bounds the input */
+	assert_int_equal(validate_phone_digits("+123456789xyz", 10, &d), 9);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_phone_digits),
 		cmocka_unit_test(test_client_id_accepts_allowed_characters),
 		cmocka_unit_test(test_client_id_length_is_1_to_128),
 		cmocka_unit_test(test_client_id_refuses_other_characters),
