@@ -31,6 +31,7 @@ LIB_SRCS = util.c log.c crypto.c caldate.c challenge.c store.c validate.c form.c
            chain.c \
            config_keys.c \
            timeline.c report.c evidence.c \
+           health.c \
            metrics.c limiter.c server.c
 SRCS     = $(LIB_SRCS) main.c
 LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)

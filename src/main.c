@@ -7,6 +7,7 @@
 #include "audit.h"
 #include "config.h"
 #include "evidence.h"
+#include "health.h"
 #include "log.h"
 #include "server.h"
 #include "certgen.h"
@@ -32,6 +33,7 @@ static void usage(FILE *out)
 	        "  mnmfa audit export [--db FILE] [--format jsonl|csv] [--since RFC3339]\n"
 	        "  mnmfa audit show [--db FILE] (PAGE_ID | --phone P | --client C) [--since T] [--until T]\n"
 	        "  mnmfa audit report ... (as show) --out FILE.html [--lang es|en]\n"
+	        "  mnmfa health [--config FILE] [--KEY VALUE]...    ask this configuration's local /healthz (exit 0 healthy)\n"
 	        "  mnmfa --version | --help | CMD --help\n\n"
 	        "Exit codes: 0 ok; 1 runtime failure (port in use, unreadable key, broken chain); 2 bad configuration or usage.\n\n");
 	config_usage(out);
@@ -149,6 +151,8 @@ int main(int argc, char **argv)
 		return cmd_check_config(argc - 2, argv + 2);
 	if (strcmp(cmd, "gen-cert") == 0)
 		return cmd_gen_cert(argc - 2, argv + 2);
+	if (strcmp(cmd, "health") == 0)
+		return health_cmd(argc - 2, argv + 2);
 	if (strcmp(cmd, "audit") == 0) {
 		if (argc < 3) {
 			fprintf(stderr, "mnmfa audit: expected verify, head, export, show or report (see mnmfa --help)\n");
