@@ -104,6 +104,7 @@ e2e: $(BUILD)/mnmfa $(E2E_BIN)
 
 browser: $(BUILD)/mnmfa
 	@scripts/run-tests browser node tests/browser/run.mjs $(BUILD)/mnmfa
+	@scripts/run-tests browser node tests/browser/report.mjs $(BUILD)/mnmfa
 
 test: test-deps
 	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(E2E_BIN)

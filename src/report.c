@@ -23,8 +23,8 @@
 enum rs {
 	R_TITLE, R_ABOUT, R_SELECTION, R_BY_PAGE, R_BY_PHONE, R_BY_CLIENT, R_PERIOD, R_START, R_NOW,
 	R_DATABASE, R_MADE, R_SUMMARY, R_ROWS_MATCH, R_ROWS_SHOWN, R_NONE, R_CHAIN, R_CHAIN_OK,
-	R_CHAIN_BROKEN, R_CHECKPOINT, R_NO_CHECKPOINT, R_TIMELINE, R_TIME_UTC, R_TIME_LOCAL, R_EVENT,
-	R_CLIENT, R_PHONE, R_FLOW, R_IP, R_STATUS, R_EVIDENCE, R_PAGE_ID, R_UA, R_SCREEN, R_LANG,
+	R_CHAIN_BROKEN, R_CHECKPOINT, R_NO_CHECKPOINT, R_TIMELINE, R_EVENT,
+	R_CLIENT, R_PHONE, R_FLOW, R_IP, R_STATUS, R_TIME, R_OK, R_STATE, R_EVIDENCE, R_PAGE_ID, R_UA, R_SCREEN, R_LANG,
 	R_TZ, R_PLATFORM, R_QUESTION, R_MODE, R_CHOICES, R_NO_DEVICE, R_ROW_ID, R_POSITION,
 	R_OF, R_PREV, R_HASH, R_ST_OK, R_ST_BAD, R_ST_AFTER, R_FAILING, R_VERIFY, R_VERIFY_P1,
 	R_VERIFY_P2, R_VERIFY_P3, R_VERIFY_P4, R_FOOTER, R_COUNT
@@ -48,7 +48,8 @@ static const char *const text_es[R_COUNT] = {
 	[R_NO_CHECKPOINT] = "Aún no hay punto de control firmado: esta versión de mnmfa no firma la "
 	                    "cadena. La cabeza de la cadena (mnmfa audit head) puede anclarse fuera "
 	                    "del servidor.",
-	[R_TIMELINE] = "Cronología", [R_TIME_UTC] = "Hora (UTC)", [R_TIME_LOCAL] = "Hora local",
+	[R_TIMELINE] = "Cronología",
+	[R_TIME] = "Hora (UTC / local)", [R_OK] = "íntegra", [R_STATE] = "Estado",
 	[R_EVENT] = "Evento", [R_CLIENT] = "Cliente", [R_PHONE] = "Teléfono", [R_FLOW] = "Flujo",
 	[R_IP] = "IP vista por el servidor", [R_STATUS] = "Cadena", [R_EVIDENCE] = "Evidencia por evento",
 	[R_PAGE_ID] = "Enlace (page id)", [R_UA] = "Navegador (user agent)", [R_SCREEN] = "Pantalla",
@@ -91,7 +92,8 @@ static const char *const text_en[R_COUNT] = {
 	[R_NO_CHECKPOINT] = "No signed checkpoint yet: this version of mnmfa does not sign the "
 	                    "chain. The chain's head (mnmfa audit head) can be anchored outside the "
 	                    "server.",
-	[R_TIMELINE] = "Timeline", [R_TIME_UTC] = "Time (UTC)", [R_TIME_LOCAL] = "Local time",
+	[R_TIMELINE] = "Timeline",
+	[R_TIME] = "Time (UTC / local)", [R_OK] = "intact", [R_STATE] = "State",
 	[R_EVENT] = "Event", [R_CLIENT] = "Client", [R_PHONE] = "Phone", [R_FLOW] = "Flow",
 	[R_IP] = "IP as the server saw it", [R_STATUS] = "Chain", [R_EVIDENCE] = "Evidence per event",
 	[R_PAGE_ID] = "Link (page id)", [R_UA] = "Browser (user agent)", [R_SCREEN] = "Screen",
@@ -129,7 +131,8 @@ static const char report_css[] =
 	"table{border-collapse:collapse;width:100%;margin:0 0 3mm}"
 	"thead{display:table-header-group}"
 	"th,td{border:.25mm solid #999;padding:1mm 1.5mm;text-align:left;vertical-align:top;"
-	"overflow-wrap:anywhere}"
+	"overflow-wrap:break-word}"
+	"table.timeline{font-size:9pt}td.t{white-space:nowrap}"
 	"th{background:#eee;font-weight:600}"
 	"tr,.event{break-inside:avoid}"
 	"dl{display:grid;grid-template-columns:46mm 1fr;gap:.6mm 3mm;margin:0}"
@@ -253,7 +256,7 @@ static void section_chain(struct out *o, const struct timeline *tl)
 	fputs("<h2>", o->f);
 	put(o, R_CHAIN);
 	fputs("</h2><dl><dt>", o->f);
-	put(o, R_CHAIN);
+	put(o, R_STATE);
 	fputs("</dt><dd>", o->f);
 	if (tl->intact) {
 		fputs("<span class=\"ok\">", o->f);
@@ -279,13 +282,13 @@ static void section_chain(struct out *o, const struct timeline *tl)
 
 static void section_timeline(struct out *o, const struct timeline *tl)
 {
-	static const enum rs cols[] = { R_ROW_ID, R_TIME_UTC, R_TIME_LOCAL, R_EVENT, R_CLIENT,
-	                                R_PHONE, R_FLOW, R_IP, R_STATUS };
+	static const enum rs cols[] = { R_ROW_ID, R_TIME, R_EVENT, R_CLIENT, R_PHONE, R_FLOW, R_IP,
+	                                R_STATUS };
 	char local[64];
 
 	fputs("<h2>", o->f);
 	put(o, R_TIMELINE);
-	fputs("</h2><table><thead><tr>", o->f);
+	fputs("</h2><table class=\"timeline\"><thead><tr>", o->f);
 	for (size_t i = 0; i < ARRAY_LEN(cols); i++) {
 		fputs("<th>", o->f);
 		put(o, cols[i]);
@@ -296,9 +299,9 @@ static void section_timeline(struct out *o, const struct timeline *tl)
 		const struct timeline_row *r = &tl->rows[i];
 
 		local_time(r->ts_ms, local, sizeof local);
-		fprintf(o->f, "<tr><td>%lld</td><td>", (long long)r->id);
+		fprintf(o->f, "<tr><td>%lld</td><td class=\"t\">", (long long)r->id);
 		esc(o, r->ts);
-		fputs("</td><td>", o->f);
+		fputs("<br>", o->f);
 		esc(o, local);
 		fputs("</td><td><b>", o->f);
 		esc(o, r->event);
@@ -310,8 +313,9 @@ static void section_timeline(struct out *o, const struct timeline *tl)
 		esc(o, r->flow);
 		fputs("</td><td>", o->f);
 		esc(o, r->ip);
-		fputs("</td><td>", o->f);
-		chain_cell(o, tl, r);
+		fputs(r->chain == TIMELINE_CHAIN_OK ? "</td><td class=\"ok\">" : "</td><td class=\"bad\">",
+		      o->f);
+		put(o, r->chain == TIMELINE_CHAIN_OK ? R_OK : R_ST_BAD);
 		fputs("</td></tr>", o->f);
 	}
 	fputs("</tbody></table>", o->f);
@@ -388,7 +392,10 @@ char *report_render(const struct timeline *tl, const struct report_meta *m, size
 		abort();        /* only fails on out of memory, like the x* wrappers */
 	fprintf(o.f, "<!doctype html>\n<html lang=\"%s\"><head><meta charset=\"utf-8\">"
 	        "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
-	        "<meta name=\"referrer\" content=\"no-referrer\"><title>",
+	        "<meta name=\"referrer\" content=\"no-referrer\">"
+	        /* Should a value ever slip past esc(), it still runs and loads nothing. */
+	        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+	        "style-src 'unsafe-inline'\"><title>",
 	        m->lang == LANG_EN ? "en" : "es");
 	put(&o, R_TITLE);
 	fputs(" \xe2\x80\x94 mnmfa</title><style>", o.f);
