@@ -16,6 +16,7 @@
 #define CONFIG_MAX_LIST 16        /* api_keys, trusted_proxies */
 #define CONFIG_EXPIRATION_MIN 10
 #define CONFIG_EXPIRATION_MAX 600
+#define CONFIG_DEFAULT_DB_PATH "logs.db" /* db_path's default, for the audit commands too */
 
 enum log_format { LOG_FORMAT_TEXT, LOG_FORMAT_JSON };
 enum chatfuel_target { CHATFUEL_TARGET_FLOW, CHATFUEL_TARGET_BLOCK };

@@ -51,7 +51,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define AUDIT_DEFAULT_DB "logs.db"             /* config's db_path default */
 #define AUDIT_REFDATA_PARSE_MAX (4 * AUDIT_REFDATA_MAX) /* longer input is not parsed */
 #define AUDIT_FULL_LOG_INTERVAL_MS 1000        /* "queue full" logged at most this often */
 
@@ -1128,7 +1127,7 @@ static void audit_usage(FILE *f)
 	      "        1 broken (the first bad row id)\n"
 	      "head    prints the newest row id and hash, to anchor the chain elsewhere\n"
 	      "export  writes the rows to stdout (default jsonl), those at or after --since\n"
-	      "--db    the database (default: $MNMFA_DB_PATH, else " AUDIT_DEFAULT_DB ")\n", f);
+	      "--db    the database (default: $MNMFA_DB_PATH, else " CONFIG_DEFAULT_DB_PATH ")\n", f);
 }
 
 /* Returns the value of --name VALUE / --name=VALUE at argv[*i], advancing *i;
@@ -1157,7 +1156,7 @@ int audit_cmd(int argc, char **argv)
 	int64_t since_ms = 0;
 
 	if (db == NULL || *db == '\0')
-		db = AUDIT_DEFAULT_DB;
+		db = CONFIG_DEFAULT_DB_PATH;
 	if (argc < 1) {
 		audit_usage(stderr);
 		return 2;

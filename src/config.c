@@ -550,7 +550,7 @@ void config_print(const struct config *cfg, FILE *out)
 
 void config_usage(FILE *out)
 {
-	char flag[64], env[64], arg[96];
+	char flag[64], env[64], arg[160], choices[64];
 
 	fprintf(out, "Configuration (flag > MNMFA_* environment > --config FILE (JSON) > default):\n");
 	fprintf(out, "  %-28s %s\n", "--config FILE", "JSON file with any of the keys below (env MNMFA_CONFIG)");
@@ -563,9 +563,16 @@ void config_usage(FILE *out)
 		case K_BOOL: snprintf(arg, sizeof arg, "%s BOOL", flag); break;
 		case K_RATE: snprintf(arg, sizeof arg, "%s N/SECS", flag); break;
 		case K_LIST: snprintf(arg, sizeof arg, "%s A,B", flag); break;
+		case K_ENUM:
+			names_join(k->names, choices, sizeof choices);
+			snprintf(arg, sizeof arg, "%s %s", flag, choices);
+			break;
 		default: snprintf(arg, sizeof arg, "%s VALUE", flag); break;
 		}
-		fprintf(out, "  %-28s %s", arg, k->help);
+		if (strlen(arg) >= 28)
+			fprintf(out, "  %s\n  %-28s %s", arg, "", k->help);
+		else
+			fprintf(out, "  %-28s %s", arg, k->help);
 		if (k->def != NULL)
 			fprintf(out, " [%s]", k->def);
 		fprintf(out, "\n  %-28s env %s\n", "", env);

@@ -11,6 +11,7 @@
  */
 #include "evidence.h"
 #include "crypto.h"
+#include "config.h"
 #include "report.h"
 #include "timeline.h"
 #include "util.h"
@@ -23,7 +24,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define EVIDENCE_DEFAULT_DB "logs.db"     /* as audit.c: config's db_path default */
 #define EVIDENCE_ERR_MAX 512
 #define EVIDENCE_PATH_MAX 4096
 #define EVIDENCE_VALUE_MAX 1024           /* longest selection value accepted */
@@ -63,7 +63,7 @@ static void usage(FILE *f, bool report)
 	      "--since T, --until T  inclusive bounds, RFC 3339 (2026-11-28T18:48:08Z,\n"
 	      "                      2026-11-28T12:48:08-06:00) or a date (its midnight UTC)\n"
 	      "--db FILE             the database (default: $MNMFA_DB_PATH, else "
-	      EVIDENCE_DEFAULT_DB ")\n"
+	      CONFIG_DEFAULT_DB_PATH ")\n"
 	      "\n"
 	      "exit: 0 rows found, every row shown intact; 1 a row shown fails verification\n"
 	      "      (or the database cannot be read); 2 bad arguments; 3 nothing matches\n", f);
@@ -167,7 +167,7 @@ static int parse_args(int argc, char **argv, struct evidence_args *a)
 	a->report = strcmp(argv[0], "report") == 0;
 	a->db = getenv("MNMFA_DB_PATH");
 	if (a->db == NULL || *a->db == '\0')
-		a->db = EVIDENCE_DEFAULT_DB;
+		a->db = CONFIG_DEFAULT_DB_PATH;
 	a->lang = LANG_ES;
 	for (int i = 1; i < argc; i++) {
 		bool missing = false;

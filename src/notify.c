@@ -695,8 +695,7 @@ struct notify *notify_start_timing(const struct config *cfg, const struct notify
 	n->db_path = xstrdup(cfg->db_path);
 	n->bot_id = dup_or_null(cfg->chatfuel_bot_id);
 	n->token = dup_or_null(cfg->chatfuel_token);
-	n->base_url = xstrdup(nonempty(cfg->chatfuel_base_url) ? cfg->chatfuel_base_url :
-	                      "https://api.chatfuel.com");
+	n->base_url = xstrdup(cfg->chatfuel_base_url);      /* config: never empty */
 	n->webhook_url = dup_or_null(cfg->webhook_url);
 	n->secret = dup_or_null(cfg->webhook_secret);
 	if (n->webhook_url != NULL && n->secret == NULL) {
@@ -705,7 +704,7 @@ struct notify *notify_start_timing(const struct config *cfg, const struct notify
 	}
 	if (n->token != NULL)
 		n->token_esc = escape(NULL, n->token);
-	n->rps = cfg->chatfuel_rps > 0 ? cfg->chatfuel_rps : 25;
+	n->rps = cfg->chatfuel_rps;                         /* config: 1..1000 */
 	n->sent_at = xcalloc((size_t)n->rps, sizeof *n->sent_at);
 	for (int i = 0; i < n->rps; i++)
 		n->sent_at[i] = INT64_MIN / 2;

@@ -746,6 +746,10 @@ static void test_usage_lists_every_flag_and_env(void **state)
 	for (size_t i = 0; i < sizeof some / sizeof some[0]; i++)
 		if (strstr(text, some[i][0]) == NULL || strstr(text, some[i][1]) == NULL)
 			fail_msg("--help does not mention %s / %s", some[i][0], some[i][1]);
+	/* an enum key shows its values from the table */
+	if (strstr(text, "--chatfuel-target flow|block") == NULL || strstr(text, "--lang es|en") == NULL ||
+	    strstr(text, "--log-level error|warn|info|debug") == NULL)
+		fail_msg("--help does not list an enum key's values:\n%s", text);
 	free(text);
 }
 
