@@ -16,22 +16,10 @@
  * A truncated tail cannot be seen from inside the file: `audit head` prints
  * the newest id and hash so that it can be anchored elsewhere.
  *
- * Schema (PRAGMA user_version 1):
- *   audit_log(id, ts, event, page_id, client_id, phone, flow, ip, user_agent,
- *             refdata, prev_hash, hash), append-only: triggers refuse UPDATE
- *             and DELETE. That stops mistakes, not an intruder (who can drop
- *             them); the chain is what shows the intruder's edits.
- *   view validation_logs(id, date, telefono, autorizacion): approved rows as
- *             the seed's table read them; autorizacion is always 'true' (the
- *             seed only ever logged successful validations).
- *   outbox(id, audit_id, kind chatfuel|webhook, state pending|sent|failed|
- *          skipped, created_ms, next_attempt_ms, done_ms, attempts, client_id,
- *          flow, validated, target flow|block, body (webhook JSON), http_status,
- *          last_error): the request without any secret; notify.c adds the
- *          token and the signature at send time.
+ * The schema and the connections are auditdb.c's.
  */
 #include "audit.h"
-#include "audit_db.h"
+#include "auditdb.h"
 #include "chain.h"
 #include "config.h"
 #include "crypto.h"
@@ -41,10 +29,8 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
-#include <sys/file.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,174 +51,6 @@ const char *audit_kind_name(enum audit_kind k)
 	if ((unsigned)k >= ARRAY_LEN(kind_names))
 		return "unknown";
 	return kind_names[k];
-}
-
-/* ---- schema ------------------------------------------------------------ */
-
-/* migrations[v] takes a database from user_version v to v + 1. Append only. */
-static const char *const migrations[AUDIT_DB_VERSION] = {
-	"CREATE TABLE audit_log ("
-	" id INTEGER PRIMARY KEY,"
-	" ts TEXT NOT NULL,"
-	" event TEXT NOT NULL,"
-	" page_id TEXT, client_id TEXT, phone TEXT, flow TEXT,"
-	" ip TEXT, user_agent TEXT, refdata TEXT,"
-	" prev_hash TEXT NOT NULL,"
-	" hash TEXT NOT NULL);"
-	"CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log"
-	" BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;"
-	"CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log"
-	" BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;"
-	"CREATE INDEX audit_log_ts ON audit_log(ts);"
-	"CREATE INDEX audit_log_page_id ON audit_log(page_id);"
-	"CREATE VIEW validation_logs AS"
-	" SELECT id, ts AS date, phone AS telefono, 'true' AS autorizacion"
-	" FROM audit_log WHERE event = 'approved';"
-	"CREATE TABLE outbox ("
-	" id INTEGER PRIMARY KEY,"
-	" audit_id INTEGER NOT NULL REFERENCES audit_log(id),"
-	" kind TEXT NOT NULL CHECK (kind IN ('chatfuel', 'webhook')),"
-	" state TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'failed', 'skipped')),"
-	" created_ms INTEGER NOT NULL,"
-	" next_attempt_ms INTEGER NOT NULL,"
-	" done_ms INTEGER,"
-	" attempts INTEGER NOT NULL DEFAULT 0,"
-	" client_id TEXT, flow TEXT, validated INTEGER, target TEXT,"
-	" body TEXT,"
-	" http_status INTEGER,"
-	" last_error TEXT);"
-	"CREATE INDEX outbox_due ON outbox(next_attempt_ms) WHERE state = 'pending';",
-};
-
-static int db_exec(sqlite3 *db, const char *sql, const char *what)
-{
-	char *err = NULL;
-
-	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
-		log_error("audit: %s: %s", what, err ? err : sqlite3_errmsg(db));
-		sqlite3_free(err);
-		return -1;
-	}
-	return 0;
-}
-
-static int db_user_version(sqlite3 *db, int *out)
-{
-	sqlite3_stmt *st;
-	int rc = -1;
-
-	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
-		return -1;
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		*out = sqlite3_column_int(st, 0);
-		rc = 0;
-	}
-	sqlite3_finalize(st);
-	return rc;
-}
-
-static int db_migrate(sqlite3 *db, const char *path)
-{
-	char sql[64];
-	int v;
-
-	/* IMMEDIATE: audit and notify may both open a fresh file; one migrates,
-	 * the other waits on the lock and then finds the current version. */
-	if (db_exec(db, "BEGIN IMMEDIATE", "begin migration") != 0)
-		return -1;
-	if (db_user_version(db, &v) != 0) {
-		log_error("audit: %s: cannot read user_version: %s", path, sqlite3_errmsg(db));
-		goto fail;
-	}
-	if (v > AUDIT_DB_VERSION) {
-		log_error("audit: %s has schema version %d, newer than this build's %d; refusing to "
-		          "write to it", path, v, AUDIT_DB_VERSION);
-		goto fail;
-	}
-	for (; v < AUDIT_DB_VERSION; v++) {
-		if (db_exec(db, migrations[v], "migration") != 0)
-			goto fail;
-		log_info("audit: %s migrated to schema version %d", path, v + 1);
-	}
-	snprintf(sql, sizeof sql, "PRAGMA user_version = %d", AUDIT_DB_VERSION);
-	if (db_exec(db, sql, "set user_version") != 0 || db_exec(db, "COMMIT", "commit migration") != 0)
-		goto fail;
-	return 0;
-fail:
-	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-	return -1;
-}
-
-int audit_db_open(const char *path, sqlite3 **out)
-{
-	sqlite3 *db = NULL;
-	sqlite3_stmt *st = NULL;
-	int fd;
-	bool wal;
-
-	*out = NULL;
-	/* Create the file ourselves so that it, and the -wal/-shm files SQLite
-	 * derives from its mode, are private: they hold phone numbers. */
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd >= 0)
-		close(fd);
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
-		log_error("audit: cannot open %s: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
-		goto fail;
-	}
-	sqlite3_busy_timeout(db, AUDIT_DB_BUSY_MS);
-	if (sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_step(st) != SQLITE_ROW) {
-		log_error("audit: %s: cannot set WAL mode: %s", path, sqlite3_errmsg(db));
-		goto fail;
-	}
-	wal = sqlite3_stricmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
-	sqlite3_finalize(st);
-	st = NULL;
-	if (!wal) {
-		log_error("audit: %s: the database refused WAL mode", path);
-		goto fail;
-	}
-	if (db_exec(db, "PRAGMA synchronous = FULL", "synchronous") != 0 ||
-	    db_migrate(db, path) != 0)
-		goto fail;
-	*out = db;
-	return 0;
-fail:
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return -1;
-}
-
-int audit_db_open_reader(const char *path, sqlite3 **out, char *err, size_t errlen)
-{
-	sqlite3 *db = NULL;
-	int v;
-
-	*out = NULL;
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-		snprintf(err, errlen, "cannot open %s: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
-		goto fail;
-	}
-	sqlite3_busy_timeout(db, AUDIT_DB_BUSY_MS);
-	if (db_user_version(db, &v) != 0) {
-		snprintf(err, errlen, "cannot read %s: %s", path, sqlite3_errmsg(db));
-		goto fail;
-	}
-	if (v < 1) {
-		snprintf(err, errlen, "%s is not an mnmfa audit database", path);
-		goto fail;
-	}
-	if (v > AUDIT_DB_VERSION) {
-		snprintf(err, errlen, "%s has schema version %d, newer than this build's %d", path, v,
-		         AUDIT_DB_VERSION);
-		goto fail;
-	}
-	*out = db;
-	return 0;
-fail:
-	sqlite3_close(db);
-	return -1;
 }
 
 /* ---- event copies ------------------------------------------------------ */
@@ -528,12 +346,12 @@ static int write_group_once(struct audit *a, struct item *group, int64_t now, bo
 
 	memcpy(saved_hash, a->last_hash, sizeof saved_hash);
 	*woke = false;
-	if (db_exec(a->db, "BEGIN IMMEDIATE", "begin") != 0)
+	if (auditdb_exec(a->db, "BEGIN IMMEDIATE", "begin") != 0)
 		return -1;
 	for (struct item *it = group; it != NULL; it = it->next)
 		if (write_item(a, it, now, woke) != 0)
 			goto rollback;
-	if (db_exec(a->db, "COMMIT", "commit") != 0)
+	if (auditdb_exec(a->db, "COMMIT", "commit") != 0)
 		goto rollback;
 	return 0;
 rollback:
@@ -636,29 +454,6 @@ static int load_head(struct audit *a)
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
-/* One writer per database: the chain head is cached by the writer, so a
- * second mnmfa appending to the same file would break every later group.
- * An flock on "<db_path>.lock" (released by the kernel if we die) keeps a
- * second instance out with a clear error. */
-static int audit_lock_file(struct audit *a, const char *db_path)
-{
-	char path[4200];
-
-	snprintf(path, sizeof path, "%s.lock", db_path);
-	a->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (a->lock_fd < 0) {
-		log_error("audit: cannot open %s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (flock(a->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-		log_error("audit: %s is in use by another mnmfa process (one instance per db_path)", db_path);
-		close(a->lock_fd);
-		a->lock_fd = -1;
-		return -1;
-	}
-	return 0;
-}
-
 struct audit *audit_open(const struct config *cfg, struct notify *notify)
 {
 	struct audit *a = xcalloc(1, sizeof *a);
@@ -672,9 +467,9 @@ struct audit *audit_open(const struct config *cfg, struct notify *notify)
 	a->webhook_on = nonempty(cfg->webhook_url);
 	strlcpy_(a->target, config_chatfuel_target_names[cfg->chatfuel_target], sizeof a->target);
 
-	if (audit_lock_file(a, cfg->db_path) != 0)
+	if ((a->lock_fd = auditdb_lock(cfg->db_path)) < 0)
 		goto fail;
-	if (audit_db_open(cfg->db_path, &a->db) != 0)
+	if (auditdb_open(cfg->db_path, &a->db) != 0)
 		goto fail;
 	if (sqlite3_prepare_v3(a->db,
 	        "INSERT INTO audit_log (id, ts, event, page_id, client_id, phone, flow, ip, "
@@ -694,7 +489,7 @@ struct audit *audit_open(const struct config *cfg, struct notify *notify)
 	}
 	{
 		char err[256];
-		if (audit_db_open_reader(cfg->db_path, &a->reader, err, sizeof err) != 0) {
+		if (auditdb_open_reader(cfg->db_path, &a->reader, err, sizeof err) != 0) {
 			log_error("%s: %s", __func__, err);
 			goto fail;
 		}
@@ -801,7 +596,7 @@ int audit_verify_chain(const char *db_path, struct audit_verify *out)
 	int rc = -1, step;
 
 	chain_walk_init(&w);
-	if (audit_db_open_reader(db_path, &db, err, sizeof err) != 0) {
+	if (auditdb_open_reader(db_path, &db, err, sizeof err) != 0) {
 		log_error("audit verify: %s", err);
 		goto out;
 	}
@@ -890,7 +685,7 @@ int audit_export(const char *db_path, enum audit_format fmt, int64_t since_ms, F
 	char err[512], since[32];
 	int rc = -1, step;
 
-	if (audit_db_open_reader(db_path, &db, err, sizeof err) != 0) {
+	if (auditdb_open_reader(db_path, &db, err, sizeof err) != 0) {
 		log_error("audit export: %s", err);
 		return -1;
 	}
@@ -960,7 +755,7 @@ static int audit_head(const char *db_path, FILE *out)
 	char err[512];
 	int rc = -1, step;
 
-	if (audit_db_open_reader(db_path, &db, err, sizeof err) != 0) {
+	if (auditdb_open_reader(db_path, &db, err, sizeof err) != 0) {
 		log_error("audit head: %s", err);
 		return -1;
 	}

@@ -25,7 +25,7 @@
  * URL-encoded) and the webhook secret redacted.
  */
 #include "notify.h"
-#include "audit_db.h"
+#include "auditdb.h"
 #include "backoff.h"
 #include "config.h"
 #include "crypto.h"
@@ -711,7 +711,7 @@ struct notify *notify_start_timing(const struct config *cfg, const struct notify
 	if (crypto_random(&n->rng, sizeof n->rng) != 0 || n->rng == 0)
 		n->rng = (uint64_t)mono_ms() | 1;
 
-	if (audit_db_open(n->db_path, &n->db) != 0)
+	if (auditdb_open(n->db_path, &n->db) != 0)
 		goto fail;
 	n->started_ms = now_ms();
 	{

@@ -6,7 +6,7 @@
  * readers see a snapshot per statement and never block the writer).
  */
 #include "timeline.h"
-#include "audit_db.h"
+#include "auditdb.h"
 #include "util.h"
 
 #include <cjson/cJSON.h>
@@ -188,7 +188,7 @@ int timeline_load(const char *db_path, const struct timeline_query *q, struct ti
 	int vrc;
 
 	memset(out, 0, sizeof *out);
-	if (audit_db_open_reader(db_path, &db, err, errlen) != 0)
+	if (auditdb_open_reader(db_path, &db, err, errlen) != 0)
 		return -1;
 	if (select_rows(db, q, out) != 0 || log_extent(db, out) != 0) {
 		snprintf(err, errlen, "cannot read %s: %s", db_path, sqlite3_errmsg(db));

@@ -1,4 +1,4 @@
-// sources: src/chain.c src/crypto.c src/util.c src/log.c
+// sources: src/chain.c src/auditdb.c src/crypto.c src/util.c src/log.c
 // libs: -lcjson -lcrypto -lsqlite3
 // max_len: 20000
 /*
