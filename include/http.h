@@ -21,29 +21,22 @@
 #define HTTP_CONN_MEMORY_LIMIT (16 * 1024)   /* headers; MHD zeroes it per request */
 #define HTTP_DRAIN_MS 45000              /* graceful stop: longest wait for deferred answers */
 
-struct MHD_Connection;
-struct MHD_Response;
 struct http_server;
 struct tls_material;
 
 enum http_method { HTTP_GET, HTTP_HEAD, HTTP_POST, HTTP_PUT, HTTP_DELETE, HTTP_OPTIONS, HTTP_OTHER };
 
-/* One request, alive from its headers until its response is sent. */
+/* One request as its handler sees it, alive from its headers until its
+ * response is sent. The transport's side of it (the connection, the response
+ * being built, deferral) is http.c's own. */
 struct http_req {
-	struct MHD_Connection *conn;
-	struct http_server *srv;
 	enum http_method method;
 	const char *path;                /* without the query string */
 	char *body;                      /* NUL-terminated, body_len bytes */
-	size_t body_len, body_cap;
+	size_t body_len;
 	bool body_too_large;
 	char ip[INET6_ADDRSTRLEN];       /* the peer's address, as the socket sees it */
 	bool loopback;
-	struct MHD_Response *resp;       /* set by http_reply_*; queued by http.c */
-	bool resp_shared;                /* resp belongs to someone else (static assets) */
-	unsigned status;
-	bool deferred;
-	bool answered;                   /* a response was queued */
 	void *state;                     /* handler's own, freed with state_free */
 	void (*state_free)(void *);
 };
@@ -92,10 +85,19 @@ void http_reply_error(struct http_req *r, unsigned status, const char *code, con
 /* Content-Type without parameters, lowercased, into buf ("" if none). */
 void http_content_type(struct http_req *r, char *buf, size_t len);
 
-/* A prepared response shared by many requests (static assets); not destroyed. */
-void http_reply_shared(struct http_req *r, unsigned status, struct MHD_Response *resp);
-struct MHD_Response *http_response_static(const void *body, size_t len, const char *ctype,
-                                          const char *cache_control, const char *etag);
+/* Retry-After: seconds (>= 1), on the response just built. */
+void http_reply_retry_after(struct http_req *r, int seconds);
+/* GET /healthz of either port: 200 {"status":"ok"}. */
+void http_reply_health(struct http_req *r);
+
+/* A response prepared once and served to many requests (static assets, the
+ * brand css and logo), with the security headers. body is not copied: it must
+ * outlive the cached response. Free only after the daemons serving it stopped. */
+struct http_cached;
+struct http_cached *http_cached_new(const void *body, size_t len, const char *ctype,
+                                    const char *cache_control, const char *etag);
+void http_cached_free(struct http_cached *c);
+void http_reply_cached(struct http_req *r, unsigned status, struct http_cached *c);
 
 /* Suspends the request after the handler returns; the answer comes later
  * from any thread with http_reply_* followed by http_resume. */

@@ -26,7 +26,7 @@
 #include <string.h>
 
 #define FIELD_MAX (FLOW_MAX_BYTES + 1)
-#define RETRY_AFTER_CAPACITY "10"
+#define RETRY_AFTER_CAPACITY_S 10
 #define API_QUESTION_JSON_MAX 96     /* {"question":...} recorded with a minted row */
 
 /* Where a request's fields come from. */
@@ -299,26 +299,23 @@ static int mint_limits(struct app *app, struct http_req *req, struct mint *m)
 {
 	const char *key = app_phone_key(m->c.phone);
 	int64_t now = now_ms();
-	char retry[16];
 	int secs;
 
 	secs = limiter_blocked(app->lockout, key, strlen(key), now);
 	if (secs > 0) {
 		(void)api_audit(app, req, AUDIT_LOCKED, &m->c, now, true);
 		metrics_inc(app->metrics, M_LOCKED);
-		snprintf(retry, sizeof retry, "%d", secs);
 		http_reply_error(req, 423, "locked", "phone",
 		                 "too many failed answers for this phone; it is locked for a while");
-		http_reply_add_header(req, "Retry-After", retry);
+		http_reply_retry_after(req, secs);
 		return -1;
 	}
 	secs = limiter_hit(app->rate_phone, key, strlen(key), now);
 	if (secs > 0) {
 		metrics_inc(app->metrics, M_RATE_LIMITED);
-		snprintf(retry, sizeof retry, "%d", secs);
 		http_reply_error(req, 429, "rate_limited", "phone",
 		                 "too many challenges for this phone; retry later");
-		http_reply_add_header(req, "Retry-After", retry);
+		http_reply_retry_after(req, secs);
 		return -1;
 	}
 	return 0;
@@ -339,7 +336,7 @@ static int mint_commit(struct app *app, struct http_req *req, struct mint *m)
 	if (store_put(app->store, &m->c) != STORE_OK) {
 		metrics_inc(app->metrics, M_CAPACITY);
 		http_reply_error(req, 503, "capacity", NULL, "too many challenges are pending; retry shortly");
-		http_reply_add_header(req, "Retry-After", RETRY_AFTER_CAPACITY);
+		http_reply_retry_after(req, RETRY_AFTER_CAPACITY_S);
 		return -1;
 	}
 	b64url_encode(m->c.id, PAGE_ID_BYTES, m->page_id);
@@ -351,7 +348,7 @@ static int mint_commit(struct app *app, struct http_req *req, struct mint *m)
 		store_finish(app->store, m->c.id, now_ms(), CHAL_CANCELED, NULL);
 		metrics_inc(app->metrics, M_CAPACITY);
 		http_reply_error(req, 503, "capacity", NULL, "the audit log is busy; retry shortly");
-		http_reply_add_header(req, "Retry-After", RETRY_AFTER_CAPACITY);
+		http_reply_retry_after(req, RETRY_AFTER_CAPACITY_S);
 		return -1;
 	}
 	metrics_inc(app->metrics, M_MINTED);
@@ -559,7 +556,7 @@ void api_handle(void *ctx, struct http_req *req)
 
 	if (strcmp(path, "/healthz") == 0) {
 		if (get)
-			http_reply(req, 200, "application/json; charset=utf-8", "{\"status\":\"ok\"}", 15);
+			http_reply_health(req);
 		else
 			method_not_allowed(req, "GET, HEAD");
 		return;

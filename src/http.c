@@ -19,6 +19,7 @@
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,29 @@ struct http_server {
 	MHD_socket quiesced_fd;
 	atomic_int deferred;             /* requests suspended, waiting for an answer */
 };
+
+/* A request as http.c holds it: what the handler sees, and the transport's
+ * side. Per-request facts http.c adds (timings, counters) go here. */
+struct http_exchange {
+	struct http_req req;             /* handlers get &x->req */
+	struct MHD_Connection *conn;
+	struct http_server *srv;
+	size_t body_cap;
+	struct MHD_Response *resp;       /* set by http_reply_*; queued by queue_and_release */
+	bool resp_shared;                /* resp belongs to a struct http_cached */
+	unsigned status;
+	bool deferred;
+	bool answered;                   /* a response was queued */
+};
+
+struct http_cached {
+	struct MHD_Response *resp;
+};
+
+static struct http_exchange *exchange_of(struct http_req *r)
+{
+	return (struct http_exchange *)((char *)r - offsetof(struct http_exchange, req));
+}
 
 const char *http_method_name(enum http_method m)
 {
@@ -76,6 +100,17 @@ static bool ctype_is_html(const char *ctype)
 	return ctype != NULL && strncmp(ctype, "text/html", 9) == 0;
 }
 
+/* Makes resp the request's response, replacing one built before. */
+static void put_response(struct http_exchange *x, unsigned status, struct MHD_Response *resp,
+                         bool shared)
+{
+	if (x->resp != NULL && !x->resp_shared)
+		MHD_destroy_response(x->resp);
+	x->resp = resp;
+	x->resp_shared = shared;
+	x->status = status;
+}
+
 static void set_response(struct http_req *r, unsigned status, struct MHD_Response *resp,
                          const char *ctype)
 {
@@ -86,11 +121,7 @@ static void set_response(struct http_req *r, unsigned status, struct MHD_Respons
 	if (ctype != NULL)
 		MHD_add_response_header(resp, "Content-Type", ctype);
 	add_security_headers(resp, ctype_is_html(ctype), NULL);
-	if (r->resp != NULL && !r->resp_shared)
-		MHD_destroy_response(r->resp);
-	r->resp = resp;
-	r->resp_shared = false;
-	r->status = status;
+	put_response(exchange_of(r), status, resp, false);
 }
 
 void http_reply(struct http_req *r, unsigned status, const char *ctype, const void *body, size_t len)
@@ -158,78 +189,97 @@ void http_reply_static_304(struct http_req *r, const char *etag, const char *cac
 	}
 	MHD_add_response_header(resp, "ETag", etag);
 	add_security_headers(resp, false, cache_control);
-	if (r->resp != NULL && !r->resp_shared)
-		MHD_destroy_response(r->resp);
-	r->resp = resp;
-	r->resp_shared = false;
-	r->status = 304;
+	put_response(exchange_of(r), 304, resp, false);
 }
 
 void http_reply_redirect(struct http_req *r, unsigned status, const char *location)
 {
 	http_reply(r, status, NULL, "", 0);
-	if (r->resp != NULL)
-		MHD_add_response_header(r->resp, "Location", location);
+	http_reply_add_header(r, "Location", location);
 }
 
 void http_reply_add_header(struct http_req *r, const char *name, const char *value)
 {
-	if (r->resp != NULL)
-		MHD_add_response_header(r->resp, name, value);
+	struct http_exchange *x = exchange_of(r);
+
+	if (x->resp != NULL)
+		MHD_add_response_header(x->resp, name, value);
 }
 
-struct MHD_Response *http_response_static(const void *body, size_t len, const char *ctype,
-                                          const char *cache_control, const char *etag)
+void http_reply_retry_after(struct http_req *r, int seconds)
 {
-	struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)body,
-	                                                            MHD_RESPMEM_PERSISTENT);
-	if (resp == NULL)
+	char v[16];
+
+	snprintf(v, sizeof v, "%d", seconds);
+	http_reply_add_header(r, "Retry-After", v);
+}
+
+void http_reply_health(struct http_req *r)
+{
+	static const char ok[] = "{\"status\":\"ok\"}";
+
+	http_reply(r, 200, JSON_CTYPE, ok, sizeof ok - 1);
+}
+
+struct http_cached *http_cached_new(const void *body, size_t len, const char *ctype,
+                                    const char *cache_control, const char *etag)
+{
+	struct http_cached *c = xcalloc(1, sizeof *c);
+
+	c->resp = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_PERSISTENT);
+	if (c->resp == NULL)
 		fatal("%s: out of memory", __func__);
-	MHD_add_response_header(resp, "Content-Type", ctype);
+	MHD_add_response_header(c->resp, "Content-Type", ctype);
 	if (etag != NULL)
-		MHD_add_response_header(resp, "ETag", etag);
-	add_security_headers(resp, ctype_is_html(ctype), cache_control);
-	return resp;
+		MHD_add_response_header(c->resp, "ETag", etag);
+	add_security_headers(c->resp, ctype_is_html(ctype), cache_control);
+	return c;
 }
 
-void http_reply_shared(struct http_req *r, unsigned status, struct MHD_Response *resp)
+void http_cached_free(struct http_cached *c)
 {
-	if (r->resp != NULL && !r->resp_shared)
-		MHD_destroy_response(r->resp);
-	/* Queueing takes its own reference; the owner of a shared response keeps
-	 * it alive until the daemon is stopped. */
-	r->resp = resp;
-	r->resp_shared = true;
-	r->status = status;
+	if (c == NULL)
+		return;
+	MHD_destroy_response(c->resp);
+	free(c);
+}
+
+void http_reply_cached(struct http_req *r, unsigned status, struct http_cached *c)
+{
+	/* Queueing takes its own reference; the owner of the cached response
+	 * keeps it alive until the daemon is stopped. */
+	put_response(exchange_of(r), status, c->resp, true);
 }
 
 void http_defer(struct http_req *r)
 {
-	r->deferred = true;
-	atomic_fetch_add(&r->srv->deferred, 1);
-	MHD_suspend_connection(r->conn);
-}
+	struct http_exchange *x = exchange_of(r);
 
+	x->deferred = true;
+	atomic_fetch_add(&x->srv->deferred, 1);
+	MHD_suspend_connection(x->conn);
+}
 
 void http_resume(struct http_req *r)
 {
-	MHD_resume_connection(r->conn);
+	MHD_resume_connection(exchange_of(r)->conn);
 }
 
 const char *http_header(struct http_req *r, const char *name)
 {
-	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+	return MHD_lookup_connection_value(exchange_of(r)->conn, MHD_HEADER_KIND, name);
 }
 
 const char *http_query(struct http_req *r, const char *name)
 {
-	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+	return MHD_lookup_connection_value(exchange_of(r)->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
-static void req_fill_peer(struct http_req *r)
+static void req_fill_peer(struct http_exchange *x)
 {
+	struct http_req *r = &x->req;
 	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		MHD_get_connection_info(x->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
 
 	strcpy(r->ip, "unknown");
@@ -251,21 +301,22 @@ static void req_fill_peer(struct http_req *r)
 	}
 }
 
-static enum MHD_Result queue_and_release(struct http_req *r)
+static enum MHD_Result queue_and_release(struct http_exchange *x)
 {
+	struct http_req *r = &x->req;
 	enum MHD_Result ret;
 
-	if (r->resp == NULL) {
+	if (x->resp == NULL) {
 		log_error("%s: handler for %s %s gave no response", __func__, http_method_name(r->method), r->path);
 		http_reply(r, 500, "text/plain; charset=utf-8", "internal error\n", 15);
-		if (r->resp == NULL)
+		if (x->resp == NULL)
 			return MHD_NO;
 	}
-	r->answered = true;
-	ret = MHD_queue_response(r->conn, r->status, r->resp);
-	if (!r->resp_shared)
-		MHD_destroy_response(r->resp);
-	r->resp = NULL;
+	x->answered = true;
+	ret = MHD_queue_response(x->conn, x->status, x->resp);
+	if (!x->resp_shared)
+		MHD_destroy_response(x->resp);
+	x->resp = NULL;
 	return ret;
 }
 
@@ -274,18 +325,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                   const char *upload_data, size_t *upload_data_size, void **con_cls)
 {
 	struct http_server *s = cls;
-	struct http_req *r = *con_cls;
+	struct http_exchange *x = *con_cls;
+	struct http_req *r;
 
 	(void)version;
-	if (r == NULL) {
+	if (x == NULL) {
 		const char *cl;
-		r = xcalloc(1, sizeof *r);
-		r->conn = conn;
-		r->srv = s;
+		x = xcalloc(1, sizeof *x);
+		r = &x->req;
+		x->conn = conn;
+		x->srv = s;
 		r->method = method_parse(method);
 		r->path = url;
-		req_fill_peer(r);
-		*con_cls = r;
+		req_fill_peer(x);
+		*con_cls = x;
 		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl != NULL) {
 			long long n;
@@ -298,24 +351,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 				r->body_too_large = true;
 				if (n > HTTP_DISCARD_MAX) {
 					s->o.handler(s->o.ctx, r);
-					return queue_and_release(r);
+					return queue_and_release(x);
 				}
 			}
 		}
 		return MHD_YES;
 	}
-	if (r->answered) {
+	r = &x->req;
+	if (x->answered) {
 		/* answered early (oversized upload): drop whatever still arrives */
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
-	if (r->deferred) {
+	if (x->deferred) {
 		/* Resumed: the answer was set from another thread. */
-		if (r->resp == NULL)
+		if (x->resp == NULL)
 			return MHD_YES;
-		r->deferred = false;
+		x->deferred = false;
 		atomic_fetch_sub(&s->deferred, 1);
-		return queue_and_release(r);
+		return queue_and_release(x);
 	}
 	if (*upload_data_size > 0) {
 		size_t n = *upload_data_size;
@@ -329,9 +383,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 				r->body = NULL;
 				r->body_len = 0;
 			} else {
-				if (r->body_len + n + 1 > r->body_cap) {
-					r->body_cap = r->body_len + n + 1 < 1024 ? 1024 : r->body_len + n + 1;
-					r->body = xreallocarray(r->body, r->body_cap, 1);
+				if (r->body_len + n + 1 > x->body_cap) {
+					x->body_cap = r->body_len + n + 1 < 1024 ? 1024 : r->body_len + n + 1;
+					r->body = xreallocarray(r->body, x->body_cap, 1);
 				}
 				memcpy(r->body + r->body_len, upload_data, n);
 				r->body_len += n;
@@ -342,27 +396,27 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_YES;
 	}
 	s->o.handler(s->o.ctx, r);
-	if (r->deferred)
+	if (x->deferred)
 		return MHD_YES;
-	return queue_and_release(r);
+	return queue_and_release(x);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-	struct http_req *r = *con_cls;
+	struct http_exchange *x = *con_cls;
 
 	(void)cls;
 	(void)conn;
 	(void)toe;
-	if (r == NULL)
+	if (x == NULL)
 		return;
-	if (r->resp != NULL && !r->resp_shared)
-		MHD_destroy_response(r->resp);
-	if (r->state_free != NULL)
-		r->state_free(r->state);
-	free(r->body);
-	free(r);
+	if (x->resp != NULL && !x->resp_shared)
+		MHD_destroy_response(x->resp);
+	if (x->req.state_free != NULL)
+		x->req.state_free(x->req.state);
+	free(x->req.body);
+	free(x);
 	*con_cls = NULL;
 }
 

@@ -25,7 +25,6 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
-#include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,12 +32,13 @@
 #define STATIC_CACHE "public, max-age=31536000, immutable"
 #define BRAND_LOGO_MAX (256 * 1024)
 #define ANSWER_MAX 64
+#define RETRY_AFTER_UNDO_S 5          /* a decision undone: try again shortly */
 
 struct web {
 	struct app *app;
-	struct MHD_Response **assets;      /* one per embedded asset, same order */
-	struct MHD_Response *brand_css;
-	struct MHD_Response *brand_logo;
+	struct http_cached **assets;       /* one per embedded asset, same order */
+	struct http_cached *brand_css;
+	struct http_cached *brand_logo;
 	char *brand_logo_data;
 	char brand_css_text[80];
 	char wa_url[64];
@@ -46,7 +46,7 @@ struct web {
 	int nproxies;
 };
 
-static struct MHD_Response *load_brand_logo(struct web *w, const char *path)
+static struct http_cached *load_brand_logo(struct web *w, const char *path)
 {
 	FILE *f = fopen(path, "rb");
 	size_t n;
@@ -66,7 +66,7 @@ static struct MHD_Response *load_brand_logo(struct web *w, const char *path)
 	}
 	/* config accepted only .svg and .png */
 	ctype = dot != NULL && strcasecmp(dot, ".png") == 0 ? "image/png" : "image/svg+xml";
-	return http_response_static(w->brand_logo_data, n, ctype, "public, max-age=3600", NULL);
+	return http_cached_new(w->brand_logo_data, n, ctype, "public, max-age=3600", NULL);
 }
 
 /* Black or white button text on the brand colour, whichever contrasts more:
@@ -97,14 +97,14 @@ struct web *web_new(struct app *app)
 	w->assets = xcalloc(assets_count(), sizeof *w->assets);
 	for (size_t i = 0; i < assets_count(); i++) {
 		const struct asset *a = asset_at(i);
-		w->assets[i] = http_response_static(a->data, a->len, a->ctype, STATIC_CACHE, a->etag);
+		w->assets[i] = http_cached_new(a->data, a->len, a->ctype, STATIC_CACHE, a->etag);
 	}
 	if (cfg->brand_color != NULL) {
 		/* brand_color was validated as #rrggbb by config. */
 		snprintf(w->brand_css_text, sizeof w->brand_css_text, ":root{--accent:%s;--accent-ink:%s}\n",
 		         cfg->brand_color, accent_ink(cfg->brand_color));
-		w->brand_css = http_response_static(w->brand_css_text, strlen(w->brand_css_text),
-		                                    "text/css; charset=utf-8", "public, max-age=3600", NULL);
+		w->brand_css = http_cached_new(w->brand_css_text, strlen(w->brand_css_text),
+		                               "text/css; charset=utf-8", "public, max-age=3600", NULL);
 	}
 	if (cfg->brand_logo != NULL) {
 		w->brand_logo = load_brand_logo(w, cfg->brand_logo);
@@ -125,13 +125,10 @@ void web_free(struct web *w)
 	if (w == NULL)
 		return;
 	for (size_t i = 0; w->assets != NULL && i < assets_count(); i++)
-		if (w->assets[i] != NULL)
-			MHD_destroy_response(w->assets[i]);
+		http_cached_free(w->assets[i]);
 	free(w->assets);
-	if (w->brand_css != NULL)
-		MHD_destroy_response(w->brand_css);
-	if (w->brand_logo != NULL)
-		MHD_destroy_response(w->brand_logo);
+	http_cached_free(w->brand_css);
+	http_cached_free(w->brand_logo);
 	free(w->brand_logo_data);
 	free(w);
 }
@@ -153,11 +150,11 @@ static void handle_static(struct web *w, struct http_req *req, const char *name)
 	const struct asset *a;
 
 	if (strcmp(name, "brand.css") == 0 && w->brand_css != NULL) {
-		http_reply_shared(req, 200, w->brand_css);
+		http_reply_cached(req, 200, w->brand_css);
 		return;
 	}
 	if (strcmp(name, "brand-logo") == 0 && w->brand_logo != NULL) {
-		http_reply_shared(req, 200, w->brand_logo);
+		http_reply_cached(req, 200, w->brand_logo);
 		return;
 	}
 	a = asset_find(name);
@@ -172,7 +169,7 @@ static void handle_static(struct web *w, struct http_req *req, const char *name)
 			return;
 		}
 	}
-	http_reply_shared(req, 200, w->assets[a - asset_at(0)]);
+	http_reply_cached(req, 200, w->assets[a - asset_at(0)]);
 }
 
 static bool parse_page_id(const char *s, size_t len, uint8_t out[PAGE_ID_BYTES])
@@ -274,7 +271,7 @@ static void decision_undo(struct decision *d)
 	store_reopen(d->w->app->store, d->id, &d->q, now_ms());
 	metrics_inc(d->w->app->metrics, M_AUDIT_FAILED);
 	reply_state(d->w, req, 503, PAGE_UNAVAILABLE);
-	http_reply_add_header(req, "Retry-After", "5");
+	http_reply_retry_after(req, RETRY_AFTER_UNDO_S);
 }
 
 static void decision_durable(void *ctx, int rc)
@@ -419,7 +416,7 @@ static void handle_validate(struct web *w, struct http_req *req)
  * (a page load fetches three cached assets). */
 static bool over_ip_rate(struct web *w, struct http_req *req)
 {
-	char ip[INET6_ADDRSTRLEN], retry[16];
+	char ip[INET6_ADDRSTRLEN];
 	int secs;
 
 	client_ip(w, req, ip, sizeof ip);
@@ -428,8 +425,7 @@ static bool over_ip_rate(struct web *w, struct http_req *req)
 		return false;
 	metrics_inc(w->app->metrics, M_RATE_LIMITED);
 	reply_state(w, req, 429, PAGE_RATE_LIMITED);
-	snprintf(retry, sizeof retry, "%d", secs);
-	http_reply_add_header(req, "Retry-After", retry);
+	http_reply_retry_after(req, secs);
 	return true;
 }
 
@@ -457,7 +453,7 @@ void web_handle(void *ctx, struct http_req *req)
 	if (strcmp(path, "/") == 0)
 		reply_state(w, req, 200, PAGE_LANDING);
 	else if (strcmp(path, "/healthz") == 0)
-		http_reply(req, 200, "application/json; charset=utf-8", "{\"status\":\"ok\"}", 15);
+		http_reply_health(req);
 	else if (strncmp(path, "/static/", 8) == 0)
 		handle_static(w, req, path + 8);
 	else
