@@ -64,6 +64,10 @@ struct config {
 	enum log_format log_format;
 	enum log_level log_level;
 	char *user;
+	int stop_timeout;              /* seconds a stop may take in all */
+	int request_timeout;           /* seconds for a TLS handshake and a request's headers */
+	int answer_wait;               /* seconds an answer waits for durable evidence */
+	int result_max_age;            /* seconds after the decision a result is still sent */
 
 	char wa_digits[16];            /* derived: whatsapp_number without '+' */
 };

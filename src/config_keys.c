@@ -146,6 +146,10 @@ const struct key config_keys[] = {
 	KEY_ENUM(log_format, "text", config_log_format_names, "log lines as text or JSON"),
 	KEY_ENUM(log_level, "info", log_level_names, "least severe level logged"),
 	KEY_STR(user, NULL, HOST_MAX, check_user, "drop to this user after binding ports and reading keys"),
+	KEY_INT(stop_timeout, "8", 1, 300, "seconds a stop may take in all (fits Docker's 10 s grace)"),
+	KEY_INT(request_timeout, "10", 1, 300, "seconds a TLS handshake and a request's headers may take"),
+	KEY_INT(answer_wait, "10", 1, 120, "seconds an answer waits for its evidence to be durable"),
+	KEY_INT(result_max_age, "900", 1, 86400, "seconds after the decision past which a result is not sent"),
 };
 
 const size_t config_nkeys = ARRAY_LEN(config_keys);

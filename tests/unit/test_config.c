@@ -185,6 +185,8 @@ static void test_defaults_match_spec(void **state)
 		{ "rate_phone", "5/900" }, { "lockout", "3/86400" }, { "rate_ip", "60/60" },
 		{ "brand_name", "(none)" }, { "brand_color", "(none)" }, { "brand_logo", "(none)" },
 		{ "lang", "es" }, { "log_format", "text" }, { "log_level", "info" }, { "user", "(none)" },
+		{ "stop_timeout", "8" }, { "request_timeout", "10" }, { "answer_wait", "10" },
+		{ "result_max_age", "900" },
 	};
 	struct run *r = load_ok(NULL, NULL, NULL);
 	char buf[256];
@@ -229,7 +231,7 @@ static void test_every_key_is_printed_once(void **state)
 		"notify_on_expiry", "webhook_url", "webhook_secret", "api_keys", "db_path",
 		"trusted_proxies", "choices", "max_pending", "rate_phone", "lockout", "rate_ip",
 		"brand_name", "brand_color", "brand_logo", "lang", "threads", "log_format", "log_level",
-		"user",
+		"user", "stop_timeout", "request_timeout", "answer_wait", "result_max_age",
 	};
 	struct run *r = load_ok(NULL, NULL, NULL);
 	char *text = print_all(&r->cfg);
@@ -464,6 +466,41 @@ static void test_kind_limits_are_named(void **state)
 	load_fails_saying(FLAGS("--choices", "9"), "choices", "expected a whole number in 2..8");
 	load_fails_saying(FLAGS("--lang", "fr"), "lang", "expected one of es|en");
 	load_fails_saying(FLAGS("--brand-color", "red"), "brand_color", "expected #rrggbb");
+}
+
+/* The timing keys: each bound accepted, one past it refused with the range named. */
+static void test_timing_keys(void **state)
+{
+	static const struct { const char *flag, *key; int hi; } keys[] = {
+		{ "--stop-timeout", "stop_timeout", 300 },
+		{ "--request-timeout", "request_timeout", 300 },
+		{ "--answer-wait", "answer_wait", 120 },
+		{ "--result-max-age", "result_max_age", 86400 },
+	};
+	struct run *r;
+	char hi[16], over[16], range[32], buf[32];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+		snprintf(hi, sizeof hi, "%d", keys[i].hi);
+		snprintf(over, sizeof over, "%d", keys[i].hi + 1);
+		snprintf(range, sizeof range, "in 1..%d", keys[i].hi);
+		r = load_ok(NULL, NULL, FLAGS(keys[i].flag, "1"));
+		assert_string_equal(printed(&r->cfg, keys[i].key, buf, sizeof buf), "1");
+		run_done(r);
+		r = load_ok(NULL, NULL, FLAGS(keys[i].flag, hi));
+		assert_string_equal(printed(&r->cfg, keys[i].key, buf, sizeof buf), hi);
+		run_done(r);
+		load_fails_saying(FLAGS(keys[i].flag, "0"), keys[i].key, range);
+		load_fails_saying(FLAGS(keys[i].flag, over), keys[i].key, range);
+	}
+	r = load_ok("{\"stop_timeout\": 30, \"result_max_age\": 3600}",
+	            ENV("MNMFA_ANSWER_WAIT=5", "MNMFA_REQUEST_TIMEOUT=20"), NULL);
+	assert_int_equal(r->cfg.stop_timeout, 30);
+	assert_int_equal(r->cfg.result_max_age, 3600);
+	assert_int_equal(r->cfg.answer_wait, 5);
+	assert_int_equal(r->cfg.request_timeout, 20);
+	run_done(r);
 }
 
 static void test_enum_values(void **state)
@@ -768,6 +805,7 @@ int main(void)
 		cmocka_unit_test(test_rate_is_n_per_seconds),
 		cmocka_unit_test(test_enum_values),
 		cmocka_unit_test(test_kind_limits_are_named),
+		cmocka_unit_test(test_timing_keys),
 		cmocka_unit_test(test_lists),
 		cmocka_unit_test(test_unknown_keys_and_flags),
 		cmocka_unit_test(test_malformed_json),
