@@ -11,13 +11,12 @@
  * the next start (at least once; a crash between a 2xx and our update means
  * that row is sent again).
  *
- * Outcome of one attempt:
- *   - 2xx (and, for Chatfuel, a body with "success": true)  -> sent
- *   - connection error, timeout, 408, 429, 5xx, Chatfuel 2xx without
- *     "success": true                                        -> retry
- *   - any other status                                       -> failed, reason kept
- * Retries back off exponentially with jitter (backoff.c), never sooner than
- * a Retry-After; a row that would be retried past max_age is failed instead.
+ * What a request looks like and what its answer means belong to chatfuel.c
+ * and webhook.c (verdicts in delivery.h): sent, retry (connection error,
+ * timeout, 408, 429, 5xx, a Chatfuel 2xx without "success": true) or failed
+ * (any other status, reason kept). Retries back off exponentially with jitter
+ * (backoff.c), never sooner than a Retry-After; a row that would be retried
+ * past max_age is failed instead.
  *
  * Secrets: the row holds no token. The token is put into the URL only in the
  * curl handle's request and is wiped with it; logs name the URL up to the
@@ -27,12 +26,13 @@
 #include "notify.h"
 #include "auditdb.h"
 #include "backoff.h"
+#include "chatfuel.h"
 #include "config.h"
 #include "crypto.h"
 #include "log.h"
 #include "util.h"
+#include "webhook.h"
 
-#include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -43,8 +43,6 @@
 #define NOTIFY_INFLIGHT_MAX 16               /* requests in flight at once */
 #define NOTIFY_FETCH_MAX (4 * NOTIFY_INFLIGHT_MAX) /* due rows read per pass */
 #define NOTIFY_RESP_MAX (16 * 1024)          /* response bytes kept; the rest is discarded */
-#define NOTIFY_ERROR_MAX 512                 /* bytes of last_error kept */
-#define NOTIFY_SNIPPET_MAX 200               /* response bytes quoted in an error */
 #define NOTIFY_IDLE_MS 1000                  /* longest sleep without a wake: a safety net */
 #define NOTIFY_STOP_POLL_MS 50
 #define NOTIFY_RATE_WINDOW_MS 1000           /* chatfuel_rps counts requests per this window */
@@ -71,13 +69,13 @@ struct upd {
 	enum upd_kind kind;
 	int64_t next_ms;
 	long http;                         /* 0: no HTTP status */
-	char err[NOTIFY_ERROR_MAX];
+	char err[DELIVERY_ERROR_MAX];
 };
 
 struct notify {
 	char *db_path;
-	char *bot_id, *token, *token_esc, *base_url;
-	char *webhook_url, *secret;
+	struct chatfuel *cf;               /* NULL: no credentials, dry run */
+	struct webhook *wh;                /* NULL: no webhook */
 	struct notify_timing t;
 
 	sqlite3 *db;
@@ -111,38 +109,10 @@ static uint64_t jitter_rng(void *ctx)
 	return *x * 0x2545F4914F6CDD1DULL;
 }
 
-/* Replaces every occurrence of secret in s (NUL-terminated, capacity cap). */
-static void redact(char *s, size_t cap, const char *secret)
-{
-	static const char mark[] = "[redacted]";
-	const size_t mlen = sizeof mark - 1;
-	size_t slen;
-	char *p, *from = s;
-
-	if (!nonempty(secret))
-		return;
-	slen = strlen(secret);
-	while ((p = strstr(from, secret)) != NULL) {
-		size_t at = (size_t)(p - s), tail = strlen(p + slen);
-
-		if (at + mlen >= cap) {
-			*p = '\0';
-			return;
-		}
-		if (at + mlen + tail + 1 > cap)
-			tail = cap - 1 - at - mlen;
-		memmove(p + mlen, p + slen, tail);
-		memcpy(p, mark, mlen);
-		p[mlen + tail] = '\0';
-		from = p + mlen;    /* never search inside the mark */
-	}
-}
-
 static void redact_all(struct notify *n, char *s, size_t cap)
 {
-	redact(s, cap, n->token);
-	redact(s, cap, n->token_esc);
-	redact(s, cap, n->secret);
+	chatfuel_redact(n->cf, s, cap);
+	webhook_redact(n->wh, s, cap);
 }
 
 /* ---- the outbox -------------------------------------------------------- */
@@ -287,75 +257,6 @@ static void xfer_free(struct xfer *x)
 	free(x);
 }
 
-static char *escape(CURL *e, const char *s)
-{
-	char *c = curl_easy_escape(e, s, 0);
-	char *out;
-
-	if (c == NULL)
-		abort();        /* only on out of memory */
-	out = xstrdup(c);
-	secure_wipe_str(c);
-	curl_free(c);
-	return out;
-}
-
-static size_t base_len(const char *base)
-{
-	size_t len = strlen(base);
-
-	while (len > 0 && base[len - 1] == '/')
-		len--;
-	return len;
-}
-
-/* POST {base}/bots/{bot}/users/{client}/send?chatfuel_token=T&chatfuel_flow_name=F
- * (or chatfuel_block_name) &user_validated=true|false, every value escaped. */
-static int chatfuel_url(struct notify *n, struct xfer *x, const char *client_id, const char *flow,
-                        bool block, bool validated)
-{
-	char *bot = escape(x->easy, n->bot_id), *client = escape(x->easy, client_id);
-	char *fl = escape(x->easy, flow);
-	const char *param = block ? "chatfuel_block_name" : "chatfuel_flow_name";
-	const char *val = validated ? "true" : "false";
-	size_t blen = base_len(n->base_url);
-	size_t len = blen + strlen(bot) + strlen(client) + strlen(n->token_esc) + strlen(param) +
-	             strlen(fl) + strlen(val) + 128;
-	int k;
-
-	x->url = xmalloc(len);
-	k = snprintf(x->url, len, "%.*s/bots/%s/users/%s/send", (int)blen, n->base_url, bot, client);
-	x->log_url = xstrndup(x->url, (size_t)k);
-	snprintf(x->url + k, len - (size_t)k, "?chatfuel_token=%s&%s=%s&user_validated=%s",
-	         n->token_esc, param, fl, val);
-	free(bot);
-	free(client);
-	free(fl);
-	return 0;
-}
-
-static int webhook_sign(struct notify *n, struct xfer *x)
-{
-	uint8_t mac[SHA256_LEN];
-	char hex[2 * SHA256_LEN + 1], hdr[160];
-	long long t = (long long)(now_ms() / 1000);
-	size_t blen = strlen(x->body), mlen;
-	char *msg;
-	int k;
-
-	k = snprintf(hdr, sizeof hdr, "%lld.", t);
-	mlen = (size_t)k + blen;
-	msg = xmalloc(mlen + 1);
-	memcpy(msg, hdr, (size_t)k);
-	memcpy(msg + k, x->body, blen + 1);
-	crypto_hmac_sha256(n->secret, strlen(n->secret), msg, mlen, mac);
-	free(msg);
-	hex_encode(mac, sizeof mac, hex);
-	snprintf(hdr, sizeof hdr, "X-Mnmfa-Signature: t=%lld,v1=%s", t, hex);
-	x->hdrs = curl_slist_append(x->hdrs, hdr);
-	return x->hdrs != NULL ? 0 : -1;
-}
-
 /* Builds and adds the request for one row. The row's columns come from st. */
 static struct xfer *xfer_start(struct notify *n, sqlite3_stmt *st, bool chatfuel)
 {
@@ -372,16 +273,20 @@ static struct xfer *xfer_start(struct notify *n, sqlite3_stmt *st, bool chatfuel
 	if ((x->easy = curl_easy_init()) == NULL)
 		goto fail;
 	if (chatfuel) {
-		chatfuel_url(n, x, client_id ? client_id : "", flow ? flow : "",
-		             target != NULL &&
-		             config_name_index(config_chatfuel_target_names, target) == CHATFUEL_TARGET_BLOCK,
-		             sqlite3_column_int(st, 6) != 0);
-		x->body = xstrdup("{}");
+		chatfuel_build_url(n->cf, client_id ? client_id : "", flow ? flow : "",
+		                   target != NULL &&
+		                   config_name_index(config_chatfuel_target_names, target) ==
+		                   CHATFUEL_TARGET_BLOCK,
+		                   sqlite3_column_int(st, 6) != 0, &x->url, &x->log_url);
+		x->body = xstrdup(CHATFUEL_BODY);
 	} else {
-		x->url = xstrdup(n->webhook_url);
-		x->log_url = xstrndup(n->webhook_url, strcspn(n->webhook_url, "?"));
+		char sig[WEBHOOK_SIG_HEADER_MAX];
+
+		x->url = xstrdup(webhook_url(n->wh));
+		x->log_url = webhook_log_url(n->wh);
 		x->body = xstrdup(body ? body : "{}");
-		if (webhook_sign(n, x) != 0)
+		webhook_sign(n->wh, x->body, (long long)(now_ms() / 1000), sig);
+		if ((x->hdrs = curl_slist_append(x->hdrs, sig)) == NULL)
 			goto fail;
 	}
 	x->hdrs = curl_slist_append(x->hdrs, "Content-Type: application/json");
@@ -440,7 +345,7 @@ static int64_t fill(struct notify *n, int64_t now)
 
 		if (in_flight(n, id) || outcome_pending(n, id))
 			continue;
-		if (chatfuel && !(nonempty(n->bot_id) && nonempty(n->token)) &&
+		if (chatfuel && n->cf == NULL &&
 		    sqlite3_column_int64(st, 2) < n->started_ms) {
 			/* Written by an earlier run that had credentials: keep it for a
 			 * run that has them again (every start makes pending rows due). */
@@ -448,13 +353,13 @@ static int64_t fill(struct notify *n, int64_t now)
 			         "dry run: kept pending for a run with Chatfuel credentials");
 			continue;
 		}
-		if (chatfuel && !(nonempty(n->bot_id) && nonempty(n->token))) {
+		if (chatfuel && n->cf == NULL) {
 			log_debug("dry run: outbox row %lld not sent (no Chatfuel credentials)", (long long)id);
 			push_upd(n, id, UPD_SKIPPED, 0, 0, "dry run: no Chatfuel credentials");
 			atomic_fetch_add_explicit(&n->st_skipped, 1, memory_order_relaxed);
 			continue;
 		}
-		if (!chatfuel && !nonempty(n->webhook_url)) {
+		if (!chatfuel && n->wh == NULL) {
 			push_upd(n, id, UPD_SKIPPED, 0, 0, "webhook_url not set");
 			atomic_fetch_add_explicit(&n->st_skipped, 1, memory_order_relaxed);
 			continue;
@@ -477,59 +382,32 @@ static int64_t fill(struct notify *n, int64_t now)
 	return rate_wait;
 }
 
-/* A printable excerpt of the response for an error message. */
-static void snippet(const struct xfer *x, char *out, size_t cap)
-{
-	size_t n = x->resp_len < NOTIFY_SNIPPET_MAX ? x->resp_len : NOTIFY_SNIPPET_MAX;
-
-	if (n >= cap)
-		n = cap - 1;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)x->resp[i];
-		out[i] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
-	}
-	out[n] = '\0';
-}
-
-static bool chatfuel_success(const struct xfer *x)
-{
-	cJSON *j = cJSON_ParseWithLength(x->resp, x->resp_len);
-	bool ok = j != NULL && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "success"));
-
-	cJSON_Delete(j);
-	return ok;
-}
-
 /* Decides what one finished request means for its row. */
 static void finish(struct notify *n, struct xfer *x, CURLcode res)
 {
 	const char *what = x->chatfuel ? "chatfuel" : "webhook";
-	char err[NOTIFY_ERROR_MAX], snip[NOTIFY_SNIPPET_MAX + 1];
+	char err[DELIVERY_ERROR_MAX];
 	int attempts = x->attempts + 1;
 	int64_t now = now_ms(), at_least = 0, next;
 	long code = 0;
-	bool retry;
+	enum delivery_verdict v;
 
 	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
-	snippet(x, snip, sizeof snip);
 	if (res != CURLE_OK) {
 		snprintf(err, sizeof err, "%s%s%s", curl_easy_strerror(res), x->errbuf[0] ? ": " : "",
 		         x->errbuf);
 		code = 0;
-		retry = true;
-	} else if (code >= 200 && code <= 299) {
-		if (!x->chatfuel || chatfuel_success(x)) {
+		v = DELIVERY_RETRY;
+	} else {
+		v = x->chatfuel ? chatfuel_judge(code, x->resp, x->resp_len, err, sizeof err) :
+		                  webhook_judge(code, x->resp, x->resp_len, err, sizeof err);
+		if (v == DELIVERY_SENT) {
 			log_debug("notify: %s row %lld delivered (HTTP %ld, attempt %d)", what,
 			          (long long)x->row_id, code, attempts);
 			push_upd(n, x->row_id, UPD_SENT, 0, code, NULL);
 			atomic_fetch_add_explicit(&n->st_sent, 1, memory_order_relaxed);
 			return;
 		}
-		snprintf(err, sizeof err, "HTTP %ld without \"success\": true: %s", code, snip);
-		retry = true;
-	} else {
-		snprintf(err, sizeof err, "HTTP %ld: %s", code, snip);
-		retry = code == 408 || code == 429 || code >= 500;
 		if (code == 429 || code == 503) {
 			curl_off_t ra = 0;
 			if (curl_easy_getinfo(x->easy, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
@@ -538,7 +416,7 @@ static void finish(struct notify *n, struct xfer *x, CURLcode res)
 		}
 	}
 	redact_all(n, err, sizeof err);
-	if (retry) {
+	if (v == DELIVERY_RETRY) {
 		int64_t d = backoff(attempts, n->t.backoff_base_ms, n->t.backoff_cap_ms, jitter_rng,
 		                    &n->rng);
 		next = now + (d > at_least ? d : at_least);
@@ -550,7 +428,7 @@ static void finish(struct notify *n, struct xfer *x, CURLcode res)
 			atomic_fetch_add_explicit(&n->st_retried, 1, memory_order_relaxed);
 			return;
 		}
-		char gave[NOTIFY_ERROR_MAX];
+		char gave[DELIVERY_ERROR_MAX];
 		int k = snprintf(gave, sizeof gave, "gave up after %d attempts: ", attempts);
 		strlcpy_(gave + k, err, sizeof gave - (size_t)k);
 		memcpy(err, gave, sizeof err);
@@ -637,12 +515,6 @@ static void *sender_main(void *arg)
 
 /* ---- lifetime ---------------------------------------------------------- */
 
-static void free_secret(char *s)
-{
-	secure_wipe_str(s);
-	free(s);
-}
-
 static void notify_free(struct notify *n)
 {
 	while (n->ninflight > 0)
@@ -655,21 +527,12 @@ static void notify_free(struct notify *n)
 	if (n->db != NULL && sqlite3_close(n->db) != SQLITE_OK)
 		log_error("notify: closing the database: %s", sqlite3_errmsg(n->db));
 	free(n->db_path);
-	free(n->bot_id);
-	free_secret(n->token);
-	free_secret(n->token_esc);
-	free(n->base_url);
-	free(n->webhook_url);
-	free_secret(n->secret);
+	chatfuel_free(n->cf);
+	webhook_free(n->wh);
 	free(n->upds);
 	free(n->sent_at);
 	free(n);
 	curl_global_cleanup();
-}
-
-static char *dup_or_null(const char *s)
-{
-	return nonempty(s) ? xstrdup(s) : NULL;
 }
 
 struct notify *notify_start_timing(const struct config *cfg, const struct notify_timing *t)
@@ -693,17 +556,10 @@ struct notify *notify_start_timing(const struct config *cfg, const struct notify
 	if (n->t.backoff_cap_ms < n->t.backoff_base_ms)
 		n->t.backoff_cap_ms = n->t.backoff_base_ms;
 	n->db_path = xstrdup(cfg->db_path);
-	n->bot_id = dup_or_null(cfg->chatfuel_bot_id);
-	n->token = dup_or_null(cfg->chatfuel_token);
-	n->base_url = xstrdup(cfg->chatfuel_base_url);      /* config: never empty */
-	n->webhook_url = dup_or_null(cfg->webhook_url);
-	n->secret = dup_or_null(cfg->webhook_secret);
-	if (n->webhook_url != NULL && n->secret == NULL) {
-		log_error("%s: webhook_url is set without webhook_secret", __func__);
+	n->cf = chatfuel_new(cfg->chatfuel_base_url,         /* config: never empty */
+	                     cfg->chatfuel_bot_id, cfg->chatfuel_token);
+	if (webhook_new(cfg->webhook_url, cfg->webhook_secret, &n->wh) != 0)
 		goto fail;
-	}
-	if (n->token != NULL)
-		n->token_esc = escape(NULL, n->token);
 	n->rps = cfg->chatfuel_rps;                         /* config: 1..1000 */
 	n->sent_at = xcalloc((size_t)n->rps, sizeof *n->sent_at);
 	for (int i = 0; i < n->rps; i++)
@@ -752,8 +608,7 @@ struct notify *notify_start_timing(const struct config *cfg, const struct notify
 	}
 	n->started = true;
 	log_info("notify: sender started (chatfuel %s, webhook %s)",
-	         n->token != NULL && n->bot_id != NULL ? "on" : "off (dry run)",
-	         n->webhook_url != NULL ? "on" : "off");
+	         n->cf != NULL ? "on" : "off (dry run)", n->wh != NULL ? "on" : "off");
 	return n;
 fail:
 	notify_free(n);

@@ -1,0 +1,130 @@
+/*
+ * chatfuel: building Broadcasting API requests and reading their answers,
+ * with no transfer of its own (notify.c sends). Chatfuel answers 200 with
+ * "success": false when it could not run the flow for now, so a 2xx alone is
+ * not a delivery.
+ *
+ * The token goes into the query (that is how the Broadcasting API takes it),
+ * so the full URL is a secret: it is kept in one allocation the caller wipes,
+ * logs get the URL up to the '?', and error texts are passed through
+ * chatfuel_redact (the token may come back in an answer, percent-encoded).
+ */
+#include "chatfuel.h"
+#include "util.h"
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHATFUEL_URL_SLACK 128         /* the fixed text of the URL, generously */
+
+struct chatfuel {
+	char *base_url;                    /* without trailing '/' */
+	char *bot_esc;                     /* bot id, percent-encoded */
+	char *token, *token_esc;           /* secrets: wiped */
+};
+
+/* Percent-encodes every byte but ALPHA / DIGIT / "-" / "." / "_" / "~"
+ * (RFC 3986 unreserved). */
+static char *escape(const char *s)
+{
+	char *c = curl_easy_escape(NULL, s, 0);
+	char *out;
+
+	if (c == NULL)
+		abort();        /* only on out of memory */
+	out = xstrdup(c);
+	secure_wipe_str(c);
+	curl_free(c);
+	return out;
+}
+
+static void free_secret(char *s)
+{
+	secure_wipe_str(s);
+	free(s);
+}
+
+struct chatfuel *chatfuel_new(const char *base_url, const char *bot_id, const char *token)
+{
+	struct chatfuel *cf;
+	size_t blen;
+
+	if (!nonempty(bot_id) || !nonempty(token))
+		return NULL;
+	cf = xcalloc(1, sizeof *cf);
+	blen = strlen(base_url);
+	while (blen > 0 && base_url[blen - 1] == '/')
+		blen--;
+	cf->base_url = xstrndup(base_url, blen);
+	cf->bot_esc = escape(bot_id);
+	cf->token = xstrdup(token);
+	cf->token_esc = escape(token);
+	return cf;
+}
+
+void chatfuel_free(struct chatfuel *cf)
+{
+	if (cf == NULL)
+		return;
+	free(cf->base_url);
+	free(cf->bot_esc);
+	free_secret(cf->token);
+	free_secret(cf->token_esc);
+	free(cf);
+}
+
+void chatfuel_build_url(const struct chatfuel *cf, const char *client_id, const char *flow,
+                        bool block, bool validated, char **url, char **log_url)
+{
+	char *client = escape(client_id), *fl = escape(flow);
+	const char *param = block ? "chatfuel_block_name" : "chatfuel_flow_name";
+	const char *val = validated ? "true" : "false";
+	size_t len = strlen(cf->base_url) + strlen(cf->bot_esc) + strlen(client) +
+	             strlen(cf->token_esc) + strlen(param) + strlen(fl) + strlen(val) +
+	             CHATFUEL_URL_SLACK;
+	int k;
+
+	*url = xmalloc(len);
+	k = snprintf(*url, len, "%s/bots/%s/users/%s/send", cf->base_url, cf->bot_esc, client);
+	*log_url = xstrndup(*url, (size_t)k);
+	snprintf(*url + k, len - (size_t)k, "?chatfuel_token=%s&%s=%s&user_validated=%s",
+	         cf->token_esc, param, fl, val);
+	free(client);
+	free(fl);
+}
+
+void chatfuel_redact(const struct chatfuel *cf, char *s, size_t cap)
+{
+	if (cf == NULL)
+		return;
+	delivery_redact(s, cap, cf->token);
+	delivery_redact(s, cap, cf->token_esc);
+}
+
+static bool says_success(const char *body, size_t len)
+{
+	cJSON *j = cJSON_ParseWithLength(body, len);
+	bool ok = j != NULL && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "success"));
+
+	cJSON_Delete(j);
+	return ok;
+}
+
+enum delivery_verdict chatfuel_judge(long status, const char *body, size_t len, char *err,
+                                     size_t cap)
+{
+	char excerpt[DELIVERY_EXCERPT_MAX + 1];
+
+	if (status < 200 || status > 299)
+		return delivery_judge_status(status, body, len, err, cap);
+	if (body != NULL && says_success(body, len))
+		return DELIVERY_SENT;
+	if (err != NULL && cap > 0) {
+		delivery_excerpt(body, len, excerpt, sizeof excerpt);
+		snprintf(err, cap, "HTTP %ld without \"success\": true: %s", status, excerpt);
+	}
+	return DELIVERY_RETRY;
+}
