@@ -20,11 +20,10 @@
  */
 #include "tlsmat.h"
 #include "crypto.h"
+#include "fileio.h"
 #include "log.h"
 #include "util.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -32,7 +31,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -66,58 +64,32 @@ struct tls_material {
 static _Atomic(struct tls_material *) tls_installed;
 
 /* Reads a whole PEM file of at most TLSMAT_PEM_MAX bytes, NUL-terminated.
+ * Only a regular file (a FIFO would block the start or the reload).
  * libmicrohttpd measures PEM text with strlen, so an embedded NUL is refused. */
 static char *tlsmat_read_pem(const char *path, const char *what, size_t *lenp)
 {
-	char *buf = NULL, *out = NULL;
-	size_t len = 0;
+	char err[512];
 	struct stat st;
-	int fd;
+	size_t len = 0;
+	char *buf;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		log_error("%s: cannot open TLS %s %s: %s", __func__, what, path, strerror(errno));
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		log_error("%s: TLS %s %s is not a regular file", __func__, what, path);
 		return NULL;
 	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		log_error("%s: TLS %s %s is not a regular file", __func__, what, path);
-		goto out;
-	}
-	buf = xmalloc(TLSMAT_PEM_MAX + 1);
-	/* Read one byte past the cap to notice a file that grew since fstat. */
-	while (len < TLSMAT_PEM_MAX + 1) {
-		ssize_t r = read(fd, buf + len, TLSMAT_PEM_MAX + 1 - len);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			log_error("%s: cannot read TLS %s %s: %s", __func__, what, path,
-			          strerror(errno));
-			goto out;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-	}
-	if (len > TLSMAT_PEM_MAX) {
-		log_error("%s: TLS %s %s is larger than %d bytes", __func__, what, path,
-		          TLSMAT_PEM_MAX);
-		goto out;
+	buf = file_read_capped(path, TLSMAT_PEM_MAX, &len, err, sizeof err);
+	if (buf == NULL) {
+		log_error("%s: TLS %s: %s", __func__, what, err);
+		return NULL;
 	}
 	if (len == 0 || memchr(buf, '\0', len) != NULL) {
 		log_error("%s: TLS %s %s is empty or not PEM text", __func__, what, path);
-		goto out;
-	}
-	out = xmalloc(len + 1);
-	memcpy(out, buf, len);
-	out[len] = '\0';
-	*lenp = len;
-out:
-	if (buf != NULL) {
 		secure_wipe(buf, len);
 		free(buf);
+		return NULL;
 	}
-	close(fd);
-	return out;
+	*lenp = len;
+	return buf;
 }
 
 static void tls_pair_free(struct tls_pair *p)

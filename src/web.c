@@ -11,6 +11,7 @@
 #include "config.h"
 #include "crypto.h"
 #include "decide.h"
+#include "fileio.h"
 #include "form.h"
 #include "http.h"
 #include "limiter.h"
@@ -23,7 +24,6 @@
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,20 +48,14 @@ struct web {
 
 static struct http_cached *load_brand_logo(struct web *w, const char *path)
 {
-	FILE *f = fopen(path, "rb");
+	char err[512];
 	size_t n;
 	const char *dot = strrchr(path, '.');
 	const char *ctype;
 
-	if (f == NULL) {
-		log_error("brand_logo: cannot open %s: %s", path, strerror(errno));
-		return NULL;
-	}
-	w->brand_logo_data = xmalloc(BRAND_LOGO_MAX + 1);
-	n = fread(w->brand_logo_data, 1, BRAND_LOGO_MAX + 1, f);
-	fclose(f);
-	if (n > BRAND_LOGO_MAX) {
-		log_error("brand_logo: %s is larger than 256 KiB", path);
+	w->brand_logo_data = file_read_capped(path, BRAND_LOGO_MAX, &n, err, sizeof err);
+	if (w->brand_logo_data == NULL) {
+		log_error("brand_logo: %s", err);
 		return NULL;
 	}
 	/* config accepted only .svg and .png */
