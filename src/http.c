@@ -8,6 +8,7 @@
  * answered before the body is read.
  */
 #include "http.h"
+#include "buf.h"
 #include "log.h"
 #include "tlsmat.h"
 #include "util.h"
@@ -45,7 +46,7 @@ struct http_exchange {
 	struct http_req req;             /* handlers get &x->req */
 	struct MHD_Connection *conn;
 	struct http_server *srv;
-	size_t body_cap;
+	struct buf body;                 /* collected; req.body points into it */
 	struct MHD_Response *resp;       /* set by http_reply_*; queued by queue_and_release */
 	bool resp_shared;                /* resp belongs to a struct http_cached */
 	unsigned status;
@@ -377,24 +378,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		 * queue an answer mid-upload); the connection timeout bounds a sender
 		 * that never stops, and the 413 goes out after the last byte. */
 		if (!r->body_too_large) {
-			if (r->body_len + n > HTTP_BODY_MAX) {
+			if (x->body.len + n > HTTP_BODY_MAX) {
 				r->body_too_large = true;
-				free(r->body);
-				r->body = NULL;
-				r->body_len = 0;
+				buf_free(&x->body);
 			} else {
-				if (r->body_len + n + 1 > x->body_cap) {
-					x->body_cap = r->body_len + n + 1 < 1024 ? 1024 : r->body_len + n + 1;
-					r->body = xreallocarray(r->body, x->body_cap, 1);
-				}
-				memcpy(r->body + r->body_len, upload_data, n);
-				r->body_len += n;
-				r->body[r->body_len] = '\0';
+				buf_add(&x->body, upload_data, n);
 			}
 		}
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	r->body = x->body.data;
+	r->body_len = x->body.len;
 	s->o.handler(s->o.ctx, r);
 	if (x->deferred)
 		return MHD_YES;
@@ -415,7 +410,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		MHD_destroy_response(x->resp);
 	if (x->req.state_free != NULL)
 		x->req.state_free(x->req.state);
-	free(x->req.body);
+	buf_free(&x->body);
 	free(x);
 	*con_cls = NULL;
 }
