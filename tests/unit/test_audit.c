@@ -283,6 +283,16 @@ static void test_newer_schema_is_refused(void **state)
 	saved = stderr_to(path);
 	assert_null(audit_open(&e->cfg, NULL));
 	stderr_back(saved);
+	/* refused for the version, not for any other failure, and left as it was */
+	{
+		size_t len;
+		char *log = slurp(path, &len);
+		if (strstr(log, "has schema version 99, newer than this build's") == NULL)
+			fail_msg("expected the refusal to name schema version 99, got \"%s\"", log);
+		free(log);
+	}
+	assert_int_equal(db_int(e->db, "PRAGMA user_version"), 99);
+	assert_int_equal(db_int(e->db, "SELECT count(*) FROM audit_log"), 1);
 }
 
 static void test_plain_sql_edits_are_refused(void **state)
