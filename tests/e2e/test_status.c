@@ -92,6 +92,7 @@ const struct test e2e_tests_status[] = {
 struct answer_job {
 	struct daemon *d;
 	const char *page_id;
+	const char *answer;
 	long status;
 	long long took_ms;
 };
@@ -99,7 +100,7 @@ struct answer_job {
 static void *answer_thread(void *arg)
 {
 	struct answer_job *j = arg;
-	char *body = h_printf("page_id=%s&respuesta=none", j->page_id);
+	char *body = h_printf("page_id=%s&respuesta=%s", j->page_id, j->answer);
 	struct resp rs;
 	long long t0 = h_mono_ms();
 
@@ -121,13 +122,19 @@ static void test_locked_db_then_sigterm(struct t *t)
 	REQUIRE(t, d);
 	struct minted m;
 	REQUIRE(t, mfa_mint_seed(d, "cid-lockdb", "5215558200002", "FlowL", "1987-04-05", &m) == 0);
+	/* the right answer, read off the page: the decision is known, approved */
+	struct page pg;
+	char buf[40], ans[40];
+	REQUIRE(t, mfa_get_page(d, m.page_id, &pg) == 0);
+	snprintf(ans, sizeof ans, "%s", mfa_right_answer(&pg, m.dob, buf));
+	mfa_page_free(&pg);
 	h_sleep_ms(300);   /* the minted row is written before the lock */
 
 	sqlite3 *db = NULL;
 	REQUIRE(t, sqlite3_open(d->db_path, &db) == SQLITE_OK);
 	REQUIRE(t, sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK);
 
-	struct answer_job job = { .d = d, .page_id = m.page_id };
+	struct answer_job job = { .d = d, .page_id = m.page_id, .answer = ans };
 	pthread_t th;
 	REQUIRE(t, pthread_create(&th, NULL, answer_thread, &job) == 0);
 	h_sleep_ms(500);
@@ -144,18 +151,20 @@ static void test_locked_db_then_sigterm(struct t *t)
 
 	REQUIRE(t, sqlite3_open(d->db_path, &db) == SQLITE_OK);
 	sqlite3_stmt *st = NULL;
-	int rows = 0;
-	/* "none" is the right answer one time in five: either decision counts */
-	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM audit_log WHERE page_id = ?1 AND "
-	                       "event IN ('approved', 'denied')",
+	int approved = 0, denied = 0;
+	if (sqlite3_prepare_v2(db, "SELECT count(*) FILTER (WHERE event = 'approved'), "
+	                       "count(*) FILTER (WHERE event = 'denied') FROM audit_log WHERE page_id = ?1",
 	                       -1, &st, NULL) == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, m.page_id, -1, SQLITE_STATIC);
-		if (sqlite3_step(st) == SQLITE_ROW)
-			rows = sqlite3_column_int(st, 0);
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			approved = sqlite3_column_int(st, 0);
+			denied = sqlite3_column_int(st, 1);
+		}
 	}
 	sqlite3_finalize(st);
 	sqlite3_close(db);
-	EXPECT_INT(t, "decision rows for the page", 1, rows);
+	EXPECT_INT(t, "approved rows for the page answered right", 1, approved);
+	EXPECT_INT(t, "denied rows for the page answered right", 0, denied);
 }
 
 
