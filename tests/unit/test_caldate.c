@@ -1,7 +1,7 @@
 /*
- * test_caldate: day numbers against libc's timegm, leap-year validity, the
- * strict "YYYY-MM-DD" parser (what it must refuse matters as much as what it
- * accepts: it guards the date of birth field) and the formatter.
+ * test_caldate: every day of 0001..9999 against libc's timegm and gmtime_r, the
+ * strict "YYYY-MM-DD" and RFC 3339 parsers (what they must refuse matters as much as what they
+ * accept: one guards the date of birth field) and the formatter.
  */
 #include "unit.h"
 #include "caldate.h"
@@ -29,22 +29,45 @@ static void test_known_day_numbers(void **state)
 	assert_int_equal(caldate_from_ymd(9999, 12, 31), 2932896);
 }
 
-static void test_matches_timegm_1800_to_2200(void **state)
+/* Every day of 0001..9999 against libc, which of the dates exist included:
+ * the month lengths come from timegm (the first of the next month minus the
+ * first of this one), never from caldate's own rule, and every day number
+ * is turned back into a date by gmtime_r. */
+static void test_every_day_matches_libc(void **state)
 {
-	int32_t prev = caldate_from_ymd(1800, 1, 1) - 1;
+	int32_t prev = caldate_from_ymd(1, 1, 1) - 1;
 
 	(void)state;
-	for (int y = 1800; y <= 2200; y++)
-		for (int m = 1; m <= 12; m++)
+	for (int y = 1; y <= 9999; y++)
+		for (int m = 1; m <= 12; m++) {
+			int32_t first = days_by_timegm(y, m, 1);
+			int len = (m == 12 ? days_by_timegm(y + 1, 1, 1) : days_by_timegm(y, m + 1, 1)) - first;
+
 			for (int d = 1; d <= 31; d++) {
-				if (!caldate_valid_ymd(y, m, d))
+				struct tm tm;
+				time_t secs;
+				int32_t n;
+				int yy, mm, dd;
+
+				if (caldate_valid_ymd(y, m, d) != (d <= len))
+					fail_msg("%04d-%02d-%02d: valid %d, libc says the month has %d days", y, m,
+					         d, caldate_valid_ymd(y, m, d), len);
+				if (d > len)
 					continue;
-				int32_t n = caldate_from_ymd(y, m, d);
-				if (n != days_by_timegm(y, m, d) || n != prev + 1)
-					fail_msg("%04d-%02d-%02d: got %d, timegm %d, previous day %d", y, m,
-					         d, n, days_by_timegm(y, m, d), prev);
+				n = caldate_from_ymd(y, m, d);
+				if (n != first + d - 1 || n != prev + 1)
+					fail_msg("%04d-%02d-%02d: got day %d, timegm %d, previous day %d", y, m,
+					         d, n, first + d - 1, prev);
 				prev = n;
+				secs = (time_t)n * 86400;
+				if (gmtime_r(&secs, &tm) == NULL)
+					fail_msg("gmtime_r(%lld) failed", (long long)secs);
+				caldate_to_ymd(n, &yy, &mm, &dd);
+				if (yy != tm.tm_year + 1900 || mm != tm.tm_mon + 1 || dd != tm.tm_mday)
+					fail_msg("day %d: got %04d-%02d-%02d, gmtime %04d-%02d-%02d", n, yy, mm, dd,
+					         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
 			}
+		}
 }
 
 static void test_round_trip_all_years(void **state)
@@ -300,7 +323,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_known_day_numbers),
-		cmocka_unit_test(test_matches_timegm_1800_to_2200),
+		cmocka_unit_test(test_every_day_matches_libc),
 		cmocka_unit_test(test_round_trip_all_years),
 		cmocka_unit_test(test_validity_and_leap_years),
 		cmocka_unit_test(test_parse_accepts_real_dates),

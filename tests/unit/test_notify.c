@@ -41,6 +41,10 @@
 #define REQ_MAX 4096
 #define SCRIPT_MAX 16
 #define WAIT_MS 10000
+/* The waits inside the code under test (notify_stop, audit_close, a join of
+ * the sender) have no deadline of their own; the whole run has this one, so
+ * that a hang there ends the run as a failure instead of stalling the suite. */
+#define SUITE_DEADLINE_S 240
 
 /* ---- the fake server --------------------------------------------------- */
 
@@ -409,6 +413,19 @@ static void wait_for(struct env *e, const char *sql, int64_t want)
 	         (long long)got);
 }
 
+/* Polls until the fake has seen at least n requests, or fails after WAIT_MS. */
+static void wait_requests(struct env *e, int n)
+{
+	int64_t deadline = mono_ms() + WAIT_MS;
+
+	while (fake_count(&e->fake) < n) {
+		if (mono_ms() >= deadline)
+			fail_msg("waited %d ms for %d requests; the fake has seen %d", WAIT_MS, n,
+			         fake_count(&e->fake));
+		usleep(10 * 1000);
+	}
+}
+
 static char *slurp(const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
@@ -732,8 +749,7 @@ static void test_stop_is_prompt_with_a_request_in_flight(void **state)
 	script(&e->fake.chatfuel, 1, ACT_HANG);
 	env_start(e);
 	decide(e, e->a, AUDIT_APPROVED, CLIENT, true);
-	while (fake_count(&e->fake) < 1)
-		usleep(10 * 1000);
+	wait_requests(e, 1);
 	audit_close(e->a);
 	e->a = NULL;
 	t0 = mono_ms();
@@ -751,6 +767,7 @@ static void test_stop_is_prompt_with_a_request_in_flight(void **state)
 struct cc {
 	struct env *e;
 	int t;
+	bool gave_up;                   /* the queue stayed full for WAIT_MS */
 };
 
 static void *cc_thread(void *arg)
@@ -769,8 +786,14 @@ static void *cc_thread(void *arg)
 		ev.flow = "f";
 		ev.notify = true;
 		ev.validated = true;
-		while (audit_submit(c->e->a, &ev, NULL, NULL) != 0)
+		int64_t deadline = mono_ms() + WAIT_MS;
+		while (audit_submit(c->e->a, &ev, NULL, NULL) != 0) {
+			if (mono_ms() >= deadline) {
+				c->gave_up = true;      /* fail_msg is for the main thread only */
+				return NULL;
+			}
 			usleep(100);
+		}
 	}
 	return NULL;
 }
@@ -788,11 +811,18 @@ static void test_decisions_and_deliveries_run_together(void **state)
 	e->timing.http_timeout_ms = 5000;
 	env_start(e);
 	for (int t = 0; t < CC_THREADS; t++) {
-		c[t] = (struct cc){ e, t };
+		c[t] = (struct cc){ e, t, false };
 		assert_int_equal(pthread_create(&th[t], NULL, cc_thread, &c[t]), 0);
 	}
-	for (int t = 0; t < CC_THREADS; t++)
-		pthread_join(th[t], NULL);
+	for (int t = 0; t < CC_THREADS; t++) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += WAIT_MS / 1000 * 2;       /* each thread's submits are bounded too */
+		if (pthread_timedjoin_np(th[t], NULL, &until) != 0)
+			fail_msg("submitter %d still running after %d ms", t, WAIT_MS * 2);
+		if (c[t].gave_up)
+			fail_msg("submitter %d found the audit queue full for %d ms", t, WAIT_MS);
+	}
 	wait_for(e, "SELECT count(*) FROM outbox WHERE state = 'sent'", CC_THREADS * CC_EACH);
 	env_stop(e);
 	assert_int_equal(fake_count(&e->fake), CC_THREADS * CC_EACH);
@@ -827,5 +857,6 @@ int main(void)
 	};
 
 	log_init(LOG_ERROR, false);
+	alarm(SUITE_DEADLINE_S);           /* SIGALRM's default action ends the process */
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
