@@ -1,0 +1,359 @@
+/*
+ * test_limiter: today's contract of the in-memory limiter (limiter.h), with
+ * the clock passed in so every case is exact: a fixed window that starts at a
+ * key's first event, the Retry-After seconds it answers, an event over the
+ * limit not counted, refund, blocked counting nothing, the table's bound and
+ * whom it evicts, and exact counts when threads share one key or one stripe.
+ */
+#include "unit.h"
+#include "limiter.h"
+#include "util.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#define T0 1000000000000LL               /* some wall-clock instant, in ms */
+#define WINDOW_S 60
+#define WINDOW_MS (WINDOW_S * 1000LL)
+
+static int hit(struct limiter *l, const char *key, int64_t at)
+{
+	return limiter_hit(l, key, strlen(key), at);
+}
+
+static int blocked(struct limiter *l, const char *key, int64_t at)
+{
+	return limiter_blocked(l, key, strlen(key), at);
+}
+
+static void refund(struct limiter *l, const char *key, int64_t at)
+{
+	limiter_refund(l, key, strlen(key), at);
+}
+
+static void test_fixed_window_from_the_first_event(void **state)
+{
+	struct limiter *l = limiter_new(3, WINDOW_S, LIMITER_SLOTS);
+
+	(void)state;
+	assert_int_equal(hit(l, "5215550000001", T0), 0);
+	assert_int_equal(hit(l, "5215550000001", T0 + 10000), 0);
+	assert_int_equal(hit(l, "5215550000001", T0 + 20000), 0);
+	/* over: the seconds until the window that began at T0 ends, rounded up */
+	assert_int_equal(hit(l, "5215550000001", T0 + 20500), 40);
+	assert_int_equal(hit(l, "5215550000001", T0 + 59000), 1);
+	assert_int_equal(hit(l, "5215550000001", T0 + 59999), 1);
+	/* a new window at T0 + 60 s: three more, and the refused ones were not counted */
+	assert_int_equal(hit(l, "5215550000001", T0 + WINDOW_MS), 0);
+	assert_int_equal(hit(l, "5215550000001", T0 + WINDOW_MS + 1), 0);
+	assert_int_equal(hit(l, "5215550000001", T0 + WINDOW_MS + 2), 0);
+	assert_int_equal(hit(l, "5215550000001", T0 + WINDOW_MS + 3), WINDOW_S);
+	/* a quiet key starts its window at its next event, not on a grid */
+	assert_int_equal(hit(l, "5215550000001", T0 + 5 * WINDOW_MS + 123), 0);
+	assert_int_equal(hit(l, "5215550000001", T0 + 5 * WINDOW_MS + 124), 0);
+	assert_int_equal(hit(l, "5215550000001", T0 + 5 * WINDOW_MS + 125), 0);
+	assert_int_equal(hit(l, "5215550000001", T0 + 6 * WINDOW_MS + 122), 1);
+	assert_int_equal(hit(l, "5215550000001", T0 + 6 * WINDOW_MS + 123), 0);
+	limiter_free(l);
+}
+
+static void test_keys_are_separate_and_bounded_by_len(void **state)
+{
+	struct limiter *l = limiter_new(1, WINDOW_S, LIMITER_SLOTS);
+
+	(void)state;
+	assert_int_equal(hit(l, "a", T0), 0);
+	assert_int_not_equal(hit(l, "a", T0), 0);
+	assert_int_equal(hit(l, "b", T0), 0);
+	assert_int_equal(hit(l, "ab", T0), 0);
+	/* only len bytes are the key: "abc" cut to 2 is "ab" */
+	assert_int_not_equal(limiter_hit(l, "abc", 2, T0), 0);
+	assert_int_equal(limiter_hit(l, "abc", 3, T0), 0);
+	limiter_free(l);
+}
+
+static void test_refund_gives_back_one_event(void **state)
+{
+	struct limiter *l = limiter_new(2, WINDOW_S, LIMITER_SLOTS);
+
+	(void)state;
+	assert_int_equal(hit(l, "k", T0), 0);
+	assert_int_equal(hit(l, "k", T0 + 1), 0);
+	assert_int_not_equal(hit(l, "k", T0 + 2), 0);
+	refund(l, "k", T0 + 3);
+	assert_int_equal(hit(l, "k", T0 + 4), 0);           /* exactly one given back */
+	assert_int_not_equal(hit(l, "k", T0 + 5), 0);
+
+	/* nothing to give back: no count below zero, no window created */
+	refund(l, "fresh", T0);
+	refund(l, "fresh", T0);
+	assert_int_equal(hit(l, "fresh", T0), 0);
+	assert_int_equal(hit(l, "fresh", T0), 0);
+	assert_int_not_equal(hit(l, "fresh", T0), 0);
+
+	/* two refunds of one event: the second finds nothing to give back */
+	assert_int_equal(hit(l, "twice", T0), 0);
+	refund(l, "twice", T0);
+	refund(l, "twice", T0);
+	assert_int_equal(hit(l, "twice", T0), 0);
+	assert_int_equal(hit(l, "twice", T0), 0);
+	assert_int_not_equal(hit(l, "twice", T0), 0);
+
+	/* a refund after the window ended does not carry into the next one */
+	assert_int_equal(hit(l, "late", T0), 0);
+	refund(l, "late", T0 + WINDOW_MS);
+	assert_int_equal(hit(l, "late", T0 + WINDOW_MS), 0);
+	assert_int_equal(hit(l, "late", T0 + WINDOW_MS), 0);
+	assert_int_not_equal(hit(l, "late", T0 + WINDOW_MS), 0);
+	limiter_free(l);
+}
+
+static void test_blocked_counts_nothing(void **state)
+{
+	struct limiter *l = limiter_new(3, WINDOW_S, LIMITER_SLOTS);
+
+	(void)state;
+	assert_int_equal(blocked(l, "p", T0), 0);            /* unknown key */
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(blocked(l, "p", T0 + i), 0);
+	assert_int_equal(hit(l, "p", T0), 0);
+	assert_int_equal(hit(l, "p", T0), 0);
+	assert_int_equal(blocked(l, "p", T0 + 1000), 0);     /* 2 of 3: not yet */
+	assert_int_equal(hit(l, "p", T0), 0);
+	/* locked while the count reached n, until the window ends */
+	assert_int_equal(blocked(l, "p", T0 + 1000), 59);
+	assert_int_equal(blocked(l, "p", T0 + 59999), 1);
+	assert_int_equal(blocked(l, "p", T0 + WINDOW_MS), 0);
+	/* refund lifts it */
+	assert_int_equal(hit(l, "q", T0), 0);
+	assert_int_equal(hit(l, "q", T0), 0);
+	assert_int_equal(hit(l, "q", T0), 0);
+	refund(l, "q", T0 + 1);
+	assert_int_equal(blocked(l, "q", T0 + 1), 0);
+	limiter_free(l);
+}
+
+/* The smallest table is one probe group: LIMITER_PROBE keys at once. */
+static void test_table_is_bounded_and_evicts_the_oldest_window(void **state)
+{
+	struct limiter *l = limiter_new(2, WINDOW_S, 1);
+	char key[32];
+
+	(void)state;
+	/* LIMITER_PROBE locked keys fill it; one more evicts the oldest window */
+	for (int i = 0; i <= LIMITER_PROBE; i++) {
+		snprintf(key, sizeof key, "locked%d", i);
+		assert_int_equal(hit(l, key, T0 + i), 0);
+		assert_int_equal(hit(l, key, T0 + i), 0);
+	}
+	assert_int_equal(blocked(l, "locked0", T0 + 100), 0);        /* forgotten */
+	for (int i = 1; i <= LIMITER_PROBE; i++) {
+		snprintf(key, sizeof key, "locked%d", i);
+		if (blocked(l, key, T0 + 100) == 0)
+			fail_msg("%s was evicted; only the oldest window should be", key);
+	}
+	limiter_free(l);
+}
+
+static void test_flood_of_keys_does_not_evict_a_locked_key(void **state)
+{
+	struct limiter *l = limiter_new(3, WINDOW_S, 1);
+	char key[32];
+
+	(void)state;
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(hit(l, "victim", T0), 0);
+	assert_int_not_equal(blocked(l, "victim", T0), 0);
+	/* ten thousand other keys, each below its limit, all newer */
+	for (int i = 0; i < 10000; i++) {
+		snprintf(key, sizeof key, "flood%d", i);
+		assert_int_equal(hit(l, key, T0 + 1 + i), 0);
+	}
+	if (blocked(l, "victim", T0 + 10001) == 0)
+		fail_msg("a locked key was evicted by keys below their limit");
+	assert_int_not_equal(hit(l, "victim", T0 + 10002), 0);
+	limiter_free(l);
+}
+
+/* Well below LIMITER_SLOTS, every key keeps its own count. */
+static void test_full_size_table_keeps_thousands_of_keys(void **state)
+{
+	struct limiter *l = limiter_new(2, WINDOW_S, LIMITER_SLOTS);
+	char key[32];
+
+	(void)state;
+	for (int i = 0; i < 4000; i++) {
+		snprintf(key, sizeof key, "+52155%07d", i);
+		assert_int_equal(hit(l, key, T0), 0);
+		assert_int_equal(hit(l, key, T0), 0);
+	}
+	for (int i = 0; i < 4000; i++) {
+		snprintf(key, sizeof key, "+52155%07d", i);
+		if (hit(l, key, T0 + 1) == 0)
+			fail_msg("%s got a third event in its window", key);
+	}
+	limiter_free(l);
+}
+
+#define THREADS 8
+#define EACH 2000
+#define STRIPE_ROUNDS 20000
+
+struct job {
+	struct limiter *l;
+	char key[32];
+	int allowed;
+	pthread_barrier_t *go;
+};
+
+static void *hammer(void *arg)
+{
+	struct job *j = arg;
+
+	pthread_barrier_wait(j->go);
+	for (int i = 0; i < EACH; i++)
+		if (limiter_hit(j->l, j->key, strlen(j->key), T0 + i % 1000) == 0)
+			j->allowed++;
+	return NULL;
+}
+
+static void *hit_and_refund(void *arg)
+{
+	struct job *j = arg;
+
+	pthread_barrier_wait(j->go);
+	for (int i = 0; i < EACH; i++)
+		if (limiter_hit(j->l, j->key, strlen(j->key), T0) == 0) {
+			j->allowed++;
+			limiter_refund(j->l, j->key, strlen(j->key), T0);
+		}
+	return NULL;
+}
+
+static void run_threads(struct job *jobs, int n, void *(*fn)(void *))
+{
+	pthread_t th[THREADS];
+	pthread_barrier_t go;
+
+	pthread_barrier_init(&go, NULL, (unsigned)n);
+	for (int i = 0; i < n; i++) {
+		jobs[i].go = &go;
+		assert_int_equal(pthread_create(&th[i], NULL, fn, &jobs[i]), 0);
+	}
+	for (int i = 0; i < n; i++)
+		pthread_join(th[i], NULL);       /* each thread makes a bounded number of calls */
+	pthread_barrier_destroy(&go);
+}
+
+/* One key, many threads: exactly n events get through, none lost or doubled. */
+static void test_threads_on_one_key_count_exactly(void **state)
+{
+	struct limiter *l = limiter_new(5000, WINDOW_S, LIMITER_SLOTS);
+	struct job jobs[THREADS];
+	int total = 0;
+
+	(void)state;
+	for (int i = 0; i < THREADS; i++)
+		jobs[i] = (struct job){ .l = l, .key = "shared" };
+	run_threads(jobs, THREADS, hammer);
+	for (int i = 0; i < THREADS; i++)
+		total += jobs[i].allowed;
+	assert_int_equal(total, 5000);
+
+	/* hit-then-refund from every thread leaves the count where it began */
+	struct limiter *r = limiter_new(3, WINDOW_S, LIMITER_SLOTS);
+	for (int i = 0; i < THREADS; i++)
+		jobs[i] = (struct job){ .l = r, .key = "answer" };
+	run_threads(jobs, THREADS, hit_and_refund);
+	total = 0;
+	for (int i = 0; i < THREADS; i++)
+		total += jobs[i].allowed;
+	assert_true(total > 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(hit(r, "answer", T0), 0);
+	assert_int_not_equal(hit(r, "answer", T0), 0);
+	limiter_free(r);
+	limiter_free(l);
+}
+
+/* Each round every thread starts a new key at the same instant, in a table of
+ * one probe group whose previous keys' windows have all ended: the threads
+ * claim slots in one group at once, which only the group's stripe lock keeps
+ * apart. A lost claim restarts a key's count and lets a fourth event in. */
+static void *new_key_rounds(void *arg)
+{
+	struct job *j = arg;
+	char key[48];
+
+	for (int r = 0; r < STRIPE_ROUNDS; r++) {
+		int64_t at = T0 + (int64_t)r * 2 * WINDOW_MS;
+		int ok = 0;
+
+		snprintf(key, sizeof key, "%s-r%d", j->key, r);
+		pthread_barrier_wait(j->go);
+		for (int i = 0; i < 6; i++)
+			ok += limiter_hit(j->l, key, strlen(key), at) == 0;
+		if (ok != 3)
+			j->allowed = -1 - r;          /* reported by the main thread */
+	}
+	return NULL;
+}
+
+static void many_keys(size_t slots)
+{
+	struct limiter *l = limiter_new(700, WINDOW_S, slots);
+	struct job jobs[THREADS];
+
+	for (int i = 0; i < THREADS; i++) {
+		jobs[i] = (struct job){ .l = l };
+		snprintf(jobs[i].key, sizeof jobs[i].key, "phone-%d", i);
+	}
+	run_threads(jobs, THREADS, hammer);
+	for (int i = 0; i < THREADS; i++)
+		if (jobs[i].allowed != 700)
+			fail_msg("%s (%zu slots): %d events allowed, expected 700", jobs[i].key, slots,
+			         jobs[i].allowed);
+	limiter_free(l);
+}
+
+/* Many keys, many threads at once: the stripes keep every key's count exact,
+ * also when all the keys share one probe group (the smallest table: the
+ * stripe must own the group, not the key). */
+static void test_threads_on_many_keys_count_exactly(void **state)
+{
+	(void)state;
+	_Static_assert(THREADS <= LIMITER_PROBE, "the keys must fit one probe group");
+	struct limiter *l = limiter_new(3, WINDOW_S, 1);
+	struct job jobs[THREADS];
+
+	many_keys(1);
+	many_keys(LIMITER_SLOTS);
+	for (int i = 0; i < THREADS; i++) {
+		jobs[i] = (struct job){ .l = l };
+		snprintf(jobs[i].key, sizeof jobs[i].key, "t%d", i);
+	}
+	run_threads(jobs, THREADS, new_key_rounds);
+	for (int i = 0; i < THREADS; i++)
+		if (jobs[i].allowed < 0)
+			fail_msg("thread %d, round %d: a new key did not get exactly 3 events", i,
+			         -1 - jobs[i].allowed);
+	limiter_free(l);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_fixed_window_from_the_first_event),
+		cmocka_unit_test(test_keys_are_separate_and_bounded_by_len),
+		cmocka_unit_test(test_refund_gives_back_one_event),
+		cmocka_unit_test(test_blocked_counts_nothing),
+		cmocka_unit_test(test_table_is_bounded_and_evicts_the_oldest_window),
+		cmocka_unit_test(test_flood_of_keys_does_not_evict_a_locked_key),
+		cmocka_unit_test(test_full_size_table_keeps_thousands_of_keys),
+		cmocka_unit_test(test_threads_on_one_key_count_exactly),
+		cmocka_unit_test(test_threads_on_many_keys_count_exactly),
+	};
+
+	return cmocka_run_group_tests_name("limiter", tests, NULL, NULL);
+}
