@@ -18,7 +18,6 @@
 #include "crypto.h"
 
 struct config;
-struct notify;
 
 #define AUDIT_CLIENT_ID_MAX 128       /* = CLIENT_ID_MAX in store.h */
 #define AUDIT_RETRY_MS 30000         /* a failing group is retried this long before it fails */
@@ -55,10 +54,14 @@ struct audit_event {
  * could not be written (rc -1). Keep it short and non-blocking. */
 typedef void (*audit_done_fn)(void *ctx, int rc);
 
+/* Called on the writer thread after a commit that wrote outbox rows to be
+ * delivered (server.c wires the sender's notify_wake). Cheap, non-blocking. */
+typedef void (*audit_wake_fn)(void *ctx);
+
 /* Opens/creates cfg->db_path (schema migrations via PRAGMA user_version) and
- * starts the writer thread. notify may be NULL (no sender, e.g. in tests).
+ * starts the writer thread. wake may be NULL (no sender, e.g. in tests).
  * NULL on failure (logged). */
-struct audit *audit_open(const struct config *cfg, struct notify *notify);
+struct audit *audit_open(const struct config *cfg, audit_wake_fn wake, void *wake_ctx);
 
 /* Queues an event. done may be NULL (fire and forget: minted, replayed,
  * expired). Returns 0, or -1 when the queue is full or the writer stopped

@@ -25,15 +25,17 @@ struct notify_timing {
 	int64_t backoff_base_ms, backoff_cap_ms, http_timeout_ms, max_age_ms, stop_grace_ms;
 };
 
-/* Opens its own connection to cfg->db_path (creating/migrating the schema
- * through the audit module's migration code if needed) and starts the sender
- * thread. main starts it before audit_open(cfg, notify). NULL on failure. */
+/* Opens its own connection to cfg->db_path through outbox.c (creating or
+ * migrating the schema if needed) and starts the sender thread. server.c
+ * starts it before audit_open(cfg, notify_wake, n). NULL on failure. */
 struct notify *notify_start(const struct config *cfg);
 /* Same with other timing (any field <= 0 keeps its default). For tests. */
 struct notify *notify_start_timing(const struct config *cfg, const struct notify_timing *t);
 
-/* Tells the sender that new outbox rows were committed. Thread-safe, cheap. */
-void notify_wake(struct notify *n);
+/* Tells the sender that new outbox rows were committed. Thread-safe, cheap.
+ * n is the struct notify; the signature is an audit_wake_fn so that server.c
+ * hands it to audit_open as it is (the writer knows nothing of the sender). */
+void notify_wake(void *n);
 
 /* Counters for /metrics; relaxed reads, safe from any thread. */
 struct notify_stats {

@@ -24,7 +24,7 @@
 #include "config.h"
 #include "crypto.h"
 #include "log.h"
-#include "notify.h"
+#include "outbox.h"
 #include "util.h"
 
 #include <cjson/cJSON.h>
@@ -195,7 +195,7 @@ struct audit {
 
 	/* Writer thread only. */
 	sqlite3 *db;
-	sqlite3_stmt *ins_row, *ins_outbox;
+	sqlite3_stmt *ins_row;
 	int64_t last_id;
 	char last_hash[AUDIT_HASH_HEX + 1];
 
@@ -206,9 +206,9 @@ struct audit {
 	sqlite3 *reader;
 	sqlite3_stmt *lookup;
 
-	struct notify *notify;
-	bool chatfuel_on, webhook_on;
-	char target[8];                    /* "flow" | "block" */
+	struct outbox_writer *outbox;      /* writer thread only */
+	audit_wake_fn wake;                /* tells the sender new outbox rows are due */
+	void *wake_ctx;
 
 	_Atomic uint64_t st_written, st_groups, st_failed, st_rejected, st_queued;
 	_Atomic int64_t full_logged_ms;
@@ -220,62 +220,6 @@ static void bind_text(sqlite3_stmt *st, int i, const char *s)
 		sqlite3_bind_null(st, i);
 	else
 		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
-}
-
-static char *webhook_body(const struct item *it, const char *ts)
-{
-	cJSON *o = cJSON_CreateObject();
-	char event[32];
-	char *printed, *out;
-
-	snprintf(event, sizeof event, "challenge.%s", audit_kind_name(it->kind));
-	cJSON_AddStringToObject(o, "event", event);
-#define ADD(name, v) ((v) ? (void)cJSON_AddStringToObject(o, name, v) : (void)cJSON_AddNullToObject(o, name))
-	ADD("page_id", it->page_id);
-	ADD("client_id", it->client_id);
-	ADD("phone", it->phone);
-	ADD("flow_name", it->flow);
-#undef ADD
-	cJSON_AddStringToObject(o, "status", audit_kind_name(it->kind));
-	cJSON_AddStringToObject(o, "decided_at", ts);
-	printed = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
-	if (printed == NULL)
-		abort();        /* cJSON only fails on out of memory */
-	out = xstrdup(printed);
-	free(printed);
-	return out;
-}
-
-static int insert_outbox(struct audit *a, int64_t audit_id, const struct item *it,
-                         const char *kind, bool pending, const char *body, int64_t now)
-{
-	sqlite3_stmt *st = a->ins_outbox;
-	int rc;
-
-	sqlite3_bind_int64(st, 1, audit_id);
-	sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, pending ? "pending" : "skipped", -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, now);
-	sqlite3_bind_int64(st, 5, now);
-	if (pending)
-		sqlite3_bind_null(st, 6);
-	else
-		sqlite3_bind_int64(st, 6, now);
-	bind_text(st, 7, it->client_id);
-	bind_text(st, 8, it->flow);
-	sqlite3_bind_int(st, 9, it->validated ? 1 : 0);
-	sqlite3_bind_text(st, 10, a->target, -1, SQLITE_STATIC);
-	bind_text(st, 11, body);
-	bind_text(st, 12, pending ? NULL : "dry run: no Chatfuel credentials");
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	if (rc != SQLITE_DONE) {
-		log_error("%s: %s", __func__, sqlite3_errmsg(a->db));
-		return -1;
-	}
-	return 0;
 }
 
 /* Inserts one chained row (and its outbox rows) inside the open transaction. */
@@ -320,21 +264,10 @@ static int write_item(struct audit *a, const struct item *it, int64_t now, bool 
 
 	if (!it->notify)
 		return 0;
-	if (insert_outbox(a, id, it, "chatfuel", a->chatfuel_on, NULL, now) != 0)
-		return -1;
-	if (!a->chatfuel_on)
-		log_debug("dry run: result for page %s (%s) audited, not sent",
-		          it->page_id ? it->page_id : "-", audit_kind_name(it->kind));
-	*woke |= a->chatfuel_on;
-	if (a->webhook_on) {
-		char *body = webhook_body(it, ts);
-		rc = insert_outbox(a, id, it, "webhook", true, body, now);
-		free(body);
-		if (rc != 0)
-			return -1;
-		*woke = true;
-	}
-	return 0;
+	return outbox_write(a->outbox, &(struct outbox_result){
+		.audit_id = id, .event = audit_kind_name(it->kind), .page_id = it->page_id,
+		.client_id = it->client_id, .phone = it->phone, .flow = it->flow, .decided_at = ts,
+		.validated = it->validated }, now, woke);
 }
 
 /* One attempt at the group's transaction; the chain head is restored when it
@@ -389,8 +322,8 @@ static void write_group(struct audit *a, struct item *group, size_t n)
 	for (struct item *it = group; it != NULL; it = it->next)
 		if (it->done != NULL)
 			it->done(it->ctx, rc);
-	if (rc == 0 && woke && a->notify != NULL)
-		notify_wake(a->notify);
+	if (rc == 0 && woke && a->wake != NULL)
+		a->wake(a->wake_ctx);
 }
 
 static void *writer_main(void *arg)
@@ -454,7 +387,7 @@ static int load_head(struct audit *a)
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
-struct audit *audit_open(const struct config *cfg, struct notify *notify)
+struct audit *audit_open(const struct config *cfg, audit_wake_fn wake, void *wake_ctx)
 {
 	struct audit *a = xcalloc(1, sizeof *a);
 
@@ -462,10 +395,8 @@ struct audit *audit_open(const struct config *cfg, struct notify *notify)
 	pthread_mutex_init(&a->reader_lock, NULL);
 	a->lock_fd = -1;
 	pthread_cond_init(&a->cond, NULL);
-	a->notify = notify;
-	a->chatfuel_on = nonempty(cfg->chatfuel_bot_id) && nonempty(cfg->chatfuel_token);
-	a->webhook_on = nonempty(cfg->webhook_url);
-	strlcpy_(a->target, config_chatfuel_target_names[cfg->chatfuel_target], sizeof a->target);
+	a->wake = wake;
+	a->wake_ctx = wake_ctx;
 
 	if ((a->lock_fd = auditdb_lock(cfg->db_path)) < 0)
 		goto fail;
@@ -474,15 +405,12 @@ struct audit *audit_open(const struct config *cfg, struct notify *notify)
 	if (sqlite3_prepare_v3(a->db,
 	        "INSERT INTO audit_log (id, ts, event, page_id, client_id, phone, flow, ip, "
 	        "user_agent, refdata, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-	        -1, SQLITE_PREPARE_PERSISTENT, &a->ins_row, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v3(a->db,
-	        "INSERT INTO outbox (audit_id, kind, state, created_ms, next_attempt_ms, done_ms, "
-	        "client_id, flow, validated, target, body, last_error) "
-	        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-	        -1, SQLITE_PREPARE_PERSISTENT, &a->ins_outbox, NULL) != SQLITE_OK) {
+	        -1, SQLITE_PREPARE_PERSISTENT, &a->ins_row, NULL) != SQLITE_OK) {
 		log_error("%s: %s", __func__, sqlite3_errmsg(a->db));
 		goto fail;
 	}
+	if ((a->outbox = outbox_writer_new(a->db, cfg)) == NULL)
+		goto fail;
 	if (load_head(a) != 0) {
 		log_error("%s: cannot read the chain head: %s", __func__, sqlite3_errmsg(a->db));
 		goto fail;
@@ -500,7 +428,7 @@ struct audit *audit_open(const struct config *cfg, struct notify *notify)
 			goto fail;
 		}
 	}
-	if (!a->chatfuel_on)
+	if (!outbox_chatfuel_on(cfg))
 		log_warn("dry run: results are only audited (chatfuel_bot_id/chatfuel_token not set)");
 	if (pthread_create(&a->thread, NULL, writer_main, a) != 0) {
 		log_error("%s: cannot start the writer thread", __func__);
@@ -560,7 +488,7 @@ void audit_close(struct audit *a)
 	if (a->thread_started)
 		pthread_join(a->thread, NULL);
 	sqlite3_finalize(a->ins_row);
-	sqlite3_finalize(a->ins_outbox);
+	outbox_writer_free(a->outbox);
 	sqlite3_finalize(a->lookup);
 	sqlite3_close(a->reader);
 	pthread_mutex_destroy(&a->reader_lock);

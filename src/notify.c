@@ -24,18 +24,17 @@
  * URL-encoded) and the webhook secret redacted.
  */
 #include "notify.h"
-#include "auditdb.h"
 #include "backoff.h"
 #include "chatfuel.h"
 #include "config.h"
 #include "crypto.h"
 #include "log.h"
+#include "outbox.h"
 #include "util.h"
 #include "webhook.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,24 +61,13 @@ struct xfer {
 	char resp[NOTIFY_RESP_MAX + 1];
 };
 
-enum upd_kind { UPD_SENT, UPD_RETRY, UPD_FAILED, UPD_SKIPPED };
-
-struct upd {
-	int64_t id;
-	enum upd_kind kind;
-	int64_t next_ms;
-	long http;                         /* 0: no HTTP status */
-	char err[DELIVERY_ERROR_MAX];
-};
-
 struct notify {
 	char *db_path;
 	struct chatfuel *cf;               /* NULL: no credentials, dry run */
 	struct webhook *wh;                /* NULL: no webhook */
 	struct notify_timing t;
 
-	sqlite3 *db;
-	sqlite3_stmt *sel_due, *sel_next, *upd;
+	struct outbox_sender *outbox;
 	CURLM *multi;
 	pthread_t thread;
 	bool started;
@@ -89,7 +77,7 @@ struct notify {
 	/* Sender thread only. */
 	struct xfer *inflight[NOTIFY_INFLIGHT_MAX];
 	int ninflight;
-	struct upd *upds;
+	struct outbox_outcome *upds;       /* outcomes not yet recorded */
 	size_t nupd, capupd;
 	int64_t *sent_at;                  /* ring of the last rps Chatfuel send times (mono) */
 	int rps, sent_pos;
@@ -117,10 +105,10 @@ static void redact_all(struct notify *n, char *s, size_t cap)
 
 /* ---- the outbox -------------------------------------------------------- */
 
-static void push_upd(struct notify *n, int64_t id, enum upd_kind kind, int64_t next_ms, long http,
+static void push_upd(struct notify *n, int64_t id, enum outbox_outcome_kind kind, int64_t next_ms, long http,
                      const char *err)
 {
-	struct upd *u;
+	struct outbox_outcome *u;
 
 	if (n->nupd == n->capupd) {
 		n->capupd = n->capupd ? n->capupd * 2 : 32;
@@ -136,63 +124,14 @@ static void push_upd(struct notify *n, int64_t id, enum upd_kind kind, int64_t n
 }
 
 /* Writes the outcomes gathered since the last flush in one transaction. If
- * that fails the rows stay pending and are sent again: at least once. */
+ * that fails they are kept and written with the next flush (fill() leaves
+ * their rows alone meanwhile); their rows stay pending: at least once. */
 static void flush(struct notify *n)
 {
-	static const char *const states[] = {
-		[UPD_SENT] = "sent", [UPD_RETRY] = "pending", [UPD_FAILED] = "failed",
-		[UPD_SKIPPED] = "skipped",
-	};
-	sqlite3_stmt *st = n->upd;
-	int64_t now = now_ms();
-	char *err = NULL;
-
 	if (n->nupd == 0)
 		return;
-	if (sqlite3_exec(n->db, "BEGIN IMMEDIATE", NULL, NULL, &err) != SQLITE_OK)
-		goto fail;
-	for (size_t i = 0; i < n->nupd; i++) {
-		const struct upd *u = &n->upds[i];
-		sqlite3_bind_int64(st, 1, u->id);
-		sqlite3_bind_text(st, 2, states[u->kind], -1, SQLITE_STATIC);
-		sqlite3_bind_int(st, 3, u->kind == UPD_SKIPPED ? 0 : 1);
-		if (u->kind == UPD_RETRY)
-			sqlite3_bind_int64(st, 4, u->next_ms);
-		else
-			sqlite3_bind_null(st, 4);
-		if (u->kind == UPD_RETRY)
-			sqlite3_bind_null(st, 5);
-		else
-			sqlite3_bind_int64(st, 5, now);
-		if (u->http != 0)
-			sqlite3_bind_int64(st, 6, u->http);
-		else
-			sqlite3_bind_null(st, 6);
-		if (u->err[0] != '\0')
-			sqlite3_bind_text(st, 7, u->err, -1, SQLITE_STATIC);
-		else
-			sqlite3_bind_null(st, 7);
-		if (sqlite3_step(st) != SQLITE_DONE) {
-			sqlite3_reset(st);
-			goto fail;
-		}
-		sqlite3_reset(st);
-	}
-	sqlite3_clear_bindings(st);
-	if (sqlite3_exec(n->db, "COMMIT", NULL, NULL, &err) != SQLITE_OK)
-		goto fail;
-	n->nupd = 0;
-	return;
-fail:
-	/* Keep the outcomes and write them with the next flush: forgetting them
-	 * would send results that were already delivered again. fill() leaves
-	 * their rows alone meanwhile. */
-	log_error("notify: cannot record %zu delivery outcomes yet (kept, written later): %s", n->nupd,
-	          err ? err : sqlite3_errmsg(n->db));
-	sqlite3_free(err);
-	if (!sqlite3_get_autocommit(n->db))
-		sqlite3_exec(n->db, "ROLLBACK", NULL, NULL, NULL);
-	sqlite3_clear_bindings(st);
+	if (outbox_record(n->outbox, n->upds, n->nupd, now_ms()) == 0)
+		n->nupd = 0;
 }
 
 /* true if an outcome for row id waits to be written. */
@@ -215,18 +154,13 @@ static bool in_flight(const struct notify *n, int64_t id)
 /* The earliest next_attempt_ms of a pending row not in flight, or -1. */
 static int64_t next_due(struct notify *n)
 {
-	sqlite3_stmt *st = n->sel_next;
-	int64_t due = -1;
+	int64_t id[NOTIFY_INFLIGHT_MAX + 1], due[NOTIFY_INFLIGHT_MAX + 1];
+	size_t k = outbox_earliest(n->outbox, id, due, ARRAY_LEN(id));
 
-	sqlite3_bind_int(st, 1, NOTIFY_INFLIGHT_MAX + 1);
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		if (!in_flight(n, sqlite3_column_int64(st, 0))) {
-			due = sqlite3_column_int64(st, 1);
-			break;
-		}
-	}
-	sqlite3_reset(st);
-	return due;
+	for (size_t i = 0; i < k; i++)
+		if (!in_flight(n, id[i]))
+			return due[i];
+	return -1;
 }
 
 /* ---- requests ---------------------------------------------------------- */
@@ -257,34 +191,28 @@ static void xfer_free(struct xfer *x)
 	free(x);
 }
 
-/* Builds and adds the request for one row. The row's columns come from st. */
-static struct xfer *xfer_start(struct notify *n, sqlite3_stmt *st, bool chatfuel)
+/* Builds and adds the request for one outbox row. */
+static struct xfer *xfer_start(struct notify *n, const struct outbox_row *r)
 {
 	struct xfer *x = xcalloc(1, sizeof *x);
-	const char *client_id = (const char *)sqlite3_column_text(st, 4);
-	const char *flow = (const char *)sqlite3_column_text(st, 5);
-	const char *target = (const char *)sqlite3_column_text(st, 7);
-	const char *body = (const char *)sqlite3_column_text(st, 8);
+	bool chatfuel = r->kind == OUTBOX_CHATFUEL;
 
-	x->row_id = sqlite3_column_int64(st, 0);
-	x->created_ms = sqlite3_column_int64(st, 2);
-	x->attempts = sqlite3_column_int(st, 3);
+	x->row_id = r->id;
+	x->created_ms = r->created_ms;
+	x->attempts = r->attempts;
 	x->chatfuel = chatfuel;
 	if ((x->easy = curl_easy_init()) == NULL)
 		goto fail;
 	if (chatfuel) {
-		chatfuel_build_url(n->cf, client_id ? client_id : "", flow ? flow : "",
-		                   target != NULL &&
-		                   config_name_index(config_chatfuel_target_names, target) ==
-		                   CHATFUEL_TARGET_BLOCK,
-		                   sqlite3_column_int(st, 6) != 0, &x->url, &x->log_url);
+		chatfuel_build_url(n->cf, r->client_id, r->flow, r->block, r->validated, &x->url,
+		                   &x->log_url);
 		x->body = xstrdup(CHATFUEL_BODY);
 	} else {
 		char sig[WEBHOOK_SIG_HEADER_MAX];
 
 		x->url = xstrdup(webhook_url(n->wh));
 		x->log_url = webhook_log_url(n->wh);
-		x->body = xstrdup(body ? body : "{}");
+		x->body = xstrdup(r->body ? r->body : "{}");
 		webhook_sign(n->wh, x->body, (long long)(now_ms() / 1000), sig);
 		if ((x->hdrs = curl_slist_append(x->hdrs, sig)) == NULL)
 			goto fail;
@@ -331,36 +259,32 @@ static int64_t rate_take(struct notify *n)
  * rate limit lets a waiting Chatfuel row go. */
 static int64_t fill(struct notify *n, int64_t now)
 {
-	sqlite3_stmt *st = n->sel_due;
+	struct outbox_row r;
 	int64_t rate_wait = -1;
-	int rc;
 
-	sqlite3_bind_int64(st, 1, now);
-	sqlite3_bind_int(st, 2, NOTIFY_FETCH_MAX);
-	while (n->ninflight < NOTIFY_INFLIGHT_MAX && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(st, 0);
-		const char *kind = (const char *)sqlite3_column_text(st, 1);
-		bool chatfuel = kind != NULL && strcmp(kind, "chatfuel") == 0;
+	outbox_due_start(n->outbox, now, NOTIFY_FETCH_MAX);
+	while (n->ninflight < NOTIFY_INFLIGHT_MAX && outbox_due_next(n->outbox, &r) == 1) {
+		int64_t id = r.id;
+		bool chatfuel = r.kind == OUTBOX_CHATFUEL;
 		struct xfer *x;
 
 		if (in_flight(n, id) || outcome_pending(n, id))
 			continue;
-		if (chatfuel && n->cf == NULL &&
-		    sqlite3_column_int64(st, 2) < n->started_ms) {
+		if (chatfuel && n->cf == NULL && r.created_ms < n->started_ms) {
 			/* Written by an earlier run that had credentials: keep it for a
 			 * run that has them again (every start makes pending rows due). */
-			push_upd(n, id, UPD_RETRY, now + NOTIFY_DRY_RUN_HOLD_MS, 0,
+			push_upd(n, id, OUTBOX_RETRY, now + NOTIFY_DRY_RUN_HOLD_MS, 0,
 			         "dry run: kept pending for a run with Chatfuel credentials");
 			continue;
 		}
 		if (chatfuel && n->cf == NULL) {
 			log_debug("dry run: outbox row %lld not sent (no Chatfuel credentials)", (long long)id);
-			push_upd(n, id, UPD_SKIPPED, 0, 0, "dry run: no Chatfuel credentials");
+			push_upd(n, id, OUTBOX_SKIPPED, 0, 0, "dry run: no Chatfuel credentials");
 			atomic_fetch_add_explicit(&n->st_skipped, 1, memory_order_relaxed);
 			continue;
 		}
 		if (!chatfuel && n->wh == NULL) {
-			push_upd(n, id, UPD_SKIPPED, 0, 0, "webhook_url not set");
+			push_upd(n, id, OUTBOX_SKIPPED, 0, 0, "webhook_url not set");
 			atomic_fetch_add_explicit(&n->st_skipped, 1, memory_order_relaxed);
 			continue;
 		}
@@ -371,14 +295,14 @@ static int64_t fill(struct notify *n, int64_t now)
 				continue;
 			}
 		}
-		if ((x = xfer_start(n, st, chatfuel)) == NULL) {
+		if ((x = xfer_start(n, &r)) == NULL) {
 			log_error("notify: cannot start a request for outbox row %lld", (long long)id);
-			push_upd(n, id, UPD_RETRY, now + n->t.backoff_base_ms, 0, "cannot start request");
+			push_upd(n, id, OUTBOX_RETRY, now + n->t.backoff_base_ms, 0, "cannot start request");
 			continue;
 		}
 		n->inflight[n->ninflight++] = x;
 	}
-	sqlite3_reset(st);
+	outbox_due_end(n->outbox);
 	return rate_wait;
 }
 
@@ -404,7 +328,7 @@ static void finish(struct notify *n, struct xfer *x, CURLcode res)
 		if (v == DELIVERY_SENT) {
 			log_debug("notify: %s row %lld delivered (HTTP %ld, attempt %d)", what,
 			          (long long)x->row_id, code, attempts);
-			push_upd(n, x->row_id, UPD_SENT, 0, code, NULL);
+			push_upd(n, x->row_id, OUTBOX_SENT, 0, code, NULL);
 			atomic_fetch_add_explicit(&n->st_sent, 1, memory_order_relaxed);
 			return;
 		}
@@ -424,7 +348,7 @@ static void finish(struct notify *n, struct xfer *x, CURLcode res)
 			log_warn("notify: %s row %lld attempt %d failed (%s): POST %s; retry in %lld ms",
 			         what, (long long)x->row_id, attempts, err, x->log_url,
 			         (long long)(next - now));
-			push_upd(n, x->row_id, UPD_RETRY, next, code, err);
+			push_upd(n, x->row_id, OUTBOX_RETRY, next, code, err);
 			atomic_fetch_add_explicit(&n->st_retried, 1, memory_order_relaxed);
 			return;
 		}
@@ -435,7 +359,7 @@ static void finish(struct notify *n, struct xfer *x, CURLcode res)
 	}
 	log_error("notify: %s row %lld failed for good (%s): POST %s", what, (long long)x->row_id, err,
 	          x->log_url);
-	push_upd(n, x->row_id, UPD_FAILED, 0, code, err);
+	push_upd(n, x->row_id, OUTBOX_FAILED, 0, code, err);
 	atomic_fetch_add_explicit(&n->st_failed, 1, memory_order_relaxed);
 }
 
@@ -521,11 +445,7 @@ static void notify_free(struct notify *n)
 		drop_inflight(n, n->inflight[0]);
 	if (n->multi != NULL)
 		curl_multi_cleanup(n->multi);
-	sqlite3_finalize(n->sel_due);
-	sqlite3_finalize(n->sel_next);
-	sqlite3_finalize(n->upd);
-	if (n->db != NULL && sqlite3_close(n->db) != SQLITE_OK)
-		log_error("notify: closing the database: %s", sqlite3_errmsg(n->db));
+	outbox_sender_close(n->outbox);
 	free(n->db_path);
 	chatfuel_free(n->cf);
 	webhook_free(n->wh);
@@ -556,8 +476,9 @@ struct notify *notify_start_timing(const struct config *cfg, const struct notify
 	if (n->t.backoff_cap_ms < n->t.backoff_base_ms)
 		n->t.backoff_cap_ms = n->t.backoff_base_ms;
 	n->db_path = xstrdup(cfg->db_path);
-	n->cf = chatfuel_new(cfg->chatfuel_base_url,         /* config: never empty */
-	                     cfg->chatfuel_bot_id, cfg->chatfuel_token);
+	if (outbox_chatfuel_on(cfg))                        /* else a dry run: no client */
+		n->cf = chatfuel_new(cfg->chatfuel_base_url,     /* config: never empty */
+		                     cfg->chatfuel_bot_id, cfg->chatfuel_token);
 	if (webhook_new(cfg->webhook_url, cfg->webhook_secret, &n->wh) != 0)
 		goto fail;
 	n->rps = cfg->chatfuel_rps;                         /* config: 1..1000 */
@@ -567,36 +488,9 @@ struct notify *notify_start_timing(const struct config *cfg, const struct notify
 	if (crypto_random(&n->rng, sizeof n->rng) != 0 || n->rng == 0)
 		n->rng = (uint64_t)mono_ms() | 1;
 
-	if (auditdb_open(n->db_path, &n->db) != 0)
-		goto fail;
 	n->started_ms = now_ms();
-	{
-		/* A new start retries every pending row now (crash recovery, and rows
-		 * an earlier dry run held back), whatever backoff it was in. */
-		char sql[160];
-		snprintf(sql, sizeof sql, "UPDATE outbox SET next_attempt_ms = %lld "
-		         "WHERE state = 'pending' AND next_attempt_ms > %lld",
-		         (long long)n->started_ms, (long long)n->started_ms);
-		if (sqlite3_exec(n->db, sql, NULL, NULL, NULL) != SQLITE_OK)
-			log_warn("notify: cannot make pending rows due: %s", sqlite3_errmsg(n->db));
-	}
-	if (sqlite3_prepare_v3(n->db,
-	        "SELECT id, kind, created_ms, attempts, client_id, flow, validated, target, body "
-	        "FROM outbox WHERE state = 'pending' AND next_attempt_ms <= ? "
-	        "ORDER BY next_attempt_ms, id LIMIT ?",
-	        -1, SQLITE_PREPARE_PERSISTENT, &n->sel_due, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v3(n->db,
-	        "SELECT id, next_attempt_ms FROM outbox WHERE state = 'pending' "
-	        "ORDER BY next_attempt_ms LIMIT ?",
-	        -1, SQLITE_PREPARE_PERSISTENT, &n->sel_next, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v3(n->db,
-	        "UPDATE outbox SET state = ?2, attempts = attempts + ?3, "
-	        "next_attempt_ms = COALESCE(?4, next_attempt_ms), done_ms = ?5, "
-	        "http_status = ?6, last_error = ?7 WHERE id = ?1 AND state = 'pending'",
-	        -1, SQLITE_PREPARE_PERSISTENT, &n->upd, NULL) != SQLITE_OK) {
-		log_error("%s: %s", __func__, sqlite3_errmsg(n->db));
+	if ((n->outbox = outbox_sender_open(n->db_path, n->started_ms)) == NULL)
 		goto fail;
-	}
 	if ((n->multi = curl_multi_init()) == NULL) {
 		log_error("%s: curl_multi_init failed", __func__);
 		goto fail;
@@ -620,8 +514,10 @@ struct notify *notify_start(const struct config *cfg)
 	return notify_start_timing(cfg, NULL);
 }
 
-void notify_wake(struct notify *n)
+void notify_wake(void *ctx)
 {
+	struct notify *n = ctx;
+
 	if (n != NULL)
 		curl_multi_wakeup(n->multi);
 }

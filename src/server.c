@@ -162,7 +162,7 @@ int server_run(struct app *app)
 	app->notify = notify_start(cfg);
 	if (app->notify == NULL)
 		goto out;
-	app->audit = audit_open(cfg, app->notify);
+	app->audit = audit_open(cfg, notify_wake, app->notify);
 	if (app->audit == NULL)
 		goto out;
 	web = web_new(app);

@@ -1,4 +1,4 @@
-// sources: src/chain.c src/auditdb.c src/crypto.c src/util.c src/log.c
+// sources: src/chain.c src/auditdb.c src/outbox.c src/config.c src/config_keys.c src/validate.c src/utf8.c src/caldate.c src/crypto.c src/util.c src/log.c
 // libs: -lcjson -lcrypto -lsqlite3
 // max_len: 20000
 /*
@@ -16,11 +16,6 @@
 #include "../../src/audit.c"
 
 #include <stdint.h>
-
-void notify_wake(struct notify *n)
-{
-	(void)n;
-}
 
 /* Well-formed UTF-8 (RFC 3629) without C0 controls but tab, and without DEL. */
 static bool clean_utf8(const unsigned char *s)

@@ -224,7 +224,7 @@ static void fill_event(struct audit_event *ev, enum audit_kind kind, int i)
 /* Writes n events of mixed kinds (synchronously: audit_close drains). */
 static void write_events(struct env *e, int n)
 {
-	struct audit *a = audit_open(&e->cfg, NULL);
+	struct audit *a = audit_open(&e->cfg, NULL, NULL);
 	struct audit_event ev;
 
 	assert_non_null(a);
@@ -281,7 +281,7 @@ static void test_newer_schema_is_refused(void **state)
 	db_exec(e->db, "PRAGMA user_version = 99");
 	snprintf(path, sizeof path, "%s/stderr.txt", e->dir);
 	saved = stderr_to(path);
-	assert_null(audit_open(&e->cfg, NULL));
+	assert_null(audit_open(&e->cfg, NULL, NULL));
 	stderr_back(saved);
 	/* refused for the version, not for any other failure, and left as it was */
 	{
@@ -534,7 +534,7 @@ static void test_export_jsonl_round_trips(void **state)
 static void test_export_since_filters_on_time(void **state)
 {
 	struct env *e = *state;
-	struct audit *a = audit_open(&e->cfg, NULL);
+	struct audit *a = audit_open(&e->cfg, NULL, NULL);
 	struct audit_event ev;
 	char *out;
 	int lines = 0;
@@ -568,7 +568,7 @@ static void test_export_since_filters_on_time(void **state)
 static void test_export_csv_quotes_fields(void **state)
 {
 	struct env *e = *state;
-	struct audit *a = audit_open(&e->cfg, NULL);
+	struct audit *a = audit_open(&e->cfg, NULL, NULL);
 	struct audit_event ev;
 	char *out;
 
@@ -622,7 +622,7 @@ static void test_cmd_rejects_bad_usage(void **state)
 static void test_event_fields_are_bounded_and_checked(void **state)
 {
 	struct env *e = *state;
-	struct audit *a = audit_open(&e->cfg, NULL);
+	struct audit *a = audit_open(&e->cfg, NULL, NULL);
 	struct audit_event ev;
 	char ua[AUDIT_UA_MAX + 100], big[AUDIT_REFDATA_MAX + 100], *v;
 
@@ -673,7 +673,7 @@ static void test_decision_writes_outbox_rows_in_same_transaction(void **state)
 	e->cfg.chatfuel_token = (char *)"tok";
 	e->cfg.webhook_url = (char *)"http://127.0.0.1:9/hook";
 	e->cfg.webhook_secret = (char *)"sec";
-	a = audit_open(&e->cfg, NULL);
+	a = audit_open(&e->cfg, NULL, NULL);
 	assert_non_null(a);
 	fill_event(&ev, AUDIT_MINTED, 1);
 	assert_int_equal(audit_submit(a, &ev, NULL, NULL), 0);
@@ -711,7 +711,7 @@ static void test_decision_writes_outbox_rows_in_same_transaction(void **state)
 static void test_without_credentials_results_are_skipped(void **state)
 {
 	struct env *e = *state;
-	struct audit *a = audit_open(&e->cfg, NULL);
+	struct audit *a = audit_open(&e->cfg, NULL, NULL);
 	struct audit_event ev;
 
 	assert_non_null(a);
@@ -751,7 +751,7 @@ static void test_done_runs_after_the_group_is_durable(void **state)
 
 	e->cfg.chatfuel_bot_id = (char *)"bot1";
 	e->cfg.chatfuel_token = (char *)"tok";
-	a = audit_open(&e->cfg, NULL);
+	a = audit_open(&e->cfg, NULL, NULL);
 	assert_non_null(a);
 	fill_event(&ev, AUDIT_APPROVED, 1);
 	ev.notify = true;
@@ -816,7 +816,7 @@ static void test_group_commit_under_concurrency(void **state)
 
 	snprintf(path, sizeof path, "%s/stderr.txt", e->dir);
 	saved = stderr_to(path);
-	struct audit *a = audit_open(&e->cfg, NULL);
+	struct audit *a = audit_open(&e->cfg, NULL, NULL);
 	assert_non_null(a);
 	for (int t = 0; t < GC_THREADS; t++) {
 		g[t] = (struct gc){ a, t, &ok, &bad, &called };

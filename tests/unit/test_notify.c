@@ -331,7 +331,7 @@ static void env_start(struct env *e)
 {
 	e->n = notify_start_timing(&e->cfg, &e->timing);
 	assert_non_null(e->n);
-	e->a = audit_open(&e->cfg, e->n);
+	e->a = audit_open(&e->cfg, notify_wake, e->n);
 	assert_non_null(e->a);
 }
 
@@ -674,7 +674,7 @@ static void test_pending_rows_are_sent_after_start(void **state)
 	char client[16];
 
 	/* A daemon that wrote its decisions and died before sending them. */
-	a = audit_open(&e->cfg, NULL);
+	a = audit_open(&e->cfg, NULL, NULL);
 	assert_non_null(a);
 	for (int i = 0; i < 5; i++) {
 		snprintf(client, sizeof client, "c%d", i);
