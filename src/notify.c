@@ -6,7 +6,8 @@
  * libcurl multi (up to NOTIFY_INFLIGHT_MAX requests at once), so no request
  * thread ever waits on Chatfuel. The loop sleeps in curl_multi_poll until
  * curl has work, notify_wake (curl_multi_wakeup) says new rows were committed,
- * or the next row comes due; nothing is kept in memory that the database does
+ * the next row comes due or the rate limit lets a held row go (next_wake
+ * weighs these); nothing is kept in memory that the database does
  * not also hold, so a crash loses nothing: rows still pending are sent after
  * the next start (at least once; a crash between a 2xx and our update means
  * that row is sent again).
@@ -390,6 +391,31 @@ static void reap(struct notify *n)
 	}
 }
 
+/* How long the loop may sleep in curl_multi_poll, at most NOTIFY_IDLE_MS (a
+ * safety net). The poll ends earlier by itself for the other two sources: the
+ * sockets and timers of in-flight transfers, and wake requests (notify_wake
+ * is curl_multi_wakeup). This function weighs the two it must compute:
+ *   - the rate limit: rate_wait ms (-1: none) until fill() may start a
+ *     Chatfuel row it had to hold back;
+ *   - due rows: until the earliest pending row not in flight comes due, only
+ *     while a transfer slot is free (a full set of transfers wakes the loop
+ *     when one finishes). A row that came due while fill() ran is started at
+ *     once, unless the rate limit is what holds rows back. */
+static int64_t next_wake(struct notify *n, int64_t now, int64_t rate_wait)
+{
+	int64_t wait = NOTIFY_IDLE_MS, due;
+
+	if (rate_wait >= 0 && rate_wait < wait)
+		wait = rate_wait;
+	if (n->ninflight < NOTIFY_INFLIGHT_MAX && (due = next_due(n)) >= 0) {
+		if (due > now && due - now < wait)
+			wait = due - now;
+		else if (due <= now && rate_wait < 0)
+			wait = 0;
+	}
+	return wait;
+}
+
 static void *sender_main(void *arg)
 {
 	struct notify *n = arg;
@@ -397,25 +423,17 @@ static void *sender_main(void *arg)
 	int64_t deadline;
 
 	while (!atomic_load(&n->stop)) {
-		int64_t now, wait = NOTIFY_IDLE_MS;
+		int64_t now, rate_wait = -1;
 
 		curl_multi_perform(n->multi, &running);
 		reap(n);
 		flush(n);
 		now = now_ms();
 		if (n->ninflight < NOTIFY_INFLIGHT_MAX) {
-			int64_t rate_wait = fill(n, now), due;
+			rate_wait = fill(n, now);
 			flush(n);
-			if (rate_wait >= 0 && rate_wait < wait)
-				wait = rate_wait;
-			if (n->ninflight < NOTIFY_INFLIGHT_MAX && (due = next_due(n)) >= 0) {
-				if (due > now && due - now < wait)
-					wait = due - now;
-				else if (due <= now && rate_wait < 0)
-					wait = 0;   /* came due meanwhile */
-			}
 		}
-		curl_multi_poll(n->multi, NULL, 0, (int)wait, NULL);
+		curl_multi_poll(n->multi, NULL, 0, (int)next_wake(n, now, rate_wait), NULL);
 	}
 
 	/* Stopping: let requests in flight finish for a moment; the rest stay

@@ -509,6 +509,25 @@ static void test_retry_after_is_honoured(void **state)
 		         (long long)(e->fake.reqs[1].at - e->fake.reqs[0].at));
 }
 
+/* The loop wakes when a retry comes due, not at its one-second safety net:
+ * three backoffs of at most 40, 80 and 160 ms take well under the 3 s that
+ * three idle sleeps would. */
+static void test_retries_go_out_when_due(void **state)
+{
+	struct env *e = *state;
+	int64_t took;
+
+	script(&e->fake.chatfuel, 3, ACT_500, ACT_500, ACT_500);
+	env_start(e);
+	decide(e, e->a, AUDIT_APPROVED, CLIENT, true);
+	wait_for(e, "SELECT count(*) FROM outbox WHERE state = 'sent'", 1);
+	assert_int_equal(fake_count(&e->fake), 4);
+	took = e->fake.reqs[3].at - e->fake.reqs[0].at;
+	if (took > 1500)
+		fail_msg("three retries with backoff <= 160 ms took %lld ms: the loop slept past "
+		         "their due time", (long long)took);
+}
+
 static void test_client_error_fails_the_row_without_retry(void **state)
 {
 	struct env *e = *state;
@@ -842,6 +861,7 @@ int main(void)
 		T(test_result_arrives_through_every_kind_of_failure),
 		T(test_block_target_and_denied_result),
 		T(test_retry_after_is_honoured),
+		T(test_retries_go_out_when_due),
 		T(test_client_error_fails_the_row_without_retry),
 		T(test_server_down_then_up),
 		T(test_gives_up_after_max_age),
