@@ -8,6 +8,41 @@
  * Stop runs in reverse: stop accepting, let open requests finish (deferred
  * decisions are answered by the audit writer), stop the daemons, flush the
  * audit queue, stop the sender.
+ *
+ * The threads of the process. Each has TERM, INT, HUP and PIPE blocked (the
+ * mask is set here before any is started); only the main thread takes them.
+ *
+ *  thread        started by          may block on                  stops
+ *  main          the process         sigtimedwait, at most         TERM/INT end the signal
+ *                (server_run)        SWEEP_INTERVAL_MS; a HUP      loop; it runs the stop
+ *                                    reload reads and parses the   sequence above, returns
+ *                                    PEM files; the sweep takes
+ *                                    the store's locks
+ *  web pool      http_server_start   epoll_wait. A request takes   http_server_stop after
+ *  (`threads`)   (libmicrohttpd's    only short mutexes (store,    quiesce and drain; left
+ *                internal pool)      limiter, audit queue); an     running if the drain
+ *                                    answer that needs its audit   times out (the process
+ *                                    row is deferred, not waited   is exiting then)
+ *  api pool      http_server_start   as web, and the status of an  as web
+ *  (`threads`)   for the API port    id the store forgot is one
+ *                                    SQLite read of the audit DB
+ *                                    (busy timeout AUDITDB_BUSY_MS)
+ *  audit writer  audit_open          its queue's condition; each   audit_close: it writes
+ *                                    group's commit (fsync),       what is queued, then is
+ *                                    retried up to AUDIT_RETRY_MS; joined
+ *                                    it runs the done callbacks
+ *                                    that answer deferred requests
+ *  notify sender notify_start        curl_multi_poll (woken by a   notify_stop: flag and
+ *                                    commit, a due retry, or after wakeup; requests in
+ *                                    NOTIFY_IDLE_MS); the outbox's flight get stop_grace_ms,
+ *                                    SQLite reads and writes       the rest stay queued
+ *  curl resolver libcurl's threaded  getaddrinfo of the Chatfuel   with its lookup: libcurl
+ *  (per lookup)  DNS, for a sender   or webhook host; the sender   joins it, or detaches it
+ *                transfer            never waits for it            when the transfer goes
+ *
+ * No sweeper thread (the main thread sweeps) and no thread per connection:
+ * TLS handshakes run in the pool threads and read the published pair without
+ * a lock (tlsmat).
  */
 #include "server.h"
 #include "api.h"
