@@ -10,6 +10,7 @@
  * UTC; the device's zone, when the page reported it, is shown with the device.
  */
 #include "evidence.h"
+#include "caldate.h"
 #include "crypto.h"
 #include "config.h"
 #include "report.h"
@@ -97,44 +98,6 @@ static const char *flag(int argc, char **argv, int *i, const char *name, bool *m
 	return argv[++*i];
 }
 
-/* TEMPORARY until caldate_parse_time_arg lands: RFC 3339 or a bare date. */
-static int parse_time_arg(const char *s, int64_t *ms)
-{
-	struct tm tm = { 0 };
-	int y, mo, d, h = 0, mi = 0, sec = 0, oh = 0, om = 0, n = 0, sign = 0;
-	char z = 0;
-
-	if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) == 3 && s[n] == '\0') {
-		;
-	} else if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) == 6) {
-		const char *p = s + n;
-		if (*p == '.')
-			for (p++; *p >= '0' && *p <= '9'; p++)
-				;
-		if (sscanf(p, "%c%n", &z, &n) != 1)
-			return -1;
-		if (z == 'Z' && p[1] == '\0')
-			;
-		else if ((z == '+' || z == '-') && sscanf(p + 1, "%2d:%2d%n", &oh, &om, &n) == 2 &&
-		         p[1 + n] == '\0')
-			sign = z == '-' ? -1 : 1;
-		else
-			return -1;
-	} else {
-		return -1;
-	}
-	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
-		return -1;
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = sec;
-	*ms = ((int64_t)timegm(&tm) - sign * (oh * 3600 + om * 60)) * 1000;
-	return 0;
-}
-
 static int select_by(struct evidence_args *a, enum timeline_by by, const char *v)
 {
 	if (a->selected)
@@ -210,10 +173,10 @@ static int parse_args(int argc, char **argv, struct evidence_args *a)
 	}
 	if (!a->selected)
 		return bad_arg(a, "%s", "expected a selection: PAGE_ID, --phone P or --client C");
-	if (a->since != NULL && (parse_time_arg(a->since, &a->q.since_ms) != 0 || a->q.since_ms <= 0))
+	if (a->since != NULL && (caldate_parse_time_arg(a->since, &a->q.since_ms) != 0 || a->q.since_ms <= 0))
 		return bad_arg(a, "--since '%s': expected an RFC 3339 time like 2026-11-28T18:48:08Z",
 		               a->since);
-	if (a->until != NULL && (parse_time_arg(a->until, &a->q.until_ms) != 0 || a->q.until_ms <= 0))
+	if (a->until != NULL && (caldate_parse_time_arg(a->until, &a->q.until_ms) != 0 || a->q.until_ms <= 0))
 		return bad_arg(a, "--until '%s': expected an RFC 3339 time like 2026-11-28T18:48:08Z",
 		               a->until);
 	if (a->since != NULL && a->until != NULL && a->q.until_ms < a->q.since_ms)

@@ -7,6 +7,7 @@
  */
 #include "timeline.h"
 #include "auditdb.h"
+#include "caldate.h"
 #include "util.h"
 
 #include <cjson/cJSON.h>
@@ -14,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define TIMELINE_COLUMNS "id, ts, event, page_id, client_id, phone, flow, ip, user_agent, " \
                          "refdata, prev_hash, hash"
@@ -35,25 +35,6 @@ static char *col_dup(sqlite3_stmt *st, int i)
 	const char *s = (const char *)sqlite3_column_text(st, i);
 
 	return s != NULL ? xstrdup(s) : NULL;
-}
-
-/* The stored time is always "YYYY-MM-DDTHH:MM:SS.mmmZ" (the writer formats
- * it); anything else (a hand-edited row) reads as 0. */
-static int64_t stored_ts_ms(const char *ts)
-{
-	struct tm tm = { 0 };
-	int y, mo, d, h, mi, s, ms, n = 0;
-
-	if (ts == NULL || sscanf(ts, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ%n", &y, &mo, &d, &h, &mi, &s, &ms,
-	                         &n) != 7 || n != (int)strlen(ts))
-		return 0;
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = s;
-	return (int64_t)timegm(&tm) * 1000 + ms;
 }
 
 static char *json_str(const cJSON *o, const char *key)
@@ -96,7 +77,9 @@ static void row_fill(struct timeline_row *r, sqlite3_stmt *st)
 {
 	r->id = sqlite3_column_int64(st, 0);
 	r->ts = col_dup(st, 1);
-	r->ts_ms = stored_ts_ms(r->ts);
+	/* A hand-edited time that does not parse reads as 0 ("?"). */
+	if (r->ts == NULL || caldate_parse_rfc3339(r->ts, &r->ts_ms) != 0)
+		r->ts_ms = 0;
 	r->event = col_dup(st, 2);
 	r->page_id = col_dup(st, 3);
 	r->client_id = col_dup(st, 4);
