@@ -30,7 +30,7 @@ LIB_SRCS = util.c log.c crypto.c caldate.c challenge.c store.c validate.c form.c
            buf.c fileio.c utf8.c \
            chain.c auditdb.c outbox.c \
            config_keys.c \
-           timeline.c report.c evidence.c \
+           timeline.c report.c evidence.c backlog.c \
            health.c \
            metrics.c limiter.c server.c
 SRCS     = $(LIB_SRCS) main.c
@@ -66,7 +66,7 @@ deps:
 	@command -v pkg-config >/dev/null 2>&1 && pkg-config --exists $(PKGS) || scripts/install-deps --build
 test-deps:
 	@command -v pkg-config >/dev/null 2>&1 && pkg-config --exists $(PKGS) $(TEST_PKGS) \
-	  && command -v wrk >/dev/null && command -v chromium >/dev/null \
+	  && command -v wrk >/dev/null && command -v chromium >/dev/null && command -v promtool >/dev/null \
 	  && test -d node_modules/playwright-core || scripts/install-deps
 
 # Embedded page assets: assets/* become C arrays (scripts/embed-assets).

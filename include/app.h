@@ -16,6 +16,7 @@
 struct store;
 struct audit;
 struct notify;
+struct backlog;
 struct metrics;
 struct http_server;
 struct tls_material;
@@ -26,6 +27,7 @@ struct app {
 	struct store *store;
 	struct audit *audit;
 	struct notify *notify;
+	struct backlog *backlog;         /* outbox backlog for /metrics; may be NULL */
 	struct metrics *metrics;
 	struct tls_material *tls;
 	struct http_server *web;

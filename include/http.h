@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <netinet/in.h>
 
 #define HTTP_BODY_MAX (16 * 1024)
@@ -23,6 +24,7 @@
 
 struct http_server;
 struct tls_material;
+struct metrics;
 
 enum http_method { HTTP_GET, HTTP_HEAD, HTTP_POST, HTTP_PUT, HTTP_DELETE, HTTP_OPTIONS, HTTP_OTHER };
 
@@ -37,6 +39,7 @@ struct http_req {
 	bool body_too_large;
 	char ip[INET6_ADDRSTRLEN];       /* the peer's address, as the socket sees it */
 	bool loopback;
+	int route;                       /* enum metric_route: set by the handler, for /metrics */
 	void *state;                     /* handler's own, freed with state_free */
 	void (*state_free)(void *);
 };
@@ -51,6 +54,7 @@ struct http_server_opts {
 	int threads;
 	http_handler_fn handler;
 	void *ctx;
+	struct metrics *metrics;         /* request durations per route; may be NULL */
 };
 
 /* Binds and starts; NULL on failure (logged: port in use, bad address, TLS). */

@@ -32,6 +32,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <gnutls/gnutls.h>
 #include <gnutls/abstract.h>
@@ -71,6 +72,9 @@ const char *tls_material_key_pem(const struct tls_material *tm);
 
 /* SHA-256 fingerprint of the current leaf certificate, lowercase hex (64 chars). */
 const char *tls_material_fingerprint(const struct tls_material *tm);
+/* When the current leaf certificate expires (notAfter), Unix seconds; 0 when
+ * unknown or tm is NULL. For /metrics. */
+int64_t tls_material_not_after(const struct tls_material *tm);
 
 /* Makes tm the material tls_material_retrieve serves (NULL: none). */
 void tls_material_install(struct tls_material *tm);

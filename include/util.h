@@ -40,6 +40,7 @@ void secure_wipe_str(char *s);
 
 int64_t now_ms(void);       /* wall clock, UTC milliseconds since the epoch */
 int64_t mono_ms(void);      /* monotonic milliseconds, for timeouts */
+int64_t mono_us(void);      /* monotonic microseconds, for request durations */
 
 /* Formats ms since the epoch as RFC 3339 UTC with milliseconds:
  * 2026-11-28T18:48:08.123Z (buf >= 25 bytes). */

@@ -7,6 +7,7 @@
 #include "api.h"
 #include "app.h"
 #include "audit.h"
+#include "backlog.h"
 #include "caldate.h"
 #include "challenge.h"
 #include "crypto.h"
@@ -17,6 +18,7 @@
 #include "metrics.h"
 #include "notify.h"
 #include "store.h"
+#include "tlsmat.h"
 #include "util.h"
 #include "validate.h"
 
@@ -513,6 +515,9 @@ static void handle_metrics(struct app *app, struct http_req *req)
 	ms.retried = ns.retried;
 	ms.failed = ns.failed;
 	ms.skipped = ns.skipped;
+	if (app->backlog != NULL)
+		(void)backlog_sample(app->backlog, now_ms(), &ms.outbox_pending, &ms.outbox_oldest_age_s);
+	ms.tls_not_after_s = tls_material_not_after(app->tls);
 	text = metrics_render(app->metrics, &ms);
 	http_reply_take(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text));
 }
@@ -548,11 +553,29 @@ static void method_not_allowed(struct http_req *req, const char *allow)
 	http_reply_add_header(req, "Allow", allow);
 }
 
+/* The route label of /metrics' request durations (a fixed set). */
+static enum metric_route api_route(const char *path)
+{
+	if (strcmp(path, "/generate_dynamic_page") == 0)
+		return MR_API_MINT_SEED;
+	if (strcmp(path, "/v1/challenges") == 0)
+		return MR_API_CHALLENGES;
+	if (strncmp(path, "/v1/challenges/", 15) == 0 && strchr(path + 15, '/') == NULL)
+		return MR_API_CHALLENGE;
+	if (strcmp(path, "/healthz") == 0)
+		return MR_API_HEALTHZ;
+	if (strcmp(path, "/metrics") == 0)
+		return MR_API_METRICS;
+	return MR_API_OTHER;
+}
+
 void api_handle(void *ctx, struct http_req *req)
 {
 	struct app *app = ctx;
 	const char *path = req->path;
 	bool get = req->method == HTTP_GET || req->method == HTTP_HEAD;
+
+	req->route = api_route(path);
 
 	if (strcmp(path, "/healthz") == 0) {
 		if (get)

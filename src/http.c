@@ -9,6 +9,7 @@
  */
 #include "http.h"
 #include "buf.h"
+#include "metrics.h"
 #include "log.h"
 #include "tlsmat.h"
 #include "util.h"
@@ -52,6 +53,7 @@ struct http_exchange {
 	unsigned status;
 	bool deferred;
 	bool answered;                   /* a response was queued */
+	int64_t started_us;              /* mono_us() at the headers, for /metrics */
 };
 
 struct http_cached {
@@ -336,6 +338,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		r = &x->req;
 		x->conn = conn;
 		x->srv = s;
+		x->started_us = mono_us();
 		r->method = method_parse(method);
 		r->path = url;
 		req_fill_peer(x);
@@ -406,6 +409,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	(void)toe;
 	if (x == NULL)
 		return;
+	if (x->answered)
+		metrics_observe_request(x->srv->o.metrics, (enum metric_route)x->req.route,
+		                        mono_us() - x->started_us);
 	if (x->resp != NULL && !x->resp_shared)
 		MHD_destroy_response(x->resp);
 	if (x->req.state_free != NULL)

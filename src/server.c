@@ -48,6 +48,7 @@
 #include "api.h"
 #include "app.h"
 #include "audit.h"
+#include "backlog.h"
 #include "certgen.h"
 #include "config.h"
 #include "crypto.h"
@@ -200,18 +201,23 @@ int server_run(struct app *app)
 	app->audit = audit_open(cfg, notify_wake, app->notify);
 	if (app->audit == NULL)
 		goto out;
+	app->backlog = backlog_open(cfg->db_path);
+	if (app->backlog == NULL)
+		goto out;
 	web = web_new(app);
 	if (web == NULL)
 		goto out;
 
 	app->web = http_server_start(&(struct http_server_opts){
 		.name = "web", .bind = cfg->web_bind ? cfg->web_bind : cfg->bind, .port = cfg->web_port,
-		.tls = true, .threads = cfg->threads, .handler = web_handle, .ctx = web });
+		.tls = true, .threads = cfg->threads, .handler = web_handle, .ctx = web,
+		.metrics = app->metrics });
 	if (app->web == NULL)
 		goto out;
 	app->api = http_server_start(&(struct http_server_opts){
 		.name = "api", .bind = cfg->api_bind ? cfg->api_bind : cfg->bind, .port = cfg->api_port,
-		.tls = cfg->api_tls, .threads = cfg->threads, .handler = api_handle, .ctx = app });
+		.tls = cfg->api_tls, .threads = cfg->threads, .handler = api_handle, .ctx = app,
+		.metrics = app->metrics });
 	if (app->api == NULL)
 		goto out;
 	if (drop_privileges(cfg->user) < 0)
@@ -248,6 +254,8 @@ out:
 		audit_close(app->audit);
 	if (app->notify != NULL)
 		notify_stop(app->notify);
+	backlog_close(app->backlog);
+	app->backlog = NULL;
 	if (stopped)   /* else still-running daemons may use the shared responses */
 		web_free(web);
 	if (app->store != NULL)

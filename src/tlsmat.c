@@ -52,6 +52,7 @@ struct tls_pair {
 	gnutls_privkey_t key;
 	char fingerprint[TLSMAT_FP_LEN];           /* SHA-256 of the leaf, hex */
 	char not_after[TLSMAT_TIME_LEN];
+	int64_t not_after_s;                       /* the same as Unix seconds, 0 unknown */
 };
 
 struct tls_material {
@@ -119,14 +120,20 @@ static int tlsmat_no_passphrase(char *buf, int size, int rwflag, void *u)
 	return -1;
 }
 
-static void tlsmat_fmt_asn1_time(const ASN1_TIME *t, char *out, size_t cap)
+/* Formats t as RFC 3339 into out and returns it as Unix seconds (0 and "?"
+ * when it cannot be read). */
+static int64_t tlsmat_fmt_asn1_time(const ASN1_TIME *t, char *out, size_t cap)
 {
 	struct tm tm;
+	int64_t s;
 
-	if (ASN1_TIME_to_tm(t, &tm) == 1)
-		fmt_rfc3339((int64_t)timegm(&tm) * 1000, out, cap);
-	else
+	if (ASN1_TIME_to_tm(t, &tm) != 1) {
 		snprintf(out, cap, "?");
+		return 0;
+	}
+	s = (int64_t)timegm(&tm);
+	fmt_rfc3339(s * 1000, out, cap);
+	return s;
 }
 
 /* OpenSSL's view of the pair: both parse, the key is unencrypted and belongs
@@ -166,7 +173,7 @@ static int tls_pair_check(struct tls_pair *p, const char *cert_path, const char 
 		goto out;
 	}
 	hex_encode(md, sizeof md, p->fingerprint);
-	tlsmat_fmt_asn1_time(X509_get0_notAfter(x), p->not_after, sizeof p->not_after);
+	p->not_after_s = tlsmat_fmt_asn1_time(X509_get0_notAfter(x), p->not_after, sizeof p->not_after);
 	if (X509_cmp_current_time(X509_get0_notAfter(x)) < 0)
 		log_warn("%s: certificate %s expired at %s", __func__, cert_path, p->not_after);
 	else if (X509_cmp_current_time(X509_get0_notBefore(x)) > 0)
@@ -318,6 +325,11 @@ const char *tls_material_cert_pem(const struct tls_material *tm)
 const char *tls_material_key_pem(const struct tls_material *tm)
 {
 	return tls_material_current(tm)->key_pem;
+}
+
+int64_t tls_material_not_after(const struct tls_material *tm)
+{
+	return tm != NULL ? tls_material_current(tm)->not_after_s : 0;
 }
 
 const char *tls_material_fingerprint(const struct tls_material *tm)

@@ -423,11 +423,29 @@ static bool over_ip_rate(struct web *w, struct http_req *req)
 	return true;
 }
 
+/* The route label of /metrics' request durations (a fixed set). */
+static enum metric_route web_route(const char *path)
+{
+	if (strcmp(path, "/") == 0)
+		return MR_WEB_LANDING;
+	if (strcmp(path, "/validate_answer") == 0)
+		return MR_WEB_ANSWER;
+	if (strcmp(path, "/healthz") == 0)
+		return MR_WEB_HEALTHZ;
+	if (strncmp(path, "/static/", 8) == 0)
+		return MR_WEB_STATIC;
+	if (path[0] == '/' && strchr(path + 1, '/') == NULL)
+		return MR_WEB_PAGE;
+	return MR_WEB_OTHER;
+}
+
 void web_handle(void *ctx, struct http_req *req)
 {
 	struct web *w = ctx;
 	const char *path = req->path;
 	bool get = req->method == HTTP_GET || req->method == HTTP_HEAD;
+
+	req->route = web_route(path);
 
 	if (strcmp(path, "/healthz") != 0 && strncmp(path, "/static/", 8) != 0 && over_ip_rate(w, req))
 		return;

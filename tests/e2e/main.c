@@ -34,13 +34,14 @@ extern const struct test e2e_tests_crash[];
 extern const struct test e2e_tests_status[];
 extern const struct test e2e_tests_durability[];
 extern const struct test e2e_tests_evidence[];
+extern const struct test e2e_tests_metrics[];
 extern const struct test e2e_tests_health[];
 
 static const struct test *const tables[] = {
 	e2e_tests_harness, e2e_tests_mint, e2e_tests_answer, e2e_tests_errors, e2e_tests_web,
 	e2e_tests_config, e2e_tests_notify, e2e_tests_limits, e2e_tests_audit,
 	e2e_tests_concurrency, e2e_tests_hardening, e2e_tests_crash, e2e_tests_status,
-	e2e_tests_durability, e2e_tests_evidence,
+	e2e_tests_durability, e2e_tests_evidence, e2e_tests_metrics,
 	e2e_tests_health,
 };
 
