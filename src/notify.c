@@ -26,6 +26,7 @@
  */
 #include "notify.h"
 #include "backoff.h"
+#include "buf.h"
 #include "chatfuel.h"
 #include "config.h"
 #include "crypto.h"
@@ -58,8 +59,7 @@ struct xfer {
 	char *body;
 	struct curl_slist *hdrs;
 	char errbuf[CURL_ERROR_SIZE];
-	size_t resp_len;
-	char resp[NOTIFY_RESP_MAX + 1];
+	struct buf resp;                   /* at most NOTIFY_RESP_MAX bytes */
 };
 
 struct notify {
@@ -169,12 +169,10 @@ static int64_t next_due(struct notify *n)
 static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
 {
 	struct xfer *x = ud;
-	size_t len = size * nmemb, room = NOTIFY_RESP_MAX - x->resp_len;
-	size_t take = len < room ? len : room;
+	size_t len = size * nmemb, room = NOTIFY_RESP_MAX - x->resp.len;
 
-	memcpy(x->resp + x->resp_len, p, take);
-	x->resp_len += take;
-	x->resp[x->resp_len] = '\0';
+	if (room > 0)
+		buf_add(&x->resp, p, len < room ? len : room);
 	return len;         /* past the cap the rest is read and dropped */
 }
 
@@ -189,6 +187,7 @@ static void xfer_free(struct xfer *x)
 	free(x->log_url);
 	free(x->body);
 	curl_slist_free_all(x->hdrs);
+	buf_free(&x->resp);
 	free(x);
 }
 
@@ -324,8 +323,8 @@ static void finish(struct notify *n, struct xfer *x, CURLcode res)
 		code = 0;
 		v = DELIVERY_RETRY;
 	} else {
-		v = x->chatfuel ? chatfuel_judge(code, x->resp, x->resp_len, err, sizeof err) :
-		                  webhook_judge(code, x->resp, x->resp_len, err, sizeof err);
+		v = x->chatfuel ? chatfuel_judge(code, x->resp.data, x->resp.len, err, sizeof err) :
+		                  webhook_judge(code, x->resp.data, x->resp.len, err, sizeof err);
 		if (v == DELIVERY_SENT) {
 			log_debug("notify: %s row %lld delivered (HTTP %ld, attempt %d)", what,
 			          (long long)x->row_id, code, attempts);
