@@ -1,10 +1,11 @@
 /*
- * audit: the tamper-evident audit log and the transactional outbox, in SQLite
- * (db_path). One writer thread owns the write connection (WAL,
- * synchronous=FULL) and commits queued events in groups; an event that carries
- * a result (notify=true) writes its outbox row in the same transaction. After
- * each commit the writer calls every event's done callback and wakes the
- * notifier. Readers (verify, export, head, status) open their own connections.
+ * audit: the writer of the tamper-evident audit log in SQLite (db_path). One
+ * writer thread owns the write connection (WAL, synchronous=FULL) and commits
+ * queued events in groups; an event that carries a result (notify=true)
+ * writes its outbox rows (outbox.c) in the same transaction. After each commit
+ * the writer calls every event's done callback and the wake callback given to
+ * audit_open. Readers (verify, export, head, status) are audit_export.c's;
+ * this header includes theirs for the callers that use both.
  *
  * Rows form a SHA-256 hash chain: hash = SHA-256(canonical encoding of the row
  * || prev_hash). The encoding is chain.c's, documented in chain.h and the README.
@@ -15,11 +16,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include "audit_export.h"
+#include "chain.h"
 #include "crypto.h"
 
 struct config;
 
-#define AUDIT_CLIENT_ID_MAX 128       /* = CLIENT_ID_MAX in store.h */
 #define AUDIT_RETRY_MS 30000         /* a failing group is retried this long before it fails */
 #define AUDIT_RETRY_FIRST_MS 100
 #define AUDIT_RETRY_MAX_MS 2000
@@ -29,7 +31,7 @@ struct config;
 #define AUDIT_FIELD_MAX 1024         /* bytes kept of client_id, phone, flow */
 #define AUDIT_IP_MAX 64              /* bytes kept of the client IP text */
 #define AUDIT_GROUP_MAX 1024         /* events committed in one transaction at most */
-#define AUDIT_HASH_HEX (2 * SHA256_LEN)
+#define AUDIT_HASH_HEX CHAIN_HASH_HEX
 
 enum audit_kind {
 	AUDIT_MINTED = 0, AUDIT_APPROVED, AUDIT_DENIED, AUDIT_EXPIRED, AUDIT_CANCELED,
@@ -72,19 +74,9 @@ int audit_submit(struct audit *a, const struct audit_event *ev, audit_done_fn do
 void audit_close(struct audit *a);
 
 /* A challenge's status from its audit rows (status queries about challenges
- * the store no longer holds), through a reader connection opened at start. status: pending, approved, denied, expired,
- * canceled or locked (the first decision); decided_ms 0 while pending.
- * 0 found, 1 no such page id, -1 error (logged). */
-struct audit_status {
-	char status[16];
-	char client_id[AUDIT_CLIENT_ID_MAX + 1];
-	int64_t created_ms, decided_ms;
-};
+ * the store no longer holds), through the reader opened at start: see
+ * audit_reader_status. 0 found, 1 no such page id, -1 error (logged). */
 int audit_lookup(struct audit *a, const char *page_id, struct audit_status *out);
-
-/* `mnmfa audit verify|head|export ...`; argv[0] is the subcommand. Returns
- * the process exit code (SPEC §2). */
-int audit_cmd(int argc, char **argv);
 
 /* Counters for /metrics; relaxed reads, safe from any thread. */
 struct audit_stats {
@@ -95,24 +87,5 @@ struct audit_stats {
 	uint64_t queued;      /* events waiting for the writer now */
 };
 void audit_get_stats(struct audit *a, struct audit_stats *out);
-
-/* What `audit verify` found. */
-struct audit_verify {
-	int64_t rows;                       /* rows checked (up to the bad one) */
-	int64_t head_id;                    /* newest intact row; 0 when empty */
-	char head_hash[AUDIT_HASH_HEX + 1]; /* its hash; 64 zeros when empty */
-	int64_t bad_id;                     /* first bad row id, 0 when intact */
-	const char *reason;                 /* static text, NULL when intact */
-};
-
-/* Walks the chain of db_path in id order with a read-only connection.
- * 0 intact, 1 broken (bad_id and reason set), -1 unreadable (logged). */
-int audit_verify_chain(const char *db_path, struct audit_verify *out);
-
-enum audit_format { AUDIT_FORMAT_JSONL, AUDIT_FORMAT_CSV };
-
-/* Streams rows with ts >= since_ms (<= 0: all) in id order to out.
- * 0, or -1 (database unreadable or write error; logged). */
-int audit_export(const char *db_path, enum audit_format fmt, int64_t since_ms, FILE *out);
 
 #endif

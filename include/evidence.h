@@ -15,9 +15,6 @@
 
 #define EVIDENCE_EXIT_NONE 3          /* nothing matches */
 
-/* true for the audit subcommands handled here ("show", "report"). */
-bool evidence_handles(const char *sub);
-
 /* argv[0] is "show" or "report". Returns the process exit code. */
 int evidence_cmd(int argc, char **argv);
 

@@ -1,22 +1,20 @@
 /*
- * audit: the tamper-evident audit log and the transactional outbox in SQLite.
+ * audit: the audit log's writer thread and its queue.
  *
  * One writer thread owns the write connection. audit_submit copies an event
- * into a bounded queue; the writer takes everything queued (up to
- * AUDIT_GROUP_MAX), writes it in ONE transaction -- the chained audit rows and,
- * for events that carry a result, their outbox rows -- commits (one fsync for
- * the whole group: WAL, synchronous=FULL), then runs the done callbacks and
- * wakes the notifier. While it waits on the disk new events pile up for the
- * next group, so the fsync cost is shared instead of paid per request. The
- * chain head (last id and hash) lives in the writer, read once at open; the
- * writer assigns ids itself so that the id can be part of the hashed row.
+ * (cleaned: valid UTF-8, bounded, refdata a minified JSON object) into a
+ * bounded queue; the writer takes everything queued (up to AUDIT_GROUP_MAX),
+ * writes it in ONE transaction -- the chained audit rows and, for events that
+ * carry a result, their outbox rows (outbox.c) -- commits (one fsync for the
+ * whole group: WAL, synchronous=FULL), then runs the done callbacks and calls
+ * the wake callback so the sender looks at the outbox. While it waits on the
+ * disk new events pile up for the next group, so the fsync cost is shared
+ * instead of paid per request. The chain head (last id and hash) lives in the
+ * writer, read once at open; the writer assigns ids itself so that the id can
+ * be part of the hashed row (chain.c hashes it).
  *
- * The canonical encoding, the row hash and the verify walk are chain.c's
- * (documented in chain.h and the README); this file stores and reads the rows.
- * A truncated tail cannot be seen from inside the file: `audit head` prints
- * the newest id and hash so that it can be anchored elsewhere.
- *
- * The schema and the connections are auditdb.c's.
+ * The schema, connections and the one-writer lock are auditdb.c's; reading
+ * the log (verify, export, head, status) is audit_export.c's.
  */
 #include "audit.h"
 #include "auditdb.h"
@@ -199,12 +197,10 @@ struct audit {
 	int64_t last_id;
 	char last_hash[AUDIT_HASH_HEX + 1];
 
-	/* Status lookups from API threads: one reader connection opened at start
-	 * (before privileges are dropped), serialised by its own lock. */
-	pthread_mutex_t reader_lock;
 	int lock_fd;                       /* flock on <db_path>.lock */
-	sqlite3 *reader;
-	sqlite3_stmt *lookup;
+	/* Status lookups from API threads: a reader opened at start, before
+	 * privileges are dropped. */
+	struct audit_reader *reader;
 
 	struct outbox_writer *outbox;      /* writer thread only */
 	audit_wake_fn wake;                /* tells the sender new outbox rows are due */
@@ -392,7 +388,6 @@ struct audit *audit_open(const struct config *cfg, audit_wake_fn wake, void *wak
 	struct audit *a = xcalloc(1, sizeof *a);
 
 	pthread_mutex_init(&a->lock, NULL);
-	pthread_mutex_init(&a->reader_lock, NULL);
 	a->lock_fd = -1;
 	pthread_cond_init(&a->cond, NULL);
 	a->wake = wake;
@@ -415,19 +410,8 @@ struct audit *audit_open(const struct config *cfg, audit_wake_fn wake, void *wak
 		log_error("%s: cannot read the chain head: %s", __func__, sqlite3_errmsg(a->db));
 		goto fail;
 	}
-	{
-		char err[256];
-		if (auditdb_open_reader(cfg->db_path, &a->reader, err, sizeof err) != 0) {
-			log_error("%s: %s", __func__, err);
-			goto fail;
-		}
-		if (sqlite3_prepare_v3(a->reader, "SELECT event, ts, client_id FROM audit_log "
-		                       "WHERE page_id = ?1 ORDER BY id", -1, SQLITE_PREPARE_PERSISTENT,
-		                       &a->lookup, NULL) != SQLITE_OK) {
-			log_error("%s: %s", __func__, sqlite3_errmsg(a->reader));
-			goto fail;
-		}
-	}
+	if ((a->reader = audit_reader_open(cfg->db_path)) == NULL)
+		goto fail;
 	if (!outbox_chatfuel_on(cfg))
 		log_warn("dry run: results are only audited (chatfuel_bot_id/chatfuel_token not set)");
 	if (pthread_create(&a->thread, NULL, writer_main, a) != 0) {
@@ -489,9 +473,7 @@ void audit_close(struct audit *a)
 		pthread_join(a->thread, NULL);
 	sqlite3_finalize(a->ins_row);
 	outbox_writer_free(a->outbox);
-	sqlite3_finalize(a->lookup);
-	sqlite3_close(a->reader);
-	pthread_mutex_destroy(&a->reader_lock);
+	audit_reader_close(a->reader);
 	if (a->lock_fd >= 0)
 		close(a->lock_fd);
 	if (a->db != NULL && sqlite3_close(a->db) != SQLITE_OK)
@@ -510,450 +492,7 @@ void audit_get_stats(struct audit *a, struct audit_stats *out)
 	out->queued = atomic_load_explicit(&a->st_queued, memory_order_relaxed);
 }
 
-/* ---- readers: verify, head, export ------------------------------------- */
-
-#define ROW_COLUMNS "id, ts, event, page_id, client_id, phone, flow, ip, user_agent, refdata, " \
-                    "prev_hash, hash"
-
-int audit_verify_chain(const char *db_path, struct audit_verify *out)
-{
-	sqlite3 *db = NULL;
-	sqlite3_stmt *st = NULL;
-	struct chain_walk w;
-	char err[512];
-	int rc = -1, step;
-
-	chain_walk_init(&w);
-	if (auditdb_open_reader(db_path, &db, err, sizeof err) != 0) {
-		log_error("audit verify: %s", err);
-		goto out;
-	}
-	if (sqlite3_prepare_v2(db, "SELECT " ROW_COLUMNS " FROM audit_log ORDER BY id", -1, &st,
-	                       NULL) != SQLITE_OK)
-		goto sqlfail;
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		struct chain_row r = { .id = sqlite3_column_int64(st, 0) };
-
-		for (int i = 0; i < CHAIN_FIELDS; i++) {
-			r.f[i] = (const char *)sqlite3_column_text(st, i + 1);
-			r.len[i] = r.f[i] ? (size_t)sqlite3_column_bytes(st, i + 1) : 0;
-		}
-		r.prev_hash = (const char *)sqlite3_column_text(st, 10);
-		r.prev_len = (size_t)sqlite3_column_bytes(st, 10);
-		r.hash = (const char *)sqlite3_column_text(st, 11);
-		if (chain_walk_step(&w, &r) != 0) {
-			rc = 1;
-			goto out;
-		}
-	}
-	if (step != SQLITE_DONE)
-		goto sqlfail;
-	rc = 0;
-	goto out;
-sqlfail:
-	log_error("audit verify: %s: %s", db_path, sqlite3_errmsg(db));
-	w.bad_id = 0;
-	rc = -1;
-out:
-	out->rows = w.rows;
-	out->head_id = w.head_id;
-	memcpy(out->head_hash, w.head_hash, sizeof out->head_hash);
-	out->bad_id = w.bad_id;
-	out->reason = w.reason;
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return rc;
-}
-
-/* A field a spreadsheet would run as a formula: =, @, tab/CR, or + and -
- * not followed by a digit (phones like +5215550001111 stay as they are). */
-static bool csv_formula_like(const char *s)
-{
-	return s[0] == '=' || s[0] == '@' || s[0] == '\t' || s[0] == '\r' ||
-	       ((s[0] == '+' || s[0] == '-') && !(s[1] >= '0' && s[1] <= '9'));
-}
-
-/* RFC 4180: quoted when needed; NULL is an empty field, "" a quoted empty one.
- * Formula-like fields (user agent, refdata, flow come from outside) get a
- * leading ' inside the quotes, as OWASP advises against CSV injection. */
-static void csv_field(FILE *out, const char *s, bool first)
-{
-	bool formula;
-
-	if (!first)
-		fputc(',', out);
-	if (s == NULL)
-		return;
-	formula = csv_formula_like(s);
-	if (!formula && *s != '\0' && strpbrk(s, ",\"\r\n") == NULL && s[0] != ' ' &&
-	    s[strlen(s) - 1] != ' ') {
-		fputs(s, out);
-		return;
-	}
-	fputc('"', out);
-	if (formula)
-		fputc('\'', out);
-	for (; *s != '\0'; s++) {
-		if (*s == '"')
-			fputc('"', out);
-		fputc(*s, out);
-	}
-	fputc('"', out);
-}
-
-static const char *const column_names[] = {
-	"id", "ts", "event", "page_id", "client_id", "phone", "flow", "ip", "user_agent",
-	"refdata", "prev_hash", "hash",
-};
-
-int audit_export(const char *db_path, enum audit_format fmt, int64_t since_ms, FILE *out)
-{
-	sqlite3 *db = NULL;
-	sqlite3_stmt *st = NULL;
-	char err[512], since[32];
-	int rc = -1, step;
-
-	if (auditdb_open_reader(db_path, &db, err, sizeof err) != 0) {
-		log_error("audit export: %s", err);
-		return -1;
-	}
-	if (sqlite3_prepare_v2(db, since_ms > 0 ?
-	                       "SELECT " ROW_COLUMNS " FROM audit_log WHERE ts >= ? ORDER BY id" :
-	                       "SELECT " ROW_COLUMNS " FROM audit_log ORDER BY id",
-	                       -1, &st, NULL) != SQLITE_OK)
-		goto sqlfail;
-	if (since_ms > 0) {
-		fmt_rfc3339_ms(since_ms, since, sizeof since);
-		sqlite3_bind_text(st, 1, since, -1, SQLITE_STATIC);
-	}
-	if (fmt == AUDIT_FORMAT_CSV) {
-		for (size_t i = 0; i < ARRAY_LEN(column_names); i++)
-			csv_field(out, column_names[i], i == 0);
-		fputs("\r\n", out);
-	}
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		if (fmt == AUDIT_FORMAT_CSV) {
-			fprintf(out, "%lld", (long long)sqlite3_column_int64(st, 0));
-			for (int i = 1; i < (int)ARRAY_LEN(column_names); i++)
-				csv_field(out, (const char *)sqlite3_column_text(st, i), false);
-			fputs("\r\n", out);
-		} else {
-			cJSON *o = cJSON_CreateObject();
-			char *line;
-
-			cJSON_AddNumberToObject(o, "id", (double)sqlite3_column_int64(st, 0));
-			for (int i = 1; i < (int)ARRAY_LEN(column_names); i++) {
-				const char *v = (const char *)sqlite3_column_text(st, i);
-				if (v != NULL)
-					cJSON_AddStringToObject(o, column_names[i], v);
-				else
-					cJSON_AddNullToObject(o, column_names[i]);
-			}
-			line = cJSON_PrintUnformatted(o);
-			cJSON_Delete(o);
-			if (line == NULL)
-				abort();
-			fputs(line, out);
-			fputc('\n', out);
-			free(line);
-		}
-		if (ferror(out))
-			break;
-	}
-	if (ferror(out) || fflush(out) != 0) {
-		log_error("audit export: writing the output failed: %s", strerror(errno));
-		goto out;
-	}
-	if (step != SQLITE_DONE)
-		goto sqlfail;
-	rc = 0;
-	goto out;
-sqlfail:
-	log_error("audit export: %s: %s", db_path, sqlite3_errmsg(db));
-out:
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return rc;
-}
-
-static int audit_head(const char *db_path, FILE *out)
-{
-	sqlite3 *db = NULL;
-	sqlite3_stmt *st = NULL;
-	char err[512];
-	int rc = -1, step;
-
-	if (auditdb_open_reader(db_path, &db, err, sizeof err) != 0) {
-		log_error("audit head: %s", err);
-		return -1;
-	}
-	if (sqlite3_prepare_v2(db, "SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1", -1, &st,
-	                       NULL) != SQLITE_OK)
-		goto sqlfail;
-	step = sqlite3_step(st);
-	if (step == SQLITE_ROW) {
-		const char *h = (const char *)sqlite3_column_text(st, 1);
-		fprintf(out, "id %lld hash %s\n", (long long)sqlite3_column_int64(st, 0), h ? h : "");
-	} else if (step == SQLITE_DONE) {
-		fprintf(out, "id 0 hash %s\n", chain_genesis);
-	} else {
-		goto sqlfail;
-	}
-	rc = 0;
-	goto out;
-sqlfail:
-	log_error("audit head: %s: %s", db_path, sqlite3_errmsg(db));
-out:
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return rc;
-}
-
-/* ---- the command ------------------------------------------------------- */
-
-static int parse_digits(const char **p, int n, int *out)
-{
-	int v = 0;
-
-	for (int i = 0; i < n; i++) {
-		if ((*p)[i] < '0' || (*p)[i] > '9')
-			return -1;
-		v = v * 10 + ((*p)[i] - '0');
-	}
-	*p += n;
-	*out = v;
-	return 0;
-}
-
-/* RFC 3339 "YYYY-MM-DD[THH:MM[:SS[.frac]][Z|+HH:MM|-HH:MM]]"; a time without
- * an offset, or a bare date, is taken as UTC. 0 or -1. */
-static int parse_since(const char *s, int64_t *out)
-{
-	static const int mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-	int y, mo, d, h = 0, mi = 0, sec = 0, ms = 0, off = 0;
-	struct tm tm = { 0 };
-	time_t t;
-
-	if (parse_digits(&s, 4, &y) || *s++ != '-' || parse_digits(&s, 2, &mo) || *s++ != '-' ||
-	    parse_digits(&s, 2, &d))
-		return -1;
-	if (mo < 1 || mo > 12 || d < 1)
-		return -1;
-	if (d > mdays[mo - 1] + (mo == 2 && (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))))
-		return -1;
-	if (*s == 'T' || *s == 't' || *s == ' ') {
-		s++;
-		if (parse_digits(&s, 2, &h) || *s++ != ':' || parse_digits(&s, 2, &mi))
-			return -1;
-		if (*s == ':') {
-			s++;
-			if (parse_digits(&s, 2, &sec))
-				return -1;
-			if (*s == '.') {
-				int scale = 100;
-				s++;
-				if (*s < '0' || *s > '9')
-					return -1;
-				for (; *s >= '0' && *s <= '9'; s++, scale /= 10)
-					ms += (*s - '0') * scale;
-			}
-		}
-		if (h > 23 || mi > 59 || sec > 60)
-			return -1;
-		if (sec == 60)
-			sec = 59;
-		if (*s == 'Z' || *s == 'z') {
-			s++;
-		} else if (*s == '+' || *s == '-') {
-			int sign = *s++ == '-' ? -1 : 1, oh, om;
-			if (parse_digits(&s, 2, &oh) || *s++ != ':' || parse_digits(&s, 2, &om) ||
-			    oh > 23 || om > 59)
-				return -1;
-			off = sign * (oh * 60 + om);
-		}
-	}
-	if (*s != '\0')
-		return -1;
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = sec;
-	t = timegm(&tm);
-	*out = ((int64_t)t - (int64_t)off * 60) * 1000 + ms;
-	return 0;
-}
-
-/* The status of one challenge as its audit rows tell it: for status queries
- * about challenges the store no longer holds. A reader connection per call:
- * this is the rare path (old or unknown ids), and WAL readers never wait for
- * the writer. */
 int audit_lookup(struct audit *a, const char *page_id, struct audit_status *out)
 {
-	static const char *const decisions[] = { "approved", "denied", "expired", "canceled", "locked" };
-	sqlite3_stmt *st = a->lookup;
-	int rc = 1, step;
-
-	memset(out, 0, sizeof *out);
-	pthread_mutex_lock(&a->reader_lock);
-	if (sqlite3_bind_text(st, 1, page_id, -1, SQLITE_TRANSIENT) != SQLITE_OK) {
-		log_error("%s: %s", __func__, sqlite3_errmsg(a->reader));
-		rc = -1;
-		goto out;
-	}
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *ev = (const char *)sqlite3_column_text(st, 0);
-		const char *ts = (const char *)sqlite3_column_text(st, 1);
-		const char *cid = (const char *)sqlite3_column_text(st, 2);
-		int64_t ms = 0;
-
-		if (ev == NULL || ts == NULL || parse_since(ts, &ms) != 0)
-			continue;
-		if (strcmp(ev, "minted") == 0) {
-			snprintf(out->client_id, sizeof out->client_id, "%s", cid ? cid : "");
-			out->created_ms = ms;
-			snprintf(out->status, sizeof out->status, "pending");
-			rc = 0;
-			continue;
-		}
-		for (size_t i = 0; rc == 0 && i < ARRAY_LEN(decisions); i++) {
-			if (strcmp(ev, decisions[i]) == 0 && out->decided_ms == 0) {
-				snprintf(out->status, sizeof out->status, "%s", decisions[i]);
-				out->decided_ms = ms;
-			}
-		}
-	}
-	if (step != SQLITE_DONE) {
-		log_error("%s: %s", __func__, sqlite3_errmsg(a->reader));
-		rc = -1;
-	}
-	/* Minted, never decided, and older than any page can live: the process
-	 * died (kill -9) before it could record the expiry. */
-	if (rc == 0 && out->decided_ms == 0 &&
-	    now_ms() - out->created_ms > (int64_t)CONFIG_EXPIRATION_MAX * 1000)
-		snprintf(out->status, sizeof out->status, "expired");
-out:
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	pthread_mutex_unlock(&a->reader_lock);
-	return rc;
-}
-
-static void audit_usage(FILE *f)
-{
-	fputs("usage: mnmfa audit verify [--db FILE]\n"
-	      "       mnmfa audit head [--db FILE]\n"
-	      "       mnmfa audit export [--db FILE] [--format jsonl|csv] [--since RFC3339]\n"
-	      "\n"
-	      "verify  walks the hash chain: exit 0 intact (rows checked, head hash),\n"
-	      "        1 broken (the first bad row id)\n"
-	      "head    prints the newest row id and hash, to anchor the chain elsewhere\n"
-	      "export  writes the rows to stdout (default jsonl), those at or after --since\n"
-	      "--db    the database (default: $MNMFA_DB_PATH, else " CONFIG_DEFAULT_DB_PATH ")\n", f);
-}
-
-/* Returns the value of --name VALUE / --name=VALUE at argv[*i], advancing *i;
- * NULL when argv[*i] is not that flag; sets *bad when the value is missing. */
-static const char *flag_value(int argc, char **argv, int *i, const char *name, bool *bad)
-{
-	size_t n = strlen(name);
-
-	if (strncmp(argv[*i], name, n) != 0)
-		return NULL;
-	if (argv[*i][n] == '=')
-		return argv[*i] + n + 1;
-	if (argv[*i][n] != '\0')
-		return NULL;
-	if (*i + 1 >= argc) {
-		*bad = true;
-		return NULL;
-	}
-	return argv[++*i];
-}
-
-int audit_cmd(int argc, char **argv)
-{
-	const char *sub, *db = getenv("MNMFA_DB_PATH"), *format = NULL, *since = NULL;
-	enum audit_format fmt = AUDIT_FORMAT_JSONL;
-	int64_t since_ms = 0;
-
-	if (db == NULL || *db == '\0')
-		db = CONFIG_DEFAULT_DB_PATH;
-	if (argc < 1) {
-		audit_usage(stderr);
-		return 2;
-	}
-	sub = argv[0];
-	if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
-		audit_usage(stdout);
-		return 0;
-	}
-	if (strcmp(sub, "verify") != 0 && strcmp(sub, "head") != 0 && strcmp(sub, "export") != 0) {
-		fprintf(stderr, "mnmfa audit: unknown command '%s'\n", sub);
-		audit_usage(stderr);
-		return 2;
-	}
-	for (int i = 1; i < argc; i++) {
-		bool bad = false;
-		const char *v;
-
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			audit_usage(stdout);
-			return 0;
-		}
-		if ((v = flag_value(argc, argv, &i, "--db", &bad)) != NULL) {
-			db = v;
-		} else if (strcmp(sub, "export") == 0 &&
-		           (v = flag_value(argc, argv, &i, "--format", &bad)) != NULL) {
-			format = v;
-		} else if (strcmp(sub, "export") == 0 &&
-		           (v = flag_value(argc, argv, &i, "--since", &bad)) != NULL) {
-			since = v;
-		} else {
-			fprintf(stderr, bad ? "mnmfa audit %s: %s needs a value\n" :
-			                      "mnmfa audit %s: unknown argument '%s'\n", sub, argv[i]);
-			return 2;
-		}
-		if (*v == '\0') {
-			fprintf(stderr, "mnmfa audit %s: empty flag value\n", sub);
-			return 2;
-		}
-	}
-	if (format != NULL) {
-		if (strcmp(format, "jsonl") == 0) {
-			fmt = AUDIT_FORMAT_JSONL;
-		} else if (strcmp(format, "csv") == 0) {
-			fmt = AUDIT_FORMAT_CSV;
-		} else {
-			fprintf(stderr, "mnmfa audit export: --format '%s': expected jsonl or csv\n", format);
-			return 2;
-		}
-	}
-	if (since != NULL && parse_since(since, &since_ms) != 0) {
-		fprintf(stderr, "mnmfa audit export: --since '%s': expected an RFC 3339 time like "
-		        "2026-11-28T18:48:08Z\n", since);
-		return 2;
-	}
-
-	if (strcmp(sub, "verify") == 0) {
-		struct audit_verify v;
-		int rc = audit_verify_chain(db, &v);
-		if (rc == 0) {
-			printf("audit chain intact: %lld rows checked, head id %lld hash %s\n",
-			       (long long)v.rows, (long long)v.head_id, v.head_hash);
-			return 0;
-		}
-		if (rc == 1)
-			printf("audit chain broken at row id %lld: %s (%lld rows before it intact)\n",
-			       (long long)v.bad_id, v.reason, (long long)v.rows);
-		else
-			printf("audit chain could not be verified (see the error above)\n");
-		return 1;
-	}
-	if (strcmp(sub, "head") == 0)
-		return audit_head(db, stdout) == 0 ? 0 : 1;
-	/* The rows were written by the writer with fixed-width UTC text, so
-	 * comparing the text is comparing the time. */
-	return audit_export(db, fmt, since_ms, stdout) == 0 ? 0 : 1;
+	return audit_reader_status(a->reader, page_id, out);
 }

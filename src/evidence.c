@@ -37,11 +37,6 @@ struct evidence_args {
 	bool selected;
 };
 
-bool evidence_handles(const char *sub)
-{
-	return strcmp(sub, "show") == 0 || strcmp(sub, "report") == 0;
-}
-
 static void usage(FILE *f, bool report)
 {
 	if (report)

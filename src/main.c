@@ -1,12 +1,11 @@
 /*
  * main: subcommand dispatch. Thin on purpose: `serve` lives in server.c,
  * configuration in config.c, certificates in certgen.c, the audit commands
- * in audit.c.
+ * in cmd_audit.c.
  */
 #include "app.h"
-#include "audit.h"
+#include "cmd_audit.h"
 #include "config.h"
-#include "evidence.h"
 #include "health.h"
 #include "log.h"
 #include "server.h"
@@ -158,8 +157,6 @@ int main(int argc, char **argv)
 			fprintf(stderr, "mnmfa audit: expected verify, head, export, show or report (see mnmfa --help)\n");
 			return 2;
 		}
-		if (evidence_handles(argv[2]))
-			return evidence_cmd(argc - 2, argv + 2);
 		return audit_cmd(argc - 2, argv + 2);
 	}
 	if (strncmp(cmd, "--", 2) == 0)

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "audit.h"
+#include "cmd_audit.h"
 #include "config.h"
 #include "log.h"
 #include "util.h"

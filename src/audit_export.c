@@ -1,0 +1,309 @@
+/*
+ * audit_export: the readers of the audit log, each on its own read-only
+ * connection (WAL: they never wait for the writer): verify (the rows of a
+ * database file fed to chain.c's walk), export as JSON lines or CSV, the
+ * chain head, and a challenge's status from its rows for the API.
+ */
+#include "audit_export.h"
+#include "auditdb.h"
+#include "caldate.h"
+#include "chain.h"
+#include "config.h"
+#include "log.h"
+#include "util.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ROW_COLUMNS "id, ts, event, page_id, client_id, phone, flow, ip, user_agent, refdata, " \
+                    "prev_hash, hash"
+
+int audit_verify_chain(const char *db_path, struct audit_verify *out)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	struct chain_walk w;
+	char err[512];
+	int rc = -1, step;
+
+	chain_walk_init(&w);
+	if (auditdb_open_reader(db_path, &db, err, sizeof err) != 0) {
+		log_error("audit verify: %s", err);
+		goto out;
+	}
+	if (sqlite3_prepare_v2(db, "SELECT " ROW_COLUMNS " FROM audit_log ORDER BY id", -1, &st,
+	                       NULL) != SQLITE_OK)
+		goto sqlfail;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		struct chain_row r = { .id = sqlite3_column_int64(st, 0) };
+
+		for (int i = 0; i < CHAIN_FIELDS; i++) {
+			r.f[i] = (const char *)sqlite3_column_text(st, i + 1);
+			r.len[i] = r.f[i] ? (size_t)sqlite3_column_bytes(st, i + 1) : 0;
+		}
+		r.prev_hash = (const char *)sqlite3_column_text(st, 10);
+		r.prev_len = (size_t)sqlite3_column_bytes(st, 10);
+		r.hash = (const char *)sqlite3_column_text(st, 11);
+		if (chain_walk_step(&w, &r) != 0) {
+			rc = 1;
+			goto out;
+		}
+	}
+	if (step != SQLITE_DONE)
+		goto sqlfail;
+	rc = 0;
+	goto out;
+sqlfail:
+	log_error("audit verify: %s: %s", db_path, sqlite3_errmsg(db));
+	w.bad_id = 0;
+	rc = -1;
+out:
+	out->rows = w.rows;
+	out->head_id = w.head_id;
+	memcpy(out->head_hash, w.head_hash, sizeof out->head_hash);
+	out->bad_id = w.bad_id;
+	out->reason = w.reason;
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return rc;
+}
+
+/* A field a spreadsheet would run as a formula: =, @, tab/CR, or + and -
+ * not followed by a digit (phones like +5215550001111 stay as they are). */
+static bool csv_formula_like(const char *s)
+{
+	return s[0] == '=' || s[0] == '@' || s[0] == '\t' || s[0] == '\r' ||
+	       ((s[0] == '+' || s[0] == '-') && !(s[1] >= '0' && s[1] <= '9'));
+}
+
+/* RFC 4180: quoted when needed; NULL is an empty field, "" a quoted empty one.
+ * Formula-like fields (user agent, refdata, flow come from outside) get a
+ * leading ' inside the quotes, as OWASP advises against CSV injection. */
+static void csv_field(FILE *out, const char *s, bool first)
+{
+	bool formula;
+
+	if (!first)
+		fputc(',', out);
+	if (s == NULL)
+		return;
+	formula = csv_formula_like(s);
+	if (!formula && *s != '\0' && strpbrk(s, ",\"\r\n") == NULL && s[0] != ' ' &&
+	    s[strlen(s) - 1] != ' ') {
+		fputs(s, out);
+		return;
+	}
+	fputc('"', out);
+	if (formula)
+		fputc('\'', out);
+	for (; *s != '\0'; s++) {
+		if (*s == '"')
+			fputc('"', out);
+		fputc(*s, out);
+	}
+	fputc('"', out);
+}
+
+static const char *const column_names[] = {
+	"id", "ts", "event", "page_id", "client_id", "phone", "flow", "ip", "user_agent",
+	"refdata", "prev_hash", "hash",
+};
+
+int audit_export(const char *db_path, enum audit_format fmt, int64_t since_ms, FILE *out)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	char err[512], since[32];
+	int rc = -1, step;
+
+	if (auditdb_open_reader(db_path, &db, err, sizeof err) != 0) {
+		log_error("audit export: %s", err);
+		return -1;
+	}
+	if (sqlite3_prepare_v2(db, since_ms > 0 ?
+	                       "SELECT " ROW_COLUMNS " FROM audit_log WHERE ts >= ? ORDER BY id" :
+	                       "SELECT " ROW_COLUMNS " FROM audit_log ORDER BY id",
+	                       -1, &st, NULL) != SQLITE_OK)
+		goto sqlfail;
+	if (since_ms > 0) {
+		fmt_rfc3339_ms(since_ms, since, sizeof since);
+		sqlite3_bind_text(st, 1, since, -1, SQLITE_STATIC);
+	}
+	if (fmt == AUDIT_FORMAT_CSV) {
+		for (size_t i = 0; i < ARRAY_LEN(column_names); i++)
+			csv_field(out, column_names[i], i == 0);
+		fputs("\r\n", out);
+	}
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (fmt == AUDIT_FORMAT_CSV) {
+			fprintf(out, "%lld", (long long)sqlite3_column_int64(st, 0));
+			for (int i = 1; i < (int)ARRAY_LEN(column_names); i++)
+				csv_field(out, (const char *)sqlite3_column_text(st, i), false);
+			fputs("\r\n", out);
+		} else {
+			cJSON *o = cJSON_CreateObject();
+			char *line;
+
+			cJSON_AddNumberToObject(o, "id", (double)sqlite3_column_int64(st, 0));
+			for (int i = 1; i < (int)ARRAY_LEN(column_names); i++) {
+				const char *v = (const char *)sqlite3_column_text(st, i);
+				if (v != NULL)
+					cJSON_AddStringToObject(o, column_names[i], v);
+				else
+					cJSON_AddNullToObject(o, column_names[i]);
+			}
+			line = cJSON_PrintUnformatted(o);
+			cJSON_Delete(o);
+			if (line == NULL)
+				abort();
+			fputs(line, out);
+			fputc('\n', out);
+			free(line);
+		}
+		if (ferror(out))
+			break;
+	}
+	if (ferror(out) || fflush(out) != 0) {
+		log_error("audit export: writing the output failed: %s", strerror(errno));
+		goto out;
+	}
+	if (step != SQLITE_DONE)
+		goto sqlfail;
+	rc = 0;
+	goto out;
+sqlfail:
+	log_error("audit export: %s: %s", db_path, sqlite3_errmsg(db));
+out:
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return rc;
+}
+
+int audit_head(const char *db_path, FILE *out)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	char err[512];
+	int rc = -1, step;
+
+	if (auditdb_open_reader(db_path, &db, err, sizeof err) != 0) {
+		log_error("audit head: %s", err);
+		return -1;
+	}
+	if (sqlite3_prepare_v2(db, "SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1", -1, &st,
+	                       NULL) != SQLITE_OK)
+		goto sqlfail;
+	step = sqlite3_step(st);
+	if (step == SQLITE_ROW) {
+		const char *h = (const char *)sqlite3_column_text(st, 1);
+		fprintf(out, "id %lld hash %s\n", (long long)sqlite3_column_int64(st, 0), h ? h : "");
+	} else if (step == SQLITE_DONE) {
+		fprintf(out, "id 0 hash %s\n", chain_genesis);
+	} else {
+		goto sqlfail;
+	}
+	rc = 0;
+	goto out;
+sqlfail:
+	log_error("audit head: %s: %s", db_path, sqlite3_errmsg(db));
+out:
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return rc;
+}
+
+struct audit_reader {
+	pthread_mutex_t lock;              /* one lookup at a time on the connection */
+	sqlite3 *db;
+	sqlite3_stmt *lookup;
+};
+
+struct audit_reader *audit_reader_open(const char *db_path)
+{
+	struct audit_reader *r = xcalloc(1, sizeof *r);
+	char err[256];
+
+	pthread_mutex_init(&r->lock, NULL);
+	if (auditdb_open_reader(db_path, &r->db, err, sizeof err) != 0) {
+		log_error("audit_open: %s", err);
+		goto fail;
+	}
+	if (sqlite3_prepare_v3(r->db, "SELECT event, ts, client_id FROM audit_log "
+	                       "WHERE page_id = ?1 ORDER BY id", -1, SQLITE_PREPARE_PERSISTENT,
+	                       &r->lookup, NULL) != SQLITE_OK) {
+		log_error("audit_open: %s", sqlite3_errmsg(r->db));
+		goto fail;
+	}
+	return r;
+fail:
+	audit_reader_close(r);
+	return NULL;
+}
+
+void audit_reader_close(struct audit_reader *r)
+{
+	if (r == NULL)
+		return;
+	sqlite3_finalize(r->lookup);
+	sqlite3_close(r->db);
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}
+
+/* The status of one challenge as its audit rows tell it: for status queries
+ * about challenges the store no longer holds (the rare path: old or unknown
+ * ids). WAL readers never wait for the writer. */
+int audit_reader_status(struct audit_reader *r, const char *page_id, struct audit_status *out)
+{
+	static const char *const decisions[] = { "approved", "denied", "expired", "canceled", "locked" };
+	sqlite3_stmt *st = r->lookup;
+	int rc = 1, step;
+
+	memset(out, 0, sizeof *out);
+	pthread_mutex_lock(&r->lock);
+	if (sqlite3_bind_text(st, 1, page_id, -1, SQLITE_TRANSIENT) != SQLITE_OK) {
+		log_error("audit_lookup: %s", sqlite3_errmsg(r->db));
+		rc = -1;
+		goto out;
+	}
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *ev = (const char *)sqlite3_column_text(st, 0);
+		const char *ts = (const char *)sqlite3_column_text(st, 1);
+		const char *cid = (const char *)sqlite3_column_text(st, 2);
+		int64_t ms = 0;
+
+		if (ev == NULL || ts == NULL || caldate_parse_time_arg(ts, &ms) != 0)
+			continue;
+		if (strcmp(ev, "minted") == 0) {
+			snprintf(out->client_id, sizeof out->client_id, "%s", cid ? cid : "");
+			out->created_ms = ms;
+			snprintf(out->status, sizeof out->status, "pending");
+			rc = 0;
+			continue;
+		}
+		for (size_t i = 0; rc == 0 && i < ARRAY_LEN(decisions); i++) {
+			if (strcmp(ev, decisions[i]) == 0 && out->decided_ms == 0) {
+				snprintf(out->status, sizeof out->status, "%s", decisions[i]);
+				out->decided_ms = ms;
+			}
+		}
+	}
+	if (step != SQLITE_DONE) {
+		log_error("audit_lookup: %s", sqlite3_errmsg(r->db));
+		rc = -1;
+	}
+	/* Minted, never decided, and older than any page can live: the process
+	 * died (kill -9) before it could record the expiry. */
+	if (rc == 0 && out->decided_ms == 0 &&
+	    now_ms() - out->created_ms > (int64_t)CONFIG_EXPIRATION_MAX * 1000)
+		snprintf(out->status, sizeof out->status, "expired");
+out:
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	pthread_mutex_unlock(&r->lock);
+	return rc;
+}
