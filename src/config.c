@@ -7,13 +7,13 @@
  */
 #include "config.h"
 #include "config_keys.h"
+#include "fileio.h"
 #include "log.h"
 #include "util.h"
 #include "validate.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
-#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -247,24 +247,17 @@ static int key_set_json(struct config *cfg, const struct key *k, const cJSON *it
 static int config_load_file(struct config *cfg, const char *path)
 {
 	static const struct key file_key = { .name = "config", .kind = K_STR };
-	FILE *f = fopen(path, "rb");
-	char *text = NULL;
+	char err[512], *text;
 	size_t n;
 	cJSON *root = NULL, *item;
 	const char *parse_end = NULL;
 	int rc = -1;
 
-	if (f == NULL) {
-		config_error(&file_key, path, NULL, "cannot open: %s", strerror(errno));
+	text = file_read_capped(path, CONFIG_FILE_MAX, &n, err, sizeof err);
+	if (text == NULL) {
+		config_error(&file_key, "file", NULL, "%s", err);
 		return -1;
 	}
-	text = xmalloc(CONFIG_FILE_MAX + 1);
-	n = fread(text, 1, CONFIG_FILE_MAX + 1, f);
-	if (ferror(f) || n > CONFIG_FILE_MAX) {
-		config_error(&file_key, path, NULL, ferror(f) ? "read error" : "larger than 1 MiB");
-		goto out;
-	}
-	text[n] = '\0';
 	/* require_null_terminated: nothing but whitespace may follow the object */
 	root = cJSON_ParseWithOpts(text, &parse_end, 1);
 	if (root != NULL && parse_end != text + n) {
@@ -290,11 +283,8 @@ static int config_load_file(struct config *cfg, const char *path)
 	rc = 0;
 out:
 	cJSON_Delete(root);
-	if (text != NULL) {
-		explicit_bzero(text, n < CONFIG_FILE_MAX ? n : CONFIG_FILE_MAX);
-		free(text);
-	}
-	fclose(f);
+	explicit_bzero(text, n);          /* the file may hold secrets */
+	free(text);
 	return rc;
 }
 
@@ -381,9 +371,11 @@ static int config_finish(struct config *cfg)
 			return -1;
 	for (size_t n = strlen(cfg->public_url); n > 0 && cfg->public_url[n - 1] == '/';)
 		cfg->public_url[--n] = '\0';
-	if (cfg->whatsapp_number != NULL)
-		strlcpy_(cfg->wa_digits, cfg->whatsapp_number + (cfg->whatsapp_number[0] == '+'),
-		         sizeof cfg->wa_digits);
+	if (cfg->whatsapp_number != NULL) {          /* checked by its key: 8..15 digits */
+		const char *digits;
+		int n = validate_phone_digits(cfg->whatsapp_number, strlen(cfg->whatsapp_number), &digits);
+		snprintf(cfg->wa_digits, sizeof cfg->wa_digits, "%.*s", n, digits);
+	}
 	if ((cfg->chatfuel_bot_id == NULL) != (cfg->chatfuel_token == NULL)) {
 		config_error(key_find(cfg->chatfuel_bot_id ? "chatfuel_token" : "chatfuel_bot_id"),
 		             "effective", NULL, "chatfuel_bot_id and chatfuel_token must be set together");

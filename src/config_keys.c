@@ -24,12 +24,9 @@ static const char *check_http_url(const char *s)
 
 static const char *check_e164(const char *s)
 {
-	size_t n;
+	const char *digits;
 
-	if (*s == '+')
-		s++;
-	n = strspn(s, "0123456789");
-	if (s[n] != '\0' || n < 8 || n > 15)
+	if (validate_phone_digits(s, strlen(s), &digits) < 0)
 		return "expected E.164, like +5215550000000";
 	return NULL;
 }

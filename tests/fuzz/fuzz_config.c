@@ -1,4 +1,4 @@
-// sources: src/config.c src/config_keys.c src/validate.c src/utf8.c src/caldate.c src/util.c src/log.c
+// sources: src/config.c src/config_keys.c src/fileio.c src/validate.c src/utf8.c src/caldate.c src/util.c src/log.c
 // libs: -lcjson
 // max_len: 8192
 /*

@@ -321,6 +321,28 @@ static void test_config_file_from_env_and_flag(void **state)
 	load_fails(NULL, NULL, FLAGS("--config"), "--config");
 }
 
+/* A config file over 1 MiB, or one that cannot be read, is one error line naming it. */
+static void test_config_file_cap(void **state)
+{
+	size_t big = 1024 * 1024 + 1;
+	char *text = malloc(big + 1);
+	struct run *r;
+
+	(void)state;
+	memset(text, ' ', big);                  /* whitespace around a valid object */
+	memcpy(text, "{}", 2);
+	text[big] = '\0';
+	r = load(text, NULL, NULL);
+	if (r->rc != -1 || count_lines(r->err) != 1 || strstr(r->err, r->conf_path) == NULL ||
+	    strstr(r->err, "larger than 1048576 bytes") == NULL)
+		fail_msg("a config file over 1 MiB: expected one line naming it, got rc %d: %s", r->rc, r->err);
+	run_done(r);
+	text[big - 1] = '\0';                    /* exactly 1 MiB is fine */
+	run_done(load_ok(text, NULL, NULL));
+	free(text);
+	load_fails(NULL, NULL, FLAGS("--config", "/"), "cannot read /");
+}
+
 static void test_int_range_errors(void **state)
 {
 	struct run *r;
@@ -798,6 +820,7 @@ int main(void)
 		cmocka_unit_test(test_usage_lists_every_flag_and_env),
 		cmocka_unit_test(test_precedence_file_env_flag),
 		cmocka_unit_test(test_config_file_from_env_and_flag),
+		cmocka_unit_test(test_config_file_cap),
 		cmocka_unit_test(test_int_range_errors),
 		cmocka_unit_test(test_expiration_is_10_to_600),
 		cmocka_unit_test(test_choices_is_2_to_8),
