@@ -1,27 +1,38 @@
 # mnmfa container: built with the same scripts/install-deps and `make` as CI.
 #   docker build -t mnmfa .
-#   docker run -p 443:443 -p 8000:8000 -v mnmfa-certs:/var/lib/mnmfa/certs \
-#     -v mnmfa-data:/var/lib/mnmfa/data -e MNMFA_WHATSAPP_NUMBER=+5215550000000 mnmfa
+#   docker run -d --name mnmfa --cap-drop ALL --security-opt no-new-privileges --stop-timeout 50 \
+#     -p 443:443 -p 8000:8000 -v mnmfa-certs:/var/lib/mnmfa/certs -v mnmfa-data:/var/lib/mnmfa/data \
+#     -e MNMFA_API_KEYS=change-me -e MNMFA_WHATSAPP_NUMBER=+5215550000000 mnmfa
+# API keys are required here: the host's requests reach the container from the bridge's gateway,
+# not from loopback, and without keys the API answers loopback only. deploy/compose.yaml runs one
+# node the same way. The process runs as uid/gid 10001 (chown bind mounts to it) and needs no
+# capability: Docker lets it bind 443 inside the container's own network namespace. Only with
+# `--network host` is a port below 1024 a privilege (see the README).
+# BASE lets `make image-test` build from a base image made with debootstrap; the default is the
+# usual one.
+ARG BASE=debian:bookworm-slim
 
-FROM debian:bookworm-slim AS build
+FROM ${BASE} AS build
+ARG DEBIAN_FRONTEND=noninteractive
 WORKDIR /src
 COPY scripts/install-deps scripts/install-deps
-RUN scripts/install-deps --build && rm -rf /var/lib/apt/lists/*
+RUN apt-get update && scripts/install-deps --build
 COPY . .
-RUN make clean && make && make install PREFIX=/usr/local DESTDIR=/out
+RUN make clean && make && make install PREFIX=/usr/local DESTDIR=/out \
+ && strip /out/usr/local/bin/mnmfa
 
-FROM debian:bookworm-slim
+FROM ${BASE}
+ARG DEBIAN_FRONTEND=noninteractive
 COPY scripts/install-deps /usr/local/share/mnmfa/install-deps
-RUN /usr/local/share/mnmfa/install-deps --runtime \
- && apt-get install -y --no-install-recommends libcap2-bin curl \
- && rm -rf /var/lib/apt/lists/* \
- && useradd --system --home-dir /var/lib/mnmfa --shell /usr/sbin/nologin mnmfa \
+RUN apt-get update && /usr/local/share/mnmfa/install-deps --runtime \
+ && apt-get clean && rm -rf /var/lib/apt/lists/* \
+ && groupadd --gid 10001 mnmfa \
+ && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /var/lib/mnmfa \
+      --shell /usr/sbin/nologin mnmfa \
  && mkdir -p /var/lib/mnmfa/certs /var/lib/mnmfa/data \
- && chown -R mnmfa:mnmfa /var/lib/mnmfa
+ && chown -R 10001:10001 /var/lib/mnmfa
 COPY --from=build /out/usr/local/bin/mnmfa /usr/local/bin/mnmfa
-# Bind 443 without root: the file capability, nothing else.
-RUN setcap cap_net_bind_service=+ep /usr/local/bin/mnmfa
-USER mnmfa
+USER 10001:10001
 WORKDIR /var/lib/mnmfa
 ENV MNMFA_WEB_PORT=443 \
     MNMFA_API_PORT=8000 \
@@ -30,7 +41,8 @@ ENV MNMFA_WEB_PORT=443 \
     MNMFA_DB_PATH=/var/lib/mnmfa/data/logs.db
 EXPOSE 443 8000
 VOLUME ["/var/lib/mnmfa/certs", "/var/lib/mnmfa/data"]
-HEALTHCHECK --interval=30s --timeout=3s --start-period=5s \
-  CMD curl -fsk https://127.0.0.1:443/healthz || exit 1
+# `mnmfa health` reads the same MNMFA_* variables as the daemon, so a changed port is followed.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
+  CMD ["/usr/local/bin/mnmfa", "health"]
 ENTRYPOINT ["/usr/local/bin/mnmfa"]
 CMD ["serve"]

@@ -48,7 +48,7 @@ DEPS_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 TEST_CFLAGS := $(shell pkg-config --cflags $(TEST_PKGS) 2>/dev/null)
 TEST_LIBS   := $(shell pkg-config --libs $(TEST_PKGS) 2>/dev/null)
 
-.PHONY: all deps test-deps run test unit e2e browser sanitize bench fuzz install clean help
+.PHONY: all deps test-deps run test unit e2e browser sanitize bench fuzz image-test install clean help
 
 all: $(BUILD)/mnmfa
 
@@ -59,6 +59,7 @@ help:
 	@echo "make sanitize   build and test with ASan+UBSan (build/san)"
 	@echo "make bench      wrk on loopback: mint and page requests/s"
 	@echo "make fuzz       run each libFuzzer harness for FUZZ_SECONDS (default 20)"
+	@echo "make image-test build the Docker image with a local engine and run it hardened (root)"
 	@echo "make install    install to PREFIX (default /usr/local)"
 
 # Installs the Debian packages when pkg-config cannot find a library.
@@ -123,6 +124,10 @@ FUZZERS = $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_SECONDS ?= 20
 fuzz:
 	@scripts/run-fuzz $(FUZZ_SECONDS) $(FUZZERS)
+
+# Not part of `make test`: needs root, starts its own dockerd, takes minutes the first time.
+image-test:
+	@scripts/image-test
 
 install: $(BUILD)/mnmfa
 	install -d $(DESTDIR)$(PREFIX)/bin
