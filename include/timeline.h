@@ -67,6 +67,10 @@ int timeline_load(const char *db_path, const struct timeline_query *q, struct ti
                   char *err, size_t errlen);
 void timeline_free(struct timeline *tl);
 
+/* ms as "YYYY-MM-DD HH:MM:SS ZONE" in the local time zone (TZ) of the
+ * command; "?" when ms <= 0 (a time that did not parse). */
+void timeline_local_time(int64_t ms, char *buf, size_t len);
+
 /* "page id", "phone", "client" */
 const char *timeline_by_name(enum timeline_by by);
 

@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #define EVIDENCE_ERR_MAX 512
@@ -208,15 +207,6 @@ static void put_field(FILE *f, const char *label, const char *s)
 	put_clean(f, s);
 }
 
-static void local_time(int64_t ms, char *buf, size_t len)
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-
-	if (ms <= 0 || localtime_r(&t, &tm) == NULL || strftime(buf, len, "%Y-%m-%d %H:%M:%S %Z", &tm) == 0)
-		snprintf(buf, len, "?");
-}
-
 static const char *chain_text(const struct timeline *tl, const struct timeline_row *r)
 {
 	switch (r->chain) {
@@ -231,7 +221,7 @@ static void show_row(FILE *f, const struct timeline *tl, const struct timeline_r
 {
 	char local[64];
 
-	local_time(r->ts_ms, local, sizeof local);
+	timeline_local_time(r->ts_ms, local, sizeof local);
 	fprintf(f, "#%lld  ", (long long)r->id);
 	put_clean(f, r->ts);
 	fprintf(f, "  (local %s)  ", local);

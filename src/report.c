@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 enum rs {
 	R_TITLE, R_ABOUT, R_SELECTION, R_BY_PAGE, R_BY_PHONE, R_BY_CLIENT, R_PERIOD, R_START, R_NOW,
@@ -184,16 +183,6 @@ static void dl_item(struct out *o, enum rs label, const char *value, bool mono)
 	fputs("</dd>", o->f);
 }
 
-static void local_time(int64_t ms, char *buf, size_t len)
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-
-	if (ms <= 0 || localtime_r(&t, &tm) == NULL ||
-	    strftime(buf, len, "%Y-%m-%d %H:%M:%S %Z", &tm) == 0)
-		snprintf(buf, len, "?");
-}
-
 static void chain_cell(struct out *o, const struct timeline *tl, const struct timeline_row *r)
 {
 	if (r->chain == TIMELINE_CHAIN_OK) {
@@ -298,7 +287,7 @@ static void section_timeline(struct out *o, const struct timeline *tl)
 	for (size_t i = 0; i < tl->n; i++) {
 		const struct timeline_row *r = &tl->rows[i];
 
-		local_time(r->ts_ms, local, sizeof local);
+		timeline_local_time(r->ts_ms, local, sizeof local);
 		fprintf(o->f, "<tr><td>%lld</td><td class=\"t\">", (long long)r->id);
 		esc(o, r->ts);
 		fputs("<br>", o->f);

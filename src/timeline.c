@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define TIMELINE_COLUMNS "id, ts, event, page_id, client_id, phone, flow, ip, user_agent, " \
                          "refdata, prev_hash, hash"
@@ -28,6 +29,16 @@ const char *timeline_by_name(enum timeline_by by)
 	case TIMELINE_CLIENT: return "client";
 	}
 	return "?";
+}
+
+void timeline_local_time(int64_t ms, char *buf, size_t len)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (ms <= 0 || localtime_r(&t, &tm) == NULL ||
+	    strftime(buf, len, "%Y-%m-%d %H:%M:%S %Z", &tm) == 0)
+		snprintf(buf, len, "?");
 }
 
 static char *col_dup(sqlite3_stmt *st, int i)
