@@ -13,17 +13,16 @@
 import { spawn, execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import https from 'node:https';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+
+import { Failure, check, eq, freePort, request, STEP_MS, waitFor } from './common.mjs';
 
 const BIN = path.resolve(process.argv[2] || 'build/mnmfa');
 const SHOTS = path.join(path.dirname(BIN), 'screenshots');
 const CHROMIUM = process.env.MNMFA_CHROMIUM || '/usr/bin/chromium';
 const DOB = '1984-02-29';
-const STEP_MS = 8000;
 const WATCHDOG_MS = 60000;
 // 96 px per inch: the printable width of A4 (210 mm) and Letter (8.5 in) less 12 mm margins.
 const PRINT_WIDTH_PX = Math.floor(((210 - 24) / 25.4) * 96);
@@ -31,43 +30,6 @@ const UA = 'Mozilla/5.0 (Linux; Android 14) <script>alert("ua")</script> & "Evid
 
 const procs = new Set();
 process.on('exit', () => { for (const p of procs) p.kill('SIGKILL'); });
-
-class Failure extends Error {}
-function check(cond, what) { if (!cond) throw new Failure(what); }
-function eq(got, want, what) {
-  if (got !== want) throw new Failure(`${what}: expected ${JSON.stringify(want)}, got ${JSON.stringify(got)}`);
-}
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-async function waitFor(fn, what, ms = STEP_MS) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Failure(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
-  });
-}
-function request(method, url, body, headers = {}) {
-  return new Promise((resolve, reject) => {
-    const req = https.request(url, { method, headers, rejectUnauthorized: false, timeout: STEP_MS }, (res) => {
-      let data = '';
-      res.setEncoding('utf8');
-      res.on('data', (c) => { data += c; });
-      res.on('end', () => resolve({ status: res.statusCode, body: data }));
-    });
-    req.on('timeout', () => req.destroy(new Error(`${method} ${url}: timeout`)));
-    req.on('error', reject);
-    if (body !== undefined) req.write(body);
-    req.end();
-  });
-}
 
 // A Chatfuel that answers every call with success (the daemon's result goes somewhere).
 async function startChatfuel() {

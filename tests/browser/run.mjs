@@ -18,9 +18,10 @@ import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+
+import { Failure, STEP_MS, check, eq, freePort, listen, request, sleep, waitFor } from './common.mjs';
 
 const BIN = path.resolve(process.argv[2] || 'build/mnmfa');
 const SHOTS = path.join(path.dirname(BIN), 'screenshots');
@@ -32,7 +33,6 @@ const BOT = 'bot-7';
 const TOKEN = 'tok-secret';
 const FLOW = 'flow-after-mfa';
 const PHONE = { width: 390, height: 844 };
-const STEP_MS = 8000;          // one wait in a test (navigation, a selector, a Chatfuel call)
 const WATCHDOG_MS = 120000;    // the whole run, should anything hang
 const HTML_MAX = 10 * 1024;    // issue 5: the HTML stays under ~10 KB
 const CONTRAST_MIN = 4.5;
@@ -66,59 +66,6 @@ const CHROMIUM_ARGS = [
 // Daemons still running when the process ends (a crash, the watchdog) die with it.
 const procs = new Set();
 process.on('exit', () => { for (const p of procs) p.kill('SIGKILL'); });
-
-class Failure extends Error {}
-function check(cond, what) {
-  if (!cond) throw new Failure(what);
-}
-function eq(got, want, what) {
-  if (got !== want) throw new Failure(`${what}: expected ${JSON.stringify(want)}, got ${JSON.stringify(got)}`);
-}
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(fn, what, ms = STEP_MS) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Failure(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function listen(server) {
-  return new Promise((resolve, reject) => {
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve(server.address().port));
-  });
-}
-
-// An HTTPS request to the daemon (its certificate is self-signed).
-function request(method, url, body, headers = {}) {
-  return new Promise((resolve, reject) => {
-    const req = https.request(url, { method, headers, rejectUnauthorized: false, timeout: STEP_MS }, (res) => {
-      let data = '';
-      res.setEncoding('utf8');
-      res.on('data', (c) => { data += c; });
-      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: data }));
-    });
-    req.on('timeout', () => req.destroy(new Error(`${method} ${url}: timeout`)));
-    req.on('error', reject);
-    if (body !== undefined) req.write(body);
-    req.end();
-  });
-}
 
 // ---- the world around the page ----
 
