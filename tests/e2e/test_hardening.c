@@ -427,6 +427,56 @@ static void test_lockout_pending(struct t *t)
 	EXPECT_INT(t, "`approved` audit rows while locked", 0, approved);
 }
 
+/* Only failures count towards the lockout: a right answer gives back the
+ * attempt reserved for it. The failure that reaches the limit is logged as
+ * `denied`, then `locked`, for its page. */
+static void test_lockout_counts_failures_only(struct t *t)
+{
+	struct daemon *d = d_new(t, NULL);
+	REQUIRE(t, d);
+	d_set_str(d, "lockout", "2/86400");
+	REQUIRE(t, d_start(d, NULL) == 0);
+	const char *phone = "5215557300001", *dob = "1981-03-07";
+	struct minted m[4];
+	REQUIRE(t, mfa_mint_and_answer(d, "cid-lc-1", phone, "FlowLc", dob, false, &m[0]) == 0);
+	REQUIRE(t, mfa_mint_and_answer(d, "cid-lc-2", phone, "FlowLc", dob, true, &m[1]) == 0);
+	/* had the right answer counted, the phone would be locked: this mint a 423 */
+	REQUIRE(t, mfa_mint_and_answer(d, "cid-lc-3", phone, "FlowLc", dob, true, &m[2]) == 0);
+	REQUIRE(t, mfa_mint_and_answer(d, "cid-lc-4", phone, "FlowLc", dob, false, &m[3]) == 0);
+
+	struct resp rs;
+	REQUIRE(t, d_api(d, "POST", "/v1/challenges", "application/json",
+	                 "{\"client_id\":\"cid-lc-5\",\"phone\":\"5215557300001\",\"flow_name\":\"FlowLc\","
+	                 "\"dob\":\"1981-03-07\"}", &rs) == 0);
+	int rc = mfa_expect_error(t, &rs, 423, "locked", NULL);
+	resp_free(&rs);
+	REQUIRE(t, rc == 0);
+
+	REQUIRE(t, d_stop(d) == 0);
+	cJSON *rows = export_jsonl(t, d);
+	REQUIRE(t, rows);
+	int i = 0, denied_at = -1, locked_at = -1, locked_rows = 0;
+	const cJSON *o;
+	cJSON_ArrayForEach(o, rows) {
+		const char *e = j_str(o, "event"), *p = j_str(o, "page_id");
+		if (e != NULL && strcmp(e, "locked") == 0)
+			locked_rows++;
+		if (e != NULL && p != NULL && strcmp(p, m[3].page_id) == 0) {
+			if (strcmp(e, "denied") == 0)
+				denied_at = i;
+			else if (strcmp(e, "locked") == 0)
+				locked_at = i;
+		}
+		i++;
+	}
+	cJSON_Delete(rows);
+	EXPECT(t, denied_at >= 0 && locked_at > denied_at,
+	       "expected the last failure's page logged denied then locked, got denied at row %d, locked at %d",
+	       denied_at, locked_at);
+	/* that one, and the refused mint */
+	EXPECT_INT(t, "`locked` audit rows", 2, locked_rows);
+}
+
 /* ---- 6. SPEC §5 headers on every status of both ports ---- */
 
 static const char *const hk_auth[] = { "Authorization: Bearer hk-key-hdr-1", NULL };
@@ -931,6 +981,7 @@ const struct test e2e_tests_hardening[] = {
 	{ "tls_versions", test_tls_versions, NULL },
 	{ "web_413_and_multipart_refused", test_web_413_multipart, NULL },
 	{ "lockout_survives_new_mints_and_ends_pending_pages", test_lockout_pending, NULL },
+	{ "lockout_counts_failures_only_then_logs_locked", test_lockout_counts_failures_only, NULL },
 	{ "headers_on_every_status", test_headers_every_status, NULL },
 	{ "secrets_never_leak", test_secrets, NULL },
 	{ "valgrind_start_serve_stop", test_valgrind, NULL },
