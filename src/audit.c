@@ -23,16 +23,15 @@
 #include "crypto.h"
 #include "log.h"
 #include "outbox.h"
+#include "utf8.h"
 #include "util.h"
 
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #define AUDIT_REFDATA_PARSE_MAX (4 * AUDIT_REFDATA_MAX) /* longer input is not parsed */
@@ -58,35 +57,19 @@ const char *audit_kind_name(enum audit_kind k)
  * so that every stored field exports as valid JSON and CSV text. */
 static void clean_text(char *s)
 {
-	unsigned char *p = (unsigned char *)s;
+	unsigned char *p = (unsigned char *)s, *end = p + strlen(s);
 
-	while (*p != '\0') {
-		unsigned c = *p;
-		size_t n = 0;
-		unsigned min = 0, cp;
+	while (p < end) {
+		uint32_t cp;
+		int k = utf8_decode(p, (size_t)(end - p), &cp);
 
-		if (c < 0x80) {
-			if ((c < 0x20 && c != '\t') || c == 0x7f)
-				*p = '?';
-			p++;
+		if (k < 0) {
+			*p++ = '?';             /* the bad byte only: resynchronise after it */
 			continue;
 		}
-		if (c >= 0xc2 && c <= 0xdf) { n = 1; min = 0x80; cp = c & 0x1f; }
-		else if (c >= 0xe0 && c <= 0xef) { n = 2; min = 0x800; cp = c & 0x0f; }
-		else if (c >= 0xf0 && c <= 0xf4) { n = 3; min = 0x10000; cp = c & 0x07; }
-		else { *p++ = '?'; continue; }
-		for (size_t i = 1; i <= n; i++) {
-			if ((p[i] & 0xc0) != 0x80) {
-				n = 0;
-				break;
-			}
-			cp = (cp << 6) | (p[i] & 0x3f);
-		}
-		if (n == 0 || cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-			*p++ = '?';
-			continue;
-		}
-		p += n + 1;
+		if ((cp < 0x20 && cp != '\t') || cp == 0x7f)
+			*p = '?';
+		p += k;
 	}
 }
 
