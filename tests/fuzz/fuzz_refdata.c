@@ -1,4 +1,4 @@
-// sources: src/chain.c src/auditdb.c src/outbox.c src/audit_export.c src/config.c src/config_keys.c src/validate.c src/utf8.c src/caldate.c src/crypto.c src/util.c src/log.c
+// sources: src/chain.c src/auditdb.c src/outbox.c src/audit_export.c src/config.c src/config_keys.c src/fileio.c src/validate.c src/utf8.c src/caldate.c src/crypto.c src/util.c src/log.c
 // libs: -lcjson -lcrypto -lsqlite3
 // max_len: 20000
 /*
