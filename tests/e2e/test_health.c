@@ -1,8 +1,9 @@
 /*
  * test_health: `mnmfa health` (SPEC §2), the container health check. It
  * loads the configuration as serve does and asks the local /healthz: 0 for a
- * healthy daemon, 1 within its 3 s budget for a stopped or silent one, and a
- * web port changed through the environment is followed.
+ * healthy daemon, 1 within its 3 s budget for a stopped or silent one, 1 for
+ * an answer other than 200 {"status":"ok"}, and a web port changed through
+ * the environment is followed.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -12,7 +13,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "fake_chatfuel.h"
 #include "harness.h"
+#include "mfa.h"
 #include "tests.h"
 
 /* mnmfa health gives up after 3 s; the rest is process start-up under load. */
@@ -88,6 +91,37 @@ static void test_health_silent_port(struct t *t)
 	free(err);
 }
 
+/* Only 200 {"status":"ok"} is healthy: the API port is pointed at a plain
+ * HTTP server that answers 200 with another body, then 503. */
+static void test_health_needs_status_ok(struct t *t)
+{
+	struct fake_cf *f = t_fake(t);
+	REQUIRE(t, f);
+	struct daemon *d = d_new(t, NULL);
+	REQUIRE(t, d);
+	REQUIRE(t, d_start(d, NULL) == 0);
+	d_set_int(d, "api_port", fake_port(f));
+	d_set_bool(d, "api_tls", false);
+	REQUIRE(t, d_write_config(d) == 0);
+
+	long long took;
+	char *err = NULL;
+	int rc = run_health(t, d, NULL, &took, &err);
+	EXPECT(t, rc == 1, "expected mnmfa health to exit 1 for 200 {\"success\":true,...}, got %d", rc);
+	EXPECT(t, err && h_contains(err, "HTTP 200"), "expected stderr to report the HTTP 200 answer, got %s",
+	       err ? err : "(none)");
+	free(err);
+	err = NULL;
+	fake_fail_next(f, 503, 1);
+	rc = run_health(t, d, NULL, &took, &err);
+	EXPECT(t, rc == 1, "expected mnmfa health to exit 1 for a 503, got %d", rc);
+	EXPECT(t, err && h_contains(err, "HTTP 503"), "expected stderr to report the HTTP 503 answer, got %s",
+	       err ? err : "(none)");
+	free(err);
+	EXPECT_INT(t, "requests the stand-in received", 2, fake_count(f));
+	EXPECT_STR(t, "path asked", "/healthz", fake_call(f, 0)->path);
+}
+
 /* As in a container: the file says one web port, MNMFA_WEB_PORT another, and
  * the daemon listens on every address. health follows the environment. */
 static void test_health_env_port(struct t *t)
@@ -125,6 +159,7 @@ const struct test e2e_tests_health[] = {
 	{ "health_running_daemon_exits_0", test_health_ok, NULL },
 	{ "health_stopped_daemon_exits_1", test_health_stopped, NULL },
 	{ "health_silent_port_exits_1_in_time", test_health_silent_port, NULL },
+	{ "health_needs_200_status_ok", test_health_needs_status_ok, NULL },
 	{ "health_follows_env_web_port", test_health_env_port, NULL },
 	{ NULL, NULL, NULL },
 };
