@@ -15,6 +15,7 @@
 #include "config.h"
 #include "report.h"
 #include "timeline.h"
+#include "utf8.h"
 #include "util.h"
 
 #include <errno.h>
@@ -190,15 +191,32 @@ static int parse_args(int argc, char **argv, struct evidence_args *a)
 
 /* ---- the terminal view ------------------------------------------------- */
 
-/* Prints s with C0 controls and DEL as '?'; NULL as "-". */
+/* Prints s with every control character (C0, DEL and C1, which some
+ * terminals obey as escape sequences) and every byte that is not UTF-8 as
+ * '?'; NULL as "-". */
 static void put_clean(FILE *f, const char *s)
 {
+	const unsigned char *p = (const unsigned char *)s;
+	size_t left;
+
 	if (s == NULL) {
 		fputc('-', f);
 		return;
 	}
-	for (; *s != '\0'; s++)
-		fputc(((unsigned char)*s < 0x20 || *s == 0x7f) ? '?' : *s, f);
+	left = strlen(s);
+	while (left > 0) {
+		uint32_t cp;
+		int n = utf8_decode(p, left, &cp);
+
+		if (n < 0 || cp < 0x20 || (cp >= 0x7f && cp < 0xa0)) {
+			fputc('?', f);
+			n = n < 0 ? 1 : n;
+		} else {
+			fwrite(p, 1, (size_t)n, f);
+		}
+		p += n;
+		left -= (size_t)n;
+	}
 }
 
 static void put_field(FILE *f, const char *label, const char *s)

@@ -266,7 +266,9 @@ static void test_show_tampered(struct t *t)
 	long long victim = atoll(idtext);
 	free(idtext);
 	EXPECT(t, victim > 0, "expected the approved row's id, got %lld", victim);
-	q = h_printf("UPDATE audit_log SET ip='198.51.100.9' WHERE id=%lld;", victim);
+	/* ... and plants terminal escapes: ESC[2J, a C1 CSI (U+009B) and a bare 0x9B byte. */
+	q = h_printf("UPDATE audit_log SET ip='198.51.100.9', user_agent='ua' || char(27) || '[2J' ||"
+	             " char(155) || CAST(X'9B' AS TEXT) || 'end' WHERE id=%lld;", victim);
 	free(sql(t, d->db_path, q));
 	free(q);
 	BAIL(t);
@@ -284,6 +286,9 @@ static void test_show_tampered(struct t *t)
 	EXPECT_INT(t, "rows shown intact (both minted rows, the first approval)", 3,
 	           lines_with(out, "chain ok", NULL));
 	EXPECT(t, h_contains(out, "BROKEN"), "expected the header to say the chain is broken, got:\n%.800s", out);
+	EXPECT(t, h_contains(out, "ua?[2J??end"), "expected the planted controls shown as '?', got:\n%.1500s", out);
+	EXPECT(t, strchr(out, 0x1b) == NULL && strchr(out, (char)0x9b) == NULL,
+	       "expected no escape or C1 control byte printed to the terminal, got one");
 	free(out);
 	free(err);
 
