@@ -7,6 +7,7 @@
 #include "cmd_audit.h"
 #include "audit_export.h"
 #include "caldate.h"
+#include "cli.h"
 #include "config.h"
 #include "evidence.h"
 #include "util.h"
@@ -21,31 +22,16 @@ static void audit_usage(FILE *f)
 	fputs("usage: mnmfa audit verify [--db FILE]\n"
 	      "       mnmfa audit head [--db FILE]\n"
 	      "       mnmfa audit export [--db FILE] [--format jsonl|csv] [--since RFC3339]\n"
+	      "       mnmfa audit show [--db FILE] (PAGE_ID | --phone P | --client C) [--since T] [--until T]\n"
+	      "       mnmfa audit report ... (as show) --out FILE.html [--lang es|en]\n"
 	      "\n"
 	      "verify  walks the hash chain: exit 0 intact (rows checked, head hash),\n"
 	      "        1 broken (the first bad row id)\n"
 	      "head    prints the newest row id and hash, to anchor the chain elsewhere\n"
 	      "export  writes the rows to stdout (default jsonl), those at or after --since\n"
+	      "show    the timeline of a page, phone or client, each row's chain status\n"
+	      "report  the same as a self-contained HTML evidence report (see audit show --help)\n"
 	      "--db    the database (default: $MNMFA_DB_PATH, else " CONFIG_DEFAULT_DB_PATH ")\n", f);
-}
-
-/* Returns the value of --name VALUE / --name=VALUE at argv[*i], advancing *i;
- * NULL when argv[*i] is not that flag; sets *bad when the value is missing. */
-static const char *flag_value(int argc, char **argv, int *i, const char *name, bool *bad)
-{
-	size_t n = strlen(name);
-
-	if (strncmp(argv[*i], name, n) != 0)
-		return NULL;
-	if (argv[*i][n] == '=')
-		return argv[*i] + n + 1;
-	if (argv[*i][n] != '\0')
-		return NULL;
-	if (*i + 1 >= argc) {
-		*bad = true;
-		return NULL;
-	}
-	return argv[++*i];
 }
 
 /* The flags of verify, head and export; argv[0] is the subcommand. 0, or the
@@ -58,9 +44,7 @@ static int parse_args(int argc, char **argv, bool export_flags, struct audit_arg
 {
 	const char *sub = argv[0];
 
-	out->db = getenv("MNMFA_DB_PATH");
-	if (out->db == NULL || *out->db == '\0')
-		out->db = CONFIG_DEFAULT_DB_PATH;
+	out->db = cli_db_default();
 	for (int i = 1; i < argc; i++) {
 		bool bad = false;
 		const char *v;
@@ -69,11 +53,11 @@ static int parse_args(int argc, char **argv, bool export_flags, struct audit_arg
 			audit_usage(stdout);
 			return -1;
 		}
-		if ((v = flag_value(argc, argv, &i, "--db", &bad)) != NULL) {
+		if ((v = cli_flag(argc, argv, &i, "--db", &bad)) != NULL) {
 			out->db = v;
-		} else if (export_flags && (v = flag_value(argc, argv, &i, "--format", &bad)) != NULL) {
+		} else if (export_flags && (v = cli_flag(argc, argv, &i, "--format", &bad)) != NULL) {
 			out->format = v;
-		} else if (export_flags && (v = flag_value(argc, argv, &i, "--since", &bad)) != NULL) {
+		} else if (export_flags && (v = cli_flag(argc, argv, &i, "--since", &bad)) != NULL) {
 			out->since = v;
 		} else {
 			fprintf(stderr, bad ? "mnmfa audit %s: %s needs a value\n" :

@@ -11,6 +11,7 @@
  */
 #include "evidence.h"
 #include "caldate.h"
+#include "cli.h"
 #include "crypto.h"
 #include "config.h"
 #include "report.h"
@@ -73,26 +74,6 @@ static int bad_arg(const struct evidence_args *a, const char *fmt, const char *w
 	return 2;
 }
 
-/* The value of --name VALUE or --name=VALUE at argv[*i] (advancing *i); NULL
- * when argv[*i] is another argument. *missing is set when no value follows. */
-static const char *flag(int argc, char **argv, int *i, const char *name, bool *missing)
-{
-	size_t n = strlen(name);
-
-	if (strncmp(argv[*i], name, n) != 0)
-		return NULL;
-	if (argv[*i][n] == '=')
-		return argv[*i] + n + 1;
-	if (argv[*i][n] != '\0')
-		return NULL;
-	/* "--phone --since T": the value was forgotten, not "--since". */
-	if (*i + 1 >= argc || strncmp(argv[*i + 1], "--", 2) == 0) {
-		*missing = true;
-		return NULL;
-	}
-	return argv[++*i];
-}
-
 static int select_by(struct evidence_args *a, enum timeline_by by, const char *v)
 {
 	if (a->selected)
@@ -123,9 +104,7 @@ static int parse_args(int argc, char **argv, struct evidence_args *a)
 	int rc;
 
 	a->report = strcmp(argv[0], "report") == 0;
-	a->db = getenv("MNMFA_DB_PATH");
-	if (a->db == NULL || *a->db == '\0')
-		a->db = CONFIG_DEFAULT_DB_PATH;
+	a->db = cli_db_default();
 	a->lang = LANG_ES;
 	for (int i = 1; i < argc; i++) {
 		bool missing = false;
@@ -135,21 +114,21 @@ static int parse_args(int argc, char **argv, struct evidence_args *a)
 			usage(stdout, a->report);
 			return -1;
 		}
-		if ((v = flag(argc, argv, &i, "--db", &missing)) != NULL) {
+		if ((v = cli_flag(argc, argv, &i, "--db", &missing)) != NULL) {
 			a->db = v;
-		} else if ((v = flag(argc, argv, &i, "--phone", &missing)) != NULL) {
+		} else if ((v = cli_flag(argc, argv, &i, "--phone", &missing)) != NULL) {
 			if ((rc = select_by(a, TIMELINE_PHONE, v)) != 0)
 				return rc;
-		} else if ((v = flag(argc, argv, &i, "--client", &missing)) != NULL) {
+		} else if ((v = cli_flag(argc, argv, &i, "--client", &missing)) != NULL) {
 			if ((rc = select_by(a, TIMELINE_CLIENT, v)) != 0)
 				return rc;
-		} else if ((v = flag(argc, argv, &i, "--since", &missing)) != NULL) {
+		} else if ((v = cli_flag(argc, argv, &i, "--since", &missing)) != NULL) {
 			a->since = v;
-		} else if ((v = flag(argc, argv, &i, "--until", &missing)) != NULL) {
+		} else if ((v = cli_flag(argc, argv, &i, "--until", &missing)) != NULL) {
 			a->until = v;
-		} else if (a->report && (v = flag(argc, argv, &i, "--out", &missing)) != NULL) {
+		} else if (a->report && (v = cli_flag(argc, argv, &i, "--out", &missing)) != NULL) {
 			a->out = v;
-		} else if (a->report && (v = flag(argc, argv, &i, "--lang", &missing)) != NULL) {
+		} else if (a->report && (v = cli_flag(argc, argv, &i, "--lang", &missing)) != NULL) {
 			lang = v;
 		} else if (missing) {
 			return bad_arg(a, "%s needs a value", argv[i]);
