@@ -44,6 +44,7 @@ struct metrics_sample {
 	uint64_t outbox_pending;                   /* results waiting to be delivered */
 	double outbox_oldest_age_s;                /* age of the oldest of them; 0 when none */
 	int64_t tls_not_after_s;                   /* certificate expiry, Unix s; 0: unknown */
+	int64_t result_max_age_s;                  /* the configured result_max_age */
 };
 
 /* Renders every counter, histogram and the sample; returns a malloc'd string. */

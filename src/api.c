@@ -518,6 +518,7 @@ static void handle_metrics(struct app *app, struct http_req *req)
 	if (app->backlog != NULL)
 		(void)backlog_sample(app->backlog, now_ms(), &ms.outbox_pending, &ms.outbox_oldest_age_s);
 	ms.tls_not_after_s = tls_material_not_after(app->tls);
+	ms.result_max_age_s = app->cfg.result_max_age;
 	text = metrics_render(app->metrics, &ms);
 	http_reply_take(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text));
 }

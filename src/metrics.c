@@ -148,6 +148,7 @@ char *metrics_render(const struct metrics *m, const struct metrics_sample *s)
 		{ "mnmfa_results_failed_total", "counter", "Results given up", s->failed },
 		{ "mnmfa_results_skipped_total", "counter", "Results not sent (dry run)", s->skipped },
 		{ "mnmfa_outbox_pending_results", "gauge", "Results in the outbox waiting to be delivered", s->outbox_pending },
+		{ "mnmfa_result_max_age_seconds", "gauge", "result_max_age: past it a result is no longer sent", (unsigned long long)s->result_max_age_s },
 	};
 	struct buf o = { 0 };
 	struct metrics *mm = (struct metrics *)m;

@@ -137,9 +137,9 @@ static void test_promtool_lint(struct t *t)
 	EXPECT(t, want > 0 && got == (double)want,
 	       "expected mnmfa_tls_certificate_expiry_timestamp_seconds %lld (the certificate's notAfter), got %.0f",
 	       want, got);
-	EXPECT(t, sample(body, "mnmfa_outbox_pending_results") == 0,
-	       "expected no pending result once Chatfuel took it, got %g",
-	       sample(body, "mnmfa_outbox_pending_results"));
+	EXPECT(t, sample(body, "mnmfa_result_max_age_seconds") == 900,
+	       "expected mnmfa_result_max_age_seconds 900 (the default), got %g",
+	       sample(body, "mnmfa_result_max_age_seconds"));
 	free(body);
 }
 
