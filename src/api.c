@@ -189,7 +189,6 @@ static int optional_choice(struct fields *f, const char *name, const char *const
 static int mint_parse(struct app *app, struct fields *f, const struct mint_names *names, bool v1,
                       struct mint *m)
 {
-	static const char *const langs[] = { "es", "en" };
 	static const char *const questions[] = { "date", "sum", "random" };
 	static const char *const modes[] = { "choice", "entry" };
 	char buf[FIELD_MAX];
@@ -231,7 +230,7 @@ static int mint_parse(struct app *app, struct fields *f, const struct mint_names
 	}
 	explicit_bzero(buf, sizeof buf);
 
-	if (optional_choice(f, "lang", langs, 2, -1, &lang) < 0)
+	if (optional_choice(f, "lang", config_lang_names, 2, -1, &lang) < 0)
 		return -1;
 	m->c.lang = lang < 0 ? 0xff : (uint8_t)lang;
 	question = 2;

@@ -158,12 +158,10 @@ static int parse_args(int argc, char **argv, struct evidence_args *a)
 	if (a->report && a->out == NULL)
 		return bad_arg(a, "%s", "--out FILE.html is required");
 	if (lang != NULL) {
-		if (strcmp(lang, "es") == 0)
-			a->lang = LANG_ES;
-		else if (strcmp(lang, "en") == 0)
-			a->lang = LANG_EN;
-		else
+		int l = config_name_index(config_lang_names, lang);
+		if (l < 0)
 			return bad_arg(a, "--lang '%s': expected es or en", lang);
+		a->lang = (enum lang)l;
 	}
 	return 0;
 }

@@ -16,8 +16,10 @@
 #include "config.h"
 #include "util.h"
 
+#include <arpa/inet.h>
 #include <cJSON.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -49,10 +51,13 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
 static void health_url(const char *bind, int port, bool tls, char *url, size_t len)
 {
 	const char *host = bind;
+	struct in_addr a4;
+	struct in6_addr a6;
 
-	if (strcmp(bind, "0.0.0.0") == 0 || bind[0] == '\0')
+	/* compared as addresses, not as text ("::" and "0::0" are the same wildcard) */
+	if (bind[0] == '\0' || (inet_pton(AF_INET, bind, &a4) == 1 && a4.s_addr == htonl(INADDR_ANY)))
 		host = "127.0.0.1";
-	else if (strcmp(bind, "::") == 0)
+	else if (inet_pton(AF_INET6, bind, &a6) == 1 && IN6_IS_ADDR_UNSPECIFIED(&a6))
 		host = "::1";
 	snprintf(url, len, "%s://%s%s%s:%d/healthz", tls ? "https" : "http",
 	         strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", port);

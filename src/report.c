@@ -11,6 +11,7 @@
  * so plainly and is where the signature and the key's fingerprint will go.
  */
 #include "report.h"
+#include "config.h"
 #include "page.h"
 #include "util.h"
 
@@ -385,7 +386,7 @@ char *report_render(const struct timeline *tl, const struct report_meta *m, size
 	        /* Should a value ever slip past esc(), it still runs and loads nothing. */
 	        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
 	        "style-src 'unsafe-inline'\"><title>",
-	        m->lang == LANG_EN ? "en" : "es");
+	        config_lang_names[m->lang]);
 	put(&o, R_TITLE);
 	fputs(" \xe2\x80\x94 mnmfa</title><style>", o.f);
 	fputs(report_css, o.f);
