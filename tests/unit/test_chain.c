@@ -137,8 +137,10 @@ static void chain_build(struct chain *c)
 			r->f[k] = c->text[i][k];
 			r->len[k] = strlen(c->text[i][k]);
 		}
-		if (i == 2)
+		if (i == 2) {
 			r->f[CHAIN_REFDATA] = NULL;   /* a NULL field in the chain */
+			r->len[CHAIN_REFDATA] = 0;
+		}
 		memcpy(c->prev[i], i == 0 ? chain_genesis : c->hash[i - 1], CHAIN_HASH_HEX + 1);
 		r->prev_hash = c->prev[i];
 		r->prev_len = CHAIN_HASH_HEX;
@@ -203,6 +205,7 @@ static void test_every_field_tamper_flips(void **state)
 				chain_build(c);
 				if (c->row[i].f[k] == NULL) {
 					c->row[i].f[k] = "";   /* NULL became "" */
+					c->row[i].len[k] = 0;
 				} else if (how == 0) {
 					c->text[i][k][0] ^= 1;
 				} else if (how == 1) {
