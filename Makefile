@@ -42,13 +42,14 @@ LIB_SRCS += store_mem.c limiter_mem.c
 UNIT_TESTS = $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
 UNIT_BINS  = $(UNIT_TESTS:%=$(BUILD)/tests/test_%)
 E2E_BIN    = $(BUILD)/tests/e2e
+BROWSER_TESTS = tests/browser/run.mjs tests/browser/report.mjs
 
 DEPS_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 DEPS_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 TEST_CFLAGS := $(shell pkg-config --cflags $(TEST_PKGS) 2>/dev/null)
 TEST_LIBS   := $(shell pkg-config --libs $(TEST_PKGS) 2>/dev/null)
 
-.PHONY: all deps test-deps run test unit e2e browser sanitize bench fuzz image-test install clean help
+.PHONY: all deps test-deps run test unit e2e browser sanitize bench fuzz fuzz-build image-test install clean help
 
 all: $(BUILD)/mnmfa
 
@@ -58,7 +59,7 @@ help:
 	@echo "make test       unit + end-to-end + browser tests (installs missing packages first)"
 	@echo "make sanitize   build and test with ASan+UBSan (build/san)"
 	@echo "make bench      wrk on loopback: mint and page requests/s"
-	@echo "make fuzz       run each libFuzzer harness for FUZZ_SECONDS (default 20)"
+	@echo "make fuzz       build each libFuzzer harness (clang, -Werror) and run it for FUZZ_SECONDS (default 20)"
 	@echo "make image-test build the Docker image with a local engine and run it hardened (root)"
 	@echo "make install    install to PREFIX (default /usr/local)"
 
@@ -104,12 +105,12 @@ e2e: $(BUILD)/mnmfa $(E2E_BIN)
 	@scripts/run-tests e2e $(E2E_BIN) $(BUILD)/mnmfa
 
 browser: $(BUILD)/mnmfa
-	@scripts/run-tests browser node tests/browser/run.mjs $(BUILD)/mnmfa
-	@scripts/run-tests browser node tests/browser/report.mjs $(BUILD)/mnmfa
+	@for s in $(BROWSER_TESTS); do scripts/run-tests browser node $$s $(BUILD)/mnmfa || exit 1; done
 
+# The runner gets these lists and runs nothing else (no glob of build/).
 test: test-deps
 	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(E2E_BIN)
-	@scripts/run-tests all "$(BUILD)"
+	@scripts/run-tests all $(BUILD)/mnmfa $(E2E_BIN) --unit $(UNIT_BINS) --browser $(BROWSER_TESTS)
 
 sanitize:
 	@$(MAKE) --no-print-directory SANITIZE=1 test
@@ -120,10 +121,43 @@ run: deps $(BUILD)/mnmfa
 bench: $(BUILD)/mnmfa
 	@bench/run $(BUILD)/mnmfa
 
-FUZZERS = $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+# Fuzzers: each tests/fuzz/fuzz_NAME.c with libFuzzer, linked against the
+# library compiled again by clang with coverage, ASan and UBSan, with the
+# same warnings and -Werror (out of tree, in build/fuzz/); then each runs for
+# FUZZ_SECONDS (0: replay the corpora once). scripts/run-fuzz only runs them.
+FUZZ_CC      ?= clang
+FUZZ_BUILD    = build/fuzz
 FUZZ_SECONDS ?= 20
-fuzz:
-	@scripts/run-fuzz $(FUZZ_SECONDS) $(FUZZERS)
+FUZZERS       = $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS     = $(FUZZERS:%=$(FUZZ_BUILD)/fuzz_%)
+FUZZ_OBJS     = $(LIB_SRCS:%.c=$(FUZZ_BUILD)/obj/%.o)
+FUZZ_SAN      = -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer $(WARN) $(FUZZ_SAN) \
+                -Iinclude -I$(FUZZ_BUILD)/gen $(DEPS_CFLAGS)
+
+$(FUZZ_BUILD)/gen/assets_data.h: $(ASSETS) scripts/embed-assets
+	@mkdir -p $(@D)
+	scripts/embed-assets $(ASSETS) > $@.tmp && mv $@.tmp $@
+$(FUZZ_BUILD)/obj/assets.o: $(FUZZ_BUILD)/gen/assets_data.h
+
+$(FUZZ_BUILD)/obj/%.o: src/%.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+$(FUZZ_BUILD)/libmnmfa.a: $(FUZZ_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_BUILD)/libmnmfa.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -MMD -MP -o $@ $< $(FUZZ_BUILD)/libmnmfa.a \
+	  $(DEPS_LIBS) $(LDLIBS)
+
+fuzz-build: deps
+	@command -v $(FUZZ_CC) >/dev/null || { echo "make fuzz needs $(FUZZ_CC) (scripts/install-deps)"; exit 2; }
+	@$(MAKE) --no-print-directory $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	@scripts/run-fuzz $(FUZZ_SECONDS) $(FUZZ_BINS)
 
 # Not part of `make test`: needs root, starts its own dockerd, takes minutes the first time.
 image-test:
@@ -136,4 +170,4 @@ install: $(BUILD)/mnmfa
 clean:
 	rm -rf build
 
--include $(OBJS:.o=.d)
+-include $(OBJS:.o=.d) $(FUZZ_OBJS:.o=.d) $(FUZZ_BINS:=.d)

@@ -1,5 +1,3 @@
-// sources: src/crypto.c src/form.c src/util.c src/log.c
-// libs: -lcrypto
 // max_len: 256
 /*
  * fuzz_b64url: page ids as they arrive in a path (GET /{page_id}, GET/DELETE

@@ -1,5 +1,3 @@
-// sources: src/chain.c src/crypto.c src/util.c src/log.c
-// libs: -lcrypto
 // max_len: 8192
 /*
  * fuzz_chain: the audit chain's encoding and verify walk on rows made from the
@@ -14,6 +12,7 @@
 #include "chain.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,5 +1,3 @@
-// sources: src/config.c src/config_keys.c src/fileio.c src/validate.c src/utf8.c src/caldate.c src/util.c src/log.c
-// libs: -lcjson
 // max_len: 8192
 /*
  * fuzz_config: the JSON config file (--config FILE). The input becomes the

@@ -1,4 +1,3 @@
-// sources: src/validate.c src/utf8.c src/caldate.c src/challenge.c src/util.c
 // max_len: 1024
 /*
  * fuzz_fields: the SPEC §4.3 field rules (validate_*), the strict date parser

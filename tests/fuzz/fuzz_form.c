@@ -1,4 +1,3 @@
-// sources: src/form.c
 // max_len: 20000
 /*
  * fuzz_form: query strings and urlencoded bodies (form_get) and the encoder of

@@ -1,5 +1,3 @@
-// sources: src/api.c src/store.c src/store_mem.c src/limiter.c src/limiter_mem.c src/metrics.c src/buf.c src/form.c src/validate.c src/utf8.c src/caldate.c src/challenge.c src/crypto.c src/config.c src/config_keys.c src/fileio.c src/util.c src/log.c
-// libs: -lcjson -lcrypto
 // max_len: 20000
 /*
  * fuzz_mint: the API port's request handler (api_handle) on outside input:

@@ -1,5 +1,3 @@
-// sources: src/page.c src/buf.c src/assets.c src/caldate.c src/challenge.c src/crypto.c src/util.c src/log.c
-// libs: -lcrypto
 // max_len: 8192
 /*
  * fuzz_page: the Accept-Language header (page_pick_lang) and the one HTML

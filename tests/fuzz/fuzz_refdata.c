@@ -1,5 +1,3 @@
-// sources: src/chain.c src/auditdb.c src/outbox.c src/audit_export.c src/config.c src/config_keys.c src/fileio.c src/validate.c src/utf8.c src/caldate.c src/crypto.c src/util.c src/log.c
-// libs: -lcjson -lcrypto -lsqlite3
 // max_len: 20000
 /*
  * fuzz_refdata: the page's device info as the validate form posts it
