@@ -41,7 +41,8 @@ ENV MNMFA_WEB_PORT=443 \
     MNMFA_DB_PATH=/var/lib/mnmfa/data/logs.db
 EXPOSE 443 8000
 VOLUME ["/var/lib/mnmfa/certs", "/var/lib/mnmfa/data"]
-# `mnmfa health` reads the same MNMFA_* variables as the daemon, so a changed port is followed.
+# `mnmfa health` reads the same MNMFA_* variables (and MNMFA_CONFIG file) as the daemon, so a
+# changed port is followed; flags given to `serve` are not seen by it.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
   CMD ["/usr/local/bin/mnmfa", "health"]
 ENTRYPOINT ["/usr/local/bin/mnmfa"]
