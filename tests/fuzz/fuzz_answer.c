@@ -1,5 +1,3 @@
-// sources: src/chatfuel.c src/delivery.c src/util.c src/log.c
-// libs: -lcjson -lcurl
 // max_len: 20000
 /*
  * fuzz_answer: what Chatfuel or a webhook receiver answers is outside input,
