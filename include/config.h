@@ -1,5 +1,5 @@
 /*
- * config: the effective configuration. One table of keys (config.c) drives the
+ * config: the effective configuration. One table of keys (config_keys.c) drives the
  * defaults, the JSON file, MNMFA_* environment variables, --flags, --help and
  * check-config. Precedence: flag > environment > file > default.
  */

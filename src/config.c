@@ -1,6 +1,7 @@
 /*
- * config: one table of keys drives defaults, the JSON config file, MNMFA_*
- * environment variables, --flags, --help and check-config. Loading goes
+ * config: one table of keys (config_keys.c) drives defaults, the JSON config
+ * file, MNMFA_* environment variables, --flags, --help and check-config;
+ * this file loads, prints and documents them. Loading goes
  * through layers (default < file < env < flag); each layer calls the same
  * setter, so a value is validated the same way wherever it came from, and an
  * error names the key, the bad value (unless secret) and what is expected.
