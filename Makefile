@@ -4,7 +4,7 @@
 PREFIX   ?= /usr/local
 BUILD    ?= build
 CC       ?= cc
-PKGS      = libmicrohttpd gnutls openssl sqlite3 libcjson libcurl
+PKGS      = libmicrohttpd gnutls openssl sqlite3 libcjson libcurl hiredis
 TEST_PKGS = cmocka
 
 WARN    = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -38,6 +38,8 @@ LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 OBJS     = $(LIB_OBJS) $(BUILD)/obj/main.o
 # The store and limiter implementations behind their interfaces.
 LIB_SRCS += store_mem.c limiter_mem.c
+# Several nodes on Redis.
+LIB_SRCS += redis.c store_redis.c limiter_redis.c
 
 UNIT_TESTS = $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
 UNIT_BINS  = $(UNIT_TESTS:%=$(BUILD)/tests/test_%)
@@ -69,6 +71,7 @@ deps:
 test-deps:
 	@command -v pkg-config >/dev/null 2>&1 && pkg-config --exists $(PKGS) $(TEST_PKGS) \
 	  && command -v wrk >/dev/null && command -v chromium >/dev/null && command -v promtool >/dev/null \
+	  && command -v redis-sentinel >/dev/null && command -v haproxy >/dev/null \
 	  && test -d node_modules/playwright-core || scripts/install-deps
 
 # Embedded page assets: assets/* become C arrays (scripts/embed-assets).

@@ -8,6 +8,7 @@
 #include "audit.h"
 #include "config.h"
 #include "crypto.h"
+#include "redis.h"
 #include "store.h"
 #include "validate.h"
 
@@ -35,7 +36,18 @@ struct app {
 	struct limiter *rate_phone;      /* mints per phone */
 	struct limiter *lockout;         /* failed answers per phone */
 	struct limiter *rate_ip;         /* web requests per client address */
+	struct redis *redis;             /* with redis_url/redis_sentinels: shared by store and limiters */
 };
+
+#define APP_HEALTH_DEGRADED "{\"status\":\"degraded\",\"redis\":\"down\"}"
+#define APP_RETRY_AFTER_REDIS "2"    /* seconds: reconnects back off to at most 2 s */
+
+/* /healthz on either port: false when a part the node needs (Redis) does not
+ * answer, so a balancer stops sending it requests. */
+static inline bool app_healthy(struct app *app)
+{
+	return app->redis == NULL || redis_ping(app->redis);
+}
 
 /* Starts the audit event about challenge c: its identity and times. The
  * caller adds what only it knows (ip, user agent, refdata, notify). A

@@ -54,4 +54,21 @@ void challenge_option_value(const struct question *q, int i, char *buf, size_t l
  * not branch on where the right answer sits beyond comparing fixed-size values. */
 bool challenge_check(const struct question *q, const char *answer, size_t len);
 
+/* The answer check as a string comparison, for a store that cannot run C (a
+ * Redis script): challenge_check(q, a, len) is true exactly when
+ * challenge_answer_key(challenge_expected_key(q, x), a, len) is a non-empty
+ * string equal to x. The forms an answer is read in: */
+enum challenge_key {
+	CHALLENGE_KEY_TEXT = 0,          /* as typed (choice mode: an option value or "none") */
+	CHALLENGE_KEY_DATE = 1,          /* a date, as its day number */
+	CHALLENGE_KEY_SUM = 2,           /* a sum, as its value */
+	CHALLENGE_KEY_FORMS = 3
+};
+/* Writes q's expected key into x and returns the form answers are read in;
+ * for a malformed q, x is "" (which no answer matches). */
+enum challenge_key challenge_expected_key(const struct question *q, char x[CHALLENGE_ANSWER_MAX]);
+/* The answer read in `form` into out, or "" when it is not of that form. */
+void challenge_answer_key(enum challenge_key form, const char *answer, size_t len,
+                          char out[CHALLENGE_ANSWER_MAX]);
+
 #endif

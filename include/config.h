@@ -68,6 +68,10 @@ struct config {
 	int request_timeout;           /* seconds for a TLS handshake and a request's headers */
 	int answer_wait;               /* seconds an answer waits for durable evidence */
 	int result_max_age;            /* seconds after the decision a result is still sent */
+	char *redis_url;               /* none: the in-memory store */
+	struct strlist redis_sentinels;
+	char *redis_master;
+	char *node_id;                 /* default: the host name */
 
 	char wa_digits[16];            /* derived: whatsapp_number without '+' */
 };

@@ -8,6 +8,7 @@
 #ifndef MNMFA_METRICS_H
 #define MNMFA_METRICS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,6 +46,9 @@ struct metrics_sample {
 	double outbox_oldest_age_s;                /* age of the oldest of them; 0 when none */
 	int64_t tls_not_after_s;                   /* certificate expiry, Unix s; 0: unknown */
 	int64_t result_max_age_s;                  /* the configured result_max_age */
+	bool redis;                                /* redis_url/redis_sentinels set: */
+	bool redis_up;                             /* the last call reached Redis */
+	uint64_t redis_calls, redis_errors, redis_latency_us;
 };
 
 /* Renders every counter, histogram and the sample; returns a malloc'd string. */

@@ -48,7 +48,9 @@ enum store_result {
 	STORE_NOT_FOUND,     /* unknown id (or a tombstone past its retention) */
 	STORE_EXPIRED,       /* known, pending past expires_ms, or already expired */
 	STORE_USED,          /* decided (approved/denied/locked) or canceled */
-	STORE_FULL           /* put: max_pending live challenges reached (or the id exists) */
+	STORE_FULL,          /* put: max_pending live challenges reached (or the id exists) */
+	STORE_UNAVAILABLE    /* Redis could not be reached in time: nothing was changed that
+	                        the caller must account for (retry later; 503) */
 };
 
 struct store;

@@ -322,9 +322,19 @@ static int mint_limits(struct app *app, struct http_req *req, struct mint *m)
 	return 0;
 }
 
+/* The shared store (Redis) did not answer in time: nothing was stored. */
+static void api_reply_unavailable(struct app *app, struct http_req *req)
+{
+	metrics_inc(app->metrics, M_CAPACITY);
+	http_reply_error(req, 503, "capacity", NULL, "the shared store is unreachable; retry shortly");
+	http_reply_add_header(req, "Retry-After", APP_RETRY_AFTER_REDIS);
+}
+
 /* Stores the challenge and queues its audit event. Answers 503 itself. */
 static int mint_commit(struct app *app, struct http_req *req, struct mint *m)
 {
+	enum store_result sr;
+
 	if (mint_limits(app, req, m) < 0)
 		return -1;
 	if (crypto_random(m->c.id, PAGE_ID_BYTES) < 0) {
@@ -334,7 +344,12 @@ static int mint_commit(struct app *app, struct http_req *req, struct mint *m)
 	m->c.created_ms = now_ms();
 	m->c.expires_ms = m->c.created_ms + (int64_t)m->expires_in * 1000;
 	m->c.status = CHAL_PENDING;
-	if (store_put(app->store, &m->c) != STORE_OK) {
+	sr = store_put(app->store, &m->c);
+	if (sr == STORE_UNAVAILABLE) {
+		api_reply_unavailable(app, req);
+		return -1;
+	}
+	if (sr != STORE_OK) {
 		metrics_inc(app->metrics, M_CAPACITY);
 		http_reply_error(req, 503, "capacity", NULL, "too many challenges are pending; retry shortly");
 		http_reply_retry_after(req, RETRY_AFTER_CAPACITY_S);
@@ -481,6 +496,10 @@ static void handle_v1_item(struct app *app, struct http_req *req, const char *id
 	} else {
 		sr = store_get(app->store, raw, now_ms(), &c);
 	}
+	if (sr == STORE_UNAVAILABLE) {
+		api_reply_unavailable(app, req);
+		return;
+	}
 	if (sr == STORE_NOT_FOUND) {
 		/* Decided long ago (or under memory pressure): the audit log remembers. */
 		struct audit_status as;
@@ -518,6 +537,15 @@ static void handle_metrics(struct app *app, struct http_req *req)
 		(void)backlog_sample(app->backlog, now_ms(), &ms.outbox_pending, &ms.outbox_oldest_age_s);
 	ms.tls_not_after_s = tls_material_not_after(app->tls);
 	ms.result_max_age_s = app->cfg.result_max_age;
+	if (app->redis != NULL) {
+		struct redis_stats rs;
+		redis_get_stats(app->redis, &rs);
+		ms.redis = true;
+		ms.redis_up = rs.up;
+		ms.redis_calls = rs.calls;
+		ms.redis_errors = rs.errors;
+		ms.redis_latency_us = rs.latency_us;
+	}
 	text = metrics_render(app->metrics, &ms);
 	http_reply_take(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text));
 }
@@ -578,8 +606,11 @@ void api_handle(void *ctx, struct http_req *req)
 	req->route = api_route(path);
 
 	if (strcmp(path, "/healthz") == 0) {
-		if (get)
+		if (get && app_healthy(app))
 			http_reply_health(req);
+		else if (get)
+			http_reply(req, 503, "application/json; charset=utf-8", APP_HEALTH_DEGRADED,
+			           strlen(APP_HEALTH_DEGRADED));
 		else
 			method_not_allowed(req, "GET, HEAD");
 		return;

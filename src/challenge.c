@@ -293,3 +293,47 @@ bool challenge_check(const struct question *q, const char *answer, size_t len)
 	challenge_option_value(q, q->correct, expect, sizeof expect);
 	return challenge_equal_padded(answer, len, expect);
 }
+
+enum challenge_key challenge_expected_key(const struct question *q, char x[CHALLENGE_ANSWER_MAX])
+{
+	x[0] = '\0';
+	if (q->kind != QUESTION_DATE && q->kind != QUESTION_SUM)
+		return CHALLENGE_KEY_TEXT;
+	if (q->mode == MODE_ENTRY) {
+		snprintf(x, CHALLENGE_ANSWER_MAX, "%d", (int)q->truth);
+		return q->kind == QUESTION_DATE ? CHALLENGE_KEY_DATE : CHALLENGE_KEY_SUM;
+	}
+	if (q->mode != MODE_CHOICE || q->n_options < CHALLENGE_MIN_CHOICES ||
+	    q->n_options > CHALLENGE_MAX_CHOICES || q->correct > q->n_options)
+		return CHALLENGE_KEY_TEXT;
+	challenge_option_value(q, q->correct, x, CHALLENGE_ANSWER_MAX);
+	return CHALLENGE_KEY_TEXT;
+}
+
+void challenge_answer_key(enum challenge_key form, const char *answer, size_t len,
+                          char out[CHALLENGE_ANSWER_MAX])
+{
+	int32_t v;
+
+	out[0] = '\0';
+	if (answer == NULL || len == 0 || len >= CHALLENGE_ANSWER_MAX)
+		return;
+	switch (form) {
+	case CHALLENGE_KEY_TEXT:
+		if (memchr(answer, '\0', len) == NULL) {
+			memcpy(out, answer, len);
+			out[len] = '\0';
+		}
+		break;
+	case CHALLENGE_KEY_DATE:
+		if (caldate_parse(answer, len, &v) == 0)
+			snprintf(out, CHALLENGE_ANSWER_MAX, "%d", (int)v);
+		break;
+	case CHALLENGE_KEY_SUM:
+		if (challenge_parse_sum(answer, len, &v) == 0)
+			snprintf(out, CHALLENGE_ANSWER_MAX, "%d", (int)v);
+		break;
+	default:
+		break;
+	}
+}

@@ -7,6 +7,7 @@
  * error names the key, the bad value (unless secret) and what is expected.
  */
 #include "config.h"
+#include "store_redis.h"
 #include "config_keys.h"
 #include "fileio.h"
 #include "log.h"
@@ -359,6 +360,15 @@ static int config_finish(struct config *cfg)
 {
 	char buf[600];
 
+	if (cfg->node_id == NULL) {
+		char host[STORE_NODE_MAX + 1] = "";
+		size_t n;
+		if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0')
+			snprintf(host, sizeof host, "node");
+		n = strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_");
+		host[n] = '\0';              /* a host name is already of these characters */
+		cfg->node_id = xstrdup(host[0] != '\0' ? host : "node");
+	}
 	if (cfg->threads == 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		cfg->threads = n > 0 ? (int)(n > 64 ? 64 : n) : 2;
@@ -384,6 +394,11 @@ static int config_finish(struct config *cfg)
 	}
 	if (cfg->webhook_url != NULL && cfg->webhook_secret == NULL) {
 		config_error(key_find("webhook_secret"), "effective", NULL, "required when webhook_url is set");
+		return -1;
+	}
+	if ((cfg->redis_sentinels.n > 0) != (cfg->redis_master != NULL)) {
+		config_error(key_find(cfg->redis_master ? "redis_sentinels" : "redis_master"), "effective", NULL,
+		             "redis_sentinels and redis_master must be set together");
 		return -1;
 	}
 	return 0;

@@ -5,6 +5,8 @@
  */
 #include "config.h"
 #include "config_keys.h"
+#include "redis.h"
+#include "store_redis.h"
 #include "util.h"
 #include "validate.h"
 
@@ -63,6 +65,31 @@ static const char *check_logo(const char *s)
 static const char *check_user(const char *s)
 {
 	return getpwnam(s) == NULL ? "no such user on this system" : NULL;
+}
+
+static const char *check_redis_url(const char *s)
+{
+	struct redis_addr a;
+	char err[128];
+	int rc = redis_parse_url(s, &a, err, sizeof err);
+
+	explicit_bzero(&a, sizeof a);
+	return rc == 0 ? NULL : "expected redis://[user:password@]host:port/db or unix:///path?db=N";
+}
+
+static const char *check_hostport(const char *s)
+{
+	char host[REDIS_HOST_MAX];
+	int port;
+
+	return redis_parse_hostport(s, host, sizeof host, &port) == 0 ? NULL : "expected host:port";
+}
+
+static const char *check_node_id(const char *s)
+{
+	size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_");
+
+	return n > 0 && s[n] == '\0' ? NULL : "expected letters, digits, '.', '-' or '_'";
 }
 
 #define F(f) offsetof(struct config, f)
@@ -147,6 +174,14 @@ const struct key config_keys[] = {
 	KEY_INT(request_timeout, "10", 1, 300, "seconds a TLS handshake and a request's headers may take"),
 	KEY_INT(answer_wait, "10", 1, 120, "seconds an answer waits for its evidence to be durable"),
 	KEY_INT(result_max_age, "900", 1, 86400, "seconds after the decision past which a result is not sent"),
+	{ .name = "redis_url", .kind = K_STR, .off = F(redis_url), .len_max = URL_MAX, .secret = true,
+	  .check = check_redis_url,
+	  .help = "redis://[user:password@]host:port/db or unix:///path?db=N: challenges and limits shared by every node (none: in memory)" },
+	KEY_LIST(redis_sentinels, HOST_MAX, check_hostport, false,
+	         "Sentinel addresses (host:port) asked for the master, instead of redis_url's host"),
+	KEY_STR(redis_master, NULL, HOST_MAX, NULL, "the master's name at the sentinels"),
+	KEY_STR(node_id, NULL, STORE_NODE_MAX, check_node_id,
+	        "this node's name in logs, metrics and audit rows (default: the host name)"),
 };
 
 const size_t config_nkeys = ARRAY_LEN(config_keys);

@@ -171,6 +171,17 @@ char *metrics_render(const struct metrics *m, const struct metrics_sample *s)
 		buf_printf(&o, "mnmfa_tls_certificate_expiry_timestamp_seconds %lld\n",
 		           (long long)s->tls_not_after_s);
 	}
+	if (s->redis) {
+		render_head(&o, "mnmfa_redis_up", "gauge", "1 when the last Redis call got an answer");
+		buf_printf(&o, "mnmfa_redis_up %d\n", s->redis_up ? 1 : 0);
+		render_head(&o, "mnmfa_redis_round_trips_total", "counter", "Redis round trips (commands and scripts)");
+		buf_printf(&o, "mnmfa_redis_round_trips_total %llu\n", (unsigned long long)s->redis_calls);
+		render_head(&o, "mnmfa_redis_errors_total", "counter", "Redis round trips that failed or timed out");
+		buf_printf(&o, "mnmfa_redis_errors_total %llu\n", (unsigned long long)s->redis_errors);
+		render_head(&o, "mnmfa_redis_round_trip_seconds_total", "counter",
+		            "Time spent in Redis round trips (divided by mnmfa_redis_round_trips_total: the mean)");
+		buf_printf(&o, "mnmfa_redis_round_trip_seconds_total %.6f\n", (double)s->redis_latency_us / 1e6);
+	}
 	render_histograms(&o, m);
 	return buf_take(&o, NULL);
 }

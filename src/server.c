@@ -54,10 +54,13 @@
 #include "crypto.h"
 #include "http.h"
 #include "limiter.h"
+#include "limiter_redis.h"
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
+#include "redis.h"
 #include "store.h"
+#include "store_redis.h"
 #include "tlsmat.h"
 #include "util.h"
 #include "web.h"
@@ -133,6 +136,35 @@ static void on_canceled_at_stop(void *ctx, const struct chal *c)
 	audit_unanswered(ctx, c, AUDIT_CANCELED);
 }
 
+/* The store and the limiters: in memory, or in the Redis every node shares. */
+static int state_open(struct app *app)
+{
+	const struct config *cfg = &app->cfg;
+
+	if (cfg->redis_url == NULL && cfg->redis_sentinels.n == 0) {
+		app->store = store_new((size_t)cfg->max_pending);
+		app->rate_phone = limiter_new(cfg->rate_phone.n, cfg->rate_phone.seconds, LIMITER_SLOTS);
+		app->lockout = limiter_new(cfg->lockout.n, cfg->lockout.seconds, LIMITER_SLOTS);
+		app->rate_ip = limiter_new(cfg->rate_ip.n, cfg->rate_ip.seconds, LIMITER_SLOTS);
+		return 0;
+	}
+	app->redis = redis_new(cfg->redis_url, cfg->redis_sentinels.v, cfg->redis_sentinels.n, cfg->redis_master);
+	if (app->redis == NULL)
+		return -1;
+	app->store = store_redis_new(&(struct store_redis_opts){
+		.redis = app->redis, .max_pending = (size_t)cfg->max_pending, .node_id = cfg->node_id });
+	app->rate_phone = limiter_redis_new(app->redis, "rate_phone", cfg->rate_phone.n, cfg->rate_phone.seconds);
+	app->lockout = limiter_redis_new(app->redis, "lockout", cfg->lockout.n, cfg->lockout.seconds);
+	app->rate_ip = limiter_redis_new(app->redis, "rate_ip", cfg->rate_ip.n, cfg->rate_ip.seconds);
+	/* Serving starts either way: until Redis answers, requests get 503 and
+	 * /healthz says degraded. */
+	if (!redis_ping(app->redis))
+		log_warn("redis: not reachable yet; answering 503 until it is");
+	log_info("node %s: challenges and limits in Redis (%s)", cfg->node_id,
+	         cfg->redis_sentinels.n > 0 ? "via Sentinel" : "redis_url");
+	return 0;
+}
+
 static void warn_defaults(const struct config *cfg)
 {
 	if (cfg->api_keys.n == 0)
@@ -191,10 +223,8 @@ int server_run(struct app *app)
 	tls_material_install(app->tls);
 
 	app->metrics = metrics_new();
-	app->store = store_new((size_t)cfg->max_pending);
-	app->rate_phone = limiter_new(cfg->rate_phone.n, cfg->rate_phone.seconds, LIMITER_SLOTS);
-	app->lockout = limiter_new(cfg->lockout.n, cfg->lockout.seconds, LIMITER_SLOTS);
-	app->rate_ip = limiter_new(cfg->rate_ip.n, cfg->rate_ip.seconds, LIMITER_SLOTS);
+	if (state_open(app) < 0)
+		goto out;
 	app->notify = notify_start(cfg);
 	if (app->notify == NULL)
 		goto out;
@@ -265,6 +295,8 @@ out:
 	limiter_free(app->lockout);
 	limiter_free(app->rate_ip);
 	app->rate_phone = app->lockout = app->rate_ip = NULL;
+	redis_free(app->redis);
+	app->redis = NULL;
 	if (stopped)
 		tls_material_free(app->tls);
 	app->audit = NULL;

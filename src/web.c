@@ -139,6 +139,13 @@ static void reply_state(struct web *w, struct http_req *req, unsigned status, en
 	http_reply_take(req, status, "text/html; charset=utf-8", html, len);
 }
 
+/* The shared store (Redis) did not answer: the link still works, try again. */
+static void reply_unavailable(struct web *w, struct http_req *req)
+{
+	reply_state(w, req, 503, PAGE_UNAVAILABLE);
+	http_reply_add_header(req, "Retry-After", APP_RETRY_AFTER_REDIS);
+}
+
 static void handle_static(struct web *w, struct http_req *req, const char *name)
 {
 	const struct asset *a;
@@ -185,6 +192,10 @@ static void handle_page(struct web *w, struct http_req *req, const char *id)
 		return;
 	}
 	sr = store_get(w->app->store, raw, now, &c);
+	if (sr == STORE_UNAVAILABLE) {
+		reply_unavailable(w, req);
+		return;
+	}
 	if (sr == STORE_NOT_FOUND || sr == STORE_EXPIRED) {
 		reply_state(w, req, 404, PAGE_NOT_FOUND);
 		return;
@@ -358,7 +369,10 @@ static void handle_validate(struct web *w, struct http_req *req)
 
 	/* The facts decide_answer needs: the page as it stood, the phone's
 	 * lockout, the store's verdict. */
-	pending = store_get(app->store, raw, now, &c) == STORE_OK;
+	in.sr = store_get(app->store, raw, now, &c);
+	pending = in.sr == STORE_OK;
+	if (in.sr == STORE_UNAVAILABLE)
+		goto unavailable;
 	if (pending) {
 		q_before = c.q;
 		strlcpy_(pkey, app_phone_key(c.phone), sizeof pkey);
@@ -370,6 +384,13 @@ static void handle_validate(struct web *w, struct http_req *req)
 	else
 		in.sr = store_take(app->store, raw, now, answer, (size_t)alen, &c);
 	explicit_bzero(answer, sizeof answer);
+	if (in.sr == STORE_UNAVAILABLE) {
+		/* Nothing was decided (or a retried decision found nothing): the
+		 * attempt is not counted and the person tries again. */
+		if (in.plan.reserved)
+			limiter_refund(app->lockout, pkey, strlen(pkey), now);
+		goto unavailable;
+	}
 	if (in.sr == STORE_OK) {
 		const char *key = app_phone_key(c.phone);
 		in.lockout_reached = limiter_blocked(app->lockout, key, strlen(key), now) > 0;
@@ -402,6 +423,11 @@ static void handle_validate(struct web *w, struct http_req *req)
 			metrics_inc(app->metrics, M_AUDIT_FAILED);
 		log_info("a phone was locked after %d failed answers (page %s)", app->cfg.lockout.n, id);
 	}
+	goto out;
+unavailable:
+	reply_unavailable(w, req);
+out:
+	explicit_bzero(answer, sizeof answer);
 	explicit_bzero(&q_before, sizeof q_before);
 	free(refdata);
 }
@@ -464,8 +490,11 @@ void web_handle(void *ctx, struct http_req *req)
 	}
 	if (strcmp(path, "/") == 0)
 		reply_state(w, req, 200, PAGE_LANDING);
-	else if (strcmp(path, "/healthz") == 0)
+	else if (strcmp(path, "/healthz") == 0 && app_healthy(w->app))
 		http_reply_health(req);
+	else if (strcmp(path, "/healthz") == 0)
+		http_reply(req, 503, "application/json; charset=utf-8", APP_HEALTH_DEGRADED,
+		           strlen(APP_HEALTH_DEGRADED));
 	else if (strncmp(path, "/static/", 8) == 0)
 		handle_static(w, req, path + 8);
 	else

@@ -21,6 +21,7 @@
 #define H_MAX_DAEMONS 6
 #define H_MAX_SECRETS 256
 #define H_MAX_HEADERS 64
+#define H_MAX_PROCS 12
 #define H_READY_TIMEOUT_MS 10000       /* daemon start until both /healthz answer */
 #define H_STOP_TIMEOUT_MS 5000         /* SIGTERM until SIGKILL */
 #define H_CMD_TIMEOUT_MS 10000         /* one-shot commands (check-config, audit ...) */
@@ -65,6 +66,8 @@ struct t {
 	int nfakes;
 	char *secrets[H_MAX_SECRETS];
 	int nsecrets;
+	pid_t procs[H_MAX_PROCS];    /* other servers the test started (servers.c) */
+	int nprocs;
 };
 
 /* ---- failures ---- */

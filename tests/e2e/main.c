@@ -22,6 +22,7 @@
 
 #include "fake_chatfuel.h"
 #include "harness.h"
+#include "servers.h"
 #include "tests.h"
 
 #define E2E_DEFAULT_JOBS 4
@@ -29,6 +30,7 @@
 #define E2E_TEST_TIMEOUT_MS 45000
 #define E2E_TAIL_LINES 15
 
+extern const struct test e2e_tests_redis[];
 extern const struct test e2e_tests_hardening[];
 extern const struct test e2e_tests_crash[];
 extern const struct test e2e_tests_status[];
@@ -38,6 +40,7 @@ extern const struct test e2e_tests_metrics[];
 extern const struct test e2e_tests_health[];
 
 static const struct test *const tables[] = {
+	e2e_tests_redis,           /* first: the longest, started early */
 	e2e_tests_harness, e2e_tests_mint, e2e_tests_answer, e2e_tests_errors, e2e_tests_web,
 	e2e_tests_config, e2e_tests_notify, e2e_tests_limits, e2e_tests_audit,
 	e2e_tests_concurrency, e2e_tests_hardening, e2e_tests_crash, e2e_tests_status,
@@ -61,6 +64,7 @@ static void teardown(struct t *t)
 		d_stop(t->d[i]);
 	for (int i = 0; i < t->nfakes; i++)
 		fake_stop(t->fakes[i]);
+	srv_stop_all(t);
 }
 
 static void write_result(const struct t *t, const char *path)

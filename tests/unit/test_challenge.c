@@ -502,6 +502,60 @@ static void test_check_refuses_corrupt_questions(void **state)
 	assert_true(check_str(&q, "15"));
 }
 
+/* The string form of the check (what a Redis script compares) says exactly
+ * what challenge_check says: for questions of every kind and mode, each
+ * option value, "none", the truth typed in several spellings, and garbage. */
+static bool key_check(const struct question *q, const char *a, size_t len)
+{
+	char x[CHALLENGE_ANSWER_MAX], k[CHALLENGE_ANSWER_MAX];
+	enum challenge_key form = challenge_expected_key(q, x);
+
+	challenge_answer_key(form, a, len, k);
+	return k[0] != '\0' && strcmp(k, x) == 0;
+}
+
+static void test_answer_key_agrees_with_check(void **state)
+{
+	static const char *const extra[] = { "", "none", "None", "0", "00", "1985-03-12", "1985-3-12",
+	                                     "12", "012", "15 ", "abc", "9999-99-99", "1985-03-12x" };
+	struct test_rng r;
+	int32_t dob = caldate_from_ymd(1985, 3, 12);
+	size_t checked = 0, right = 0;
+
+	(void)state;
+	test_rng_seed(&r, 0x5eed);
+	for (int round = 0; round < 400; round++) {
+		struct question q;
+		enum question_kind kind = round % 2 ? QUESTION_SUM : QUESTION_DATE;
+		enum challenge_mode mode = round % 4 < 2 ? MODE_CHOICE : MODE_ENTRY;
+		char cand[CHALLENGE_MAX_CHOICES + 3][CHALLENGE_ANSWER_MAX];
+		int n = 0;
+
+		assert_int_equal(challenge_generate(&q, kind, mode, 2 + round % 7, dob, test_rng_next, &r), 0);
+		for (int i = 0; i <= q.n_options && n < CHALLENGE_MAX_CHOICES + 1; i++)
+			challenge_option_value(&q, i, cand[n++], sizeof cand[0]);
+		if (kind == QUESTION_DATE)
+			caldate_format(q.truth, cand[n++], sizeof cand[0]);
+		else
+			snprintf(cand[n++], sizeof cand[0], "%d", (int)q.truth);
+		snprintf(cand[n++], sizeof cand[0], "0%d", (int)(q.truth % 100));
+		for (int i = 0; i < n; i++) {
+			bool want = challenge_check(&q, cand[i], strlen(cand[i]));
+			assert_int_equal(key_check(&q, cand[i], strlen(cand[i])), want);
+			right += want;
+			checked++;
+		}
+		for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++, checked++)
+			assert_int_equal(key_check(&q, extra[i], strlen(extra[i])),
+			                 challenge_check(&q, extra[i], strlen(extra[i])));
+		assert_false(key_check(&q, "15\0", 3));
+		q.kind = 9;
+		assert_false(key_check(&q, cand[0], strlen(cand[0])));
+	}
+	assert_true(right >= 400);        /* every question had its right answer among them */
+	assert_true(checked > 4000);
+}
+
 static void test_entry_mode(void **state)
 {
 	struct question q;
@@ -641,6 +695,7 @@ int main(void)
 		cmocka_unit_test(test_check_refuses_garbage),
 		cmocka_unit_test(test_check_refuses_corrupt_questions),
 		cmocka_unit_test(test_entry_mode),
+		cmocka_unit_test(test_answer_key_agrees_with_check),
 		cmocka_unit_test(test_generate_refuses_bad_arguments),
 		cmocka_unit_test(test_broken_rng_fails_instead_of_hanging),
 	};

@@ -232,6 +232,7 @@ static void test_every_key_is_printed_once(void **state)
 		"trusted_proxies", "choices", "max_pending", "rate_phone", "lockout", "rate_ip",
 		"brand_name", "brand_color", "brand_logo", "lang", "threads", "log_format", "log_level",
 		"user", "stop_timeout", "request_timeout", "answer_wait", "result_max_age",
+		"redis_url", "redis_sentinels", "redis_master", "node_id",
 	};
 	struct run *r = load_ok(NULL, NULL, NULL);
 	char *text = print_all(&r->cfg);
@@ -751,6 +752,45 @@ static void test_secrets_are_masked_in_print(void **state)
 	run_done(r);
 }
 
+/* redis_url: a password in it is a secret; the several-node keys are checked. */
+static void test_redis_keys(void **state)
+{
+	struct run *r;
+	char *text;
+	char buf[128];
+
+	(void)state;
+	r = load_ok(NULL, NULL, FLAGS("--redis-url", "redis://mnmfa:RPW-secret-4242@10.0.0.20:6379/1",
+	                              "--node-id", "node-a"));
+	text = print_all(&r->cfg);
+	if (strstr(text, "RPW-secret-4242") != NULL)
+		fail_msg("config_print shows the Redis password:\n%s", text);
+	free(text);
+	assert_string_not_equal(printed(&r->cfg, "redis_url", buf, sizeof buf), "(none)");
+	assert_string_equal(printed(&r->cfg, "node_id", buf, sizeof buf), "node-a");
+	run_done(r);
+	r = load_ok(NULL, NULL, NULL);
+	assert_non_null(r->cfg.node_id);              /* the host name by default */
+	assert_true(r->cfg.node_id[0] != '\0');
+	run_done(r);
+	load_fails(NULL, NULL, FLAGS("--redis-url", "http://10.0.0.20:6379"), "redis_url");
+	load_fails(NULL, NULL, FLAGS("--redis-url", "redis://h:99999/0"), "redis_url");
+	load_fails(NULL, NULL, FLAGS("--redis-url", "unix://relative.sock"), "redis_url");
+	load_fails(NULL, NULL, FLAGS("--redis-url", "redis://h:6379/16"), "redis_url");
+	load_fails(NULL, NULL, FLAGS("--redis-sentinels", "10.0.0.21:26379"), "redis_master");
+	load_fails(NULL, NULL, FLAGS("--redis-master", "mm"), "redis_sentinels");
+	load_fails(NULL, NULL, FLAGS("--redis-sentinels", "nohostport", "--redis-master", "mm"), "redis_sentinels");
+	load_fails(NULL, NULL, FLAGS("--node-id", "a b"), "node_id");
+	r = load_ok(NULL, NULL, FLAGS("--redis-url", "unix:///run/redis/redis.sock?db=2"));
+	run_done(r);
+	/* a bad redis_url is named, its password not shown */
+	r = load(NULL, NULL, FLAGS("--redis-url", "redis://u:RPW-secret-4242@h:0/0"));
+	assert_int_equal(r->rc, -1);
+	assert_non_null(strstr(r->err, "redis_url"));
+	assert_null(strstr(r->err, "RPW-secret-4242"));
+	run_done(r);
+}
+
 static void expect_secret_not_in_error(const char *conf, const char *const *env,
                                        const char *const *flags, const char *secret)
 {
@@ -837,6 +877,7 @@ int main(void)
 		cmocka_unit_test(test_brand_color),
 		cmocka_unit_test(test_cross_key_rules),
 		cmocka_unit_test(test_secrets_are_masked_in_print),
+		cmocka_unit_test(test_redis_keys),
 		cmocka_unit_test(test_secrets_are_masked_in_errors),
 	};
 

@@ -1,0 +1,506 @@
+/*
+ * store_redis: the store (store.h) in a Redis shared by several nodes, so any
+ * node serves and decides any page.
+ *
+ * A challenge is a hash at mnmfa:c:<page id> with its facts: status, times,
+ * lang, the question (packed, 40 bytes), the answer key a script compares
+ * (challenge_expected_key), client id, phone, flow, and the node that minted
+ * it. Its TTL is the expiry plus STORE_DECIDED_TTL_MS while pending, and
+ * STORE_DECIDED_TTL_MS from the decision after, so Redis itself drops
+ * tombstones. Every transition is one Lua script, atomic in Redis: a page is
+ * decided once across all nodes. At the decision the question's truth and
+ * options and the answer key are wiped, as in memory.
+ *
+ * Expiry: each node keeps a sorted set mnmfa:x:<node_id> of the ids it
+ * minted, by expiry time; a decision removes the id (whoever decides), and
+ * the minting node's sweep moves the overdue ones to `expired` and reports
+ * each once (a script takes it out of the set and marks it in one step).
+ * The set survives a restart, so a node resumes its sweeps; a node that
+ * stops leaves its pending challenges to the other nodes (no cancel at
+ * stop). A per-phone set mnmfa:p:<phone> holds the pending ids of a phone.
+ *
+ * Round trips: get 1 (HMGET), put/take/finish/reopen 1 (a script each).
+ * Writes that decide are sent with a request token: a retry after a lost
+ * connection finds its own decision instead of deciding twice.
+ */
+#include "store_redis.h"
+#include "store_impl.h"
+#include "challenge.h"
+#include "crypto.h"
+#include "log.h"
+#include "redis.h"
+#include "util.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RS_KEY_MAX 96
+#define RS_Q_BYTES 40                /* packed struct question */
+#define RS_FIELDS 9                  /* st cm em dm lg q ci ph fl */
+#define RS_SWEEP_BATCH 64
+#define RS_SWEEP_ROUNDS 64           /* batches per sweep at most */
+#define RS_TOKEN_HEX 32
+
+/* Lua shared by the scripts. R(k) reads a record in the order rs_parse takes. */
+#define RS_LUA_COMMON \
+	"local F={'st','cm','em','dm','lg','q','ci','ph','fl'}\n" \
+	"local function R(k) return redis.call('HMGET',k,unpack(F)) end\n" \
+	"local function wipe(q) return string.sub(q,1,4)..string.rep('\\0',#q-4) end\n" \
+	"local function decide(k,id,st,when,expire_at)\n" \
+	"  local f=redis.call('HMGET',k,'q','nd','pk')\n" \
+	"  redis.call('HSET',k,'st',st,'dm',when,'q',wipe(f[1]))\n" \
+	"  redis.call('HDEL',k,'x','xm')\n" \
+	"  redis.call('PEXPIREAT',k,expire_at)\n" \
+	"  redis.call('ZREM','mnmfa:x:'..f[2],id)\n" \
+	"  redis.call('SREM','mnmfa:p:'..f[3],id)\n" \
+	"end\n"
+
+/* KEYS: record, node set, phone set. ARGV: id max_pending cm em lg q x xm ci
+ * ph fl node phone ttl token. 0 stored, 1 full, 2 the id exists. */
+static const char rs_lua_put[] = RS_LUA_COMMON
+	"local mt=redis.call('HGET',KEYS[1],'mt')\n"
+	"if mt then if mt==ARGV[15] then return 0 end return 2 end\n"
+	"if redis.call('ZCARD',KEYS[2])>=tonumber(ARGV[2]) then return 1 end\n"
+	"redis.call('HSET',KEYS[1],'st','0','cm',ARGV[3],'em',ARGV[4],'dm','0','lg',ARGV[5],'q',ARGV[6],"
+	"'x',ARGV[7],'xm',ARGV[8],'ci',ARGV[9],'ph',ARGV[10],'fl',ARGV[11],'nd',ARGV[12],'pk',ARGV[13],"
+	"'mt',ARGV[15])\n"
+	"local until_ms=tonumber(ARGV[4])+tonumber(ARGV[14])\n"
+	"redis.call('PEXPIREAT',KEYS[1],until_ms)\n"
+	"redis.call('ZADD',KEYS[2],ARGV[4],ARGV[1])\n"
+	"redis.call('SADD',KEYS[3],ARGV[1])\n"
+	"if redis.call('PEXPIRETIME',KEYS[3])<until_ms then redis.call('PEXPIREAT',KEYS[3],until_ms) end\n"
+	"return 0\n";
+
+/* KEYS: record. ARGV: id now ttl token raw date sum status ('' = check the
+ * answer). Returns {code, record...}: 0 decided now (or earlier by this
+ * token), 1 unknown, 2 expired, 3 already decided. */
+static const char rs_lua_take[] = RS_LUA_COMMON
+	"local k=KEYS[1]\n"
+	"local h=redis.call('HMGET',k,'st','em','xm','x','tk')\n"
+	"if not h[1] then return {1} end\n"
+	"if h[1]=='3' then return {2,unpack(R(k))} end\n"
+	"if h[1]~='0' then if h[5]==ARGV[4] then return {0,unpack(R(k))} end return {3,unpack(R(k))} end\n"
+	"if tonumber(ARGV[2])>=tonumber(h[2]) then return {2,unpack(R(k))} end\n"
+	"local st=ARGV[8]\n"
+	"if st=='' then\n"
+	"  local cand=ARGV[5+tonumber(h[3])]\n"
+	"  if cand~='' and cand==h[4] then st='1' else st='2' end\n"
+	"end\n"
+	"decide(k,ARGV[1],st,ARGV[2],tonumber(ARGV[2])+tonumber(ARGV[3]))\n"
+	"redis.call('HSET',k,'tk',ARGV[4])\n"
+	"return {0,unpack(R(k))}\n";
+
+/* KEYS: record. ARGV: id now q x xm ttl. 0 reopened, 1 not. */
+static const char rs_lua_reopen[] = RS_LUA_COMMON
+	"local k=KEYS[1]\n"
+	"local h=redis.call('HMGET',k,'st','em','nd','pk')\n"
+	"if not h[1] then return 1 end\n"
+	"if (h[1]~='1' and h[1]~='2' and h[1]~='5') or tonumber(ARGV[2])>=tonumber(h[2]) then return 1 end\n"
+	"redis.call('HSET',k,'st','0','dm','0','q',ARGV[3],'x',ARGV[4],'xm',ARGV[5])\n"
+	"redis.call('HDEL',k,'tk')\n"
+	"redis.call('PEXPIREAT',k,tonumber(h[2])+tonumber(ARGV[6]))\n"
+	"redis.call('ZADD','mnmfa:x:'..h[3],h[2],ARGV[1])\n"
+	"redis.call('SADD','mnmfa:p:'..h[4],ARGV[1])\n"
+	"return 0\n";
+
+/* KEYS: node set. ARGV: now batch ttl. Returns {left, taken, (id,
+ * record...) per challenge that expired}. */
+static const char rs_lua_sweep[] = RS_LUA_COMMON
+	"local ids=redis.call('ZRANGEBYSCORE',KEYS[1],'-inf',ARGV[1],'LIMIT',0,tonumber(ARGV[2]))\n"
+	"local out={redis.call('ZCARD',KEYS[1])-#ids,#ids}\n"
+	"for _,id in ipairs(ids) do\n"
+	"  redis.call('ZREM',KEYS[1],id)\n"
+	"  local k='mnmfa:c:'..id\n"
+	"  local h=redis.call('HMGET',k,'st','em')\n"
+	"  if h[1]=='0' then\n"
+	"    decide(k,id,'3',h[2],tonumber(h[2])+tonumber(ARGV[3]))\n"
+	"    table.insert(out,id)\n"
+	"    for _,v in ipairs(R(k)) do table.insert(out,v) end\n"
+	"  end\n"
+	"end\n"
+	"return out\n";
+
+enum { RS_PUT, RS_TAKE, RS_REOPEN, RS_SWEEP, RS_NSCRIPTS };
+
+struct rstore {
+	struct store base;           /* first: the interface */
+	struct redis *redis;
+	struct redis_script scripts[RS_NSCRIPTS];
+	size_t max_pending;
+	char node[STORE_NODE_MAX + 1];
+	char node_key[RS_KEY_MAX];
+	atomic_size_t pending;       /* this node's, as of the last put or sweep */
+};
+
+static void rs_rec_key(const uint8_t id[PAGE_ID_BYTES], char *out, char b64[PAGE_ID_LEN + 1])
+{
+	b64url_encode(id, PAGE_ID_BYTES, b64);
+	snprintf(out, RS_KEY_MAX, "mnmfa:c:%s", b64);
+}
+
+static void rs_put32(uint8_t *p, int32_t v)
+{
+	uint32_t u = (uint32_t)v;
+
+	p[0] = (uint8_t)u;
+	p[1] = (uint8_t)(u >> 8);
+	p[2] = (uint8_t)(u >> 16);
+	p[3] = (uint8_t)(u >> 24);
+}
+
+static int32_t rs_get32(const uint8_t *p)
+{
+	return (int32_t)((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
+}
+
+static void rs_pack_q(const struct question *q, uint8_t out[RS_Q_BYTES])
+{
+	out[0] = q->kind;
+	out[1] = q->mode;
+	out[2] = q->n_options;
+	out[3] = q->correct;
+	rs_put32(out + 4, q->truth);
+	for (int i = 0; i < CHALLENGE_MAX_CHOICES; i++)
+		rs_put32(out + 8 + 4 * i, q->options[i]);
+}
+
+static void rs_unpack_q(const uint8_t *in, size_t len, struct question *q)
+{
+	memset(q, 0, sizeof *q);
+	if (len != RS_Q_BYTES)
+		return;
+	q->kind = in[0];
+	q->mode = in[1];
+	q->n_options = in[2];
+	q->correct = in[3];
+	q->truth = rs_get32(in + 4);
+	for (int i = 0; i < CHALLENGE_MAX_CHOICES; i++)
+		q->options[i] = rs_get32(in + 8 + 4 * i);
+}
+
+static long long rs_ll(const redisReply *e)
+{
+	long long v = 0;
+	const char *err;
+
+	if (e->type == REDIS_REPLY_INTEGER)
+		return e->integer;
+	if (e->type == REDIS_REPLY_STRING && parse_ll(e->str, -(1LL << 53), 1LL << 53, &v, &err) == 0)
+		return v;
+	return 0;
+}
+
+static void rs_str(const redisReply *e, char *out, size_t cap)
+{
+	size_t n = e->type == REDIS_REPLY_STRING ? e->len : 0;
+
+	if (n >= cap)
+		n = cap - 1;
+	memcpy(out, n > 0 ? e->str : "", n);
+	out[n] = '\0';
+}
+
+/* The record at rep->element[at ...], as the store hands it out: a pending
+ * record past its expiry reads as expired (the sweep of its node marks it);
+ * one that left pending has no truth and no options. */
+static enum store_result rs_parse(const redisReply *rep, size_t at, const uint8_t id[PAGE_ID_BYTES],
+                                  int64_t now_ms, struct chal *out)
+{
+	struct redisReply *const *e = rep->element + at;
+	struct chal c;
+	enum store_result res;
+
+	if (rep->type != REDIS_REPLY_ARRAY || rep->elements < at + RS_FIELDS || e[0]->type != REDIS_REPLY_STRING)
+		return STORE_NOT_FOUND;
+	memset(&c, 0, sizeof c);
+	memcpy(c.id, id, PAGE_ID_BYTES);
+	c.status = (uint8_t)rs_ll(e[0]);
+	c.created_ms = rs_ll(e[1]);
+	c.expires_ms = rs_ll(e[2]);
+	c.decided_ms = rs_ll(e[3]);
+	c.lang = (uint8_t)rs_ll(e[4]);
+	if (e[5]->type == REDIS_REPLY_STRING)
+		rs_unpack_q((const uint8_t *)e[5]->str, e[5]->len, &c.q);
+	rs_str(e[6], c.client_id, sizeof c.client_id);
+	rs_str(e[7], c.phone, sizeof c.phone);
+	rs_str(e[8], c.flow, sizeof c.flow);
+	if (c.status == CHAL_PENDING && now_ms >= c.expires_ms) {
+		c.status = CHAL_EXPIRED;
+		c.decided_ms = c.expires_ms;
+	}
+	if (c.status != CHAL_PENDING) {
+		c.q.truth = 0;
+		memset(c.q.options, 0, sizeof c.q.options);
+	}
+	res = c.status == CHAL_PENDING ? STORE_OK : c.status == CHAL_EXPIRED ? STORE_EXPIRED : STORE_USED;
+	if (out != NULL)
+		*out = c;
+	explicit_bzero(&c, sizeof c);
+	return res;
+}
+
+static void rs_token(char out[RS_TOKEN_HEX + 1])
+{
+	uint8_t raw[RS_TOKEN_HEX / 2];
+
+	if (crypto_random(raw, sizeof raw) < 0)
+		memset(raw, 0, sizeof raw);    /* still unique enough with the id in the key */
+	for (size_t i = 0; i < sizeof raw; i++)
+		snprintf(out + 2 * i, 3, "%02x", raw[i]);
+}
+
+static enum store_result rs_put(struct store *base, const struct chal *c)
+{
+	struct rstore *s = (struct rstore *)base;
+	char key[RS_KEY_MAX], pkey[RS_KEY_MAX], b64[PAGE_ID_LEN + 1], maxp[24], cm[24], em[24], lg[8];
+	char x[CHALLENGE_ANSWER_MAX], xm[8], ttl[24], token[RS_TOKEN_HEX + 1];
+	uint8_t q[RS_Q_BYTES];
+	const char *phone = c->phone[0] == '+' ? c->phone + 1 : c->phone;
+	redisReply *rep;
+	enum store_result res = STORE_UNAVAILABLE;
+
+	rs_rec_key(c->id, key, b64);
+	snprintf(pkey, sizeof pkey, "mnmfa:p:%s", phone);
+	snprintf(maxp, sizeof maxp, "%zu", s->max_pending);
+	snprintf(cm, sizeof cm, "%lld", (long long)c->created_ms);
+	snprintf(em, sizeof em, "%lld", (long long)c->expires_ms);
+	snprintf(lg, sizeof lg, "%u", c->lang);
+	snprintf(xm, sizeof xm, "%d", challenge_expected_key(&c->q, x));
+	snprintf(ttl, sizeof ttl, "%lld", (long long)STORE_DECIDED_TTL_MS);
+	rs_pack_q(&c->q, q);
+	rs_token(token);
+	{
+		const char *av[] = { key, s->node_key, pkey, b64, maxp, cm, em, lg, (const char *)q, x, xm,
+		                     c->client_id, c->phone, c->flow, s->node, phone, ttl, token };
+		size_t al[ARRAY_LEN(av)];
+		for (size_t i = 0; i < ARRAY_LEN(av); i++)
+			al[i] = av[i] == (const char *)q ? sizeof q : strlen(av[i]);
+		rep = redis_eval(s->redis, &s->scripts[RS_PUT], 3, (int)ARRAY_LEN(av), av, al,
+		                 REDIS_REPEATABLE | REDIS_DURABLE);
+	}
+	explicit_bzero(q, sizeof q);
+	explicit_bzero(x, sizeof x);
+	if (rep == NULL)
+		return STORE_UNAVAILABLE;
+	if (rep->type == REDIS_REPLY_INTEGER && rep->integer == 0) {
+		atomic_fetch_add(&s->pending, 1);
+		res = STORE_OK;
+	} else if (rep->type == REDIS_REPLY_INTEGER) {
+		if (rep->integer == 2)
+			log_error("%s: duplicate page id refused", __func__);
+		res = STORE_FULL;
+	}
+	freeReplyObject(rep);
+	return res;
+}
+
+static enum store_result rs_get(struct store *base, const uint8_t id[PAGE_ID_BYTES], int64_t now_ms,
+                                struct chal *out)
+{
+	struct rstore *s = (struct rstore *)base;
+	char key[RS_KEY_MAX], b64[PAGE_ID_LEN + 1];
+	const char *av[] = { "HMGET", key, "st", "cm", "em", "dm", "lg", "q", "ci", "ph", "fl" };
+	redisReply *rep;
+	enum store_result res;
+
+	rs_rec_key(id, key, b64);
+	rep = redis_command(s->redis, (int)ARRAY_LEN(av), av, NULL);
+	if (rep == NULL)
+		return STORE_UNAVAILABLE;
+	res = rs_parse(rep, 0, id, now_ms, out);
+	freeReplyObject(rep);
+	return res;
+}
+
+/* take (status CHAL_PENDING: check the answer) or finish (status given). */
+static enum store_result rs_decide(struct rstore *s, const uint8_t id[PAGE_ID_BYTES], int64_t now_ms,
+                                   const char *answer, size_t answer_len, enum chal_status status,
+                                   struct chal *out)
+{
+	char key[RS_KEY_MAX], b64[PAGE_ID_LEN + 1], now[24], ttl[24], token[RS_TOKEN_HEX + 1], st[4];
+	char keys[CHALLENGE_KEY_FORMS][CHALLENGE_ANSWER_MAX];
+	redisReply *rep;
+	enum store_result res = STORE_UNAVAILABLE;
+
+	rs_rec_key(id, key, b64);
+	snprintf(now, sizeof now, "%lld", (long long)now_ms);
+	snprintf(ttl, sizeof ttl, "%lld", (long long)STORE_DECIDED_TTL_MS);
+	rs_token(token);
+	if (status == CHAL_PENDING)
+		st[0] = '\0';
+	else
+		snprintf(st, sizeof st, "%d", (int)status);
+	for (int f = 0; f < CHALLENGE_KEY_FORMS; f++)
+		challenge_answer_key((enum challenge_key)f, answer, answer_len, keys[f]);
+	{
+		const char *av[] = { key, b64, now, ttl, token, keys[0], keys[1], keys[2], st };
+		size_t al[ARRAY_LEN(av)];
+		for (size_t i = 0; i < ARRAY_LEN(av); i++)
+			al[i] = strlen(av[i]);
+		rep = redis_eval(s->redis, &s->scripts[RS_TAKE], 1, (int)ARRAY_LEN(av), av, al,
+		                 REDIS_REPEATABLE | REDIS_DURABLE);
+	}
+	explicit_bzero(keys, sizeof keys);
+	if (rep == NULL)
+		return STORE_UNAVAILABLE;
+	if (rep->type == REDIS_REPLY_ARRAY && rep->elements >= 1) {
+		long long code = rs_ll(rep->element[0]);
+		if (code == 1) {
+			res = STORE_NOT_FOUND;
+		} else {
+			res = rs_parse(rep, 1, id, now_ms, out);
+			if (code == 0 && res != STORE_NOT_FOUND)
+				res = STORE_OK;
+			if (code == 2)
+				res = STORE_EXPIRED;
+		}
+	}
+	freeReplyObject(rep);
+	return res;
+}
+
+static enum store_result rs_take(struct store *base, const uint8_t id[PAGE_ID_BYTES], int64_t now_ms,
+                                 const char *answer, size_t answer_len, struct chal *out)
+{
+	return rs_decide((struct rstore *)base, id, now_ms, answer, answer_len, CHAL_PENDING, out);
+}
+
+static enum store_result rs_finish(struct store *base, const uint8_t id[PAGE_ID_BYTES], int64_t now_ms,
+                                   enum chal_status status, struct chal *out)
+{
+	if (status != CHAL_CANCELED && status != CHAL_LOCKED && status != CHAL_APPROVED &&
+	    status != CHAL_DENIED) {
+		log_error("%s: cannot finish a challenge as %s", __func__, chal_status_name(status));
+		return STORE_NOT_FOUND;
+	}
+	return rs_decide((struct rstore *)base, id, now_ms, "", 0, status, out);
+}
+
+static enum store_result rs_reopen(struct store *base, const uint8_t id[PAGE_ID_BYTES],
+                                   const struct question *q, int64_t now_ms)
+{
+	struct rstore *s = (struct rstore *)base;
+	char key[RS_KEY_MAX], b64[PAGE_ID_LEN + 1], now[24], ttl[24], x[CHALLENGE_ANSWER_MAX], xm[8];
+	uint8_t qb[RS_Q_BYTES];
+	redisReply *rep;
+	enum store_result res = STORE_NOT_FOUND;
+
+	rs_rec_key(id, key, b64);
+	snprintf(now, sizeof now, "%lld", (long long)now_ms);
+	snprintf(ttl, sizeof ttl, "%lld", (long long)STORE_DECIDED_TTL_MS);
+	snprintf(xm, sizeof xm, "%d", challenge_expected_key(q, x));
+	rs_pack_q(q, qb);
+	{
+		const char *av[] = { key, b64, now, (const char *)qb, x, xm, ttl };
+		size_t al[] = { strlen(key), strlen(b64), strlen(now), sizeof qb, strlen(x), strlen(xm), strlen(ttl) };
+		rep = redis_eval(s->redis, &s->scripts[RS_REOPEN], 1, (int)ARRAY_LEN(av), av, al, REDIS_REPEATABLE);
+	}
+	explicit_bzero(qb, sizeof qb);
+	explicit_bzero(x, sizeof x);
+	if (rep == NULL)
+		return STORE_UNAVAILABLE;
+	if (rep->type == REDIS_REPLY_INTEGER && rep->integer == 0)
+		res = STORE_OK;
+	freeReplyObject(rep);
+	return res;
+}
+
+static size_t rs_sweep(struct store *base, int64_t now_ms, store_expired_fn on_expired, void *ctx)
+{
+	struct rstore *s = (struct rstore *)base;
+	char now[24], batch[16], ttl[24];
+	const char *av[] = { s->node_key, now, batch, ttl };
+	size_t reported = 0;
+
+	snprintf(now, sizeof now, "%lld", (long long)now_ms);
+	snprintf(batch, sizeof batch, "%d", RS_SWEEP_BATCH);
+	snprintf(ttl, sizeof ttl, "%lld", (long long)STORE_DECIDED_TTL_MS);
+	for (int round = 0; round < RS_SWEEP_ROUNDS; round++) {
+		redisReply *rep = redis_eval(s->redis, &s->scripts[RS_SWEEP], 1, (int)ARRAY_LEN(av), av, NULL, 0);
+		long long taken;
+
+		if (rep == NULL)
+			break;
+		if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 2) {
+			freeReplyObject(rep);
+			break;
+		}
+		atomic_store(&s->pending, (size_t)rs_ll(rep->element[0]));
+		taken = rs_ll(rep->element[1]);
+		for (size_t i = 2; i + 1 + RS_FIELDS <= rep->elements; i += 1 + RS_FIELDS) {
+			uint8_t id[PAGE_ID_BYTES];
+			struct chal c;
+			const redisReply *e = rep->element[i];
+
+			if (e->type != REDIS_REPLY_STRING || e->len != PAGE_ID_LEN ||
+			    b64url_decode(e->str, e->len, id, sizeof id) != PAGE_ID_BYTES)
+				continue;
+			if (rs_parse(rep, i + 1, id, now_ms, &c) == STORE_NOT_FOUND)
+				continue;
+			c.status = CHAL_EXPIRED;
+			c.decided_ms = c.expires_ms;
+			if (on_expired != NULL)
+				on_expired(ctx, &c);
+			reported++;
+			explicit_bzero(&c, sizeof c);
+		}
+		freeReplyObject(rep);
+		if (taken < RS_SWEEP_BATCH)
+			break;
+	}
+	return reported;
+}
+
+/* A node that stops leaves its challenges to the others, and its expiries to
+ * its own next start: nothing is canceled. */
+static size_t rs_cancel_pending(struct store *base, int64_t now_ms, store_expired_fn on_canceled, void *ctx)
+{
+	(void)base, (void)now_ms, (void)on_canceled, (void)ctx;
+	return 0;
+}
+
+static size_t rs_pending(const struct store *base)
+{
+	return atomic_load(&((const struct rstore *)base)->pending);
+}
+
+static void rs_free(struct store *base)
+{
+	free(base);
+}
+
+static const struct store_ops rs_ops = {
+	.free = rs_free,
+	.put = rs_put,
+	.get = rs_get,
+	.take = rs_take,
+	.finish = rs_finish,
+	.sweep = rs_sweep,
+	.reopen = rs_reopen,
+	.cancel_pending = rs_cancel_pending,
+	.pending = rs_pending,
+	.size = rs_pending,          /* what this node holds in Redis: its pending */
+};
+
+struct store *store_redis_new(const struct store_redis_opts *o)
+{
+	struct rstore *s = xcalloc(1, sizeof *s);
+	static const struct { const char *name, *src; } src[RS_NSCRIPTS] = {
+		[RS_PUT] = { "put", rs_lua_put },
+		[RS_TAKE] = { "take", rs_lua_take },
+		[RS_REOPEN] = { "reopen", rs_lua_reopen },
+		[RS_SWEEP] = { "sweep", rs_lua_sweep },
+	};
+
+	s->base.ops = &rs_ops;
+	s->redis = o->redis;
+	for (int i = 0; i < RS_NSCRIPTS; i++)
+		redis_script_init(&s->scripts[i], src[i].name, src[i].src);
+	s->max_pending = o->max_pending;
+	snprintf(s->node, sizeof s->node, "%s", o->node_id);
+	snprintf(s->node_key, sizeof s->node_key, "mnmfa:x:%s", o->node_id);
+	atomic_init(&s->pending, 0);
+	return &s->base;
+}

@@ -1,0 +1,552 @@
+/*
+ * test_redis: several nodes on one Redis (SPEC §3 redis_url, node_id). Each
+ * test starts its own redis-server (and haproxy, redis-sentinel) on free
+ * loopback ports: a challenge minted on one node is served and decided on
+ * another, decided once however many answers race on both, limits and
+ * lockouts add up across nodes, an expiry is audited once, a dead Redis is
+ * 503 and /healthz degraded until it is back, a balancer in front works, and
+ * a Sentinel failover under load leaves exactly one decision per answer.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fake_chatfuel.h"
+#include "harness.h"
+#include "mfa.h"
+#include "servers.h"
+#include "tests.h"
+
+#define RT_PAGES 20
+#define RT_RACERS 10                  /* simultaneous answers per page */
+#define RT_RECOVER_MS 8000            /* Redis back until minting works */
+#define RT_FAILOVER_MS 20000          /* master killed until a mint works again */
+#define RT_SENTINEL_PAGES 12
+
+static char *sql(struct t *t, const char *db, const char *stmt)
+{
+	const char *argv[] = { "/usr/bin/sqlite3", "-batch", "-noheader", db, stmt, NULL };
+	char *out = NULL, *err = NULL;
+	int rc = h_run_prog(t, argv, NULL, &out, &err);
+	if (rc != 0 && !t->failed)
+		FAILF(t, "expected sqlite3 \"%s\" to succeed, got %d: %.200s", stmt, rc, err ? err : "");
+	free(err);
+	return out;
+}
+
+/* Rows of `event` (for page_id, when not NULL) in one node's audit log. */
+static long rows(struct t *t, const struct daemon *d, const char *event, const char *page_id)
+{
+	char *stmt = page_id != NULL
+		? h_printf("SELECT count(*) FROM audit_log WHERE event='%s' AND page_id='%s';", event, page_id)
+		: h_printf("SELECT count(*) FROM audit_log WHERE event='%s';", event);
+	char *out = sql(t, d->db_path, stmt);
+	long n = out != NULL ? strtol(out, NULL, 10) : -1;
+	free(stmt);
+	free(out);
+	return n;
+}
+
+/* Waits (bounded) until `event` rows for page_id across both logs reach
+ * want: rows that follow a reply (replayed, locked) are written just after it. */
+static long rows_settle(struct t *t, const struct daemon *a, const struct daemon *b, const char *event,
+                        const char *page_id, long want)
+{
+	long n = 0;
+	for (long long end = h_mono_ms() + 3000; h_mono_ms() < end; h_sleep_ms(20)) {
+		n = rows(t, a, event, page_id) + (b != NULL ? rows(t, b, event, page_id) : 0);
+		if (n >= want)
+			break;
+	}
+	h_sleep_ms(50);
+	return rows(t, a, event, page_id) + (b != NULL ? rows(t, b, event, page_id) : 0);
+}
+
+/* A node on the Redis at redis_port (or Sentinel when sentinels is set). */
+static struct daemon *node(struct t *t, struct fake_cf *f, const char *id, int redis_port,
+                           const char *const *sentinels)
+{
+	struct daemon *d = d_new(t, f);
+	if (d == NULL)
+		return NULL;
+	if (sentinels != NULL) {
+		cJSON *list = cJSON_CreateArray();
+		for (int i = 0; sentinels[i] != NULL; i++)
+			cJSON_AddItemToArray(list, cJSON_CreateString(sentinels[i]));
+		cJSON_AddItemToObject(d->cfg, "redis_sentinels", list);
+		d_set_str(d, "redis_master", "mm");
+	} else {
+		char *url = h_printf("redis://127.0.0.1:%d/0", redis_port);
+		d_set_str(d, "redis_url", url);
+		free(url);
+	}
+	d_set_str(d, "node_id", id);
+	return d;
+}
+
+/* Two started nodes A and B on one fresh Redis. */
+static int two_nodes(struct t *t, struct fake_cf **f, struct daemon **a, struct daemon **b, int *port,
+                     const char *rate_phone, const char *lockout)
+{
+	if (srv_redis(t, 0, 0, port) < 0)
+		return -1;
+	*f = t_fake(t);
+	if (*f == NULL)
+		return -1;
+	*a = node(t, *f, "node-a", *port, NULL);
+	*b = node(t, *f, "node-b", *port, NULL);
+	if (*a == NULL || *b == NULL)
+		return -1;
+	if (rate_phone != NULL) {
+		d_set_str(*a, "rate_phone", rate_phone);
+		d_set_str(*b, "rate_phone", rate_phone);
+	}
+	if (lockout != NULL) {
+		d_set_str(*a, "lockout", lockout);
+		d_set_str(*b, "lockout", lockout);
+	}
+	if (d_start(*a, NULL) != 0 || d_start(*b, NULL) != 0)
+		return -1;
+	return 0;
+}
+
+static void test_two_nodes_share(struct t *t)
+{
+	struct fake_cf *f;
+	struct daemon *a, *b;
+	int port;
+	struct minted m;
+	struct page pg;
+	struct resp rs;
+	char buf[40];
+
+	REQUIRE(t, two_nodes(t, &f, &a, &b, &port, NULL, NULL) == 0);
+	REQUIRE(t, mfa_mint_v1(a, "cid-r1", "5215550101001", "FlowR", "1980-05-17", NULL, NULL, 0, &m) == 0);
+	REQUIRE(t, mfa_get_page(b, m.page_id, &pg) == 0);
+	const char *right = mfa_right_answer(&pg, "1980-05-17", buf);
+	REQUIRE(t, right != NULL);
+	REQUIRE(t, mfa_answer(b, m.page_id, right, NULL) == 0);
+	mfa_page_free(&pg);
+	REQUIRE(t, mfa_expect_calls(t, f, 1) == 0);
+	REQUIRE(t, mfa_check_call(t, fake_call(f, 0), "cid-r1", "FlowR", true, false) == 0);
+	REQUIRE(t, mfa_expect_status(t, a, &m, "approved") == 0);
+	char *path = h_printf("/%s", m.page_id);
+	REQUIRE(t, d_web(a, "GET", path, NULL, NULL, &rs) == 0);
+	free(path);
+	EXPECT_INT(t, "node A's page status for a challenge node B decided", 410, rs.status);
+	resp_free(&rs);
+	/* The evidence is where the decision was taken. */
+	EXPECT_INT(t, "minted rows on A", 1, rows_settle(t, a, NULL, "minted", m.page_id, 1));
+	EXPECT_INT(t, "approved rows on B", 1, rows(t, b, "approved", m.page_id));
+	EXPECT_INT(t, "approved rows on A", 0, rows(t, a, "approved", m.page_id));
+	REQUIRE(t, d_api(b, "GET", "/metrics", NULL, NULL, &rs) == 0);
+	EXPECT(t, rs.status == 200 && rs.body != NULL && strstr(rs.body, "\nmnmfa_redis_up 1\n") != NULL &&
+	       strstr(rs.body, "\nmnmfa_redis_round_trips_total ") != NULL &&
+	       strstr(rs.body, "\nmnmfa_redis_errors_total 0\n") != NULL,
+	       "expected /metrics with mnmfa_redis_up 1, round trips and 0 errors, got %.300s",
+	       rs.body ? rs.body : "(none)");
+	resp_free(&rs);
+}
+
+struct racer {
+	struct t t;
+	struct daemon d;             /* shallow copy bound to this thread's t */
+	const char *page_id;
+	const char *answer;
+	long status;
+};
+
+static void *race_one(void *arg)
+{
+	struct racer *r = arg;
+	char *p = h_urlenc(r->page_id), *a = h_urlenc(r->answer);
+	char *body = h_printf("page_id=%s&respuesta=%s", p, a);
+	struct resp rs;
+
+	if (d_web(&r->d, "POST", "/validate_answer", "application/x-www-form-urlencoded", body, &rs) == 0) {
+		r->status = rs.status;
+		resp_free(&rs);
+	}
+	free(p);
+	free(a);
+	free(body);
+	return NULL;
+}
+
+static void test_racing_answers_decided_once(struct t *t)
+{
+	struct fake_cf *f;
+	struct daemon *a, *b;
+	int port;
+	static struct minted m[RT_PAGES];
+	static char answers[RT_PAGES][40];
+	static struct racer r[RT_RACERS];
+
+	REQUIRE(t, two_nodes(t, &f, &a, &b, &port, NULL, NULL) == 0);
+	for (int i = 0; i < RT_PAGES; i++) {
+		char cid[32], phone[32];
+		struct page pg;
+		snprintf(cid, sizeof cid, "cid-race-%02d", i);
+		snprintf(phone, sizeof phone, "52155502%05d", i);
+		REQUIRE(t, mfa_mint_v1(i % 2 ? a : b, cid, phone, "FlowRace", "1975-09-23", NULL, NULL, 0, &m[i]) == 0);
+		REQUIRE(t, mfa_get_page(i % 2 ? b : a, m[i].page_id, &pg) == 0);
+		const char *right = mfa_right_answer(&pg, "1975-09-23", answers[i]);
+		REQUIRE(t, right != NULL);
+		if (right != answers[i])
+			snprintf(answers[i], sizeof answers[i], "%s", right);
+		mfa_page_free(&pg);
+	}
+	for (int i = 0; i < RT_PAGES; i++) {
+		pthread_t tid[RT_RACERS];
+		for (int k = 0; k < RT_RACERS; k++) {
+			memset(&r[k], 0, sizeof r[k]);
+			r[k].t.name = t->name;
+			snprintf(r[k].t.dir, sizeof r[k].t.dir, "%s", t->dir);
+			r[k].d = *(k % 2 ? b : a);
+			r[k].d.t = &r[k].t;
+			r[k].page_id = m[i].page_id;
+			r[k].answer = answers[i];
+			EXPECT(t, pthread_create(&tid[k], NULL, race_one, &r[k]) == 0, "expected a thread, got none");
+		}
+		for (int k = 0; k < RT_RACERS; k++)
+			pthread_join(tid[k], NULL);
+		for (int k = 0; k < RT_RACERS; k++)
+			EXPECT(t, r[k].status == 303, "expected every racing answer to return to the chat (303), "
+			       "got %ld for page %d answer %d", r[k].status, i, k);
+		long decided = rows(t, a, "approved", m[i].page_id) + rows(t, b, "approved", m[i].page_id);
+		long replayed = rows_settle(t, a, b, "replayed", m[i].page_id, RT_RACERS - 1);
+		EXPECT(t, decided == 1 && replayed == RT_RACERS - 1,
+		       "expected page %d decided once and replayed %d times across both logs, got %ld and %ld",
+		       i, RT_RACERS - 1, decided, replayed);
+	}
+	REQUIRE(t, mfa_expect_calls(t, f, RT_PAGES) == 0);
+	for (int i = 0; i < RT_PAGES; i++) {
+		char cid[32];
+		snprintf(cid, sizeof cid, "cid-race-%02d", i);
+		EXPECT(t, mfa_call_for(f, cid) != NULL, "expected a Chatfuel call for %s, got none", cid);
+	}
+}
+
+static void test_limits_across_nodes(struct t *t)
+{
+	struct fake_cf *f;
+	struct daemon *a, *b;
+	int port;
+	struct minted m[3];
+	struct resp rs;
+	const char *body = "{\"client_id\":\"cid-lim\",\"phone\":\"5215550303000\",\"flow_name\":\"F\","
+	                   "\"dob\":\"1990-01-02\"}";
+
+	REQUIRE(t, two_nodes(t, &f, &a, &b, &port, "3/600", "2/600") == 0);
+	REQUIRE(t, mfa_mint_v1(a, "cid-lim", "5215550303000", "F", "1990-01-02", NULL, NULL, 0, &m[0]) == 0);
+	REQUIRE(t, mfa_mint_v1(b, "cid-lim", "5215550303000", "F", "1990-01-02", NULL, NULL, 0, &m[1]) == 0);
+	REQUIRE(t, mfa_mint_v1(a, "cid-lim", "5215550303000", "F", "1990-01-02", NULL, NULL, 0, &m[2]) == 0);
+	REQUIRE(t, d_api(b, "POST", "/v1/challenges", "application/json", body, &rs) == 0);
+	EXPECT_INT(t, "the 4th mint for a phone with rate_phone 3/600, on the other node", 429, rs.status);
+	EXPECT(t, resp_header(&rs, "Retry-After") != NULL, "expected Retry-After on 429, got none");
+	resp_free(&rs);
+
+	/* Two wrong answers, one on each node, lock the phone (lockout 2/600). */
+	struct page pg;
+	char buf[40];
+	REQUIRE(t, mfa_get_page(a, m[0].page_id, &pg) == 0);
+	const char *wrong = mfa_wrong_answer(&pg, mfa_right_answer(&pg, "1990-01-02", buf));
+	REQUIRE(t, wrong != NULL && mfa_answer(a, m[0].page_id, wrong, NULL) == 0);
+	mfa_page_free(&pg);
+	REQUIRE(t, mfa_get_page(b, m[1].page_id, &pg) == 0);
+	wrong = mfa_wrong_answer(&pg, mfa_right_answer(&pg, "1990-01-02", buf));
+	REQUIRE(t, wrong != NULL && mfa_answer(b, m[1].page_id, wrong, NULL) == 0);
+	mfa_page_free(&pg);
+	EXPECT_INT(t, "locked rows on B after the second wrong answer", 1,
+	           rows_settle(t, b, NULL, "locked", m[1].page_id, 1));
+	/* Locked everywhere: the third page ends as locked on A, whatever the answer. */
+	REQUIRE(t, mfa_get_page(a, m[2].page_id, &pg) == 0);
+	REQUIRE(t, mfa_answer(a, m[2].page_id, mfa_right_answer(&pg, "1990-01-02", buf), NULL) == 0);
+	mfa_page_free(&pg);
+	REQUIRE(t, mfa_expect_status(t, a, &m[2], "locked") == 0);
+}
+
+static void test_expiry_audited_once(struct t *t)
+{
+	struct fake_cf *f;
+	struct daemon *a, *b;
+	int port;
+	struct minted ma, mb;
+
+	REQUIRE(t, two_nodes(t, &f, &a, &b, &port, NULL, NULL) == 0);
+	REQUIRE(t, mfa_mint_v1(a, "cid-exp-a", "5215550404001", "F", "1991-02-03", NULL, NULL, 10, &ma) == 0);
+	REQUIRE(t, mfa_mint_v1(b, "cid-exp-b", "5215550404002", "F", "1991-02-03", NULL, NULL, 10, &mb) == 0);
+	/* B stops before its challenge expires: no cancel (A may still serve it),
+	 * and B's next start audits the expiry. */
+	REQUIRE(t, d_stop(b) == 0);
+	long long end = h_mono_ms() + 14000;
+	while (h_mono_ms() < end && rows(t, a, "expired", ma.page_id) == 0)
+		h_sleep_ms(200);
+	EXPECT_INT(t, "expired rows on A for A's challenge", 1, rows(t, a, "expired", ma.page_id));
+	EXPECT_INT(t, "canceled rows on B at its stop", 0, rows(t, b, "canceled", mb.page_id));
+	EXPECT_INT(t, "expired rows on A for B's challenge (B audits its own)", 0,
+	           rows(t, a, "expired", mb.page_id));
+	REQUIRE(t, d_start(b, NULL) == 0);
+	end = h_mono_ms() + 5000;
+	while (h_mono_ms() < end && rows(t, b, "expired", mb.page_id) == 0)
+		h_sleep_ms(100);
+	h_sleep_ms(1200);                 /* a few more sweeps on both nodes */
+	EXPECT_INT(t, "expired rows on B for B's challenge after its restart", 1, rows(t, b, "expired", mb.page_id));
+	EXPECT_INT(t, "expired rows on A, A's challenge, still", 1, rows(t, a, "expired", ma.page_id));
+	EXPECT_INT(t, "expired rows on B for A's challenge", 0, rows(t, b, "expired", ma.page_id));
+	REQUIRE(t, mfa_expect_status(t, b, &ma, "expired") == 0);
+}
+
+static void test_redis_down_is_503(struct t *t)
+{
+	struct fake_cf *f;
+	struct daemon *a, *b;
+	int port;
+	struct minted m;
+	struct resp rs;
+	const char *body = "{\"client_id\":\"cid-down\",\"phone\":\"5215550505000\",\"flow_name\":\"F\","
+	                   "\"dob\":\"1992-03-04\"}";
+
+	REQUIRE(t, two_nodes(t, &f, &a, &b, &port, NULL, NULL) == 0);
+	REQUIRE(t, mfa_mint_v1(a, "cid-down", "5215550505000", "F", "1992-03-04", NULL, NULL, 0, &m) == 0);
+	srv_kill(t, t->procs[0], SIGKILL);
+	for (int i = 0; i < 20; i++) {      /* under load: every request refused, none hangs */
+		struct daemon *d = i % 2 ? a : b;
+		REQUIRE(t, d_api(d, "POST", "/v1/challenges", "application/json", body, &rs) == 0);
+		EXPECT_INT(t, "mint status with Redis down", 503, rs.status);
+		EXPECT(t, resp_header(&rs, "Retry-After") != NULL, "expected Retry-After on 503, got none");
+		resp_free(&rs);
+	}
+	char *path = h_printf("/%s", m.page_id);
+	REQUIRE(t, d_web(b, "GET", path, NULL, NULL, &rs) == 0);
+	EXPECT_INT(t, "page status with Redis down", 503, rs.status);
+	resp_free(&rs);
+	char *form = h_printf("page_id=%s&respuesta=none", m.page_id);
+	REQUIRE(t, d_web(a, "POST", "/validate_answer", "application/x-www-form-urlencoded", form, &rs) == 0);
+	EXPECT_INT(t, "answer status with Redis down", 503, rs.status);
+	resp_free(&rs);
+	free(form);
+	REQUIRE(t, d_web(a, "GET", "/healthz", NULL, NULL, &rs) == 0);
+	EXPECT_INT(t, "web /healthz with Redis down", 503, rs.status);
+	EXPECT(t, rs.body != NULL && strstr(rs.body, "\"redis\":\"down\"") != NULL &&
+	       strstr(rs.body, "\"status\":\"degraded\"") != NULL,
+	       "expected {\"status\":\"degraded\",\"redis\":\"down\"}, got %s", rs.body ? rs.body : "(none)");
+	resp_free(&rs);
+	REQUIRE(t, d_api(b, "GET", "/healthz", NULL, NULL, &rs) == 0);
+	EXPECT_INT(t, "API /healthz with Redis down", 503, rs.status);
+	resp_free(&rs);
+	REQUIRE(t, d_api(a, "GET", "/metrics", NULL, NULL, &rs) == 0);
+	EXPECT(t, rs.body != NULL && strstr(rs.body, "\nmnmfa_redis_up 0\n") != NULL &&
+	       strstr(rs.body, "\nmnmfa_redis_errors_total 0\n") == NULL,
+	       "expected /metrics with mnmfa_redis_up 0 and errors counted, got %.300s", rs.body ? rs.body : "(none)");
+	resp_free(&rs);
+	EXPECT_INT(t, "decisions written while Redis was down", 0,
+	           rows(t, a, "approved", NULL) + rows(t, a, "denied", NULL) + rows(t, b, "denied", NULL));
+
+	REQUIRE(t, srv_redis(t, port, 0, NULL) > 0);
+	long long end = h_mono_ms() + RT_RECOVER_MS;
+	long status = 0;
+	while (h_mono_ms() < end && status != 201) {
+		REQUIRE(t, d_api(a, "POST", "/v1/challenges", "application/json", body, &rs) == 0);
+		status = rs.status;
+		resp_free(&rs);
+		if (status != 201)
+			h_sleep_ms(100);
+	}
+	EXPECT_INT(t, "mint status once Redis is back", 201, status);
+	for (status = 0; h_mono_ms() < end && status != 200; h_sleep_ms(100)) {
+		REQUIRE(t, d_web(b, "GET", "/healthz", NULL, NULL, &rs) == 0);
+		status = rs.status;
+		resp_free(&rs);
+	}
+	EXPECT_INT(t, "web /healthz once Redis is back", 200, status);
+	free(path);
+}
+
+/* The daemon as reached through a balancer: same certificate, other ports. */
+static struct daemon via(const struct daemon *d, int web_port, int api_port)
+{
+	struct daemon v = *d;
+	v.web_port = web_port;
+	v.api_port = api_port;
+	return v;
+}
+
+static void test_haproxy_round_robin(struct t *t)
+{
+	int port, web_lb, api_lb;
+	struct fake_cf *f;
+	struct daemon *a, *b;
+
+	REQUIRE(t, srv_redis(t, 0, 0, &port) > 0);
+	f = t_fake(t);
+	REQUIRE(t, f);
+	a = node(t, f, "node-a", port, NULL);
+	b = node(t, f, "node-b", port, NULL);
+	REQUIRE(t, a && b);
+	web_lb = h_free_port();
+	api_lb = h_free_port();
+	char *pub = h_printf("https://127.0.0.1:%d", web_lb);
+	d_set_str(a, "public_url", pub);
+	d_set_str(b, "public_url", pub);
+	free(pub);
+	REQUIRE(t, d_start(a, NULL) == 0);
+	/* One certificate for the name the balancer answers to. */
+	d_set_str(b, "tls_cert", a->cert_path);
+	d_set_str(b, "tls_key", a->key_path);
+	snprintf(b->cert_path, sizeof b->cert_path, "%s", a->cert_path);
+	REQUIRE(t, d_start(b, NULL) == 0);
+	int webs[2] = { a->web_port, b->web_port }, apis[2] = { a->api_port, b->api_port };
+	REQUIRE(t, srv_haproxy(t, "web", web_lb, webs, 2) > 0);
+	REQUIRE(t, srv_haproxy(t, "api", api_lb, apis, 2) > 0);
+	struct daemon lb = via(a, web_lb, api_lb);
+
+	struct minted m[4];
+	for (int i = 0; i < 4; i++) {
+		char cid[32];
+		snprintf(cid, sizeof cid, "cid-lb-%d", i);
+		REQUIRE(t, mfa_mint_v1(&lb, cid, "5215550606000", "FlowLB", "1970-07-07", NULL, NULL, 0, &m[i]) == 0);
+	}
+	/* Both nodes serve (round robin is per connection; a balancer's retry may
+	 * shift one), and every mint is on exactly one of them. */
+	long ma = rows_settle(t, a, NULL, "minted", NULL, 1), mb = rows_settle(t, b, NULL, "minted", NULL, 1);
+	EXPECT(t, ma >= 1 && mb >= 1 && ma + mb == 4,
+	       "expected 4 mints spread over both nodes, got %ld on A and %ld on B", ma, mb);
+	for (int i = 0; i < 4; i++) {
+		struct page pg;
+		char buf[40];
+		REQUIRE(t, mfa_get_page(&lb, m[i].page_id, &pg) == 0);
+		REQUIRE(t, mfa_answer(&lb, m[i].page_id, mfa_right_answer(&pg, "1970-07-07", buf), NULL) == 0);
+		mfa_page_free(&pg);
+		REQUIRE(t, mfa_expect_status(t, &lb, &m[i], "approved") == 0);
+	}
+	REQUIRE(t, mfa_expect_calls(t, f, 4) == 0);
+	EXPECT_INT(t, "approved rows across both nodes", 4, rows(t, a, "approved", NULL) + rows(t, b, "approved", NULL));
+}
+
+struct sent_answerer {
+	struct t t;
+	struct daemon d;
+	struct minted *m;
+	char (*answers)[40];
+	long *final;                 /* per page: the last status answered */
+	int from, to;
+	long long end;
+};
+
+/* Answers its pages, retrying a 503 or a broken connection (the failover)
+ * until something else comes, all within one deadline. */
+static void *sent_answer(void *arg)
+{
+	struct sent_answerer *s = arg;
+	for (int i = s->from; i < s->to; i++) {
+		for (;;) {
+			char *form = h_printf("page_id=%s&respuesta=%s", s->m[i].page_id, s->answers[i]);
+			struct resp rs;
+			long st = 0;
+			if (d_web(&s->d, "POST", "/validate_answer", "application/x-www-form-urlencoded", form, &rs) == 0) {
+				st = rs.status;
+				resp_free(&rs);
+			}
+			free(form);
+			s->t.failed = false;     /* a transport error during the failover is retried */
+			s->final[i] = st;
+			if ((st != 503 && st != 0) || h_mono_ms() >= s->end)
+				break;
+			h_sleep_ms(100);
+		}
+		h_sleep_ms(60);
+	}
+	return NULL;
+}
+
+static void test_sentinel_failover(struct t *t)
+{
+	int mport, rport, sport;
+	pid_t master;
+	struct fake_cf *f;
+	static struct minted m[RT_SENTINEL_PAGES];
+	static char answers[RT_SENTINEL_PAGES][40];
+	static struct sent_answerer s[2];
+	static long final[RT_SENTINEL_PAGES];
+
+	master = srv_redis(t, 0, 0, &mport);
+	REQUIRE(t, master > 0);
+	REQUIRE(t, srv_redis(t, 0, mport, &rport) > 0);
+	REQUIRE(t, srv_sentinel(t, "mm", mport, &sport) > 0);
+	char dead[32], live[32];
+	snprintf(dead, sizeof dead, "127.0.0.1:%d", h_free_port());
+	snprintf(live, sizeof live, "127.0.0.1:%d", sport);
+	const char *sentinels[] = { dead, live, NULL };
+	f = t_fake(t);
+	REQUIRE(t, f);
+	struct daemon *a = node(t, f, "node-a", 0, sentinels), *b = node(t, f, "node-b", 0, sentinels);
+	REQUIRE(t, a && b && d_start(a, NULL) == 0 && d_start(b, NULL) == 0);
+	/* the replica is in sync before the master goes */
+	long long end = h_mono_ms() + 5000;
+	for (char *info = NULL; h_mono_ms() < end; h_sleep_ms(50)) {
+		info = srv_redis_cmd(rport, "INFO replication");
+		bool ok = info != NULL && strstr(info, "master_link_status:up") != NULL;
+		free(info);
+		if (ok)
+			break;
+	}
+	for (int i = 0; i < RT_SENTINEL_PAGES; i++) {
+		char cid[32];
+		struct page pg;
+		snprintf(cid, sizeof cid, "cid-sent-%02d", i);
+		REQUIRE(t, mfa_mint_v1(i % 2 ? a : b, cid, "5215550707000", "FlowS", "1966-06-16", NULL, NULL, 0, &m[i]) == 0);
+		REQUIRE(t, mfa_get_page(i % 2 ? b : a, m[i].page_id, &pg) == 0);
+		const char *right = mfa_right_answer(&pg, "1966-06-16", answers[i]);
+		REQUIRE(t, right != NULL);
+		if (right != answers[i])
+			snprintf(answers[i], sizeof answers[i], "%s", right);
+		mfa_page_free(&pg);
+	}
+	pthread_t tid[2];
+	for (int k = 0; k < 2; k++) {
+		memset(&s[k], 0, sizeof s[k]);
+		s[k].t.name = t->name;
+		snprintf(s[k].t.dir, sizeof s[k].t.dir, "%s", t->dir);
+		s[k].d = *(k ? b : a);
+		s[k].d.t = &s[k].t;
+		s[k].m = m;
+		s[k].answers = answers;
+		s[k].from = k * RT_SENTINEL_PAGES / 2;
+		s[k].to = (k + 1) * RT_SENTINEL_PAGES / 2;
+		s[k].final = final;
+		s[k].end = h_mono_ms() + RT_FAILOVER_MS;
+		EXPECT(t, pthread_create(&tid[k], NULL, sent_answer, &s[k]) == 0, "expected a thread, got none");
+	}
+	h_sleep_ms(250);                    /* some answers in, the rest race the failover */
+	srv_kill(t, master, SIGKILL);
+	for (int k = 0; k < 2; k++)
+		pthread_join(tid[k], NULL);
+
+	/* Every page was minted (and replicated) before the failover, so every
+	 * answer ends in a decision, exactly one, on one node. */
+	for (int i = 0; i < RT_SENTINEL_PAGES; i++) {
+		long decided = rows(t, a, "approved", m[i].page_id) + rows(t, b, "approved", m[i].page_id);
+		EXPECT(t, final[i] == 303, "expected page %d's answer back to the chat (303) after the "
+		       "failover, got %ld", i, final[i]);
+		EXPECT(t, decided == 1, "expected page %d decided exactly once across both logs after the "
+		       "failover, got %ld", i, decided);
+	}
+	REQUIRE(t, mfa_expect_calls(t, f, RT_SENTINEL_PAGES) == 0);
+	struct minted after;
+	REQUIRE(t, mfa_mint_v1(a, "cid-sent-after", "5215550707001", "FlowS", "1966-06-16", NULL, NULL, 0, &after) == 0);
+}
+
+const struct test e2e_tests_redis[] = {
+	{ "redis_two_nodes_share_challenges", test_two_nodes_share, NULL },
+	{ "redis_racing_answers_decided_once", test_racing_answers_decided_once, NULL },
+	{ "redis_limits_and_lockout_across_nodes", test_limits_across_nodes, NULL },
+	{ "redis_expiry_audited_once_by_minting_node", test_expiry_audited_once, NULL },
+	{ "redis_down_503_then_recovers", test_redis_down_is_503, NULL },
+	{ "redis_haproxy_round_robin_whole_flow", test_haproxy_round_robin, NULL },
+	{ "redis_sentinel_failover_decides_once", test_sentinel_failover, NULL },
+	{ NULL, NULL, NULL },
+};
