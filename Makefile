@@ -122,7 +122,7 @@ run: deps $(BUILD)/mnmfa
 	@scripts/dev-run $(BUILD)/mnmfa
 
 bench: $(BUILD)/mnmfa
-	@bench/run $(BUILD)/mnmfa
+	@bench/run $(BUILD)/mnmfa && bench/redis $(BUILD)/mnmfa
 
 # Fuzzers: each tests/fuzz/fuzz_NAME.c with libFuzzer, linked against the
 # library compiled again by clang with coverage, ASan and UBSan, with the

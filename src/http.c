@@ -409,6 +409,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	(void)toe;
 	if (x == NULL)
 		return;
+	if (x->deferred) {
+		/* Resumed, but the client had gone: the handler is not called again,
+		 * so the count of waiting requests is given back here (else a stop
+		 * would wait for it until its drain timeout). */
+		x->deferred = false;
+		atomic_fetch_sub(&x->srv->deferred, 1);
+	}
 	if (x->answered)
 		metrics_observe_request(x->srv->o.metrics, (enum metric_route)x->req.route,
 		                        mono_us() - x->started_us);
