@@ -69,9 +69,7 @@ static inline void app_event_for(struct audit_event *ev, enum audit_kind kind, c
 /* The key the per-phone limits use: the digits, without a leading '+'. */
 static inline const char *app_phone_key(const char *phone)
 {
-	const char *digits;
-
-	return validate_phone_digits(phone, strlen(phone), &digits) < 0 ? phone : digits;
+	return store_phone_key(phone);
 }
 
 #endif

@@ -35,4 +35,12 @@ int limiter_blocked(struct limiter *l, const char *key, size_t len, int64_t now_
  * count (a right answer). */
 void limiter_refund(struct limiter *l, const char *key, size_t len, int64_t now_ms);
 
+/* limiter_blocked(gate, key) and, when that is 0, limiter_hit(l, key), as
+ * one step where both limiters are in the same Redis (one round trip): a
+ * mint checks the phone's lockout and counts against its rate_phone.
+ * *gate_secs gets what limiter_blocked said; the return is what limiter_hit
+ * said (0 when gated: nothing counted). */
+int limiter_hit_unless(struct limiter *l, struct limiter *gate, const char *key, size_t len,
+                       int64_t now_ms, int *gate_secs);
+
 #endif

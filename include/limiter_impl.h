@@ -13,6 +13,9 @@ struct limiter_ops {
 	int (*hit)(struct limiter *l, const char *key, size_t len, int64_t now_ms);
 	int (*blocked)(struct limiter *l, const char *key, size_t len, int64_t now_ms);
 	void (*refund)(struct limiter *l, const char *key, size_t len, int64_t now_ms);
+	/* NULL: limiter_hit_unless makes the two calls. */
+	int (*hit_unless)(struct limiter *l, struct limiter *gate, const char *key, size_t len,
+	                  int64_t now_ms, int *gate_secs);
 };
 
 struct limiter {

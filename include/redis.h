@@ -68,6 +68,21 @@ redisReply *redis_eval(struct redis *r, const struct redis_script *s, int nkeys,
 /* One plain command, same contract. */
 redisReply *redis_command(struct redis *r, int argc, const char **argv, const size_t *lens);
 
+/* One command of a pipeline: a script (script set) or a plain command. */
+struct redis_cmd {
+	const struct redis_script *script;   /* NULL: argv is the command itself */
+	int nkeys, argc;
+	const char **argv;
+	const size_t *lens;                  /* NULL: NUL-terminated strings */
+	redisReply *reply;                   /* out: NULL on failure or a script error */
+};
+#define REDIS_PIPELINE_MAX 4
+
+/* Sends n commands at once and reads their n replies: one round trip. 0, or
+ * -1 when Redis could not be reached (every reply NULL). Not retried. A
+ * script Redis does not have yet is sent again by itself. */
+int redis_pipeline(struct redis *r, struct redis_cmd *cmds, int n);
+
 /* PING on this thread's connection: true when Redis answers as a master. */
 bool redis_ping(struct redis *r);
 

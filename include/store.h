@@ -16,6 +16,9 @@
 #include <stddef.h>
 #include "challenge.h"
 #include "crypto.h"
+#include "validate.h"
+
+#include <string.h>
 #include "lang.h"
 
 #define STORE_DECIDED_TTL_MS (3600 * 1000LL)
@@ -101,6 +104,46 @@ enum store_result store_reopen(struct store *s, const uint8_t id[PAGE_ID_BYTES],
 /* Shutdown: cancels every record still pending (overdue ones are left to
  * store_sweep) and calls on_canceled for each. Returns how many. */
 size_t store_cancel_pending(struct store *s, int64_t now_ms, store_expired_fn on_canceled, void *ctx);
+
+struct limiter;
+
+/* The key a phone's limits are counted under (rate_phone, lockout, in
+ * memory and in Redis): its canonical digits. */
+static inline const char *store_phone_key(const char *phone)
+{
+	const char *digits;
+
+	return validate_phone_digits(phone, strlen(phone), &digits) < 0 ? phone : digits;
+}
+
+/* What store_answer found and did, for decide_answer. */
+struct store_answer {
+	bool pending;                /* the page was pending: its phone's lockout was consulted */
+	bool locked;                 /* ...the phone was locked out: the page ended as `locked` */
+	bool lockout_reached;        /* a wrong answer brought the phone's failures to the limit */
+	struct question q_before;    /* the question as it stood, to reopen the page */
+	struct chal c;               /* the record as the call left it */
+};
+
+/* One answer to a page, as one step. The page's phone's lockout (failed
+ * answers per phone, under store_phone_key) is consulted first: a locked
+ * phone ends the page as `locked` whatever the answer; else the answer is
+ * checked as store_take does, and a wrong one is counted. Simultaneous
+ * answers to several pages of one phone cannot get past the limit together.
+ * Results as store_take; on STORE_UNAVAILABLE nothing was decided or
+ * counted. In memory the steps run one by one (the attempt is counted before
+ * the check and given back unless the answer was wrong); in Redis, with the
+ * lockout in the same Redis, as one script. */
+enum store_result store_answer(struct store *s, struct limiter *lockout, const uint8_t id[PAGE_ID_BYTES],
+                               int64_t now_ms, const char *answer, size_t answer_len,
+                               struct store_answer *out);
+
+/* store_get, and one event counted on l for key (what limiter_hit says goes
+ * to *limit_secs), in one round trip where both are in Redis. The record is
+ * read whatever the limit says; the caller refuses over the limit. */
+enum store_result store_get_counted(struct store *s, const uint8_t id[PAGE_ID_BYTES], int64_t now_ms,
+                                    struct chal *out, struct limiter *l, const char *key, size_t len,
+                                    int *limit_secs);
 
 size_t store_pending(const struct store *s);     /* live pending count */
 size_t store_size(const struct store *s);        /* all records held */

@@ -22,6 +22,14 @@ struct store_ops {
 	enum store_result (*reopen)(struct store *s, const uint8_t id[PAGE_ID_BYTES],
 	                            const struct question *q, int64_t now_ms);
 	size_t (*cancel_pending)(struct store *s, int64_t now_ms, store_expired_fn on_canceled, void *ctx);
+	/* NULL: store_get_counted calls limiter_hit, then get. */
+	enum store_result (*get_counted)(struct store *s, const uint8_t id[PAGE_ID_BYTES], int64_t now_ms,
+	                                 struct chal *out, struct limiter *l, const char *key, size_t len,
+	                                 int *limit_secs);
+	/* NULL: store_answer runs store_answer_steps. */
+	enum store_result (*answer)(struct store *s, struct limiter *lockout, const uint8_t id[PAGE_ID_BYTES],
+	                            int64_t now_ms, const char *answer, size_t answer_len,
+	                            struct store_answer *out);
 	size_t (*pending)(const struct store *s);
 	size_t (*size)(const struct store *s);
 };
@@ -29,5 +37,11 @@ struct store_ops {
 struct store {
 	const struct store_ops *ops;
 };
+
+/* store_answer as separate calls: get, the lockout's hit, take or finish,
+ * the lockout's blocked or refund. */
+enum store_result store_answer_steps(struct store *s, struct limiter *lockout, const uint8_t id[PAGE_ID_BYTES],
+                                     int64_t now_ms, const char *answer, size_t answer_len,
+                                     struct store_answer *out);
 
 #endif

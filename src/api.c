@@ -300,18 +300,18 @@ static int mint_limits(struct app *app, struct http_req *req, struct mint *m)
 {
 	const char *key = app_phone_key(m->c.phone);
 	int64_t now = now_ms();
-	int secs;
+	int secs, locked_secs;
 
-	secs = limiter_blocked(app->lockout, key, strlen(key), now);
-	if (secs > 0) {
+	/* The lockout, then rate_phone (counted only for a phone not locked). */
+	secs = limiter_hit_unless(app->rate_phone, app->lockout, key, strlen(key), now, &locked_secs);
+	if (locked_secs > 0) {
 		(void)api_audit(app, req, AUDIT_LOCKED, &m->c, now, true);
 		metrics_inc(app->metrics, M_LOCKED);
 		http_reply_error(req, 423, "locked", "phone",
 		                 "too many failed answers for this phone; it is locked for a while");
-		http_reply_retry_after(req, secs);
+		http_reply_retry_after(req, locked_secs);
 		return -1;
 	}
-	secs = limiter_hit(app->rate_phone, key, strlen(key), now);
 	if (secs > 0) {
 		metrics_inc(app->metrics, M_RATE_LIMITED);
 		http_reply_error(req, 429, "rate_limited", "phone",

@@ -16,7 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LR_KEY_MAX 192
+#define LR_KEY_MAX LIMITER_REDIS_KEY_MAX
+#define LR_PREFIX_FMT "mnmfa:l:%s:"
 #define LR_NAME_MAX 32
 
 /* KEYS: counter. ARGV: n window_ms. 0 counted, else ms left (>= 1). */
@@ -38,15 +39,42 @@ static const char lr_lua_refund[] =
 	"local c=tonumber(redis.call('GET',KEYS[1]) or '0')\n"
 	"if c>0 then redis.call('DECR',KEYS[1]) end return 0\n";
 
-enum { LR_HIT, LR_BLOCKED, LR_REFUND, LR_NSCRIPTS };
+/* KEYS: counter, gate's counter. ARGV: n window_ms gate_n. {gate ms left,
+ * 0} when the gate blocks the key (nothing counted), else {0, as hit}. */
+static const char lr_lua_hit_unless[] =
+	"local g=tonumber(redis.call('GET',KEYS[2]) or '0')\n"
+	"if g>=tonumber(ARGV[3]) then local t=redis.call('PTTL',KEYS[2]) if t<1 then t=1 end return {t,0} end\n"
+	"local c=tonumber(redis.call('GET',KEYS[1]) or '0')\n"
+	"if c>=tonumber(ARGV[1]) then local t=redis.call('PTTL',KEYS[1])\n"
+	"  if t<1 then redis.call('PEXPIRE',KEYS[1],ARGV[2]) t=tonumber(ARGV[2]) end return {0,t} end\n"
+	"if redis.call('INCR',KEYS[1])==1 then redis.call('PEXPIRE',KEYS[1],ARGV[2]) end\n"
+	"return {0,0}\n";
+
+enum { LR_HIT, LR_BLOCKED, LR_REFUND, LR_HIT_UNLESS, LR_NSCRIPTS };
 
 struct rlimiter {
 	struct limiter base;         /* first: the interface */
 	struct redis *redis;
 	struct redis_script scripts[LR_NSCRIPTS];
 	char name[LR_NAME_MAX];
-	char n[16], window_ms[24];
+	char n[16], window_ms[24];     /* as script arguments */
+	int limit;
+	long long window;
 };
+
+static const struct limiter_ops lr_ops;
+
+static int lr_secs(long long ms)
+{
+	return ms <= 0 ? 0 : (int)((ms + 999) / 1000);
+}
+
+static void lr_key(const struct rlimiter *l, const char *key, size_t len, char k[LR_KEY_MAX])
+{
+	if (len > LR_KEY_MAX - LR_NAME_MAX - 16)
+		len = LR_KEY_MAX - LR_NAME_MAX - 16;   /* keys are phones and addresses: short */
+	snprintf(k, LR_KEY_MAX, LR_PREFIX_FMT "%.*s", l->name, (int)len, key);
+}
 
 static int lr_call(struct rlimiter *l, int script, const char *key, size_t len, bool with_window)
 {
@@ -55,9 +83,7 @@ static int lr_call(struct rlimiter *l, int script, const char *key, size_t len, 
 	redisReply *rep;
 	long long v = 0;
 
-	if (len > LR_KEY_MAX - LR_NAME_MAX - 16)
-		len = LR_KEY_MAX - LR_NAME_MAX - 16;   /* keys are phones and addresses: short */
-	snprintf(k, sizeof k, "mnmfa:l:%s:%.*s", l->name, (int)len, key);
+	lr_key(l, key, len, k);
 	av[0] = k;
 	av[1] = l->n;
 	av[2] = l->window_ms;
@@ -67,7 +93,7 @@ static int lr_call(struct rlimiter *l, int script, const char *key, size_t len, 
 	if (rep->type == REDIS_REPLY_INTEGER)
 		v = rep->integer;
 	freeReplyObject(rep);
-	return v <= 0 ? 0 : (int)((v + 999) / 1000);
+	return lr_secs(v);
 }
 
 static int lr_hit(struct limiter *base, const char *key, size_t len, int64_t now_ms)
@@ -88,6 +114,40 @@ static void lr_refund(struct limiter *base, const char *key, size_t len, int64_t
 	(void)lr_call((struct rlimiter *)base, LR_REFUND, key, len, false);
 }
 
+static int lr_hit_unless(struct limiter *base, struct limiter *gate, const char *key, size_t len,
+                         int64_t now_ms, int *gate_secs)
+{
+	struct rlimiter *l = (struct rlimiter *)base;
+	const struct rlimiter *g = (const struct rlimiter *)gate;
+	char k[LR_KEY_MAX], gk[LR_KEY_MAX];
+	const char *av[5];
+	redisReply *rep;
+	int secs = 0;
+
+	if (gate->ops != &lr_ops || g->redis != l->redis) {
+		*gate_secs = limiter_blocked(gate, key, len, now_ms);
+		return *gate_secs > 0 ? 0 : lr_hit(base, key, len, now_ms);
+	}
+	lr_key(l, key, len, k);
+	lr_key(g, key, len, gk);
+	av[0] = k;
+	av[1] = gk;
+	av[2] = l->n;
+	av[3] = l->window_ms;
+	av[4] = g->n;
+	*gate_secs = 0;
+	rep = redis_eval(l->redis, &l->scripts[LR_HIT_UNLESS], 2, 5, av, NULL, 0);
+	if (rep == NULL)
+		return 0;
+	if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 && rep->element[0]->type == REDIS_REPLY_INTEGER &&
+	    rep->element[1]->type == REDIS_REPLY_INTEGER) {
+		*gate_secs = lr_secs(rep->element[0]->integer);
+		secs = lr_secs(rep->element[1]->integer);
+	}
+	freeReplyObject(rep);
+	return secs;
+}
+
 static void lr_free(struct limiter *base)
 {
 	free(base);
@@ -98,7 +158,45 @@ static const struct limiter_ops lr_ops = {
 	.hit = lr_hit,
 	.blocked = lr_blocked,
 	.refund = lr_refund,
+	.hit_unless = lr_hit_unless,
 };
+
+int limiter_redis_spec(const struct limiter *base, struct limiter_redis_spec *out)
+{
+	const struct rlimiter *l = (const struct rlimiter *)base;
+
+	if (base == NULL || base->ops != &lr_ops)
+		return -1;
+	out->redis = l->redis;
+	snprintf(out->prefix, sizeof out->prefix, LR_PREFIX_FMT, l->name);
+	out->n = l->limit;
+	out->window_ms = l->window;
+	return 0;
+}
+
+int limiter_redis_hit_cmd(struct limiter *base, const char *key, size_t len, struct redis_cmd *cmd,
+                          const char *av[3], char k[LIMITER_REDIS_KEY_MAX])
+{
+	struct rlimiter *l = (struct rlimiter *)base;
+
+	if (base == NULL || base->ops != &lr_ops)
+		return -1;
+	lr_key(l, key, len, k);
+	av[0] = k;
+	av[1] = l->n;
+	av[2] = l->window_ms;
+	memset(cmd, 0, sizeof *cmd);
+	cmd->script = &l->scripts[LR_HIT];
+	cmd->nkeys = 1;
+	cmd->argc = 3;
+	cmd->argv = av;
+	return 0;
+}
+
+int limiter_redis_hit_result(const redisReply *rep)
+{
+	return rep != NULL && rep->type == REDIS_REPLY_INTEGER ? lr_secs(rep->integer) : 0;
+}
 
 struct limiter *limiter_redis_new(struct redis *redis, const char *name, int n, int seconds)
 {
@@ -107,10 +205,13 @@ struct limiter *limiter_redis_new(struct redis *redis, const char *name, int n, 
 	l->base.ops = &lr_ops;
 	l->redis = redis;
 	snprintf(l->name, sizeof l->name, "%s", name);
+	l->limit = n;
+	l->window = (long long)seconds * 1000;
 	snprintf(l->n, sizeof l->n, "%d", n);
 	snprintf(l->window_ms, sizeof l->window_ms, "%lld", (long long)seconds * 1000);
 	redis_script_init(&l->scripts[LR_HIT], "limiter hit", lr_lua_hit);
 	redis_script_init(&l->scripts[LR_BLOCKED], "limiter blocked", lr_lua_blocked);
 	redis_script_init(&l->scripts[LR_REFUND], "limiter refund", lr_lua_refund);
+	redis_script_init(&l->scripts[LR_HIT_UNLESS], "limiter hit unless", lr_lua_hit_unless);
 	return &l->base;
 }

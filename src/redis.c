@@ -508,6 +508,85 @@ redisReply *redis_eval(struct redis *r, const struct redis_script *s, int nkeys,
 	return rep;
 }
 
+/* The argv of cmd as sent: EVALSHA sha nkeys ... for a script. */
+static int cmd_argv(const struct redis_cmd *c, const char **av, size_t *al, char nk[16])
+{
+	int o = 0;
+
+	if (c->argc > REDIS_ARGS_MAX)
+		fatal("%s: too many arguments", __func__);
+	if (c->script != NULL) {
+		snprintf(nk, 16, "%d", c->nkeys);
+		av[0] = "EVALSHA", al[0] = 7;
+		av[1] = c->script->sha, al[1] = 40;
+		av[2] = nk, al[2] = strlen(nk);
+		o = 3;
+	}
+	for (int i = 0; i < c->argc; i++) {
+		av[o + i] = c->argv[i];
+		al[o + i] = c->lens != NULL ? c->lens[i] : strlen(c->argv[i]);
+	}
+	return o + c->argc;
+}
+
+int redis_pipeline(struct redis *r, struct redis_cmd *cmds, int n)
+{
+	const char *av[REDIS_ARGS_MAX + 3];
+	size_t al[REDIS_ARGS_MAX + 3];
+	char nk[16];
+	struct rconn *k = conn_get(r);
+	int64_t t0 = mono_us();
+	int got = 0;
+
+	for (int i = 0; i < n; i++)
+		cmds[i].reply = NULL;
+	if (k == NULL)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		int ac = cmd_argv(&cmds[i], av, al, nk);
+		if (redisAppendCommandArgv(k->c, ac, av, al) != REDIS_OK)
+			goto broke;
+	}
+	for (got = 0; got < n; got++) {
+		redisReply *rep = NULL;
+		if (redisGetReply(k->c, (void **)&rep) != REDIS_OK || rep == NULL)
+			goto broke;
+		cmds[got].reply = rep;
+		if (reply_is_fault(rep)) {
+			log_warn("redis: %s; reconnecting", rep->str);
+			got++;
+			goto broke;
+		}
+	}
+	count_call(r, t0, true);
+	for (int i = 0; i < n; i++) {
+		redisReply *rep = cmds[i].reply;
+		bool noscript;
+
+		if (rep == NULL || rep->type != REDIS_REPLY_ERROR)
+			continue;
+		noscript = cmds[i].script != NULL && strncmp(rep->str, "NOSCRIPT", 8) == 0;
+		if (!noscript)
+			log_error("redis: a pipelined command failed: %s", rep->str);
+		freeReplyObject(rep);
+		cmds[i].reply = NULL;
+		if (noscript)
+			cmds[i].reply = redis_eval(r, cmds[i].script, cmds[i].nkeys, cmds[i].argc, cmds[i].argv,
+			                           cmds[i].lens, 0);
+	}
+	return 0;
+broke:
+	for (int i = 0; i < got; i++) {
+		if (cmds[i].reply != NULL)
+			freeReplyObject(cmds[i].reply);
+		cmds[i].reply = NULL;
+	}
+	count_call(r, t0, false);
+	conn_close(k);
+	atomic_store(&r->up, false);
+	return -1;
+}
+
 bool redis_ping(struct redis *r)
 {
 	const char *av[1] = { "PING" };

@@ -6,6 +6,10 @@
  */
 #include "store.h"
 #include "store_impl.h"
+#include "limiter.h"
+#include "util.h"
+
+#include <string.h>
 
 const char *chal_status_name(enum chal_status s)
 {
@@ -63,6 +67,57 @@ enum store_result store_reopen(struct store *s, const uint8_t id[PAGE_ID_BYTES],
 size_t store_cancel_pending(struct store *s, int64_t now_ms, store_expired_fn on_canceled, void *ctx)
 {
 	return s->ops->cancel_pending(s, now_ms, on_canceled, ctx);
+}
+
+enum store_result store_get_counted(struct store *s, const uint8_t id[PAGE_ID_BYTES], int64_t now_ms,
+                                    struct chal *out, struct limiter *l, const char *key, size_t len,
+                                    int *limit_secs)
+{
+	if (s->ops->get_counted != NULL)
+		return s->ops->get_counted(s, id, now_ms, out, l, key, len, limit_secs);
+	*limit_secs = limiter_hit(l, key, len, now_ms);
+	return store_get(s, id, now_ms, out);
+}
+
+enum store_result store_answer_steps(struct store *s, struct limiter *lockout, const uint8_t id[PAGE_ID_BYTES],
+                                     int64_t now_ms, const char *answer, size_t answer_len,
+                                     struct store_answer *out)
+{
+	struct chal *c = &out->c;
+	char key[PHONE_MAX + 1] = "";
+	bool reserved = false;
+	enum store_result sr;
+
+	memset(out, 0, sizeof *out);
+	sr = store_get(s, id, now_ms, c);
+	if (sr == STORE_UNAVAILABLE)
+		return sr;
+	out->pending = sr == STORE_OK;
+	if (out->pending) {
+		out->q_before = c->q;
+		strlcpy_(key, store_phone_key(c->phone), sizeof key);
+		/* counted before the check, so simultaneous answers cannot pass together */
+		out->locked = limiter_hit(lockout, key, strlen(key), now_ms) > 0;
+		reserved = !out->locked;
+	}
+	if (out->locked)
+		sr = store_finish(s, id, now_ms, CHAL_LOCKED, c);
+	else
+		sr = store_take(s, id, now_ms, answer, answer_len, c);
+	if (sr == STORE_OK && c->status == CHAL_DENIED)
+		out->lockout_reached = limiter_blocked(lockout, key, strlen(key), now_ms) > 0;
+	else if (reserved)
+		limiter_refund(lockout, key, strlen(key), now_ms);   /* right, or nothing decided */
+	return sr;
+}
+
+enum store_result store_answer(struct store *s, struct limiter *lockout, const uint8_t id[PAGE_ID_BYTES],
+                               int64_t now_ms, const char *answer, size_t answer_len,
+                               struct store_answer *out)
+{
+	if (s->ops->answer != NULL)
+		return s->ops->answer(s, lockout, id, now_ms, answer, answer_len, out);
+	return store_answer_steps(s, lockout, id, now_ms, answer, answer_len, out);
 }
 
 size_t store_pending(const struct store *s)

@@ -19,12 +19,16 @@
  * stops leaves its pending challenges to the other nodes (no cancel at
  * stop). A per-phone set mnmfa:p:<phone> holds the pending ids of a phone.
  *
- * Round trips: get 1 (HMGET), put/take/finish/reopen 1 (a script each).
+ * Round trips: get 1 (HMGET; a page's read rides with its rate_ip count in
+ * one pipelined round trip), put/take/finish/reopen 1 (a script each), an
+ * answer 1 (the lockout of the page's phone is checked and counted in the
+ * same script, when the lockout limiter is in this Redis too).
  * Writes that decide are sent with a request token: a retry after a lost
  * connection finds its own decision instead of deciding twice.
  */
 #include "store_redis.h"
 #include "store_impl.h"
+#include "limiter_redis.h"
 #include "challenge.h"
 #include "crypto.h"
 #include "log.h"
@@ -92,6 +96,42 @@ static const char rs_lua_take[] = RS_LUA_COMMON
 	"redis.call('HSET',k,'tk',ARGV[4])\n"
 	"return {0,unpack(R(k))}\n";
 
+/* store_answer in one step. KEYS: record. ARGV: id now ttl token raw date
+ * sum lockout-prefix lockout-n lockout-window-ms. The lockout counter is
+ * <prefix><the record's phone key>, the key the Redis limiter uses. Returns
+ * {code, locked, reached, question before, record...}; codes as take. A
+ * retry that finds its own decision (same token) has no question before. */
+static const char rs_lua_answer[] = RS_LUA_COMMON
+	"local k=KEYS[1]\n"
+	"local h=redis.call('HMGET',k,'st','em','xm','x','tk','pk','q')\n"
+	"if not h[1] then return {1} end\n"
+	"if h[1]=='3' then return {2,0,0,'',unpack(R(k))} end\n"
+	"if h[1]~='0' then\n"
+	"  if h[5]==ARGV[4] then\n"
+	"    return {0,h[1]=='5' and 1 or 0,tonumber(redis.call('HGET',k,'lr') or '0'),'',unpack(R(k))}\n"
+	"  end\n"
+	"  return {3,0,0,'',unpack(R(k))}\n"
+	"end\n"
+	"if tonumber(ARGV[2])>=tonumber(h[2]) then return {2,0,0,'',unpack(R(k))} end\n"
+	"local lk=ARGV[8]..h[6]\n"
+	"local n=tonumber(ARGV[9])\n"
+	"local c=tonumber(redis.call('GET',lk) or '0')\n"
+	"local st,locked,reached\n"
+	"if c>=n then st='5' locked=1 reached=0\n"
+	"else\n"
+	"  locked=0 reached=0\n"
+	"  local cand=ARGV[5+tonumber(h[3])]\n"
+	"  if cand~='' and cand==h[4] then st='1' else\n"
+	"    st='2'\n"
+	"    c=redis.call('INCR',lk)\n"
+	"    if c==1 then redis.call('PEXPIRE',lk,ARGV[10]) end\n"
+	"    if c>=n then reached=1 end\n"
+	"  end\n"
+	"end\n"
+	"decide(k,ARGV[1],st,ARGV[2],tonumber(ARGV[2])+tonumber(ARGV[3]))\n"
+	"redis.call('HSET',k,'tk',ARGV[4],'lr',reached)\n"
+	"return {0,locked,reached,h[7],unpack(R(k))}\n";
+
 /* KEYS: record. ARGV: id now q x xm ttl. 0 reopened, 1 not. */
 static const char rs_lua_reopen[] = RS_LUA_COMMON
 	"local k=KEYS[1]\n"
@@ -122,7 +162,7 @@ static const char rs_lua_sweep[] = RS_LUA_COMMON
 	"end\n"
 	"return out\n";
 
-enum { RS_PUT, RS_TAKE, RS_REOPEN, RS_SWEEP, RS_NSCRIPTS };
+enum { RS_PUT, RS_TAKE, RS_ANSWER, RS_REOPEN, RS_SWEEP, RS_NSCRIPTS };
 
 struct rstore {
 	struct store base;           /* first: the interface */
@@ -257,7 +297,7 @@ static enum store_result rs_put(struct store *base, const struct chal *c)
 	char key[RS_KEY_MAX], pkey[RS_KEY_MAX], b64[PAGE_ID_LEN + 1], maxp[24], cm[24], em[24], lg[8];
 	char x[CHALLENGE_ANSWER_MAX], xm[8], ttl[24], token[RS_TOKEN_HEX + 1];
 	uint8_t q[RS_Q_BYTES];
-	const char *phone = c->phone[0] == '+' ? c->phone + 1 : c->phone;
+	const char *phone = store_phone_key(c->phone);
 	redisReply *rep;
 	enum store_result res = STORE_UNAVAILABLE;
 
@@ -311,6 +351,40 @@ static enum store_result rs_get(struct store *base, const uint8_t id[PAGE_ID_BYT
 		return STORE_UNAVAILABLE;
 	res = rs_parse(rep, 0, id, now_ms, out);
 	freeReplyObject(rep);
+	return res;
+}
+
+/* The page's read and the client's rate_ip count, pipelined. */
+static enum store_result rs_get_counted(struct store *base, const uint8_t id[PAGE_ID_BYTES], int64_t now_ms,
+                                        struct chal *out, struct limiter *l, const char *ipkey, size_t len,
+                                        int *limit_secs)
+{
+	struct rstore *s = (struct rstore *)base;
+	char key[RS_KEY_MAX], b64[PAGE_ID_LEN + 1], lk[LIMITER_REDIS_KEY_MAX];
+	const char *av[] = { "HMGET", key, "st", "cm", "em", "dm", "lg", "q", "ci", "ph", "fl" };
+	const char *lav[3];
+	struct redis_cmd cmds[2];
+	struct limiter_redis_spec spec;
+	enum store_result res = STORE_UNAVAILABLE;
+
+	*limit_secs = 0;
+	if (limiter_redis_spec(l, &spec) < 0 || spec.redis != s->redis ||
+	    limiter_redis_hit_cmd(l, ipkey, len, &cmds[1], lav, lk) < 0) {
+		*limit_secs = limiter_hit(l, ipkey, len, now_ms);
+		return rs_get(base, id, now_ms, out);
+	}
+	rs_rec_key(id, key, b64);
+	memset(&cmds[0], 0, sizeof cmds[0]);
+	cmds[0].argc = (int)ARRAY_LEN(av);
+	cmds[0].argv = av;
+	if (redis_pipeline(s->redis, cmds, 2) < 0)
+		return STORE_UNAVAILABLE;
+	*limit_secs = limiter_redis_hit_result(cmds[1].reply);
+	if (cmds[0].reply != NULL)
+		res = rs_parse(cmds[0].reply, 0, id, now_ms, out);
+	for (int i = 0; i < 2; i++)
+		if (cmds[i].reply != NULL)
+			freeReplyObject(cmds[i].reply);
 	return res;
 }
 
@@ -376,6 +450,62 @@ static enum store_result rs_finish(struct store *base, const uint8_t id[PAGE_ID_
 		return STORE_NOT_FOUND;
 	}
 	return rs_decide((struct rstore *)base, id, now_ms, "", 0, status, out);
+}
+
+#define RS_ANSWER_HEAD 4              /* code, locked, reached, question before */
+
+static enum store_result rs_answer(struct store *base, struct limiter *lockout, const uint8_t id[PAGE_ID_BYTES],
+                                   int64_t now_ms, const char *answer, size_t answer_len,
+                                   struct store_answer *out)
+{
+	struct rstore *s = (struct rstore *)base;
+	char key[RS_KEY_MAX], b64[PAGE_ID_LEN + 1], now[24], ttl[24], token[RS_TOKEN_HEX + 1];
+	char keys[CHALLENGE_KEY_FORMS][CHALLENGE_ANSWER_MAX], prefix[RS_KEY_MAX], n[16], window[24];
+	struct limiter_redis_spec spec;
+	redisReply *rep;
+	enum store_result res = STORE_UNAVAILABLE;
+
+	/* The lockout elsewhere (memory): the steps one by one. */
+	if (limiter_redis_spec(lockout, &spec) < 0 || spec.redis != s->redis)
+		return store_answer_steps(base, lockout, id, now_ms, answer, answer_len, out);
+	memset(out, 0, sizeof *out);
+	rs_rec_key(id, key, b64);
+	snprintf(now, sizeof now, "%lld", (long long)now_ms);
+	snprintf(ttl, sizeof ttl, "%lld", (long long)STORE_DECIDED_TTL_MS);
+	snprintf(prefix, sizeof prefix, "%s", spec.prefix);
+	snprintf(n, sizeof n, "%d", spec.n);
+	snprintf(window, sizeof window, "%lld", spec.window_ms);
+	rs_token(token);
+	for (int f = 0; f < CHALLENGE_KEY_FORMS; f++)
+		challenge_answer_key((enum challenge_key)f, answer, answer_len, keys[f]);
+	{
+		const char *av[] = { key, b64, now, ttl, token, keys[0], keys[1], keys[2], prefix, n, window };
+		rep = redis_eval(s->redis, &s->scripts[RS_ANSWER], 1, (int)ARRAY_LEN(av), av, NULL,
+		                 REDIS_REPEATABLE | REDIS_DURABLE);
+	}
+	explicit_bzero(keys, sizeof keys);
+	if (rep == NULL)
+		return STORE_UNAVAILABLE;
+	if (rep->type == REDIS_REPLY_ARRAY && rep->elements >= 1) {
+		long long code = rs_ll(rep->element[0]);
+		res = STORE_NOT_FOUND;
+		if (code != 1 && rep->elements >= RS_ANSWER_HEAD + RS_FIELDS) {
+			const redisReply *qb = rep->element[3];
+			res = rs_parse(rep, RS_ANSWER_HEAD, id, now_ms, &out->c);
+			if (code == 0 && res != STORE_NOT_FOUND) {
+				res = STORE_OK;
+				out->pending = true;
+				out->locked = rs_ll(rep->element[1]) == 1;
+				out->lockout_reached = rs_ll(rep->element[2]) == 1;
+				if (qb->type == REDIS_REPLY_STRING)
+					rs_unpack_q((const uint8_t *)qb->str, qb->len, &out->q_before);
+			}
+			if (code == 2)
+				res = STORE_EXPIRED;
+		}
+	}
+	freeReplyObject(rep);
+	return res;
 }
 
 static enum store_result rs_reopen(struct store *base, const uint8_t id[PAGE_ID_BYTES],
@@ -480,6 +610,8 @@ static const struct store_ops rs_ops = {
 	.sweep = rs_sweep,
 	.reopen = rs_reopen,
 	.cancel_pending = rs_cancel_pending,
+	.answer = rs_answer,
+	.get_counted = rs_get_counted,
 	.pending = rs_pending,
 	.size = rs_pending,          /* what this node holds in Redis: its pending */
 };
@@ -490,6 +622,7 @@ struct store *store_redis_new(const struct store_redis_opts *o)
 	static const struct { const char *name, *src; } src[RS_NSCRIPTS] = {
 		[RS_PUT] = { "put", rs_lua_put },
 		[RS_TAKE] = { "take", rs_lua_take },
+		[RS_ANSWER] = { "answer", rs_lua_answer },
 		[RS_REOPEN] = { "reopen", rs_lua_reopen },
 		[RS_SWEEP] = { "sweep", rs_lua_sweep },
 	};

@@ -178,6 +178,31 @@ static bool parse_page_id(const char *s, size_t len, uint8_t out[PAGE_ID_BYTES])
 	return len == PAGE_ID_LEN && b64url_decode(s, len, out, PAGE_ID_BYTES) == PAGE_ID_BYTES;
 }
 
+static void client_ip(struct web *w, struct http_req *req, char *out, size_t len);
+
+static void reply_ip_limited(struct web *w, struct http_req *req, int secs)
+{
+	metrics_inc(w->app->metrics, M_RATE_LIMITED);
+	reply_state(w, req, 429, PAGE_RATE_LIMITED);
+	http_reply_retry_after(req, secs);
+}
+
+/* rate_ip: pages and answers count; static files and health checks do not
+ * (a page load fetches three cached assets). A page counts in handle_page,
+ * with its read. */
+static bool over_ip_rate(struct web *w, struct http_req *req)
+{
+	char ip[INET6_ADDRSTRLEN];
+	int secs;
+
+	client_ip(w, req, ip, sizeof ip);
+	secs = limiter_hit(w->app->rate_ip, ip, strlen(ip), now_ms());
+	if (secs == 0)
+		return false;
+	reply_ip_limited(w, req, secs);
+	return true;
+}
+
 static void handle_page(struct web *w, struct http_req *req, const char *id)
 {
 	uint8_t raw[PAGE_ID_BYTES];
@@ -185,13 +210,21 @@ static void handle_page(struct web *w, struct http_req *req, const char *id)
 	enum store_result sr;
 	int64_t now = now_ms();
 	size_t len;
-	char *html;
+	char *html, ip[INET6_ADDRSTRLEN];
+	int secs;
 
 	if (!parse_page_id(id, strlen(id), raw)) {
-		reply_state(w, req, 404, PAGE_NOT_FOUND);
+		if (!over_ip_rate(w, req))
+			reply_state(w, req, 404, PAGE_NOT_FOUND);
 		return;
 	}
-	sr = store_get(w->app->store, raw, now, &c);
+	/* rate_ip counted with the read: one round trip to a shared store */
+	client_ip(w, req, ip, sizeof ip);
+	sr = store_get_counted(w->app->store, raw, now, &c, w->app->rate_ip, ip, strlen(ip), &secs);
+	if (secs > 0) {
+		reply_ip_limited(w, req, secs);
+		return;
+	}
 	if (sr == STORE_UNAVAILABLE) {
 		reply_unavailable(w, req);
 		return;
@@ -334,9 +367,7 @@ static void handle_validate(struct web *w, struct http_req *req)
 	struct audit_event ev;
 	struct question q_before;
 	int64_t now = now_ms();             /* one instant for the whole decision */
-	char pkey[PHONE_MAX + 1] = "";
-	bool pending;
-	int lockout_secs = 0;
+	struct store_answer ans;
 	struct decide_in in = { .c = &c, .now_ms = now };
 	struct decide_out out;
 
@@ -368,37 +399,18 @@ static void handle_validate(struct web *w, struct http_req *req)
 	client_ip(w, req, ip, sizeof ip);
 
 	/* The facts decide_answer needs: the page as it stood, the phone's
-	 * lockout, the store's verdict. */
-	in.sr = store_get(app->store, raw, now, &c);
-	pending = in.sr == STORE_OK;
-	if (in.sr == STORE_UNAVAILABLE)
-		goto unavailable;
-	if (pending) {
-		q_before = c.q;
-		strlcpy_(pkey, app_phone_key(c.phone), sizeof pkey);
-		lockout_secs = limiter_hit(app->lockout, pkey, strlen(pkey), now);
-	}
-	in.plan = decide_plan(pending, lockout_secs);
-	if (in.plan.op == DECIDE_FINISH_LOCKED)
-		in.sr = store_finish(app->store, raw, now, CHAL_LOCKED, &c);
-	else
-		in.sr = store_take(app->store, raw, now, answer, (size_t)alen, &c);
+	 * lockout, the store's verdict, from one store_answer (which also keeps
+	 * the lockout's count: out.refund is done). */
+	in.sr = store_answer(app->store, app->lockout, raw, now, answer, (size_t)alen, &ans);
 	explicit_bzero(answer, sizeof answer);
-	if (in.sr == STORE_UNAVAILABLE) {
-		/* Nothing was decided (or a retried decision found nothing): the
-		 * attempt is not counted and the person tries again. */
-		if (in.plan.reserved)
-			limiter_refund(app->lockout, pkey, strlen(pkey), now);
-		goto unavailable;
-	}
-	if (in.sr == STORE_OK) {
-		const char *key = app_phone_key(c.phone);
-		in.lockout_reached = limiter_blocked(app->lockout, key, strlen(key), now) > 0;
-	}
+	if (in.sr == STORE_UNAVAILABLE)
+		goto unavailable;       /* nothing decided or counted: the person tries again */
+	c = ans.c;
+	q_before = ans.q_before;
+	in.plan = decide_plan(ans.pending, ans.locked ? 1 : 0);
+	in.lockout_reached = ans.lockout_reached;
 	decide_answer(&in, &out);
 
-	if (out.refund)
-		limiter_refund(app->lockout, pkey, strlen(pkey), now);
 	metrics_inc(app->metrics, out.metric);
 	if (out.audit) {
 		audit_event_from(&ev, out.kind, &c, out.ts_ms, ip, req, refdata);
@@ -429,25 +441,10 @@ unavailable:
 out:
 	explicit_bzero(answer, sizeof answer);
 	explicit_bzero(&q_before, sizeof q_before);
+	explicit_bzero(&ans, sizeof ans);
 	free(refdata);
 }
 
-/* rate_ip: pages and answers count; static files and health checks do not
- * (a page load fetches three cached assets). */
-static bool over_ip_rate(struct web *w, struct http_req *req)
-{
-	char ip[INET6_ADDRSTRLEN];
-	int secs;
-
-	client_ip(w, req, ip, sizeof ip);
-	secs = limiter_hit(w->app->rate_ip, ip, strlen(ip), now_ms());
-	if (secs == 0)
-		return false;
-	metrics_inc(w->app->metrics, M_RATE_LIMITED);
-	reply_state(w, req, 429, PAGE_RATE_LIMITED);
-	http_reply_retry_after(req, secs);
-	return true;
-}
 
 /* The route label of /metrics' request durations (a fixed set). */
 static enum metric_route web_route(const char *path)
@@ -465,6 +462,13 @@ static enum metric_route web_route(const char *path)
 	return MR_WEB_OTHER;
 }
 
+/* GET /<page id>: counted against rate_ip by handle_page itself. */
+static bool is_page_path(const char *path)
+{
+	return strcmp(path, "/") != 0 && strcmp(path, "/healthz") != 0 && strncmp(path, "/static/", 8) != 0 &&
+	       strcmp(path, "/validate_answer") != 0;
+}
+
 void web_handle(void *ctx, struct http_req *req)
 {
 	struct web *w = ctx;
@@ -473,7 +477,8 @@ void web_handle(void *ctx, struct http_req *req)
 
 	req->route = web_route(path);
 
-	if (strcmp(path, "/healthz") != 0 && strncmp(path, "/static/", 8) != 0 && over_ip_rate(w, req))
+	if (strcmp(path, "/healthz") != 0 && strncmp(path, "/static/", 8) != 0 &&
+	    !(get && is_page_path(path)) && over_ip_rate(w, req))
 		return;
 
 	if (strcmp(path, "/validate_answer") == 0) {

@@ -267,6 +267,11 @@ static void test_limits_across_nodes(struct t *t)
 	REQUIRE(t, mfa_answer(a, m[2].page_id, mfa_right_answer(&pg, "1990-01-02", buf), NULL) == 0);
 	mfa_page_free(&pg);
 	REQUIRE(t, mfa_expect_status(t, a, &m[2], "locked") == 0);
+	const char *other = "{\"client_id\":\"cid-lim\",\"phone\":\"+5215550303000\",\"flow_name\":\"F\","
+	                    "\"dob\":\"1990-01-02\"}";
+	REQUIRE(t, d_api(b, "POST", "/v1/challenges", "application/json", other, &rs) == 0);
+	EXPECT_INT(t, "a mint for the locked phone (written with '+') on the other node", 423, rs.status);
+	resp_free(&rs);
 }
 
 static void test_expiry_audited_once(struct t *t)
