@@ -53,6 +53,10 @@ enum audit_format { AUDIT_FORMAT_JSONL, AUDIT_FORMAT_CSV };
 /* Streams rows with ts >= since_ms (<= 0: all) in id order to out.
  * 0, or -1 (database unreadable or write error; logged). */
 int audit_export(const char *db_path, enum audit_format fmt, int64_t since_ms, FILE *out);
+/* The same for several databases (the nodes of a cluster, each its own
+ * chain), merged by time; each row says its node ("node" in JSON when set,
+ * a last CSV column when several files are given or a row names its node). */
+int audit_export_many(const char *const *paths, int n, enum audit_format fmt, int64_t since_ms, FILE *out);
 
 /* Prints "id N hash H" of the newest row ("id 0" and 64 zeros when empty).
  * 0, or -1 (logged). */

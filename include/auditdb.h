@@ -10,7 +10,7 @@
 #include <sqlite3.h>
 #include <stddef.h>
 
-#define AUDITDB_VERSION 1             /* schema version this build writes */
+#define AUDITDB_VERSION 2             /* schema version this build writes */
 #define AUDITDB_BUSY_MS 10000         /* busy_timeout: how long a connection waits for the lock */
 #define AUDITDB_PATH_MAX 4096         /* = db_path's longest value in config.c */
 
@@ -23,6 +23,10 @@ int auditdb_open(const char *path, sqlite3 **out);
 /* Opens path read-only for verify/export/head/status; checks that it holds an
  * mnmfa schema. 0, or -1 with a one-line reason in err. */
 int auditdb_open_reader(const char *path, sqlite3 **out, char *err, size_t errlen);
+
+/* PRAGMA user_version of an open database, or -1. Readers select the node
+ * column only from version 2. */
+int auditdb_version(sqlite3 *db);
 
 /* sqlite3_exec that logs "audit: what: reason" on failure. 0 or -1. */
 int auditdb_exec(sqlite3 *db, const char *sql, const char *what);

@@ -14,6 +14,16 @@
  *             prev_hash
  *   hash    = lowercase hex of SHA-256(msg)
  *
+ * Version 2, for a row that names its node (node_id; every row written since
+ * several nodes were possible): the same with "v2" in front and the node
+ * after refdata:
+ *
+ *   msg2    = "v2" enc(id) enc(ts) ... enc(refdata) enc(node) prev_hash
+ *
+ * A row without a node (written before) keeps the first encoding, so old rows
+ * still verify; one with a node cannot be read as the first encoding (which
+ * starts with a digit), and clearing or changing its node changes its hash.
+ *
  * id is its decimal text; ts is the stored text ("2026-11-28T18:48:08.123Z");
  * prev_hash is the previous row's hash as its 64 hex characters, and 64 "0"
  * for the first row. The length prefixes make the encoding unambiguous (no
@@ -34,6 +44,7 @@
 
 #define CHAIN_HASH_HEX (2 * SHA256_LEN)
 #define CHAIN_FIELDS 9                /* text fields hashed after the id */
+#define CHAIN_V2_MARK "v2"            /* starts the encoding of a row with a node */
 
 /* The text fields in their hashed order: f[CHAIN_TS] .. f[CHAIN_REFDATA]. */
 enum chain_field {
@@ -51,6 +62,8 @@ struct chain_row {
 	int64_t id;
 	const char *f[CHAIN_FIELDS];
 	size_t len[CHAIN_FIELDS];
+	const char *node;                 /* NULL: a row of the first encoding */
+	size_t node_len;
 	const char *prev_hash;
 	size_t prev_len;
 	const char *hash;                 /* ignored by chain_row_hash */

@@ -181,6 +181,7 @@ struct audit {
 	char last_hash[AUDIT_HASH_HEX + 1];
 
 	int lock_fd;                       /* flock on <db_path>.lock */
+	char *node;                        /* node_id written in every row (NULL: none) */
 	/* Status lookups from API threads: a reader opened at start, before
 	 * privileges are dropped. */
 	struct audit_reader *reader;
@@ -222,6 +223,8 @@ static int write_item(struct audit *a, const struct item *it, int64_t now, bool 
 	r.f[CHAIN_REFDATA] = it->refdata;
 	for (int i = 0; i < CHAIN_FIELDS; i++)
 		r.len[i] = r.f[i] ? strlen(r.f[i]) : 0;
+	r.node = a->node;
+	r.node_len = a->node != NULL ? strlen(a->node) : 0;
 	r.prev_hash = a->last_hash;
 	r.prev_len = strlen(a->last_hash);
 	chain_row_hash(&r, hash);
@@ -231,6 +234,7 @@ static int write_item(struct audit *a, const struct item *it, int64_t now, bool 
 		bind_text(st, i + 2, r.f[i]);
 	sqlite3_bind_text(st, 11, a->last_hash, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 12, hash, -1, SQLITE_STATIC);
+	bind_text(st, 13, a->node);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
@@ -376,13 +380,15 @@ struct audit *audit_open(const struct config *cfg, audit_wake_fn wake, void *wak
 	a->wake = wake;
 	a->wake_ctx = wake_ctx;
 
+	if (cfg->node_id != NULL)
+		a->node = xstrdup(cfg->node_id);
 	if ((a->lock_fd = auditdb_lock(cfg->db_path)) < 0)
 		goto fail;
 	if (auditdb_open(cfg->db_path, &a->db) != 0)
 		goto fail;
 	if (sqlite3_prepare_v3(a->db,
 	        "INSERT INTO audit_log (id, ts, event, page_id, client_id, phone, flow, ip, "
-	        "user_agent, refdata, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+	        "user_agent, refdata, prev_hash, hash, node) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
 	        -1, SQLITE_PREPARE_PERSISTENT, &a->ins_row, NULL) != SQLITE_OK) {
 		log_error("%s: %s", __func__, sqlite3_errmsg(a->db));
 		goto fail;
@@ -463,6 +469,7 @@ void audit_close(struct audit *a)
 		log_error("%s: %s", __func__, sqlite3_errmsg(a->db));
 	pthread_cond_destroy(&a->cond);
 	pthread_mutex_destroy(&a->lock);
+	free(a->node);
 	free(a);
 }
 

@@ -21,6 +21,19 @@
 
 #define ROW_COLUMNS "id, ts, event, page_id, client_id, phone, flow, ip, user_agent, refdata, " \
                     "prev_hash, hash"
+#define ROW_NODE_COL 12               /* after ROW_COLUMNS: the node (schema 2), or NULL */
+
+/* ROW_COLUMNS then the node column, for a file of either schema. */
+static const char *row_select(sqlite3 *db, bool since)
+{
+	bool v2 = auditdb_version(db) >= 2;
+
+	if (since)
+		return v2 ? "SELECT " ROW_COLUMNS ", node FROM audit_log WHERE ts >= ? ORDER BY id"
+		          : "SELECT " ROW_COLUMNS ", NULL FROM audit_log WHERE ts >= ? ORDER BY id";
+	return v2 ? "SELECT " ROW_COLUMNS ", node FROM audit_log ORDER BY id"
+	          : "SELECT " ROW_COLUMNS ", NULL FROM audit_log ORDER BY id";
+}
 
 int audit_verify_chain(const char *db_path, struct audit_verify *out)
 {
@@ -35,11 +48,13 @@ int audit_verify_chain(const char *db_path, struct audit_verify *out)
 		log_error("audit verify: %s", err);
 		goto out;
 	}
-	if (sqlite3_prepare_v2(db, "SELECT " ROW_COLUMNS " FROM audit_log ORDER BY id", -1, &st,
-	                       NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db, row_select(db, false), -1, &st, NULL) != SQLITE_OK)
 		goto sqlfail;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		struct chain_row r = { .id = sqlite3_column_int64(st, 0) };
+
+		r.node = (const char *)sqlite3_column_text(st, ROW_NODE_COL);
+		r.node_len = r.node ? (size_t)sqlite3_column_bytes(st, ROW_NODE_COL) : 0;
 
 		for (int i = 0; i < CHAIN_FIELDS; i++) {
 			r.f[i] = (const char *)sqlite3_column_text(st, i + 1);
@@ -113,74 +128,153 @@ static const char *const column_names[] = {
 	"refdata", "prev_hash", "hash",
 };
 
-int audit_export(const char *db_path, enum audit_format fmt, int64_t since_ms, FILE *out)
-{
-	sqlite3 *db = NULL;
-	sqlite3_stmt *st = NULL;
-	char err[512], since[32];
-	int rc = -1, step;
+/* One database being merged: its reader and its current row. */
+struct export_src {
+	const char *path;
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	bool row;                         /* st holds a row */
+};
 
-	if (auditdb_open_reader(db_path, &db, err, sizeof err) != 0) {
-		log_error("audit export: %s", err);
-		return -1;
+static void export_row(sqlite3_stmt *st, enum audit_format fmt, bool node_col, FILE *out)
+{
+	const char *node = (const char *)sqlite3_column_text(st, ROW_NODE_COL);
+
+	if (fmt == AUDIT_FORMAT_CSV) {
+		fprintf(out, "%lld", (long long)sqlite3_column_int64(st, 0));
+		for (int i = 1; i < (int)ARRAY_LEN(column_names); i++)
+			csv_field(out, (const char *)sqlite3_column_text(st, i), false);
+		if (node_col)
+			csv_field(out, node, false);
+		fputs("\r\n", out);
+	} else {
+		cJSON *o = cJSON_CreateObject();
+		char *line;
+
+		cJSON_AddNumberToObject(o, "id", (double)sqlite3_column_int64(st, 0));
+		for (int i = 1; i < (int)ARRAY_LEN(column_names); i++) {
+			const char *v = (const char *)sqlite3_column_text(st, i);
+			if (v != NULL)
+				cJSON_AddStringToObject(o, column_names[i], v);
+			else
+				cJSON_AddNullToObject(o, column_names[i]);
+		}
+		if (node != NULL)
+			cJSON_AddStringToObject(o, "node", node);
+		line = cJSON_PrintUnformatted(o);
+		cJSON_Delete(o);
+		if (line == NULL)
+			abort();
+		fputs(line, out);
+		fputc('\n', out);
+		free(line);
 	}
-	if (sqlite3_prepare_v2(db, since_ms > 0 ?
-	                       "SELECT " ROW_COLUMNS " FROM audit_log WHERE ts >= ? ORDER BY id" :
-	                       "SELECT " ROW_COLUMNS " FROM audit_log ORDER BY id",
-	                       -1, &st, NULL) != SQLITE_OK)
-		goto sqlfail;
-	if (since_ms > 0) {
-		fmt_rfc3339_ms(since_ms, since, sizeof since);
-		sqlite3_bind_text(st, 1, since, -1, SQLITE_STATIC);
+}
+
+/* true when some row of db names its node (schema 2). */
+static bool has_nodes(sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	bool yes = false;
+
+	if (auditdb_version(db) >= 2 &&
+	    sqlite3_prepare_v2(db, "SELECT 1 FROM audit_log WHERE node IS NOT NULL LIMIT 1", -1, &st,
+	                       NULL) == SQLITE_OK)
+		yes = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return yes;
+}
+
+static int src_step(struct export_src *s)
+{
+	int step = sqlite3_step(s->st);
+
+	s->row = step == SQLITE_ROW;
+	if (step == SQLITE_ROW || step == SQLITE_DONE)
+		return 0;
+	log_error("audit export: %s: %s", s->path, sqlite3_errmsg(s->db));
+	return -1;
+}
+
+/* The source whose row comes first in time (ties: the earlier file, then
+ * its id order, which the cursor keeps), or -1 when all are done. */
+static int src_next(const struct export_src *src, int n)
+{
+	int best = -1;
+
+	for (int i = 0; i < n; i++) {
+		if (!src[i].row)
+			continue;
+		if (best < 0) {
+			best = i;
+			continue;
+		}
+		const char *a = (const char *)sqlite3_column_text(src[i].st, 1);
+		const char *b = (const char *)sqlite3_column_text(src[best].st, 1);
+		if (strcmp(a ? a : "", b ? b : "") < 0)
+			best = i;
+	}
+	return best;
+}
+
+int audit_export_many(const char *const *paths, int n, enum audit_format fmt, int64_t since_ms, FILE *out)
+{
+	struct export_src *src = xcalloc((size_t)n, sizeof *src);
+	char err[512], since[32];
+	bool node_col = n > 1;
+	int rc = -1, k;
+
+	fmt_rfc3339_ms(since_ms > 0 ? since_ms : 0, since, sizeof since);
+	for (int i = 0; i < n; i++) {
+		src[i].path = paths[i];
+		if (auditdb_open_reader(paths[i], &src[i].db, err, sizeof err) != 0) {
+			log_error("audit export: %s", err);
+			goto out;
+		}
+		if (sqlite3_prepare_v2(src[i].db, row_select(src[i].db, since_ms > 0), -1, &src[i].st,
+		                       NULL) != SQLITE_OK) {
+			log_error("audit export: %s: %s", paths[i], sqlite3_errmsg(src[i].db));
+			goto out;
+		}
+		if (since_ms > 0)
+			sqlite3_bind_text(src[i].st, 1, since, -1, SQLITE_TRANSIENT);
+		node_col = node_col || has_nodes(src[i].db);
+		if (src_step(&src[i]) != 0)
+			goto out;
 	}
 	if (fmt == AUDIT_FORMAT_CSV) {
 		for (size_t i = 0; i < ARRAY_LEN(column_names); i++)
 			csv_field(out, column_names[i], i == 0);
+		if (node_col)
+			csv_field(out, "node", false);
 		fputs("\r\n", out);
 	}
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		if (fmt == AUDIT_FORMAT_CSV) {
-			fprintf(out, "%lld", (long long)sqlite3_column_int64(st, 0));
-			for (int i = 1; i < (int)ARRAY_LEN(column_names); i++)
-				csv_field(out, (const char *)sqlite3_column_text(st, i), false);
-			fputs("\r\n", out);
-		} else {
-			cJSON *o = cJSON_CreateObject();
-			char *line;
-
-			cJSON_AddNumberToObject(o, "id", (double)sqlite3_column_int64(st, 0));
-			for (int i = 1; i < (int)ARRAY_LEN(column_names); i++) {
-				const char *v = (const char *)sqlite3_column_text(st, i);
-				if (v != NULL)
-					cJSON_AddStringToObject(o, column_names[i], v);
-				else
-					cJSON_AddNullToObject(o, column_names[i]);
-			}
-			line = cJSON_PrintUnformatted(o);
-			cJSON_Delete(o);
-			if (line == NULL)
-				abort();
-			fputs(line, out);
-			fputc('\n', out);
-			free(line);
-		}
+	/* Each file in id order; several merged by time (the writer's fixed-width
+	 * UTC text compares as time). */
+	while ((k = src_next(src, n)) >= 0) {
+		export_row(src[k].st, fmt, node_col, out);
 		if (ferror(out))
 			break;
+		if (src_step(&src[k]) != 0)
+			goto out;
 	}
 	if (ferror(out) || fflush(out) != 0) {
 		log_error("audit export: writing the output failed: %s", strerror(errno));
 		goto out;
 	}
-	if (step != SQLITE_DONE)
-		goto sqlfail;
 	rc = 0;
-	goto out;
-sqlfail:
-	log_error("audit export: %s: %s", db_path, sqlite3_errmsg(db));
 out:
-	sqlite3_finalize(st);
-	sqlite3_close(db);
+	for (int i = 0; i < n; i++) {
+		sqlite3_finalize(src[i].st);
+		sqlite3_close(src[i].db);
+	}
+	free(src);
 	return rc;
+}
+
+int audit_export(const char *db_path, enum audit_format fmt, int64_t since_ms, FILE *out)
+{
+	return audit_export_many(&db_path, 1, fmt, since_ms, out);
 }
 
 int audit_head(const char *db_path, FILE *out)

@@ -6,11 +6,13 @@
  * audit_export.c and the outbox's sender connection open the file through
  * here, so whichever starts first finds the same tables.
  *
- * Schema (PRAGMA user_version 1):
+ * Schema (PRAGMA user_version 2):
  *   audit_log(id, ts, event, page_id, client_id, phone, flow, ip, user_agent,
- *             refdata, prev_hash, hash), append-only: triggers refuse UPDATE
+ *             refdata, prev_hash, hash, node), append-only: triggers refuse UPDATE
  *             and DELETE. That stops mistakes, not an intruder (who can drop
  *             them); the chain (chain.c) is what shows the intruder's edits.
+ *             node (version 2): the node_id of the node that wrote the row;
+ *             NULL in rows written before (hashed in the first encoding).
  *   view validation_logs(id, date, telefono, autorizacion): approved rows as
  *             the seed's table read them; autorizacion is always 'true' (the
  *             seed only ever logged successful validations).
@@ -64,6 +66,8 @@ static const char *const migrations[AUDITDB_VERSION] = {
 	" http_status INTEGER,"
 	" last_error TEXT);"
 	"CREATE INDEX outbox_due ON outbox(next_attempt_ms) WHERE state = 'pending';",
+	/* 1 -> 2: each row names the node that wrote it (several nodes on Redis). */
+	"ALTER TABLE audit_log ADD COLUMN node TEXT;",
 };
 
 int auditdb_exec(sqlite3 *db, const char *sql, const char *what)
@@ -91,6 +95,13 @@ static int db_user_version(sqlite3 *db, int *out)
 	}
 	sqlite3_finalize(st);
 	return rc;
+}
+
+int auditdb_version(sqlite3 *db)
+{
+	int v;
+
+	return db_user_version(db, &v) == 0 ? v : -1;
 }
 
 static int db_migrate(sqlite3 *db, const char *path)

@@ -44,10 +44,14 @@ size_t chain_encode(const struct chain_row *r, char *out, size_t cap)
 	size_t pos = 0;
 	int k;
 
+	if (r->node != NULL)
+		put(out, cap, &pos, CHAIN_V2_MARK, strlen(CHAIN_V2_MARK));
 	k = snprintf(num, sizeof num, "%" PRId64, r->id);
 	put_field(out, cap, &pos, num, (size_t)k);
 	for (int i = 0; i < CHAIN_FIELDS; i++)
 		put_field(out, cap, &pos, r->f[i], r->len[i]);
+	if (r->node != NULL)
+		put_field(out, cap, &pos, r->node, r->node_len);
 	if (r->prev_hash != NULL)
 		put(out, cap, &pos, r->prev_hash, r->prev_len);
 	return pos;

@@ -21,14 +21,15 @@ static void audit_usage(FILE *f)
 {
 	fputs("usage: mnmfa audit verify [--db FILE]\n"
 	      "       mnmfa audit head [--db FILE]\n"
-	      "       mnmfa audit export [--db FILE] [--format jsonl|csv] [--since RFC3339]\n"
+	      "       mnmfa audit export [--db FILE]... [--format jsonl|csv] [--since RFC3339]\n"
 	      "       mnmfa audit show [--db FILE] (PAGE_ID | --phone P | --client C) [--since T] [--until T]\n"
 	      "       mnmfa audit report ... (as show) --out FILE.html [--lang es|en]\n"
 	      "\n"
 	      "verify  walks the hash chain: exit 0 intact (rows checked, head hash),\n"
 	      "        1 broken (the first bad row id)\n"
 	      "head    prints the newest row id and hash, to anchor the chain elsewhere\n"
-	      "export  writes the rows to stdout (default jsonl), those at or after --since\n"
+	      "export  writes the rows to stdout (default jsonl), those at or after --since;\n"
+	      "        several --db (one per node) are merged by time, each row with its node\n"
 	      "show    the timeline of a page, phone or client, each row's chain status\n"
 	      "report  the same as a self-contained HTML evidence report (see audit show --help)\n"
 	      "--db    the database (default: $MNMFA_DB_PATH, else " CONFIG_DEFAULT_DB_PATH ")\n", f);
@@ -36,8 +37,12 @@ static void audit_usage(FILE *f)
 
 /* The flags of verify, head and export; argv[0] is the subcommand. 0, or the
  * exit code to return now (-1 for 0 after --help). */
+#define AUDIT_EXPORT_DBS_MAX 64      /* --db files merged by one export */
+
 struct audit_args {
 	const char *db, *format, *since;
+	const char *dbs[AUDIT_EXPORT_DBS_MAX];   /* export: every --db given, in order */
+	int ndbs;
 };
 
 static int parse_args(int argc, char **argv, bool export_flags, struct audit_args *out)
@@ -55,6 +60,12 @@ static int parse_args(int argc, char **argv, bool export_flags, struct audit_arg
 		}
 		if ((v = cli_flag(argc, argv, &i, "--db", &bad)) != NULL) {
 			out->db = v;
+			if (export_flags && out->ndbs == AUDIT_EXPORT_DBS_MAX) {
+				fprintf(stderr, "mnmfa audit %s: at most %d --db files\n", sub, AUDIT_EXPORT_DBS_MAX);
+				return 2;
+			}
+			if (export_flags)
+				out->dbs[out->ndbs++] = v;
 		} else if (export_flags && (v = cli_flag(argc, argv, &i, "--format", &bad)) != NULL) {
 			out->format = v;
 		} else if (export_flags && (v = cli_flag(argc, argv, &i, "--since", &bad)) != NULL) {
@@ -131,6 +142,8 @@ static int cmd_export(int argc, char **argv)
 	}
 	/* The rows were written by the writer with fixed-width UTC text, so
 	 * comparing the text is comparing the time. */
+	if (args.ndbs > 1)
+		return audit_export_many(args.dbs, args.ndbs, fmt, since_ms, stdout) == 0 ? 0 : 1;
 	return audit_export(args.db, fmt, since_ms, stdout) == 0 ? 0 : 1;
 }
 

@@ -142,6 +142,35 @@ static void test_two_nodes_share(struct t *t)
 	EXPECT_INT(t, "minted rows on A", 1, rows_settle(t, a, NULL, "minted", m.page_id, 1));
 	EXPECT_INT(t, "approved rows on B", 1, rows(t, b, "approved", m.page_id));
 	EXPECT_INT(t, "approved rows on A", 0, rows(t, a, "approved", m.page_id));
+	/* Each log verifies on its own; exported together they merge by time,
+	 * every row naming its node: minted on A, then approved on B. */
+	REQUIRE(t, rows_settle(t, b, NULL, "approved", m.page_id, 1) == 1);
+	for (int i = 0; i < 2; i++) {
+		const char *verify[] = { "audit", "verify", "--db", (i ? b : a)->db_path, NULL };
+		char *out = NULL, *err = NULL;
+		int rc = h_run(t, verify, NULL, &out, &err);
+		EXPECT(t, rc == 0, "expected audit verify of node %c's log to pass, got %d: %s", i ? 'B' : 'A', rc,
+		       err ? err : "");
+		free(out);
+		free(err);
+	}
+	{
+		const char *exp[] = { "audit", "export", "--db", a->db_path, "--db", b->db_path, NULL };
+		char *out = NULL, *err = NULL;
+		int rc = h_run(t, exp, NULL, &out, &err);
+		const char *minted = out ? strstr(out, "\"event\":\"minted\"") : NULL;
+		const char *approved = out ? strstr(out, "\"event\":\"approved\"") : NULL;
+		EXPECT(t, rc == 0 && minted != NULL && approved != NULL && minted < approved,
+		       "expected the merged export to list minted before approved, got %d: %.400s", rc, out ? out : "");
+		char *nl = strchr(minted, '\n');
+		EXPECT(t, nl != NULL && memmem(minted, (size_t)(nl - minted), "\"node\":\"node-a\"", 15) != NULL,
+		       "expected the minted row to name node-a, got %.300s", minted);
+		nl = strchr(approved, '\n');
+		EXPECT(t, nl != NULL && memmem(approved, (size_t)(nl - approved), "\"node\":\"node-b\"", 15) != NULL,
+		       "expected the approved row to name node-b, got %.300s", approved);
+		free(out);
+		free(err);
+	}
 	REQUIRE(t, d_api(b, "GET", "/metrics", NULL, NULL, &rs) == 0);
 	EXPECT(t, rs.status == 200 && rs.body != NULL && strstr(rs.body, "\nmnmfa_redis_up 1\n") != NULL &&
 	       strstr(rs.body, "\nmnmfa_redis_round_trips_total ") != NULL &&

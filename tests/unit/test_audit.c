@@ -261,7 +261,7 @@ static void test_schema_is_created_and_versioned(void **state)
 	char *mode;
 
 	write_events(e, 3);
-	assert_int_equal(db_int(e->db, "PRAGMA user_version"), 1);
+	assert_int_equal(db_int(e->db, "PRAGMA user_version"), 2);   /* 2: rows name their node */
 	mode = db_text(e->db, "PRAGMA journal_mode");
 	assert_string_equal(mode, "wal");
 	free(mode);
@@ -269,6 +269,58 @@ static void test_schema_is_created_and_versioned(void **state)
 	                               "('audit_log', 'outbox', 'validation_logs')"), 3);
 	assert_int_equal(stat(e->db, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0600);
+}
+
+/* A version-1 file (before node_id) is migrated: its rows keep verifying in
+ * the first encoding, new rows carry the node in the second, and the export
+ * shows the node; two files export merged by time. */
+static void test_node_rows_after_migration(void **state)
+{
+	struct env *e = *state;
+	struct audit_verify v;
+	char *out, *db2;
+	int n = 0;
+
+	write_events(e, 3);
+	db_exec(e->db, "ALTER TABLE audit_log DROP COLUMN node; PRAGMA user_version = 1");
+	e->cfg.node_id = (char *)"node-a";
+	write_events(e, 2);
+	assert_int_equal(db_int(e->db, "PRAGMA user_version"), 2);
+	assert_int_equal(db_int(e->db, "SELECT count(*) FROM audit_log WHERE node IS NULL"), 3);
+	assert_int_equal(db_int(e->db, "SELECT count(*) FROM audit_log WHERE node = 'node-a'"), 2);
+	assert_int_equal(audit_verify_chain(e->db, &v), 0);
+	assert_int_equal(v.rows, 5);
+	/* a changed node breaks its row */
+	db_exec(e->db, "DROP TRIGGER audit_log_no_update; UPDATE audit_log SET node = 'node-b' WHERE id = 4");
+	assert_int_equal(audit_verify_chain(e->db, &v), 1);
+	assert_int_equal(v.bad_id, 4);
+	db_exec(e->db, "UPDATE audit_log SET node = 'node-a' WHERE id = 4");
+	assert_int_equal(audit_verify_chain(e->db, &v), 0);
+
+	assert_int_equal(run_cmd(e, &out, 4, "export", "--db", e->db, "--format=csv"), 0);
+	if (strstr(out, ",prev_hash,hash,node\r\n") == NULL || strstr(out, ",node-a\r\n") == NULL)
+		fail_msg("expected a node column naming node-a, got:\n%s", out);
+	free(out);
+
+	/* a second node's file, written later: merged after, each row with its node */
+	db2 = xstrdup(e->db);
+	db2[strlen(db2) - 1] = '2';
+	e->cfg.db_path = db2;
+	e->cfg.node_id = (char *)"node-b";
+	write_events(e, 2);
+	assert_int_equal(run_cmd(e, &out, 5, "export", "--db", e->db, "--db", db2), 0);
+	for (char *line = out, *nl; (nl = strchr(line, '\n')) != NULL; line = nl + 1, n++) {
+		*nl = '\0';
+		if (n >= 5 && strstr(line, "\"node\":\"node-b\"") == NULL)
+			fail_msg("expected row %d of the merge from node-b, got %s", n, line);
+		if (n >= 3 && n < 5 && strstr(line, "\"node\":\"node-a\"") == NULL)
+			fail_msg("expected row %d of the merge from node-a, got %s", n, line);
+	}
+	assert_int_equal(n, 7);
+	free(out);
+	e->cfg.db_path = e->db;
+	e->cfg.node_id = NULL;
+	free(db2);
 }
 
 static void test_newer_schema_is_refused(void **state)
@@ -863,6 +915,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, env_setup, env_teardown)
 		T(test_schema_is_created_and_versioned),
+		T(test_node_rows_after_migration),
 		T(test_newer_schema_is_refused),
 		T(test_plain_sql_edits_are_refused),
 		T(test_validation_logs_view_shows_approved_rows),

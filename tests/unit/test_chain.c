@@ -194,6 +194,53 @@ static void expect_broken(const struct chain_row *rows, int n, int64_t bad_id, i
 
 /* Every text field of every row: one changed byte, a NULL, or an empty
  * string where there was text, is seen at that row. */
+/* Version 2 (a row that names its node), against hashlib over the README's
+ * encoding; the first encoding of the same row is unchanged, and clearing,
+ * emptying or changing the node breaks the row. */
+static void test_node_encoding_v2(void **state)
+{
+	static const char want[] =
+		"v21:124:2026-11-28T18:48:08.123Z8:approved22:AAAAAAAAAAAAAAAAAAAAAA2:c114:+5215550001111"
+		"1:f9:127.0.0.1-0:6:node-a0000000000000000000000000000000000000000000000000000000000000000";
+	struct chain_row r;
+	struct chain_walk w;
+	char out[512], h[CHAIN_HASH_HEX + 1];
+	size_t n;
+
+	(void)state;
+	row1(&r);
+	r.node = "node-a";
+	r.node_len = 6;
+	n = chain_encode(&r, out, sizeof out);
+	assert_int_equal(n, strlen(want));
+	assert_memory_equal(out, want, n);
+	chain_row_hash(&r, h);
+	assert_string_equal(h, "fb24e6e6da58d6aeabc4f8ebbd1dbc473c767928802b12ffcecafcabf4b7da1d");
+	r.node_len = 0;
+	chain_row_hash(&r, h);
+	assert_string_equal(h, "c682779fc519e1c8bdb3d06822e6810357996db8d432164fa1ca0a38d1042322");
+	r.node = NULL;
+	chain_row_hash(&r, h);
+	assert_string_equal(h, "1e25f7e7182598b052eb1764a44e7d4dbbc74a22ec5620d3ab23d3d9a7c3835a");
+
+	/* A row hashed with its node, read back with the node changed or gone. */
+	static const char *const tampered[] = { NULL, "node-b", "" };
+	for (size_t i = 0; i < sizeof tampered / sizeof tampered[0]; i++) {
+		row1(&r);
+		r.node = "node-a";
+		r.node_len = 6;
+		chain_row_hash(&r, h);
+		r.hash = h;
+		chain_walk_init(&w);
+		assert_int_equal(chain_walk_step(&w, &r), 0);
+		r.node = tampered[i];
+		r.node_len = tampered[i] ? strlen(tampered[i]) : 0;
+		chain_walk_init(&w);
+		assert_int_equal(chain_walk_step(&w, &r), 1);
+		assert_int_equal(w.bad_id, 1);
+	}
+}
+
 static void test_every_field_tamper_flips(void **state)
 {
 	struct chain *c = xmalloc(sizeof *c);
@@ -293,6 +340,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_encoding_known_answer),
 		cmocka_unit_test(test_hash_known_answers),
+		cmocka_unit_test(test_node_encoding_v2),
 		cmocka_unit_test(test_null_is_not_empty),
 		cmocka_unit_test(test_walk_intact),
 		cmocka_unit_test(test_every_field_tamper_flips),
