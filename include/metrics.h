@@ -46,6 +46,7 @@ struct metrics_sample {
 	double outbox_oldest_age_s;                /* age of the oldest of them; 0 when none */
 	int64_t tls_not_after_s;                   /* certificate expiry, Unix s; 0: unknown */
 	int64_t result_max_age_s;                  /* the configured result_max_age */
+	const char *node;                          /* node_id ([A-Za-z0-9._-]), or NULL */
 	bool redis;                                /* redis_url/redis_sentinels set: */
 	bool redis_up;                             /* the last call reached Redis */
 	uint64_t redis_calls, redis_errors, redis_latency_us;

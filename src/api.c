@@ -537,6 +537,7 @@ static void handle_metrics(struct app *app, struct http_req *req)
 		(void)backlog_sample(app->backlog, now_ms(), &ms.outbox_pending, &ms.outbox_oldest_age_s);
 	ms.tls_not_after_s = tls_material_not_after(app->tls);
 	ms.result_max_age_s = app->cfg.result_max_age;
+	ms.node = app->cfg.node_id;
 	if (app->redis != NULL) {
 		struct redis_stats rs;
 		redis_get_stats(app->redis, &rs);

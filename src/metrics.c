@@ -171,6 +171,10 @@ char *metrics_render(const struct metrics *m, const struct metrics_sample *s)
 		buf_printf(&o, "mnmfa_tls_certificate_expiry_timestamp_seconds %lld\n",
 		           (long long)s->tls_not_after_s);
 	}
+	if (s->node != NULL) {
+		render_head(&o, "mnmfa_node_info", "gauge", "This node's node_id, as a label (always 1)");
+		buf_printf(&o, "mnmfa_node_info{node=\"%s\"} 1\n", s->node);
+	}
 	if (s->redis) {
 		render_head(&o, "mnmfa_redis_up", "gauge", "1 when the last Redis call got an answer");
 		buf_printf(&o, "mnmfa_redis_up %d\n", s->redis_up ? 1 : 0);

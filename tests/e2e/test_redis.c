@@ -173,6 +173,7 @@ static void test_two_nodes_share(struct t *t)
 	}
 	REQUIRE(t, d_api(b, "GET", "/metrics", NULL, NULL, &rs) == 0);
 	EXPECT(t, rs.status == 200 && rs.body != NULL && strstr(rs.body, "\nmnmfa_redis_up 1\n") != NULL &&
+	       strstr(rs.body, "\nmnmfa_node_info{node=\"node-b\"} 1\n") != NULL &&
 	       strstr(rs.body, "\nmnmfa_redis_round_trips_total ") != NULL &&
 	       strstr(rs.body, "\nmnmfa_redis_errors_total 0\n") != NULL,
 	       "expected /metrics with mnmfa_redis_up 1, round trips and 0 errors, got %.300s",
