@@ -335,6 +335,42 @@ static void test_expiry_audited_once(struct t *t)
 	REQUIRE(t, mfa_expect_status(t, b, &ma, "expired") == 0);
 }
 
+#define RT_LOAD_REQUESTS 60            /* per loader thread, across the kill */
+
+struct loader {
+	struct t t;
+	struct daemon d;
+	int ok, refused, other;      /* 201; 503 with Retry-After; anything else */
+	long other_status;
+};
+
+/* Mints in a loop while Redis is killed: each is minted or refused with a
+ * 503 and Retry-After, none hangs, none fails otherwise. */
+static void *load_mints(void *arg)
+{
+	struct loader *l = arg;
+	const char *body = "{\"client_id\":\"cid-load\",\"phone\":\"5215550505999\",\"flow_name\":\"F\","
+	                   "\"dob\":\"1992-03-04\"}";
+
+	for (int i = 0; i < RT_LOAD_REQUESTS; i++) {
+		struct resp rs;
+		if (d_api(&l->d, "POST", "/v1/challenges", "application/json", body, &rs) != 0) {
+			l->other++;
+			l->t.failed = false;
+			continue;
+		}
+		if (rs.status == 201)
+			l->ok++;
+		else if (rs.status == 503 && resp_header(&rs, "Retry-After") != NULL)
+			l->refused++;
+		else
+			l->other++, l->other_status = rs.status;
+		resp_free(&rs);
+		h_sleep_ms(10);
+	}
+	return NULL;
+}
+
 static void test_redis_down_is_503(struct t *t)
 {
 	struct fake_cf *f;
@@ -347,7 +383,25 @@ static void test_redis_down_is_503(struct t *t)
 
 	REQUIRE(t, two_nodes(t, &f, &a, &b, &port, NULL, NULL) == 0);
 	REQUIRE(t, mfa_mint_v1(a, "cid-down", "5215550505000", "F", "1992-03-04", NULL, NULL, 0, &m) == 0);
-	srv_kill(t, t->procs[0], SIGKILL);
+	static struct loader ld[2];
+	pthread_t tid[2];
+	for (int k = 0; k < 2; k++) {
+		memset(&ld[k], 0, sizeof ld[k]);
+		ld[k].t.name = t->name;
+		snprintf(ld[k].t.dir, sizeof ld[k].t.dir, "%s", t->dir);
+		ld[k].d = *(k ? b : a);
+		ld[k].d.t = &ld[k].t;
+		EXPECT(t, pthread_create(&tid[k], NULL, load_mints, &ld[k]) == 0, "expected a thread, got none");
+	}
+	h_sleep_ms(300);
+	srv_kill(t, t->procs[0], SIGKILL);   /* under load */
+	for (int k = 0; k < 2; k++)
+		pthread_join(tid[k], NULL);
+	for (int k = 0; k < 2; k++)
+		EXPECT(t, ld[k].other == 0 && ld[k].ok > 0 && ld[k].refused > 0,
+		       "expected node %c's mints across the kill to be 201 then 503 + Retry-After only, got "
+		       "%d minted, %d refused, %d otherwise (last %ld)", k ? 'B' : 'A', ld[k].ok, ld[k].refused,
+		       ld[k].other, ld[k].other_status);
 	for (int i = 0; i < 20; i++) {      /* under load: every request refused, none hangs */
 		struct daemon *d = i % 2 ? a : b;
 		REQUIRE(t, d_api(d, "POST", "/v1/challenges", "application/json", body, &rs) == 0);
