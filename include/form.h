@@ -18,5 +18,8 @@ long form_get(const char *body, size_t len, const char *key, char *out, size_t o
 /* Percent-encodes everything but unreserved characters (RFC 3986). Returns
  * the length written, or -1 if it does not fit in cap (incl. NUL). */
 long url_encode(const char *in, size_t len, char *out, size_t cap);
+/* The same for a URL path segment: '.' is encoded too, so that no segment
+ * can be a "." or ".." that a client, proxy or server would resolve. */
+long url_encode_segment(const char *in, size_t len, char *out, size_t cap);
 
 #endif

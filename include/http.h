@@ -69,6 +69,9 @@ int http_server_port(const struct http_server *s);
 
 const char *http_header(struct http_req *r, const char *name);
 const char *http_query(struct http_req *r, const char *name);
+/* The same with the decoded length, which is more than strlen when the value
+ * holds a NUL byte (%00): callers refuse such a value rather than cut it. */
+const char *http_query_n(struct http_req *r, const char *name, size_t *len);
 const char *http_method_name(enum http_method m);
 
 /* Responses. ctype NULL means no Content-Type. Every response gets the

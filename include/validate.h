@@ -28,6 +28,13 @@ int validate_dob(const char *s, size_t len, int32_t today, int32_t *out, const c
 /* Well-formed UTF-8 without control characters; returns code points or -1. */
 long utf8_printable_len(const char *s, size_t len);
 
+/* true when a string in the JSON text s[0..len) holds a NUL byte (a \u0000
+ * escape, or a raw NUL, which cJSON would keep and C strings would cut at);
+ * key gets the top-level member it is in (its name, if the NUL is in a
+ * name; "" at the top level). Strings are lexed with their escapes, so an
+ * escaped backslash before "u0000" is not a NUL. */
+bool validate_json_nul_member(const char *s, size_t len, char *key, size_t cap);
+
 /* An IPv4/IPv6 network ("10.0.0.0/8", "fd00::/8") or address ("::1", a
  * /32 or /128), for trusted_proxies and X-Forwarded-For hops. */
 struct cidr {

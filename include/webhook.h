@@ -22,7 +22,7 @@ int webhook_new(const char *url, const char *secret, struct webhook **out);
 void webhook_free(struct webhook *wh);            /* wipes the secret; NULL ok */
 
 const char *webhook_url(const struct webhook *wh);
-/* The URL up to any '?', for logs. Caller frees. */
+/* The URL up to any '?', user:password@ masked, for logs. Caller frees. */
 char *webhook_log_url(const struct webhook *wh);
 
 /* Writes the signature header line for body sent at t (unix seconds) to hdr

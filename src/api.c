@@ -28,6 +28,7 @@
 #include <string.h>
 
 #define FIELD_MAX (FLOW_MAX_BYTES + 1)
+#define FIELD_NAME_MAX 64            /* a member name as quoted in an error */
 #define RETRY_AFTER_CAPACITY_S 10
 #define API_QUESTION_JSON_MAX 96     /* {"question":...} recorded with a minted row */
 
@@ -38,10 +39,11 @@ struct fields {
 	cJSON *json;
 };
 
-enum field_rc { F_OK = 0, F_ABSENT = -1, F_MALFORMED = -2 };
+enum field_rc { F_OK = 0, F_ABSENT = -1, F_MALFORMED = -2, F_NUL = -3 };
 
 /* Copies field `name` into buf (NUL-terminated); F_ABSENT, F_MALFORMED
- * (wrong JSON type, bad escape, too long) or its length. */
+ * (wrong JSON type, bad escape, too long), F_NUL (a %00 in the query; JSON
+ * NULs are refused by fields_open) or its length. */
 static long fields_get(struct fields *f, const char *name, char *buf, size_t cap)
 {
 	const char *v;
@@ -69,9 +71,11 @@ static long fields_get(struct fields *f, const char *name, char *buf, size_t cap
 	}
 	case SRC_QUERY:
 	default:
-		v = http_query(f->req, name);
+		v = http_query_n(f->req, name, &n);
 		if (v == NULL)
 			return F_ABSENT;
+		if (memchr(v, '\0', n) != NULL)
+			return F_NUL;
 		break;
 	}
 	n = strlen(v);
@@ -85,7 +89,7 @@ static long fields_get(struct fields *f, const char *name, char *buf, size_t cap
  * itself and returns -1 when the body cannot be used. */
 static int fields_open(struct fields *f, struct http_req *req)
 {
-	char ct[64];
+	char ct[64], key[FIELD_NAME_MAX];
 
 	memset(f, 0, sizeof *f);
 	f->req = req;
@@ -98,10 +102,15 @@ static int fields_open(struct fields *f, struct http_req *req)
 		f->src = SRC_JSON;
 		f->json = cJSON_ParseWithLength(req->body ? req->body : "", req->body_len);
 		if (f->json == NULL || !cJSON_IsObject(f->json)) {
-			cJSON_Delete(f->json);
-			f->json = NULL;
 			http_reply_error(req, 400, "invalid_request", "body", "the body is not a JSON object");
-			return -1;
+			goto fail;
+		}
+		if (validate_json_nul_member(req->body, req->body_len, key, sizeof key)) {
+			/* cJSON keeps "\u0000" as a NUL that would cut the value short */
+			char detail[FIELD_NAME_MAX + 32];
+			snprintf(detail, sizeof detail, "%s holds a NUL byte", key[0] ? key : "body");
+			http_reply_error(req, 400, "invalid_request", key[0] ? key : "body", detail);
+			goto fail;
 		}
 		return 0;
 	}
@@ -115,6 +124,10 @@ static int fields_open(struct fields *f, struct http_req *req)
 	}
 	http_reply_error(req, 400, "invalid_request", "Content-Type",
 	                 "send application/json or application/x-www-form-urlencoded");
+	return -1;
+fail:
+	cJSON_Delete(f->json);
+	f->json = NULL;
 	return -1;
 }
 
@@ -151,7 +164,8 @@ static int required_field(struct fields *f, const char *name, char *buf, size_t 
 	}
 	if (n < 0) {
 		char detail[96];
-		snprintf(detail, sizeof detail, "%s is malformed or too long", name);
+		snprintf(detail, sizeof detail, n == F_NUL ? "%s holds a NUL byte" :
+		         "%s is malformed or too long", name);
 		http_reply_error(f->req, 400, "invalid_request", name, detail);
 		return -1;
 	}
@@ -558,6 +572,7 @@ static bool api_authorized(struct app *app, struct http_req *req)
 	const struct strlist *keys = &app->cfg.api_keys;
 	const char *cand[3];
 	const char *auth = http_header(req, "Authorization");
+	size_t qlen = 0;
 	bool ok = false;
 
 	if (keys->n == 0)
@@ -566,7 +581,9 @@ static bool api_authorized(struct app *app, struct http_req *req)
 		       http_header(req, "Forwarded") == NULL;
 	cand[0] = auth != NULL && strncasecmp(auth, "Bearer ", 7) == 0 ? auth + 7 : NULL;
 	cand[1] = http_header(req, "X-API-Key");
-	cand[2] = http_query(req, "api_key");
+	cand[2] = http_query_n(req, "api_key", &qlen);
+	if (cand[2] != NULL && memchr(cand[2], '\0', qlen) != NULL)
+		cand[2] = NULL;              /* "KEY%00junk" is not KEY */
 	for (int c = 0; c < 3; c++) {
 		if (cand[c] == NULL)
 			continue;

@@ -87,18 +87,35 @@ out:
 	return rc;
 }
 
-/* A field a spreadsheet would run as a formula: =, @, tab/CR, or + and -
- * not followed by a digit (phones like +5215550001111 stay as they are). */
-static bool csv_formula_like(const char *s)
+/* A phone as the phone column holds it: an optional '+' and digits only. A
+ * spreadsheet reads it as a number, never a formula. */
+static bool csv_phone_number(const char *s)
 {
-	return s[0] == '=' || s[0] == '@' || s[0] == '\t' || s[0] == '\r' ||
-	       ((s[0] == '+' || s[0] == '-') && !(s[1] >= '0' && s[1] <= '9'));
+	if (*s == '+')
+		s++;
+	if (*s == '\0')
+		return false;
+	for (; *s != '\0'; s++)
+		if (*s < '0' || *s > '9')
+			return false;
+	return true;
+}
+
+/* A field a spreadsheet would run as a formula (OWASP's rule: it starts with
+ * =, +, -, @, tab or CR). "-1+cmd|..." and "+1+HYPERLINK(...)" are formulas
+ * too, so only a whole number in the phone column is exempt. */
+static bool csv_formula_like(const char *s, bool phone)
+{
+	if (phone && csv_phone_number(s))
+		return false;
+	return s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' || s[0] == '\t' ||
+	       s[0] == '\r';
 }
 
 /* RFC 4180: quoted when needed; NULL is an empty field, "" a quoted empty one.
  * Formula-like fields (user agent, refdata, flow come from outside) get a
  * leading ' inside the quotes, as OWASP advises against CSV injection. */
-static void csv_field(FILE *out, const char *s, bool first)
+static void csv_field(FILE *out, const char *s, bool first, bool phone)
 {
 	bool formula;
 
@@ -106,7 +123,7 @@ static void csv_field(FILE *out, const char *s, bool first)
 		fputc(',', out);
 	if (s == NULL)
 		return;
-	formula = csv_formula_like(s);
+	formula = csv_formula_like(s, phone);
 	if (!formula && *s != '\0' && strpbrk(s, ",\"\r\n") == NULL && s[0] != ' ' &&
 	    s[strlen(s) - 1] != ' ') {
 		fputs(s, out);
@@ -127,6 +144,7 @@ static const char *const column_names[] = {
 	"id", "ts", "event", "page_id", "client_id", "phone", "flow", "ip", "user_agent",
 	"refdata", "prev_hash", "hash",
 };
+#define CSV_PHONE_COLUMN 5      /* column_names[5]: its numbers are not guarded */
 
 /* One database being merged: its reader and its current row. */
 struct export_src {
@@ -143,9 +161,10 @@ static void export_row(sqlite3_stmt *st, enum audit_format fmt, bool node_col, F
 	if (fmt == AUDIT_FORMAT_CSV) {
 		fprintf(out, "%lld", (long long)sqlite3_column_int64(st, 0));
 		for (int i = 1; i < (int)ARRAY_LEN(column_names); i++)
-			csv_field(out, (const char *)sqlite3_column_text(st, i), false);
+			csv_field(out, (const char *)sqlite3_column_text(st, i), false,
+			          i == CSV_PHONE_COLUMN);
 		if (node_col)
-			csv_field(out, node, false);
+			csv_field(out, node, false, false);
 		fputs("\r\n", out);
 	} else {
 		cJSON *o = cJSON_CreateObject();
@@ -244,9 +263,9 @@ int audit_export_many(const char *const *paths, int n, enum audit_format fmt, in
 	}
 	if (fmt == AUDIT_FORMAT_CSV) {
 		for (size_t i = 0; i < ARRAY_LEN(column_names); i++)
-			csv_field(out, column_names[i], i == 0);
+			csv_field(out, column_names[i], i == 0, false);
 		if (node_col)
-			csv_field(out, "node", false);
+			csv_field(out, "node", false, false);
 		fputs("\r\n", out);
 	}
 	/* Each file in id order; several merged by time (the writer's fixed-width

@@ -10,6 +10,8 @@
  * chatfuel_redact (the token may come back in an answer, percent-encoded).
  */
 #include "chatfuel.h"
+#include "form.h"
+#include "url.h"
 #include "util.h"
 
 #include <cjson/cJSON.h>
@@ -22,7 +24,7 @@
 
 struct chatfuel {
 	char *base_url;                    /* without trailing '/' */
-	char *bot_esc;                     /* bot id, percent-encoded */
+	char *bot_esc;                     /* bot id, a percent-encoded path segment */
 	char *token, *token_esc;           /* secrets: wiped */
 };
 
@@ -38,6 +40,18 @@ static char *escape(const char *s)
 	out = xstrdup(c);
 	secure_wipe_str(c);
 	curl_free(c);
+	return out;
+}
+
+/* A path segment, fully percent-encoded ('.' included: url_encode_segment),
+ * and libcurl is told not to rewrite the path (CURLOPT_PATH_AS_IS). */
+static char *escape_segment(const char *s)
+{
+	size_t n = strlen(s), cap = 3 * n + 1;
+	char *out = xmalloc(cap);
+
+	if (url_encode_segment(s, n, out, cap) < 0)
+		abort();        /* cannot happen: 3 bytes a byte always fit */
 	return out;
 }
 
@@ -59,7 +73,7 @@ struct chatfuel *chatfuel_new(const char *base_url, const char *bot_id, const ch
 	while (blen > 0 && base_url[blen - 1] == '/')
 		blen--;
 	cf->base_url = xstrndup(base_url, blen);
-	cf->bot_esc = escape(bot_id);
+	cf->bot_esc = escape_segment(bot_id);
 	cf->token = xstrdup(token);
 	cf->token_esc = escape(token);
 	return cf;
@@ -79,7 +93,7 @@ void chatfuel_free(struct chatfuel *cf)
 void chatfuel_build_url(const struct chatfuel *cf, const char *client_id, const char *flow,
                         bool block, bool validated, char **url, char **log_url)
 {
-	char *client = escape(client_id), *fl = escape(flow);
+	char *client = escape_segment(client_id), *fl = escape(flow);
 	const char *param = block ? "chatfuel_block_name" : "chatfuel_flow_name";
 	const char *val = validated ? "true" : "false";
 	size_t len = strlen(cf->base_url) + strlen(cf->bot_esc) + strlen(client) +
@@ -89,7 +103,7 @@ void chatfuel_build_url(const struct chatfuel *cf, const char *client_id, const 
 
 	*url = xmalloc(len);
 	k = snprintf(*url, len, "%s/bots/%s/users/%s/send", cf->base_url, cf->bot_esc, client);
-	*log_url = xstrndup(*url, (size_t)k);
+	*log_url = url_mask_dup(*url);           /* no query yet; credentials in the base hidden */
 	snprintf(*url + k, len - (size_t)k, "?chatfuel_token=%s&%s=%s&user_validated=%s",
 	         cf->token_esc, param, fl, val);
 	free(client);

@@ -11,6 +11,7 @@
 #include "config_keys.h"
 #include "fileio.h"
 #include "log.h"
+#include "url.h"
 #include "util.h"
 #include "validate.h"
 
@@ -36,11 +37,14 @@ static void config_error(const struct key *k, const char *src, const char *value
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof why, fmt, ap);
 	va_end(ap);
-	if (k->secret || value == NULL)
+	if (k->secret || value == NULL) {
 		fprintf(stderr, "mnmfa: config: %s (%s): %s\n", k->name, src, why);
-	else
+	} else {
+		char shown[CONFIG_VALUE_MAX];
+		url_mask(value, shown, sizeof shown);     /* a URL's credentials stay hidden */
 		fprintf(stderr, "mnmfa: config: %s (%s): invalid value \"%.80s\": %s\n", k->name, src,
-		        value, why);
+		        shown, why);
+	}
 }
 
 static const struct key *key_find(const char *name)
@@ -525,7 +529,10 @@ static void key_format(const struct config *cfg, const struct key *k, char *buf,
 		return;
 	case K_STR: {
 		const char *s = *(char *const *)field;
-		snprintf(buf, len, "%s", s == NULL ? "(none)" : k->secret ? "(set, hidden)" : s);
+		if (s != NULL && !k->secret)
+			url_mask(s, buf, len);              /* user:password@ and ?query hidden */
+		else
+			snprintf(buf, len, "%s", s == NULL ? "(none)" : "(set, hidden)");
 		return;
 	}
 	case K_LIST:

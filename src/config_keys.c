@@ -7,6 +7,7 @@
 #include "config_keys.h"
 #include "redis.h"
 #include "store_redis.h"
+#include "url.h"
 #include "util.h"
 #include "validate.h"
 
@@ -22,6 +23,17 @@ static const char *check_http_url(const char *s)
 	if (strncmp(s, "https://", 8) == 0 || strncmp(s, "http://", 7) == 0)
 		return NULL;
 	return "expected an http(s):// URL";
+}
+
+/* Outbound URLs carry the Chatfuel token or a signed result: TLS, except to
+ * this host (tests, a local proxy). */
+static const char *check_outbound_url(const char *s)
+{
+	if (url_scheme_allowed(s))
+		return NULL;
+	if (strncasecmp(s, "http://", 7) == 0)
+		return "http:// only to a loopback host (127.0.0.1, [::1], localhost); use https://";
+	return "expected an https:// URL";
 }
 
 static const char *check_e164(const char *s)
@@ -148,11 +160,11 @@ const struct key config_keys[] = {
 	KEY_STR(whatsapp_number, NULL, PHONE_TEXT_MAX, check_e164, "business WhatsApp number in E.164 (+5215550000000)"),
 	KEY_STR(chatfuel_bot_id, NULL, 128, NULL, "Chatfuel bot id (Broadcasting API)"),
 	KEY_SECRET(chatfuel_token, 512, "Chatfuel Broadcasting API token"),
-	KEY_STR_REQUIRED(chatfuel_base_url, "https://api.chatfuel.com", URL_MAX, check_http_url, "Chatfuel API base URL"),
+	KEY_STR_REQUIRED(chatfuel_base_url, "https://api.chatfuel.com", URL_MAX, check_outbound_url, "Chatfuel API base URL"),
 	KEY_ENUM(chatfuel_target, "flow", config_chatfuel_target_names, "send the result to a flow or a block"),
 	KEY_INT(chatfuel_rps, "25", 1, 1000, "most Broadcasting API requests per second per bot"),
 	KEY_BOOL(notify_on_expiry, "false", "also send user_validated=false on expiry/cancel"),
-	KEY_STR(webhook_url, NULL, 1024, check_http_url, "optional JSON webhook receiving every result"),
+	KEY_STR(webhook_url, NULL, 1024, check_outbound_url, "optional JSON webhook receiving every result"),
 	KEY_SECRET(webhook_secret, 512, "HMAC-SHA256 key signing the webhook"),
 	KEY_LIST(api_keys, 256, NULL, true, "accepted API keys (none: loopback clients only)"),
 	KEY_STR_REQUIRED(db_path, CONFIG_DEFAULT_DB_PATH, PATH_MAX_LEN, NULL, "SQLite file for the audit log and outbox"),

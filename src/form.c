@@ -5,6 +5,7 @@
  */
 #include "form.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 static int hexval(char c)
@@ -74,7 +75,7 @@ long form_get(const char *body, size_t len, const char *key, char *out, size_t o
 	return FORM_ABSENT;
 }
 
-long url_encode(const char *in, size_t len, char *out, size_t cap)
+static long encode(const char *in, size_t len, char *out, size_t cap, bool keep_dot)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	size_t o = 0;
@@ -82,7 +83,7 @@ long url_encode(const char *in, size_t len, char *out, size_t cap)
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)in[i];
 		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		    c == '-' || c == '.' || c == '_' || c == '~') {
+		    c == '-' || (c == '.' && keep_dot) || c == '_' || c == '~') {
 			if (o + 1 >= cap)
 				return -1;
 			out[o++] = (char)c;
@@ -98,4 +99,14 @@ long url_encode(const char *in, size_t len, char *out, size_t cap)
 		return -1;
 	out[o] = '\0';
 	return (long)o;
+}
+
+long url_encode(const char *in, size_t len, char *out, size_t cap)
+{
+	return encode(in, len, out, cap, true);
+}
+
+long url_encode_segment(const char *in, size_t len, char *out, size_t cap)
+{
+	return encode(in, len, out, cap, false);
 }

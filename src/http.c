@@ -278,6 +278,16 @@ const char *http_query(struct http_req *r, const char *name)
 	return MHD_lookup_connection_value(exchange_of(r)->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+const char *http_query_n(struct http_req *r, const char *name, size_t *len)
+{
+	const char *v = NULL;
+
+	if (MHD_lookup_connection_value_n(exchange_of(r)->conn, MHD_GET_ARGUMENT_KIND, name,
+	                                  strlen(name), &v, len) != MHD_YES)
+		return NULL;
+	return v;
+}
+
 static void req_fill_peer(struct http_exchange *x)
 {
 	struct http_req *r = &x->req;

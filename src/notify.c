@@ -104,6 +104,22 @@ static void redact_all(struct notify *n, char *s, size_t cap)
 	webhook_redact(n->wh, s, cap);
 }
 
+/* The answer's body as an error text may quote it: secrets redacted from the
+ * whole of it first, then (in the judge) an excerpt cut from that, so a
+ * secret echoed across the cut leaves no prefix behind. Control bytes (a NUL
+ * would end the search) become spaces first; the verdict does not depend on
+ * them. */
+static void scrub_answer(struct notify *n, struct buf *b)
+{
+	if (b->data == NULL)
+		return;
+	for (size_t i = 0; i < b->len; i++)
+		if ((unsigned char)b->data[i] < 0x20 || b->data[i] == 0x7f)
+			b->data[i] = ' ';
+	redact_all(n, b->data, b->cap);
+	b->len = strlen(b->data);
+}
+
 /* ---- the outbox -------------------------------------------------------- */
 
 static void push_upd(struct notify *n, int64_t id, enum outbox_outcome_kind kind, int64_t next_ms, long http,
@@ -221,6 +237,7 @@ static struct xfer *xfer_start(struct notify *n, const struct outbox_row *r)
 	if (x->hdrs == NULL || (x->hdrs = curl_slist_append(x->hdrs, "Expect:")) == NULL)
 		goto fail;
 	curl_easy_setopt(x->easy, CURLOPT_URL, x->url);
+	curl_easy_setopt(x->easy, CURLOPT_PATH_AS_IS, 1L);     /* no dot-segment folding */
 	curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(x->easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, (long)n->t.http_timeout_ms);
@@ -323,6 +340,7 @@ static void finish(struct notify *n, struct xfer *x, CURLcode res)
 		code = 0;
 		v = DELIVERY_RETRY;
 	} else {
+		scrub_answer(n, &x->resp);
 		v = x->chatfuel ? chatfuel_judge(code, x->resp.data, x->resp.len, err, sizeof err) :
 		                  webhook_judge(code, x->resp.data, x->resp.len, err, sizeof err);
 		if (v == DELIVERY_SENT) {

@@ -26,6 +26,12 @@ int validate_client_id(const char *s, size_t len, const char **detail)
 			return -1;
 		}
 	}
+	/* It is a path segment of the Chatfuel call: "." and ".." would name
+	 * another resource (SPEC §4.3). */
+	if ((len == 1 && s[0] == '.') || (len == 2 && s[0] == '.' && s[1] == '.')) {
+		*detail = "client_id may not be . or ..";
+		return -1;
+	}
 	return 0;
 }
 
@@ -160,4 +166,61 @@ bool cidr_contains(const struct cidr *net, const struct cidr *addr)
 			return false;
 	}
 	return true;
+}
+
+/* A \u escape at p (just after the backslash and 'u') naming U+0000. */
+static bool escape_is_nul(const char *p, const char *end)
+{
+	return end - p >= 4 && memcmp(p, "0000", 4) == 0;
+}
+
+bool validate_json_nul_member(const char *s, size_t len, char *key, size_t cap)
+{
+	const char *p = s, *end = s + len;
+	int depth = 0;
+	bool expect_key = false;
+
+	if (cap == 0)
+		return false;
+	key[0] = '\0';
+	while (p < end) {
+		char c = *p++;
+		if (c == '{' || c == '[') {
+			depth++;
+			expect_key = depth == 1 && c == '{';
+		} else if (c == '}' || c == ']') {
+			depth--;
+		} else if (c == ',') {
+			expect_key = depth == 1;
+		} else if (c == '\0') {
+			return true;                /* outside any string: not JSON either */
+		} else if (c == '"') {
+			bool is_key = expect_key && depth == 1, nul = false;
+			size_t k = 0;
+			expect_key = false;
+			while (p < end && *p != '"') {
+				char d = *p++;
+				if (d == '\0') {
+					nul = true;
+				} else if (d == '\\' && p < end) {
+					d = *p++;
+					if (d == 'u' && escape_is_nul(p, end))
+						nul = true;
+					if (d == 'u')
+						p += end - p < 4 ? end - p : 4;
+					else if (is_key && !nul && k + 1 < cap)
+						key[k++] = d;
+					continue;
+				}
+				if (is_key && !nul && k + 1 < cap)
+					key[k++] = d;
+			}
+			p += p < end;               /* the closing quote */
+			if (is_key)
+				key[k] = '\0';
+			if (nul)
+				return true;
+		}
+	}
+	return false;
 }

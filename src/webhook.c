@@ -7,6 +7,7 @@
 #include "webhook.h"
 #include "crypto.h"
 #include "log.h"
+#include "url.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -55,7 +56,10 @@ const char *webhook_url(const struct webhook *wh)
 
 char *webhook_log_url(const struct webhook *wh)
 {
-	return xstrndup(wh->url, strcspn(wh->url, "?"));
+	char *head = xstrndup(wh->url, strcspn(wh->url, "?")), *shown = url_mask_dup(head);
+
+	free(head);
+	return shown;
 }
 
 void webhook_sign(const struct webhook *wh, const char *body, long long t,

@@ -641,6 +641,40 @@ static void test_export_csv_quotes_fields(void **state)
 	free(out);
 }
 
+/* OWASP's rule: every text cell starting with = + - @ tab or CR is guarded
+ * with a leading ', "+1+HYPERLINK" and "-1+cmd" included; only a phone made
+ * of digits stays as it is. (A CR never reaches the log: it is stored as ?.) */
+static void test_export_csv_guards_formulas(void **state)
+{
+	static const struct { const char *ua, *want; } cases[] = {
+		{ "-1+cmd|' /C calc'!A0", ",\"'-1+cmd|' /C calc'!A0\"," },
+		{ "+1+HYPERLINK(\"http://x\")", ",\"'+1+HYPERLINK(\"\"http://x\"\")\"," },
+		{ "=1+1", ",\"'=1+1\"," },
+		{ "@SUM(A1)", ",\"'@SUM(A1)\"," },
+		{ "\tx", ",\"'\tx\"," },
+		{ "-", ",\"'-\"," },
+		{ "Mozilla-5", ",Mozilla-5," },
+	};
+	struct env *e = *state;
+	struct audit *a = audit_open(&e->cfg, NULL, NULL);
+	struct audit_event ev;
+	char *out;
+
+	assert_non_null(a);
+	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+		fill_event(&ev, AUDIT_APPROVED, (int)i + 1);
+		ev.user_agent = cases[i].ua;
+		assert_int_equal(audit_submit(a, &ev, NULL, NULL), 0);
+	}
+	audit_close(a);
+	assert_int_equal(run_cmd(e, &out, 4, "export", "--db", e->db, "--format=csv"), 0);
+	for (size_t i = 0; i < ARRAY_LEN(cases); i++)
+		if (strstr(out, cases[i].want) == NULL)
+			fail_msg("user agent %s: expected %s in\n%.1500s", cases[i].ua, cases[i].want, out);
+	assert_non_null(strstr(out, ",+5215550000001,"));       /* a phone is a number */
+	free(out);
+}
+
 static void test_cmd_rejects_bad_usage(void **state)
 {
 	struct env *e = *state;
@@ -934,6 +968,7 @@ int main(void)
 		T(test_export_jsonl_round_trips),
 		T(test_export_since_filters_on_time),
 		T(test_export_csv_quotes_fields),
+		T(test_export_csv_guards_formulas),
 		T(test_cmd_rejects_bad_usage),
 		T(test_event_fields_are_bounded_and_checked),
 		T(test_decision_writes_outbox_rows_in_same_transaction),

@@ -2,7 +2,9 @@
  * test_chatfuel: the Broadcasting API request and the reading of its answer
  * (chatfuel.c, with the shared verdict, excerpt and redaction of delivery.c)
  * from known inputs: the exact URL for awkward ids, flow names and tokens
- * (percent-encoded as RFC 3986 unreserved), the log URL without the token,
+ * (query values percent-encoded but for RFC 3986 unreserved, path segments
+ * '.' too, so no id is a dot segment), the log URL without the token or
+ * the base URL's credentials,
  * the exact verdict and error text for each kind of answer, and the token
  * taken out of error texts, plain and encoded.
  */
@@ -19,7 +21,7 @@
 #define TOKEN "tok-SECRET/4f9a&x=y"
 #define TOKEN_ESC "tok-SECRET%2F4f9a%26x%3Dy"
 #define CLIENT "user:42.a_b-c~"
-#define CLIENT_ESC "user%3A42.a_b-c~"
+#define CLIENT_ESC "user%3A42%2Ea_b-c~"            /* a path segment: '.' too */
 #define FLOW "Resultado & m\xc3\xa1s/1?="      /* "Resultado & más/1?=" */
 #define FLOW_ESC "Resultado%20%26%20m%C3%A1s%2F1%3F%3D"
 #define PATH BASE "/bots/" BOT_ESC "/users/" CLIENT_ESC "/send"
@@ -64,6 +66,27 @@ static void test_base_url_trailing_slashes_and_empty_values(void **state)
 	assert_string_equal(url, "http://127.0.0.1:8080/api/bots/b/users//send?chatfuel_token=t"
 	                         "&chatfuel_flow_name=&user_validated=true");
 	assert_string_equal(log_url, "http://127.0.0.1:8080/api/bots/b/users//send");
+	free(url);
+	free(log_url);
+	chatfuel_free(cf);
+}
+
+/* "." and ".." as a client or bot id are path segments, never dot segments
+ * that would post to /bots/BOT/send or /bots/BOT/users/send. */
+static void test_dot_ids_stay_inside_their_segment(void **state)
+{
+	struct chatfuel *cf = chatfuel_new("https://user:pw@cf.example/x", "..", "t");
+	char *url = NULL, *log_url = NULL;
+
+	(void)state;
+	chatfuel_build_url(cf, "..", "F", false, true, &url, &log_url);
+	assert_string_equal(url, "https://user:pw@cf.example/x/bots/%2E%2E/users/%2E%2E/send"
+	                         "?chatfuel_token=t&chatfuel_flow_name=F&user_validated=true");
+	assert_string_equal(log_url, "https://(hidden)@cf.example/x/bots/%2E%2E/users/%2E%2E/send");
+	free(url);
+	free(log_url);
+	chatfuel_build_url(cf, ".", "F", false, true, &url, &log_url);
+	assert_non_null(strstr(url, "/users/%2E/send?"));
 	free(url);
 	free(log_url);
 	chatfuel_free(cf);
@@ -180,6 +203,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_url_for_each_target_and_result),
 		cmocka_unit_test(test_base_url_trailing_slashes_and_empty_values),
+		cmocka_unit_test(test_dot_ids_stay_inside_their_segment),
 		cmocka_unit_test(test_no_credentials_is_a_dry_run),
 		cmocka_unit_test(test_verdicts),
 		cmocka_unit_test(test_excerpt_is_printable_and_capped),

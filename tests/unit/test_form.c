@@ -213,6 +213,21 @@ static void test_url_encode_overflow_is_an_error(void **state)
 	assert_int_equal(url_encode("a", 1, out, 1), -1);
 }
 
+/* A path segment keeps no '.', so "." and ".." cannot be dot segments. */
+static void test_url_encode_segment_encodes_dots(void **state)
+{
+	char out[32];
+
+	(void)state;
+	assert_int_equal(url_encode_segment("..", 2, out, sizeof out), 6);
+	assert_string_equal(out, "%2E%2E");
+	assert_int_equal(url_encode_segment(".", 1, out, sizeof out), 3);
+	assert_string_equal(out, "%2E");
+	assert_int_equal(url_encode_segment("a.b:c-_~/", 9, out, sizeof out), 15);
+	assert_string_equal(out, "a%2Eb%3Ac-_~%2F");
+	assert_int_equal(url_encode_segment("..", 2, out, 6), -1);           /* no room for NUL */
+}
+
 static void test_url_encode_round_trips_through_form_get(void **state)
 {
 	char in[256], enc[800], body[820], out[300];
@@ -243,6 +258,7 @@ int main(void)
 		cmocka_unit_test(test_url_encode_keeps_unreserved),
 		cmocka_unit_test(test_url_encode_escapes_everything_else),
 		cmocka_unit_test(test_url_encode_overflow_is_an_error),
+		cmocka_unit_test(test_url_encode_segment_encodes_dots),
 		cmocka_unit_test(test_url_encode_round_trips_through_form_get),
 	};
 

@@ -14,6 +14,7 @@
 #include "audit.h"
 #include "config.h"
 #include "crypto.h"
+#include "delivery.h"
 #include "log.h"
 #include "notify.h"
 #include "util.h"
@@ -49,7 +50,7 @@
 /* ---- the fake server --------------------------------------------------- */
 
 enum act { ACT_OK = 0, ACT_FALSE, ACT_500, ACT_503, ACT_429, ACT_429_RA1, ACT_HANG, ACT_400,
-           ACT_500_ECHO, ACT_400_ECHO };
+           ACT_500_ECHO, ACT_400_ECHO, ACT_400_ECHO_CUT };
 
 struct req {
 	char method[8], path[256];
@@ -184,6 +185,16 @@ static enum MHD_Result fake_handler(void *cls, struct MHD_Connection *c, const c
 		const char *t = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "chatfuel_token");
 		status = act == ACT_500_ECHO ? 500 : 400;
 		snprintf(body, sizeof body, "bad request: chatfuel_token=%s", t ? t : "");
+		break;
+	}
+	case ACT_400_ECHO_CUT: {
+		/* the echoed token starts 12 bytes before the 200-byte excerpt ends */
+		const char *t = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "chatfuel_token");
+		static const char key[] = "chatfuel_token=";
+		int pad = DELIVERY_EXCERPT_MAX - 12 - (int)(sizeof key - 1);
+		status = 400;
+		snprintf(body, sizeof body, "%*s%s%s", pad, "", key, t ? t : "");
+		memset(body, 'x', (size_t)pad);
 		break;
 	}
 	}
@@ -686,6 +697,34 @@ static void test_secrets_never_in_log_or_database(void **state)
 	}
 }
 
+/* Redaction comes before the excerpt is cut: a token echoed across the
+ * 200-byte cut leaves none of itself in last_error or the log. */
+static void test_token_across_the_excerpt_cut_leaves_no_prefix(void **state)
+{
+	struct env *e = *state;
+	char *buf, *err;
+	size_t len;
+
+	log_init(LOG_DEBUG, false);
+	script(&e->fake.chatfuel, 1, ACT_400_ECHO_CUT);
+	env_start(e);
+	decide(e, e->a, AUDIT_APPROVED, CLIENT, true);
+	wait_for(e, "SELECT count(*) FROM outbox WHERE state = 'failed'", 1);
+	err = db_text(e->db, "SELECT last_error FROM outbox WHERE kind = 'chatfuel'");
+	assert_non_null(err);
+	assert_non_null(strstr(err, "HTTP 400: xxxx"));
+	if (strstr(err, "tok-") != NULL)
+		fail_msg("a prefix of the token is in last_error: %s", err);
+	free(err);
+	env_stop(e);
+	fflush(stderr);
+	buf = slurp(e->errlog, &len);
+	assert_true(contains(buf, len, "HTTP 400: xxxx"));
+	if (contains(buf, len, "tok-"))
+		fail_msg("a prefix of the token reached the log:\n%s", buf);
+	free(buf);
+}
+
 static void test_pending_rows_are_sent_after_start(void **state)
 {
 	struct env *e = *state;
@@ -868,6 +907,7 @@ int main(void)
 		T(test_webhook_is_signed),
 		T(test_webhook_5xx_is_retried),
 		T(test_secrets_never_in_log_or_database),
+		T(test_token_across_the_excerpt_cut_leaves_no_prefix),
 		T(test_pending_rows_are_sent_after_start),
 		T(test_dry_run_without_credentials),
 		T(test_rate_limit_per_second),

@@ -62,7 +62,7 @@ static int dob(const char *s, int32_t today, int32_t *out)
 static void test_client_id_accepts_allowed_characters(void **state)
 {
 	static const char *const good[] = {
-		"a", "Z", "0", "_", ".", ":", "-", "1234567890", "user_42", "psid:12345.67-89",
+		"a", "Z", "0", "_", "...", ".a", "a..", ":", "-", "1234567890", "user_42", "psid:12345.67-89",
 		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:-",
 	};
 
@@ -108,6 +108,49 @@ static void test_client_id_refuses_other_characters(void **state)
 		if (client_id(bad[i]) != -1)
 			fail_msg("client_id \"%s\" was accepted", bad[i]);
 	assert_int_equal(validate_client_id("ab\0cd", 5, &detail), -1);     /* embedded NUL */
+}
+
+/* A client_id is a path segment of the Chatfuel call: never a dot segment. */
+static void test_client_id_refuses_dot_segments(void **state)
+{
+	const char *detail = NULL;
+
+	(void)state;
+	assert_int_equal(validate_client_id(".", 1, &detail), -1);
+	assert_string_equal(detail, "client_id may not be . or ..");
+	assert_int_equal(validate_client_id("..", 2, &detail), -1);
+	assert_int_equal(validate_client_id("...", 2, &detail), -1);       /* the length wins */
+	assert_int_equal(validate_client_id("...", 3, &detail), 0);
+}
+
+/* len 0: strlen(json) */
+static void expect_nul_member(const char *json, size_t len, bool want, const char *want_key)
+{
+	char key[32] = "untouched";
+	bool got = validate_json_nul_member(json, len ? len : strlen(json), key, sizeof key);
+
+	if (got != want)
+		fail_msg("%s: NUL %s", json, got ? "found" : "not found");
+	if (want)
+		assert_string_equal(key, want_key);
+}
+
+static void test_json_nul_is_found_and_named(void **state)
+{
+	static const char raw[] = "{\"a\":\"x\",\"flow_name\":\"ab\0cd\"}";
+
+	(void)state;
+	expect_nul_member("{\"client_id\":\"abc\\u0000def\",\"phone\":\"1\"}", 0, true,
+	                  "client_id");
+	expect_nul_member("{\"a\":\"1\",\"phone\":\"\\u0000\"}", 0, true, "phone");
+	expect_nul_member(raw, sizeof raw - 1, true, "flow_name");              /* a raw NUL */
+	expect_nul_member("{\"q\":{\"x\":[\"\\u0000\"]},\"z\":1}", 0, true, "q");  /* nested */
+	expect_nul_member("{\"a\\u0000b\":1}", 0, true, "a");                   /* in a name */
+	/* not a NUL: an escaped backslash then u0000, other \u escapes, no strings */
+	expect_nul_member("{\"a\":\"\\\\u0000\"}", 0, false, NULL);
+	expect_nul_member("{\"a\":\"\\u0001\\u00e9\",\"b\":[1,2,{\"c\":null}]}", 0, false, NULL);
+	expect_nul_member("{\"a\":\"\\u000", 0, false, NULL);              /* cut short */
+	expect_nul_member("", 0, false, NULL);
 }
 
 static void test_phone_accepts_8_to_15_digits_with_optional_plus(void **state)
@@ -382,6 +425,8 @@ int main(void)
 		cmocka_unit_test(test_client_id_accepts_allowed_characters),
 		cmocka_unit_test(test_client_id_length_is_1_to_128),
 		cmocka_unit_test(test_client_id_refuses_other_characters),
+		cmocka_unit_test(test_client_id_refuses_dot_segments),
+		cmocka_unit_test(test_json_nul_is_found_and_named),
 		cmocka_unit_test(test_phone_accepts_8_to_15_digits_with_optional_plus),
 		cmocka_unit_test(test_phone_refuses_wrong_lengths_and_characters),
 		cmocka_unit_test(test_flow_accepts_printable_utf8),
