@@ -388,35 +388,44 @@ static enum store_result rs_get_counted(struct store *base, const uint8_t id[PAG
 	return res;
 }
 
+/* The arguments the deciding scripts (take, answer) start with: the record
+ * key, id, now, the tombstone's life, this request's token, and the answer
+ * read in each form a question compares (challenge_answer_key). */
+struct rs_decide_args {
+	char key[RS_KEY_MAX], b64[PAGE_ID_LEN + 1], now[24], ttl[24], token[RS_TOKEN_HEX + 1];
+	char keys[CHALLENGE_KEY_FORMS][CHALLENGE_ANSWER_MAX];
+};
+
+static void rs_decide_args_fill(struct rs_decide_args *a, const uint8_t id[PAGE_ID_BYTES], int64_t now_ms,
+                                const char *answer, size_t answer_len)
+{
+	rs_rec_key(id, a->key, a->b64);
+	snprintf(a->now, sizeof a->now, "%lld", (long long)now_ms);
+	snprintf(a->ttl, sizeof a->ttl, "%lld", (long long)STORE_DECIDED_TTL_MS);
+	rs_token(a->token);
+	for (int f = 0; f < CHALLENGE_KEY_FORMS; f++)
+		challenge_answer_key((enum challenge_key)f, answer, answer_len, a->keys[f]);
+}
+
 /* take (status CHAL_PENDING: check the answer) or finish (status given). */
 static enum store_result rs_decide(struct rstore *s, const uint8_t id[PAGE_ID_BYTES], int64_t now_ms,
                                    const char *answer, size_t answer_len, enum chal_status status,
                                    struct chal *out)
 {
-	char key[RS_KEY_MAX], b64[PAGE_ID_LEN + 1], now[24], ttl[24], token[RS_TOKEN_HEX + 1], st[4];
-	char keys[CHALLENGE_KEY_FORMS][CHALLENGE_ANSWER_MAX];
+	struct rs_decide_args a;
+	char st[4] = "";
 	redisReply *rep;
 	enum store_result res = STORE_UNAVAILABLE;
 
-	rs_rec_key(id, key, b64);
-	snprintf(now, sizeof now, "%lld", (long long)now_ms);
-	snprintf(ttl, sizeof ttl, "%lld", (long long)STORE_DECIDED_TTL_MS);
-	rs_token(token);
-	if (status == CHAL_PENDING)
-		st[0] = '\0';
-	else
+	rs_decide_args_fill(&a, id, now_ms, answer, answer_len);
+	if (status != CHAL_PENDING)
 		snprintf(st, sizeof st, "%d", (int)status);
-	for (int f = 0; f < CHALLENGE_KEY_FORMS; f++)
-		challenge_answer_key((enum challenge_key)f, answer, answer_len, keys[f]);
 	{
-		const char *av[] = { key, b64, now, ttl, token, keys[0], keys[1], keys[2], st };
-		size_t al[ARRAY_LEN(av)];
-		for (size_t i = 0; i < ARRAY_LEN(av); i++)
-			al[i] = strlen(av[i]);
-		rep = redis_eval(s->redis, &s->scripts[RS_TAKE], 1, (int)ARRAY_LEN(av), av, al,
+		const char *av[] = { a.key, a.b64, a.now, a.ttl, a.token, a.keys[0], a.keys[1], a.keys[2], st };
+		rep = redis_eval(s->redis, &s->scripts[RS_TAKE], 1, (int)ARRAY_LEN(av), av, NULL,
 		                 REDIS_REPEATABLE | REDIS_DURABLE);
 	}
-	explicit_bzero(keys, sizeof keys);
+	explicit_bzero(&a, sizeof a);
 	if (rep == NULL)
 		return STORE_UNAVAILABLE;
 	if (rep->type == REDIS_REPLY_ARRAY && rep->elements >= 1) {
@@ -459,8 +468,8 @@ static enum store_result rs_answer(struct store *base, struct limiter *lockout, 
                                    struct store_answer *out)
 {
 	struct rstore *s = (struct rstore *)base;
-	char key[RS_KEY_MAX], b64[PAGE_ID_LEN + 1], now[24], ttl[24], token[RS_TOKEN_HEX + 1];
-	char keys[CHALLENGE_KEY_FORMS][CHALLENGE_ANSWER_MAX], prefix[RS_KEY_MAX], n[16], window[24];
+	struct rs_decide_args a;
+	char prefix[RS_KEY_MAX], n[16], window[24];
 	struct limiter_redis_spec spec;
 	redisReply *rep;
 	enum store_result res = STORE_UNAVAILABLE;
@@ -469,21 +478,17 @@ static enum store_result rs_answer(struct store *base, struct limiter *lockout, 
 	if (limiter_redis_spec(lockout, &spec) < 0 || spec.redis != s->redis)
 		return store_answer_steps(base, lockout, id, now_ms, answer, answer_len, out);
 	memset(out, 0, sizeof *out);
-	rs_rec_key(id, key, b64);
-	snprintf(now, sizeof now, "%lld", (long long)now_ms);
-	snprintf(ttl, sizeof ttl, "%lld", (long long)STORE_DECIDED_TTL_MS);
+	rs_decide_args_fill(&a, id, now_ms, answer, answer_len);
 	snprintf(prefix, sizeof prefix, "%s", spec.prefix);
 	snprintf(n, sizeof n, "%d", spec.n);
 	snprintf(window, sizeof window, "%lld", spec.window_ms);
-	rs_token(token);
-	for (int f = 0; f < CHALLENGE_KEY_FORMS; f++)
-		challenge_answer_key((enum challenge_key)f, answer, answer_len, keys[f]);
 	{
-		const char *av[] = { key, b64, now, ttl, token, keys[0], keys[1], keys[2], prefix, n, window };
+		const char *av[] = { a.key, a.b64, a.now, a.ttl, a.token, a.keys[0], a.keys[1], a.keys[2],
+		                     prefix, n, window };
 		rep = redis_eval(s->redis, &s->scripts[RS_ANSWER], 1, (int)ARRAY_LEN(av), av, NULL,
 		                 REDIS_REPEATABLE | REDIS_DURABLE);
 	}
-	explicit_bzero(keys, sizeof keys);
+	explicit_bzero(&a, sizeof a);
 	if (rep == NULL)
 		return STORE_UNAVAILABLE;
 	if (rep->type == REDIS_REPLY_ARRAY && rep->elements >= 1) {
