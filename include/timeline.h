@@ -41,6 +41,7 @@ struct timeline_row {
 	int64_t ts_ms;
 	char *ts, *event, *page_id, *client_id, *phone, *flow, *ip, *user_agent, *refdata;
 	char *prev_hash, *hash;
+	char *node;                       /* the node_id that wrote it (schema 2), or NULL */
 	enum timeline_chain chain;
 	/* From refdata (decision rows): the page's device details. */
 	char *dev_screen, *dev_lang, *dev_tz, *dev_platform;

@@ -147,10 +147,12 @@ static int parse_args(int argc, char **argv, struct evidence_args *a)
 	}
 	if (!a->selected)
 		return bad_arg(a, "%s", "expected a selection: PAGE_ID, --phone P or --client C");
-	if (a->since != NULL && (caldate_parse_time_arg(a->since, &a->q.since_ms) != 0 || a->q.since_ms <= 0))
+	if (a->since != NULL &&
+	    (caldate_parse_time_arg(a->since, &a->q.since_ms) != 0 || a->q.since_ms <= 0))
 		return bad_arg(a, "--since '%s': expected an RFC 3339 time like 2026-11-28T18:48:08Z",
 		               a->since);
-	if (a->until != NULL && (caldate_parse_time_arg(a->until, &a->q.until_ms) != 0 || a->q.until_ms <= 0))
+	if (a->until != NULL &&
+	    (caldate_parse_time_arg(a->until, &a->q.until_ms) != 0 || a->q.until_ms <= 0))
 		return bad_arg(a, "--until '%s': expected an RFC 3339 time like 2026-11-28T18:48:08Z",
 		               a->until);
 	if (a->since != NULL && a->until != NULL && a->q.until_ms < a->q.since_ms)
@@ -228,6 +230,8 @@ static void show_row(FILE *f, const struct timeline *tl, const struct timeline_r
 	put_field(f, "phone", r->phone);
 	put_field(f, "flow", r->flow);
 	fputs("\n   ", f);
+	if (r->node != NULL)
+		put_field(f, "node", r->node);
 	put_field(f, "ip", r->ip);
 	put_field(f, "user agent", r->user_agent);
 	fputc('\n', f);

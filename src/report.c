@@ -24,7 +24,8 @@ enum rs {
 	R_TITLE, R_ABOUT, R_SELECTION, R_BY_PAGE, R_BY_PHONE, R_BY_CLIENT, R_PERIOD, R_START, R_NOW,
 	R_DATABASE, R_MADE, R_SUMMARY, R_ROWS_MATCH, R_ROWS_SHOWN, R_NONE, R_CHAIN, R_CHAIN_OK,
 	R_CHAIN_BROKEN, R_CHECKPOINT, R_NO_CHECKPOINT, R_TIMELINE, R_EVENT,
-	R_CLIENT, R_PHONE, R_FLOW, R_IP, R_STATUS, R_TIME, R_OK, R_STATE, R_EVIDENCE, R_PAGE_ID, R_UA, R_SCREEN, R_LANG,
+	R_CLIENT, R_PHONE, R_FLOW, R_IP, R_STATUS, R_TIME, R_OK, R_STATE, R_EVIDENCE, R_PAGE_ID,
+	R_NODE, R_UA, R_SCREEN, R_LANG,
 	R_TZ, R_PLATFORM, R_QUESTION, R_MODE, R_CHOICES, R_NO_DEVICE, R_ROW_ID, R_POSITION,
 	R_OF, R_PREV, R_HASH, R_ST_OK, R_ST_BAD, R_ST_AFTER, R_FAILING, R_VERIFY, R_VERIFY_P1,
 	R_VERIFY_P2, R_VERIFY_P3, R_VERIFY_P4, R_FOOTER, R_COUNT
@@ -52,7 +53,8 @@ static const char *const text_es[R_COUNT] = {
 	[R_TIME] = "Hora (UTC / local)", [R_OK] = "íntegra", [R_STATE] = "Estado",
 	[R_EVENT] = "Evento", [R_CLIENT] = "Cliente", [R_PHONE] = "Teléfono", [R_FLOW] = "Flujo",
 	[R_IP] = "IP vista por el servidor", [R_STATUS] = "Cadena", [R_EVIDENCE] = "Evidencia por evento",
-	[R_PAGE_ID] = "Enlace (page id)", [R_UA] = "Navegador (user agent)", [R_SCREEN] = "Pantalla",
+	[R_PAGE_ID] = "Enlace (page id)", [R_NODE] = "Nodo que lo registró",
+	[R_UA] = "Navegador (user agent)", [R_SCREEN] = "Pantalla",
 	[R_LANG] = "Idioma", [R_TZ] = "Zona horaria", [R_PLATFORM] = "Plataforma",
 	[R_QUESTION] = "Pregunta (tipo)", [R_MODE] = "Modo",
 	[R_CHOICES] = "Opciones mostradas", [R_NO_DEVICE] = "sin datos del dispositivo",
@@ -96,7 +98,8 @@ static const char *const text_en[R_COUNT] = {
 	[R_TIME] = "Time (UTC / local)", [R_OK] = "intact", [R_STATE] = "State",
 	[R_EVENT] = "Event", [R_CLIENT] = "Client", [R_PHONE] = "Phone", [R_FLOW] = "Flow",
 	[R_IP] = "IP as the server saw it", [R_STATUS] = "Chain", [R_EVIDENCE] = "Evidence per event",
-	[R_PAGE_ID] = "Link (page id)", [R_UA] = "Browser (user agent)", [R_SCREEN] = "Screen",
+	[R_PAGE_ID] = "Link (page id)", [R_NODE] = "Node that recorded it",
+	[R_UA] = "Browser (user agent)", [R_SCREEN] = "Screen",
 	[R_LANG] = "Language", [R_TZ] = "Time zone", [R_PLATFORM] = "Platform",
 	[R_QUESTION] = "Question (kind)", [R_MODE] = "Mode",
 	[R_CHOICES] = "Choices shown", [R_NO_DEVICE] = "no device details",
@@ -321,6 +324,8 @@ static void event_block(struct out *o, const struct timeline *tl, const struct t
 	esc(o, r->ts);
 	fputs("</h3><dl>", o->f);
 	dl_item(o, R_PAGE_ID, r->page_id, true);
+	if (r->node != NULL)
+		dl_item(o, R_NODE, r->node, false);
 	dl_item(o, R_IP, r->ip, false);
 	dl_item(o, R_UA, r->user_agent, false);
 	if (r->dev_screen || r->dev_lang || r->dev_tz || r->dev_platform) {

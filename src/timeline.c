@@ -101,13 +101,14 @@ static void row_fill(struct timeline_row *r, sqlite3_stmt *st)
 	r->refdata = col_dup(st, 9);
 	r->prev_hash = col_dup(st, 10);
 	r->hash = col_dup(st, 11);
+	r->node = col_dup(st, 12);
 	parse_refdata(r);
 }
 
 static void row_free(struct timeline_row *r)
 {
 	char *const s[] = { r->ts, r->event, r->page_id, r->client_id, r->phone, r->flow, r->ip,
-	                    r->user_agent, r->refdata, r->prev_hash, r->hash, r->dev_screen,
+	                    r->user_agent, r->refdata, r->prev_hash, r->hash, r->node, r->dev_screen,
 	                    r->dev_lang, r->dev_tz, r->dev_platform, r->q_kind, r->q_mode };
 
 	for (size_t i = 0; i < ARRAY_LEN(s); i++)
@@ -128,9 +129,11 @@ static int select_rows(sqlite3 *db, const struct timeline_query *q, struct timel
 	size_t cap = 0;
 	int step;
 
-	snprintf(sql, sizeof sql, "SELECT " TIMELINE_COLUMNS " FROM audit_log WHERE %s%s%s ORDER BY id",
-	         where[q->by], q->since_ms > 0 ? " AND ts >= ?2" : "",
-	         q->until_ms > 0 ? " AND ts <= ?3" : "");
+	/* The node column exists from schema 2 on. */
+	snprintf(sql, sizeof sql,
+	         "SELECT " TIMELINE_COLUMNS ", %s FROM audit_log WHERE %s%s%s ORDER BY id",
+	         auditdb_version(db) >= 2 ? "node" : "NULL", where[q->by],
+	         q->since_ms > 0 ? " AND ts >= ?2" : "", q->until_ms > 0 ? " AND ts <= ?3" : "");
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
 		return -1;
 	if (q->by == TIMELINE_PHONE && value[0] == '+')

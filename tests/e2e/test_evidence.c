@@ -98,9 +98,12 @@ static char *sql(struct t *t, const char *db, const char *stmt)
 
 static void test_show_page(struct t *t)
 {
-	struct fake_cf *f = NULL;
-	struct daemon *d = mfa_start_default(t, &f);
+	struct fake_cf *f = t_fake(t);
+	REQUIRE(t, f);
+	struct daemon *d = d_new(t, f);
 	REQUIRE(t, d);
+	d_set_str(d, "node_id", "node-e2e-7");
+	REQUIRE(t, d_start(d, NULL) == 0);
 	struct minted m, other;
 	REQUIRE(t, answer_with(d, "cid-ev1", "5215559000001", "1971-05-17", true, EV_UA, EV_REFDATA,
 	                       &m) == 0);
@@ -118,7 +121,7 @@ static void test_show_page(struct t *t)
 	static const char *const want[] = {
 		"minted", "approved", "cid-ev1", "5215559000001", "FlowEvidence", "127.0.0.1", EV_UA,
 		"390x844", "es-MX", "America/Mexico_City", "iPhone", "CST", "no signed checkpoint yet",
-		"chain: intact",
+		"chain: intact", "node node-e2e-7",
 	};
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
 		EXPECT(t, h_contains(out, want[i]), "expected \"%s\" in `audit show`, got:\n%.1500s",

@@ -200,8 +200,8 @@ static void test_alert_rules(struct t *t)
 	EXPECT(t, rc == 0, "expected `promtool test rules %s` to pass, got %d:\n%.2000s", ALERTS_TEST, rc, out ? out : "");
 	free(out);
 
-	/* Every mnmfa_ metric the rules use is exposed (but the Redis one: the
-	 * Redis store is not part of this build yet). */
+	/* Every mnmfa_ metric the rules use is exposed (but the Redis one: only
+	 * a daemon with redis_url exposes it, and this one keeps its store in memory). */
 	char *rules = h_read_file(ALERTS, NULL);
 	EXPECT(t, rules != NULL, "expected %s, got none", ALERTS);
 	struct daemon *d = d_new(t, NULL);

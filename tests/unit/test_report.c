@@ -3,7 +3,7 @@
  * Every value from the log is escaped (markup in the user agent, the device
  * details, the flow), the document has no script and loads nothing, a row
  * past a break is marked as failing with the walk's reason, the checkpoint
- * line says there is none, and both languages render.
+ * line says there is none, a row's node is named, and both languages render.
  */
 #include "unit.h"
 #include "report.h"
@@ -49,6 +49,7 @@ static void test_escaped_and_self_contained(void **state)
 	fill(&rows[0], 3, "minted", NULL);
 	fill(&rows[1], 4, "approved", "UA <script>alert('x')</script> & \"q\"");
 	rows[1].chain = TIMELINE_CHAIN_BAD;
+	rows[1].node = dup("node-<7>");
 	tl.verify.bad_id = 4;
 	tl.verify.head_id = 3;
 	tl.verify.reason = "hash does not match the row's contents (the row was changed)";
@@ -70,6 +71,7 @@ static void test_escaped_and_self_contained(void **state)
 	assert_non_null(strstr(html, "BROKEN at row 4"));
 	assert_non_null(strstr(html, "No signed checkpoint yet"));
 	assert_non_null(strstr(html, "4 of 9"));
+	assert_non_null(strstr(html, "Node that recorded it</dt><dd>node-&lt;7&gt;</dd>"));
 	free(html);
 
 	m.lang = LANG_ES;
