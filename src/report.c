@@ -68,7 +68,8 @@ static const char *const text_es[R_COUNT] = {
 	                "hash de la fila anterior (64 ceros para la primera). La codificación escribe "
 	                "cada campo como longitud-en-bytes \":\" bytes (\"-\" si está vacío), en el "
 	                "orden id, ts, event, page_id, client_id, phone, flow, ip, user_agent, refdata, "
-	                "y termina con prev_hash. Un programa propio puede recalcularla a partir de:",
+	                "y termina con prev_hash; una fila que nombra su nodo empieza con \"v2\" y "
+	                "lleva el nodo tras refdata. Un programa propio puede recalcularla a partir de:",
 	[R_VERIFY_P3] = "Si un hash de este informe no coincide con el que calcula quien verifica, "
 	                "la fila fue modificada después de escribirse.",
 	[R_VERIFY_P4] = "La fecha de nacimiento y las opciones de la pregunta nunca se guardan; "
@@ -113,7 +114,8 @@ static const char *const text_en[R_COUNT] = {
 	                "previous row's hash (64 zeros for the first). The encoding writes every "
 	                "field as length-in-bytes \":\" bytes (\"-\" when empty), in the order id, ts, "
 	                "event, page_id, client_id, phone, flow, ip, user_agent, refdata, and ends "
-	                "with prev_hash. A program of one's own can recompute it from:",
+	                "with prev_hash; a row that names its node starts with \"v2\" and carries "
+	                "the node after refdata. A program of one's own can recompute it from:",
 	[R_VERIFY_P3] = "If a hash in this report differs from the one the verifier computes, the "
 	                "row was changed after it was written.",
 	[R_VERIFY_P4] = "The date of birth and the question's options are never stored, so they "

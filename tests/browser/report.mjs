@@ -49,7 +49,7 @@ async function startDaemon(dir, chatfuelPort) {
   const proc = spawn(BIN, ['serve', '--bind', '127.0.0.1', '--web-port', String(web), '--api-port', String(api),
     '--public-url', `https://127.0.0.1:${web}`, '--tls-cert', path.join(dir, 'cert.pem'),
     '--tls-key', path.join(dir, 'key.pem'), '--tls-autogen', 'false', '--whatsapp-number', '+5215550001111',
-    '--db-path', db, '--chatfuel-bot-id', 'bot-r', '--chatfuel-token', 'tok-r',
+    '--db-path', db, '--node-id', 'mfa-1', '--chatfuel-bot-id', 'bot-r', '--chatfuel-token', 'tok-r',
     '--chatfuel-base-url', `http://127.0.0.1:${chatfuelPort}`], { stdio: ['ignore', log, log] });
   fs.closeSync(log);
   procs.add(proc);
@@ -165,7 +165,7 @@ async function main() {
       eq(await page.locator('main table tbody tr').count(), 2, 'timeline rows (minted, approved)');
       const text = await page.locator('body').innerText();
       for (const want of ['approved', 'minted', minted.page_id, 'cid-report', '5215550007777', '127.0.0.1',
-        'Europe/Madrid', 'en-US', 'No signed checkpoint yet', 'mnmfa audit verify', 'intact']) {
+        'Europe/Madrid', 'en-US', 'No signed checkpoint yet', 'mnmfa audit verify', 'intact', 'mfa-1']) {
         check(text.includes(want), `expected ${JSON.stringify(want)} in the report's text`);
       }
       check(text.includes(UA), 'the user agent, markup included, shown as text');
