@@ -121,7 +121,12 @@ sanitize:
 run: deps $(BUILD)/mnmfa
 	@scripts/dev-run $(BUILD)/mnmfa
 
-bench: $(BUILD)/mnmfa
+# The audit writer's benchmark (bench/writer.c), run by bench/run; not a test.
+$(BUILD)/bench/writer: bench/writer.c $(BUILD)/libmnmfa.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(DEPS_CFLAGS) $(LDFLAGS) -o $@ $^ $(DEPS_LIBS) $(LDLIBS)
+
+bench: $(BUILD)/mnmfa $(BUILD)/bench/writer
 	@bench/run $(BUILD)/mnmfa && bench/redis $(BUILD)/mnmfa
 
 # Fuzzers: each tests/fuzz/fuzz_NAME.c with libFuzzer, linked against the

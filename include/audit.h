@@ -30,7 +30,7 @@ struct config;
 #define AUDIT_UA_MAX 512             /* bytes of User-Agent kept */
 #define AUDIT_FIELD_MAX 1024         /* bytes kept of client_id, phone, flow */
 #define AUDIT_IP_MAX 64              /* bytes kept of the client IP text */
-#define AUDIT_GROUP_MAX 1024         /* events committed in one transaction at most */
+#define AUDIT_GROUP_MAX 4096         /* events committed in one transaction at most */
 #define AUDIT_HASH_HEX CHAIN_HASH_HEX
 
 enum audit_kind {

@@ -75,6 +75,10 @@ size_t chain_encode(const struct chain_row *r, char *out, size_t cap);
 
 /* The row's hash: lowercase hex of SHA-256(chain_encode(r)). */
 void chain_row_hash(const struct chain_row *r, char out[CHAIN_HASH_HEX + 1]);
+/* The same through a reusable hasher (the writer's: no allocation per row). */
+struct crypto_sha256_ctx;
+void chain_row_hash_with(struct crypto_sha256_ctx *h, const struct chain_row *r,
+                         char out[CHAIN_HASH_HEX + 1]);
 
 /* The walk's state and result. Zeroed by chain_walk_init. */
 struct chain_walk {

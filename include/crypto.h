@@ -17,6 +17,13 @@ int crypto_random(void *buf, size_t n);          /* 0 or -1 (RAND_bytes failed) 
 uint64_t crypto_rng_u64(void *ctx);              /* an rng_fn for challenge.c; ctx unused */
 
 void crypto_sha256(const void *data, size_t n, uint8_t out[SHA256_LEN]);
+/* A SHA-256 context kept by one thread for many digests (crypto_sha256
+ * allocates one per call). */
+struct crypto_sha256_ctx;
+struct crypto_sha256_ctx *crypto_sha256_ctx_new(void);
+void crypto_sha256_ctx_digest(struct crypto_sha256_ctx *h, const void *data, size_t n,
+                              uint8_t out[SHA256_LEN]);
+void crypto_sha256_ctx_free(struct crypto_sha256_ctx *h);
 void crypto_hmac_sha256(const void *key, size_t keylen, const void *data, size_t n,
                         uint8_t out[SHA256_LEN]);
 

@@ -10,6 +10,7 @@
  */
 #include "crypto.h"
 #include "log.h"
+#include "util.h"
 
 #include <limits.h>
 #include <stdarg.h>
@@ -117,6 +118,42 @@ void crypto_sha256(const void *data, size_t n, uint8_t out[SHA256_LEN])
 		log_error("%s: EVP_Digest(SHA-256) failed", __func__);
 		abort();
 	}
+}
+
+struct crypto_sha256_ctx {
+	EVP_MD_CTX *md;
+};
+
+struct crypto_sha256_ctx *crypto_sha256_ctx_new(void)
+{
+	struct crypto_sha256_ctx *h = xcalloc(1, sizeof *h);
+
+	pthread_once(&sha256_once, sha256_fetch);
+	if (sha256_md == NULL || (h->md = EVP_MD_CTX_new()) == NULL) {
+		log_error("%s: cannot set up SHA-256", __func__);
+		abort();
+	}
+	return h;
+}
+
+void crypto_sha256_ctx_digest(struct crypto_sha256_ctx *h, const void *data, size_t n,
+                              uint8_t out[SHA256_LEN])
+{
+	unsigned int len = 0;
+
+	if (EVP_DigestInit_ex2(h->md, sha256_md, NULL) != 1 || EVP_DigestUpdate(h->md, data, n) != 1 ||
+	    EVP_DigestFinal_ex(h->md, out, &len) != 1 || len != SHA256_LEN) {
+		log_error("%s: SHA-256 failed", __func__);
+		abort();
+	}
+}
+
+void crypto_sha256_ctx_free(struct crypto_sha256_ctx *h)
+{
+	if (h == NULL)
+		return;
+	EVP_MD_CTX_free(h->md);
+	free(h);
 }
 
 void crypto_hmac_sha256(const void *key, size_t keylen, const void *data, size_t n,

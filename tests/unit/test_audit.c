@@ -944,6 +944,76 @@ static void test_events_in_one_thread_keep_their_order(void **state)
 	                               "page_id = printf('page%018d', id)"), 100);
 }
 
+/* The writer formats a second once and patches the milliseconds in: rows
+ * either side of a second boundary, and back, read as fmt_rfc3339_ms says. */
+static void test_row_times_across_second_boundaries(void **state)
+{
+	static const int64_t times[] = {
+		1795000000999LL, 1795000001000LL, 1795000001005LL, 1795000000999LL, 1795000059870LL,
+		1795000060001LL,
+	};
+	struct env *e = *state;
+	struct audit *a = audit_open(&e->cfg, NULL, NULL);
+	struct audit_event ev;
+
+	assert_non_null(a);
+	for (size_t i = 0; i < ARRAY_LEN(times); i++) {
+		fill_event(&ev, AUDIT_MINTED, (int)i + 1);
+		ev.ts_ms = times[i];
+		assert_int_equal(audit_submit(a, &ev, NULL, NULL), 0);
+	}
+	audit_close(a);
+	for (size_t i = 0; i < ARRAY_LEN(times); i++) {
+		char want[40], sql[80], *got;
+
+		fmt_rfc3339_ms(times[i], want, sizeof want);
+		snprintf(sql, sizeof sql, "SELECT ts FROM audit_log WHERE id = %zu", i + 1);
+		got = db_text(e->db, sql);
+		assert_string_equal(got, want);
+		free(got);
+	}
+	{
+		char *out = NULL;
+		assert_int_equal(run_cmd(e, &out, 3, "verify", "--db", e->db), 0);
+		free(out);
+	}
+}
+
+#define CKPT_EVENTS 20000            /* several thousand WAL frames */
+#define CKPT_DB_MIN_BYTES (1 << 20)
+
+static void count_done(void *ctx, int rc)
+{
+	assert_int_equal(rc, 0);
+	atomic_fetch_add((_Atomic int *)ctx, 1);
+}
+
+/* The writer turns SQLite's automatic checkpoint off and checkpoints between
+ * groups itself: while it is still open, the rows reach the database file,
+ * the WAL does not just grow. */
+static void test_writer_checkpoints_the_wal(void **state)
+{
+	struct env *e = *state;
+	struct audit *a = audit_open(&e->cfg, NULL, NULL);
+	struct audit_event ev;
+	_Atomic int done = 0;
+	struct stat st;
+
+	assert_non_null(a);
+	for (int i = 1; i <= CKPT_EVENTS; i++) {
+		fill_event(&ev, AUDIT_MINTED, i);
+		while (audit_submit(a, &ev, count_done, &done) != 0)
+			usleep(1000);
+	}
+	for (int i = 0; i < 30000 && atomic_load(&done) < CKPT_EVENTS; i++)
+		usleep(1000);
+	assert_int_equal(atomic_load(&done), CKPT_EVENTS);
+	usleep(100000);                  /* the checkpoint follows the last callbacks */
+	assert_int_equal(stat(e->db, &st), 0);
+	assert_true(st.st_size >= CKPT_DB_MIN_BYTES);
+	audit_close(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -976,6 +1046,8 @@ int main(void)
 		T(test_done_runs_after_the_group_is_durable),
 		T(test_group_commit_under_concurrency),
 		T(test_events_in_one_thread_keep_their_order),
+		T(test_row_times_across_second_boundaries),
+		T(test_writer_checkpoints_the_wal),
 #undef T
 	};
 

@@ -93,6 +93,20 @@ static void test_hash_known_answers(void **state)
 	assert_int_equal(chain_encode(&r3, NULL, 0), 10119);
 	chain_row_hash(&r3, h3);
 	assert_string_equal(h3, "d33c607a0dec52eea76d2a43a1e03721735300e7e66ec872da0210053b973ca2");
+
+	/* The writer's reusable hasher gives the same answers, one after another. */
+	{
+		struct crypto_sha256_ctx *h = crypto_sha256_ctx_new();
+		char again[CHAIN_HASH_HEX + 1];
+
+		chain_row_hash_with(h, &r, again);
+		assert_string_equal(again, h1);
+		chain_row_hash_with(h, &r3, again);
+		assert_string_equal(again, h3);
+		chain_row_hash_with(h, &r2, again);
+		assert_string_equal(again, h2);
+		crypto_sha256_ctx_free(h);
+	}
 	free(big);
 }
 
