@@ -20,10 +20,12 @@
 
 enum log_format { LOG_FORMAT_TEXT, LOG_FORMAT_JSON };
 enum chatfuel_target { CHATFUEL_TARGET_FLOW, CHATFUEL_TARGET_BLOCK };
+enum chatfuel_reply { CHATFUEL_REPLY_TEXT, CHATFUEL_REPLY_BUTTON };
 
 /* The names of each enum key's values, indexed by value, NULL-terminated; the
  * key table parses and prints through them. */
 extern const char *const config_chatfuel_target_names[];
+extern const char *const config_chatfuel_reply_names[];
 extern const char *const config_lang_names[];
 extern const char *const config_log_format_names[];
 /* log_level's names are log.h's log_level_names. */
@@ -49,6 +51,7 @@ struct config {
 	char *whatsapp_number;         /* E.164 as configured */
 	char *chatfuel_bot_id, *chatfuel_token, *chatfuel_base_url;
 	enum chatfuel_target chatfuel_target;
+	enum chatfuel_reply chatfuel_reply; /* format=chatfuel: text, or text and a button */
 	int chatfuel_rps;
 	bool notify_on_expiry;
 	char *webhook_url, *webhook_secret;

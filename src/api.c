@@ -37,18 +37,53 @@ struct fields {
 	struct http_req *req;
 	enum { SRC_QUERY, SRC_FORM, SRC_JSON } src;
 	cJSON *json;
+	bool seed;                        /* the seed mint: its extras below apply */
 };
 
 enum field_rc { F_OK = 0, F_ABSENT = -1, F_MALFORMED = -2, F_NUL = -3 };
 
-/* Copies field `name` into buf (NUL-terminated); F_ABSENT, F_MALFORMED
- * (wrong JSON type, bad escape, too long), F_NUL (a %00 in the query; JSON
- * NULs are refused by fields_open) or its length. */
-static long fields_get(struct fields *f, const char *name, char *buf, size_t cap)
+/* The seed mint's extras (SPEC §4.1). On a POST, format and lang may also
+ * come in the query string, as a Chatfuel JSON API block's URL carries them
+ * (the body wins). A JSON body sent with Chatfuel's "full JSON profile" holds
+ * every user attribute under Chatfuel's own names: the user is "chatfuel user
+ * id", the id its Broadcasting API takes on every channel, so it stands for
+ * an absent client_id. No other field has one unambiguous Chatfuel name (the
+ * phone, the flow and the date of birth are the bot's own attributes, sent
+ * under the names the bot gave them). */
+static const char *const seed_query_too[] = { "format", "lang" };
+static const struct {
+	const char *field, *chatfuel;
+} seed_profile_names[] = {
+	{ "client_id", "chatfuel user id" },
+};
+
+static long copy_value(const char *v, char *buf, size_t cap)
 {
-	const char *v;
 	size_t n;
 
+	if (v == NULL)
+		return F_ABSENT;
+	n = strlen(v);
+	if (n + 1 > cap)
+		return F_MALFORMED;
+	memcpy(buf, v, n + 1);
+	return (long)n;
+}
+
+/* Query field `name`: F_NUL for a %00 in it, else as copy_value. */
+static long query_value(struct http_req *req, const char *name, char *buf, size_t cap)
+{
+	size_t n;
+	const char *v = http_query_n(req, name, &n);
+
+	if (v != NULL && memchr(v, '\0', n) != NULL)
+		return F_NUL;
+	return copy_value(v, buf, cap);
+}
+
+/* Field `name` from the request's one source (see fields_get). */
+static long fields_get_src(struct fields *f, const char *name, char *buf, size_t cap)
+{
 	switch (f->src) {
 	case SRC_FORM:
 		return form_get(f->req->body, f->req->body_len, name, buf, cap);
@@ -66,23 +101,30 @@ static long fields_get(struct fields *f, const char *name, char *buf, size_t cap
 		}
 		if (!cJSON_IsString(item))
 			return F_MALFORMED;
-		v = item->valuestring;
-		break;
+		return copy_value(item->valuestring, buf, cap);
 	}
 	case SRC_QUERY:
 	default:
-		v = http_query_n(f->req, name, &n);
-		if (v == NULL)
-			return F_ABSENT;
-		if (memchr(v, '\0', n) != NULL)
-			return F_NUL;
-		break;
+		return query_value(f->req, name, buf, cap);
 	}
-	n = strlen(v);
-	if (n + 1 > cap)
-		return F_MALFORMED;
-	memcpy(buf, v, n + 1);
-	return (long)n;
+}
+
+/* Copies field `name` into buf (NUL-terminated); F_ABSENT, F_MALFORMED
+ * (wrong JSON type, bad escape, too long), F_NUL (a %00 in the query; JSON
+ * NULs are refused by fields_open) or its length. */
+static long fields_get(struct fields *f, const char *name, char *buf, size_t cap)
+{
+	long n = fields_get_src(f, name, buf, cap);
+
+	if (n != F_ABSENT || !f->seed)
+		return n;
+	for (size_t i = 0; f->src != SRC_QUERY && i < ARRAY_LEN(seed_query_too); i++)
+		if (strcmp(name, seed_query_too[i]) == 0)
+			return query_value(f->req, name, buf, cap);
+	for (size_t i = 0; f->src == SRC_JSON && i < ARRAY_LEN(seed_profile_names); i++)
+		if (strcmp(name, seed_profile_names[i].field) == 0)
+			return fields_get_src(f, seed_profile_names[i].chatfuel, buf, cap);
+	return n;
 }
 
 /* Sets up the field source from the method and Content-Type; answers 400/413
@@ -385,6 +427,46 @@ static int mint_commit(struct app *app, struct http_req *req, struct mint *m)
 	return 0;
 }
 
+/* The format=chatfuel reply, a Chatfuel JSON API response: the link in
+ * attributes for the flow, and a plain text message holding it, which every
+ * channel shows (WhatsApp makes the URL a link; a button template is a
+ * Messenger/Instagram message that WhatsApp does not render). With
+ * chatfuel_reply=button a button template follows the text. */
+static cJSON *chatfuel_reply(const struct mint *m, enum chatfuel_reply kind)
+{
+	bool en = m->c.lang == LANG_EN;
+	const char *prompt = en ?
+	        "To continue, confirm it's you. The link works once and expires soon." :
+	        "Para continuar, confirma que eres tú. El enlace sirve una vez y vence pronto.";
+	char text[sizeof m->url + 160];
+	cJSON *o = cJSON_CreateObject(), *attrs, *msgs, *msg, *att, *payload, *buttons, *btn;
+
+	attrs = cJSON_AddObjectToObject(o, "set_attributes");
+	cJSON_AddStringToObject(attrs, "mfa_url", m->url);
+	cJSON_AddStringToObject(attrs, "mfa_page_id", m->page_id);
+	msgs = cJSON_AddArrayToObject(o, "messages");
+	msg = cJSON_CreateObject();
+	cJSON_AddItemToArray(msgs, msg);
+	snprintf(text, sizeof text, "%s %s", prompt, m->url);
+	cJSON_AddStringToObject(msg, "text", text);
+	if (kind != CHATFUEL_REPLY_BUTTON)
+		return o;
+	msg = cJSON_CreateObject();
+	cJSON_AddItemToArray(msgs, msg);
+	att = cJSON_AddObjectToObject(msg, "attachment");
+	cJSON_AddStringToObject(att, "type", "template");
+	payload = cJSON_AddObjectToObject(att, "payload");
+	cJSON_AddStringToObject(payload, "template_type", "button");
+	cJSON_AddStringToObject(payload, "text", prompt);
+	buttons = cJSON_AddArrayToObject(payload, "buttons");
+	btn = cJSON_CreateObject();
+	cJSON_AddItemToArray(buttons, btn);
+	cJSON_AddStringToObject(btn, "type", "web_url");
+	cJSON_AddStringToObject(btn, "url", m->url);
+	cJSON_AddStringToObject(btn, "title", en ? "Verify" : "Verificar");
+	return o;
+}
+
 static void handle_seed_mint(struct app *app, struct http_req *req)
 {
 	struct fields f;
@@ -395,6 +477,7 @@ static void handle_seed_mint(struct app *app, struct http_req *req)
 
 	if (fields_open(&f, req) < 0)
 		return;
+	f.seed = true;
 	if (mint_parse(app, &f, &seed_names, false, &m) < 0 || mint_commit(app, req, &m) < 0) {
 		metrics_inc(app->metrics, M_MINT_REJECTED);
 		fields_close(&f);
@@ -403,29 +486,7 @@ static void handle_seed_mint(struct app *app, struct http_req *req)
 	n = fields_get(&f, "format", fmt, sizeof fmt);
 	fields_close(&f);
 	if (n > 0 && strcmp(fmt, "chatfuel") == 0) {
-		bool en = m.c.lang == LANG_EN;
-		cJSON *attrs, *msgs, *msg, *att, *payload, *buttons, *btn;
-		o = cJSON_CreateObject();
-		attrs = cJSON_AddObjectToObject(o, "set_attributes");
-		cJSON_AddStringToObject(attrs, "mfa_url", m.url);
-		cJSON_AddStringToObject(attrs, "mfa_page_id", m.page_id);
-		msgs = cJSON_AddArrayToObject(o, "messages");
-		msg = cJSON_CreateObject();
-		cJSON_AddItemToArray(msgs, msg);
-		att = cJSON_AddObjectToObject(msg, "attachment");
-		cJSON_AddStringToObject(att, "type", "template");
-		payload = cJSON_AddObjectToObject(att, "payload");
-		cJSON_AddStringToObject(payload, "template_type", "button");
-		cJSON_AddStringToObject(payload, "text", en ?
-		        "To continue, confirm it's you. The link works once and expires soon." :
-		        "Para continuar, confirma que eres tú. El enlace sirve una vez y vence pronto.");
-		buttons = cJSON_AddArrayToObject(payload, "buttons");
-		btn = cJSON_CreateObject();
-		cJSON_AddItemToArray(buttons, btn);
-		cJSON_AddStringToObject(btn, "type", "web_url");
-		cJSON_AddStringToObject(btn, "url", m.url);
-		cJSON_AddStringToObject(btn, "title", en ? "Verify" : "Verificar");
-		http_reply_json(req, 200, o);
+		http_reply_json(req, 200, chatfuel_reply(&m, app->cfg.chatfuel_reply));
 		return;
 	}
 	fmt_rfc3339(m.c.expires_ms, ts, sizeof ts);

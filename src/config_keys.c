@@ -134,13 +134,17 @@ static const char *check_node_id(const char *s)
 const char *const config_chatfuel_target_names[] = {
 	[CHATFUEL_TARGET_FLOW] = "flow", [CHATFUEL_TARGET_BLOCK] = "block", NULL
 };
+const char *const config_chatfuel_reply_names[] = {
+	[CHATFUEL_REPLY_TEXT] = "text", [CHATFUEL_REPLY_BUTTON] = "button", NULL
+};
 const char *const config_lang_names[] = { [LANG_ES] = "es", [LANG_EN] = "en", NULL };
 const char *const config_log_format_names[] = {
 	[LOG_FORMAT_TEXT] = "text", [LOG_FORMAT_JSON] = "json", NULL
 };
 
 /* K_ENUM fields are written as int. */
-_Static_assert(sizeof(enum chatfuel_target) == sizeof(int) && sizeof(enum lang) == sizeof(int) &&
+_Static_assert(sizeof(enum chatfuel_target) == sizeof(int) &&
+               sizeof(enum chatfuel_reply) == sizeof(int) && sizeof(enum lang) == sizeof(int) &&
                sizeof(enum log_format) == sizeof(int) && sizeof(enum log_level) == sizeof(int),
                "enum keys are int-sized");
 
@@ -162,6 +166,8 @@ const struct key config_keys[] = {
 	KEY_SECRET(chatfuel_token, 512, "Chatfuel Broadcasting API token"),
 	KEY_STR_REQUIRED(chatfuel_base_url, "https://api.chatfuel.com", URL_MAX, check_outbound_url, "Chatfuel API base URL"),
 	KEY_ENUM(chatfuel_target, "flow", config_chatfuel_target_names, "send the result to a flow or a block"),
+	KEY_ENUM(chatfuel_reply, "text", config_chatfuel_reply_names,
+	         "format=chatfuel reply: a text message holding the link (every channel) or also a button (Messenger)"),
 	KEY_INT(chatfuel_rps, "25", 1, 1000, "most Broadcasting API requests per second per bot"),
 	KEY_BOOL(notify_on_expiry, "false", "also send user_validated=false on expiry/cancel"),
 	KEY_STR(webhook_url, NULL, 1024, check_outbound_url, "optional JSON webhook receiving every result"),

@@ -134,8 +134,14 @@ static void test_mint_post_json(struct t *t)
 
 static void test_mint_format_chatfuel(struct t *t)
 {
-	struct daemon *d = mfa_start_default(t, NULL);
+	/* chatfuel_reply=button: the text message, then Messenger's button
+	 * template (test_fit covers the default, text only). */
+	struct fake_cf *f = t_fake(t);
+	REQUIRE(t, f);
+	struct daemon *d = d_new(t, f);
 	REQUIRE(t, d);
+	d_set_str(d, "chatfuel_reply", "button");
+	REQUIRE(t, d_start(d, NULL) == 0);
 	t_secret(t, "1991-06-30");
 	struct resp rs;
 	REQUIRE(t, d_api(d, "GET",
@@ -154,15 +160,19 @@ static void test_mint_format_chatfuel(struct t *t)
 	       mp->valuestring);
 	EXPECT_STR(t, "set_attributes.mfa_url", want, mu->valuestring);
 	free(want);
-	const cJSON *ty = j_path(j, "messages.0.attachment.type");
-	const cJSON *tt = j_path(j, "messages.0.attachment.payload.template_type");
-	const cJSON *tx = j_path(j, "messages.0.attachment.payload.text");
-	const cJSON *bt = j_path(j, "messages.0.attachment.payload.buttons.0.type");
-	const cJSON *bu = j_path(j, "messages.0.attachment.payload.buttons.0.url");
-	const cJSON *bl = j_path(j, "messages.0.attachment.payload.buttons.0.title");
-	const cJSON *bs = j_path(j, "messages.0.attachment.payload.buttons");
+	const cJSON *m0 = j_path(j, "messages.0.text");
+	EXPECT(t, cJSON_IsString(m0) && h_contains(m0->valuestring, mu->valuestring),
+	       "expected messages[0].text holding the link, got %.300s", rs.body);
+	EXPECT_INT(t, "messages", 2, cJSON_GetArraySize(j_path(j, "messages")));
+	const cJSON *ty = j_path(j, "messages.1.attachment.type");
+	const cJSON *tt = j_path(j, "messages.1.attachment.payload.template_type");
+	const cJSON *tx = j_path(j, "messages.1.attachment.payload.text");
+	const cJSON *bt = j_path(j, "messages.1.attachment.payload.buttons.0.type");
+	const cJSON *bu = j_path(j, "messages.1.attachment.payload.buttons.0.url");
+	const cJSON *bl = j_path(j, "messages.1.attachment.payload.buttons.0.title");
+	const cJSON *bs = j_path(j, "messages.1.attachment.payload.buttons");
 	EXPECT(t, cJSON_IsString(ty) && strcmp(ty->valuestring, "template") == 0,
-	       "expected messages[0].attachment.type \"template\", got %.300s", rs.body);
+	       "expected messages[1].attachment.type \"template\", got %.300s", rs.body);
 	EXPECT(t, cJSON_IsString(tt) && strcmp(tt->valuestring, "button") == 0,
 	       "expected payload.template_type \"button\", got %.300s", rs.body);
 	EXPECT(t, cJSON_IsString(tx) && tx->valuestring[0],
@@ -294,7 +304,7 @@ const struct test e2e_tests_mint[] = {
 	{ "mint_get_returns_dynamic_url", test_mint_get, NULL },
 	{ "mint_post_form_binds_fields", test_mint_post_form, NULL },
 	{ "mint_post_json_binds_fields", test_mint_post_json, NULL },
-	{ "mint_format_chatfuel_shape", test_mint_format_chatfuel, NULL },
+	{ "mint_format_chatfuel_button", test_mint_format_chatfuel, NULL },
 	{ "v1_create_pending_then_approved", test_v1_lifecycle, NULL },
 	{ "v1_wrong_answer_denied", test_v1_denied, NULL },
 	{ "v1_cancel_then_page_410_and_nothing_sent", test_v1_cancel, NULL },
