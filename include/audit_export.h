@@ -42,10 +42,21 @@ struct audit_verify {
 	char head_hash[CHAIN_HASH_HEX + 1]; /* its hash; 64 zeros when empty */
 	int64_t bad_id;                     /* first bad row id, 0 when intact */
 	const char *reason;                 /* static text, NULL when intact */
+	int64_t checkpoints;                /* signed checkpoints found intact */
+	int64_t signed_id;                  /* the newest row they cover; 0 when none */
+	int64_t bad_checkpoint;             /* the failing checkpoint's id, 0 when none */
 };
 
-/* Walks the chain of db_path in id order with a read-only connection.
- * 0 intact, 1 broken (bad_id and reason set), -1 unreadable (logged). */
+/* Walks the chain of db_path in id order with a read-only connection, and
+ * checks every signed checkpoint (checkpoint.c) against the rows with the
+ * key at key_path (a private or public PEM; NULL: audit.key beside db_path).
+ * 0 intact (rows after signed_id are not signed yet), 1 broken (bad_id and
+ * reason set: for a checkpoint that fails, the first row after the last good
+ * one), -1 unreadable, or checkpoints present but no key to check them
+ * (logged). */
+int audit_verify_chain_key(const char *db_path, const char *key_path, struct audit_verify *out);
+
+/* audit_verify_chain_key with the default key path. */
 int audit_verify_chain(const char *db_path, struct audit_verify *out);
 
 enum audit_format { AUDIT_FORMAT_JSONL, AUDIT_FORMAT_CSV };

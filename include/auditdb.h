@@ -10,7 +10,7 @@
 #include <sqlite3.h>
 #include <stddef.h>
 
-#define AUDITDB_VERSION 2             /* schema version this build writes */
+#define AUDITDB_VERSION 3             /* schema version this build writes */
 #define AUDITDB_BUSY_MS 10000         /* busy_timeout: how long a connection waits for the lock */
 #define AUDITDB_PATH_MAX 4096         /* = db_path's longest value in config.c */
 

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #define CERTGEN_VALID_DAYS 825        /* validity of a generated certificate */
 #define CERTGEN_HOSTS_MAX 32          /* SAN entries in a generated certificate */
@@ -25,6 +26,11 @@ int certgen_write(const char *cert_path, const char *key_path,
  * and autogen → generates a pair for localhost, 127.0.0.1 and ::1 and warns that
  * it is a self-signed development certificate; exactly one missing, or both
  * missing without autogen → -1 with an error naming the missing file. */
+/* Writes data to path whole or not at all: missing directories (0700), a
+ * temporary name with mode (0600 for keys from the first byte), fsync,
+ * rename, fsync of the directory. 0, or -1 with a logged reason. */
+int certgen_write_file(const char *path, const void *data, size_t len, mode_t mode);
+
 int certgen_ensure(const char *cert_path, const char *key_path, bool autogen);
 
 #endif

@@ -75,6 +75,7 @@ struct config {
 	struct strlist redis_sentinels;
 	char *redis_master;
 	char *node_id;                 /* default: the host name */
+	char *audit_key;               /* NULL: audit.key beside db_path (checkpoint_key_path) */
 
 	char wa_digits[16];            /* derived: whatsapp_number without '+' */
 };

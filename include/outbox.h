@@ -60,7 +60,18 @@ struct outbox_row {
 	bool block;                       /* target: a Chatfuel block, not a flow */
 	bool validated;
 	const char *body;                 /* the webhook's JSON, NULL for Chatfuel */
+	struct outbox_evidence {          /* the audit row at its audit_id, as stored */
+		bool exists;
+		const char *event, *page_id, *client_id, *flow;
+	} evidence;
 };
+
+/* Why row may not be sent: NULL when the chained audit row it points at
+ * exists and agrees (a decision, the same client and flow, user_validated
+ * true exactly for approved, a webhook body naming the same page, client and
+ * status); else a static "no evidence: ..." text. A row written into the
+ * outbox by hand, without the audit row, is so never sent. */
+const char *outbox_evidence_problem(const struct outbox_evidence *ev, const struct outbox_row *row);
 
 /* What one attempt (or the decision not to attempt) means for a row. */
 enum outbox_outcome_kind {

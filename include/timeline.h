@@ -8,8 +8,9 @@
  * description are parsed once here so that the terminal view (evidence.c)
  * and the HTML report (report.c) read the same facts.
  *
- * Signed checkpoints do not exist yet; when they do, a row gains the
- * checkpoint that covers it next to its chain status.
+ * A row intact and covered by a signed checkpoint (checkpoint.c, checked by
+ * the same walk) names the first checkpoint at or after it: from then on it
+ * cannot be rewritten by someone without audit_key.
  */
 #ifndef MNMFA_TIMELINE_H
 #define MNMFA_TIMELINE_H
@@ -43,6 +44,9 @@ struct timeline_row {
 	char *prev_hash, *hash;
 	char *node;                       /* the node_id that wrote it (schema 2), or NULL */
 	enum timeline_chain chain;
+	int64_t cp_id;                    /* the signed checkpoint covering it; 0: not signed yet */
+	int64_t cp_row_id;                /* the newest row that checkpoint covers */
+	char cp_ts[32];                   /* when it was signed */
 	/* From refdata (decision rows): the page's device details. */
 	char *dev_screen, *dev_lang, *dev_tz, *dev_platform;
 	/* From refdata (minted rows): what was asked, never the date or options. */

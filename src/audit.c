@@ -25,6 +25,7 @@
 #include "audit.h"
 #include "auditdb.h"
 #include "chain.h"
+#include "checkpoint.h"
 #include "config.h"
 #include "crypto.h"
 #include "log.h"
@@ -38,6 +39,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define AUDIT_REFDATA_PARSE_MAX (4 * AUDIT_REFDATA_MAX) /* longer input is not parsed */
@@ -220,6 +222,7 @@ struct audit {
 	struct audit_reader *reader;
 
 	struct outbox_writer *outbox;      /* writer thread only */
+	struct checkpoint_signer *signer;   /* writer thread only (then audit_close) */
 	audit_wake_fn wake;                /* tells the sender new outbox rows are due */
 	void *wake_ctx;
 
@@ -354,6 +357,8 @@ static void write_group(struct audit *a, struct item *group, size_t n)
 		backoff = backoff * 2 > AUDIT_RETRY_MAX_MS ? AUDIT_RETRY_MAX_MS : backoff * 2;
 	}
 	if (rc == 0) {
+		/* Signs the new head when a checkpoint is due (checkpoint.c). */
+		(void)checkpoint_signer_after(a->signer, a->last_id, a->last_hash, false);
 		atomic_fetch_add_explicit(&a->st_written, n, memory_order_relaxed);
 		atomic_fetch_add_explicit(&a->st_groups, 1, memory_order_relaxed);
 	} else {
@@ -408,8 +413,22 @@ static void *writer_main(void *arg)
 		size_t n = 1;
 
 		pthread_mutex_lock(&a->lock);
-		while (a->head == NULL && !a->stopping)
-			pthread_cond_wait(&a->cond, &a->lock);
+		while (a->head == NULL && !a->stopping) {
+			/* Unsigned rows get their checkpoint within CHECKPOINT_EVERY_MS
+			 * even when no more rows come. */
+			int64_t due = checkpoint_signer_due_ms(a->signer);
+			if (due == 0) {
+				pthread_cond_wait(&a->cond, &a->lock);
+			} else if (mono_ms() >= due) {
+				pthread_mutex_unlock(&a->lock);
+				(void)checkpoint_signer_after(a->signer, a->last_id, a->last_hash, true);
+				pthread_mutex_lock(&a->lock);
+			} else {
+				struct timespec ts = { .tv_sec = (time_t)(due / 1000),
+				                       .tv_nsec = (long)(due % 1000) * 1000000 };
+				pthread_cond_timedwait(&a->cond, &a->lock, &ts);   /* cond on CLOCK_MONOTONIC */
+			}
+		}
 		if (a->head == NULL) {          /* stopping and drained */
 			pthread_mutex_unlock(&a->lock);
 			break;
@@ -464,10 +483,15 @@ static int load_head(struct audit *a)
 struct audit *audit_open(const struct config *cfg, audit_wake_fn wake, void *wake_ctx)
 {
 	struct audit *a = xcalloc(1, sizeof *a);
+	char key_path[CHECKPOINT_PATH_MAX];
+	pthread_condattr_t ca;
 
 	pthread_mutex_init(&a->lock, NULL);
 	a->lock_fd = -1;
-	pthread_cond_init(&a->cond, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);   /* mono_ms's clock */
+	pthread_cond_init(&a->cond, &ca);
+	pthread_condattr_destroy(&ca);
 	a->wake = wake;
 	a->wake_ctx = wake_ctx;
 
@@ -489,6 +513,12 @@ struct audit *audit_open(const struct config *cfg, audit_wake_fn wake, void *wak
 	a->sha = crypto_sha256_ctx_new();
 	a->ts_sec = INT64_MIN;
 	sqlite3_wal_hook(a->db, on_wal_commit, a);
+	if (checkpoint_key_path(cfg->audit_key, cfg->db_path, key_path, sizeof key_path) != 0) {
+		log_error("%s: audit_key: the path is too long", __func__);
+		goto fail;
+	}
+	if ((a->signer = checkpoint_signer_new(a->db, key_path)) == NULL)
+		goto fail;
 	if (load_head(a) != 0) {
 		log_error("%s: cannot read the chain head: %s", __func__, sqlite3_errmsg(a->db));
 		goto fail;
@@ -554,6 +584,10 @@ void audit_close(struct audit *a)
 	pthread_mutex_unlock(&a->lock);
 	if (a->thread_started)
 		pthread_join(a->thread, NULL);
+	/* Every stop signs the head: at rest, every row is covered. */
+	if (a->signer != NULL && a->thread_started)
+		(void)checkpoint_signer_after(a->signer, a->last_id, a->last_hash, true);
+	checkpoint_signer_free(a->signer);
 	sqlite3_finalize(a->ins_row);
 	crypto_sha256_ctx_free(a->sha);
 	outbox_writer_free(a->outbox);

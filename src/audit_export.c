@@ -8,6 +8,7 @@
 #include "auditdb.h"
 #include "caldate.h"
 #include "chain.h"
+#include "checkpoint.h"
 #include "config.h"
 #include "log.h"
 #include "util.h"
@@ -35,21 +36,85 @@ static const char *row_select(sqlite3 *db, bool since)
 	          : "SELECT " ROW_COLUMNS ", NULL FROM audit_log ORDER BY id";
 }
 
-int audit_verify_chain(const char *db_path, struct audit_verify *out)
+/* The checkpoints of db, in row_id order, one at a time beside the row walk. */
+struct cp_cursor {
+	sqlite3_stmt *st;
+	bool have;
+	struct checkpoint c;
+};
+
+static int cp_next(struct cp_cursor *k)
+{
+	int step;
+
+	k->have = false;
+	if (k->st == NULL)
+		return 0;
+	step = sqlite3_step(k->st);
+	if (step == SQLITE_DONE)
+		return 0;
+	if (step != SQLITE_ROW)
+		return -1;
+	k->have = true;
+	k->c = (struct checkpoint){
+		.id = sqlite3_column_int64(k->st, 0), .row_id = sqlite3_column_int64(k->st, 1),
+		.head_hash = (const char *)sqlite3_column_text(k->st, 2),
+		.ts = (const char *)sqlite3_column_text(k->st, 3),
+		.pubkey = (const char *)sqlite3_column_text(k->st, 4),
+		.signature = (const char *)sqlite3_column_text(k->st, 5) };
+	return 0;
+}
+
+/* Opens the checkpoint cursor (none on a schema-1 file) and, when there are
+ * checkpoints, the key that checks them. 0, or -1 (logged). */
+static int cp_open(sqlite3 *db, const char *db_path, const char *key_path,
+                   struct cp_cursor *k, struct checkpoint_key **key)
+{
+	char path[CHECKPOINT_PATH_MAX], err[512];
+
+	memset(k, 0, sizeof *k);
+	*key = NULL;
+	if (sqlite3_prepare_v2(db, "SELECT id, row_id, head_hash, ts, pubkey, signature "
+	                       "FROM audit_checkpoint ORDER BY row_id, id", -1, &k->st, NULL) != SQLITE_OK) {
+		k->st = NULL;              /* a schema-1 database: no checkpoints yet */
+		return 0;
+	}
+	if (cp_next(k) != 0)
+		return -1;
+	if (!k->have)
+		return 0;
+	snprintf(err, sizeof err, "the audit_key path is too long");
+	if (checkpoint_key_path(key_path, db_path, path, sizeof path) != 0 ||
+	    (*key = checkpoint_key_load(path, err, sizeof err)) == NULL) {
+		log_error("audit verify: the log has signed checkpoints but the key to check them is "
+		          "not readable: %s (give audit_key or its public half with --key)", err);
+		return -1;
+	}
+	return 0;
+}
+
+int audit_verify_chain_key(const char *db_path, const char *key_path, struct audit_verify *out)
 {
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
+	struct checkpoint_key *key = NULL;
+	struct cp_cursor cp = { 0 };
 	struct chain_walk w;
+	struct checkpoint_walk cw;
 	char err[512];
 	int rc = -1, step;
 
 	chain_walk_init(&w);
+	checkpoint_walk_init(&cw, NULL);
 	if (auditdb_open_reader(db_path, &db, err, sizeof err) != 0) {
 		log_error("audit verify: %s", err);
 		goto out;
 	}
 	if (sqlite3_prepare_v2(db, row_select(db, false), -1, &st, NULL) != SQLITE_OK)
 		goto sqlfail;
+	if (cp_open(db, db_path, key_path, &cp, &key) != 0)
+		goto out;
+	cw.key = key;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		struct chain_row r = { .id = sqlite3_column_int64(st, 0) };
 
@@ -67,9 +132,23 @@ int audit_verify_chain(const char *db_path, struct audit_verify *out)
 			rc = 1;
 			goto out;
 		}
+		/* A checkpoint naming a row before this one names a row that is
+		 * not in the log (ids are consecutive from the first). */
+		while (cp.have && cp.c.row_id <= r.id) {
+			if (checkpoint_walk_step(&cw, &cp.c, cp.c.row_id == r.id ? w.head_hash : NULL) != 0) {
+				rc = 1;
+				goto out;
+			}
+			if (cp_next(&cp) != 0)
+				goto sqlfail;
+		}
 	}
 	if (step != SQLITE_DONE)
 		goto sqlfail;
+	if (cp.have && checkpoint_walk_step(&cw, &cp.c, NULL) != 0) {
+		rc = 1;                       /* checkpoints past the last row: a truncated log */
+		goto out;
+	}
 	rc = 0;
 	goto out;
 sqlfail:
@@ -82,9 +161,23 @@ out:
 	memcpy(out->head_hash, w.head_hash, sizeof out->head_hash);
 	out->bad_id = w.bad_id;
 	out->reason = w.reason;
+	out->checkpoints = cw.good;
+	out->signed_id = cw.good_row_id;
+	out->bad_checkpoint = cw.bad_checkpoint;
+	if (cw.reason != NULL && w.reason == NULL) {
+		out->bad_id = cw.bad_id;
+		out->reason = cw.reason;
+	}
+	sqlite3_finalize(cp.st);
+	checkpoint_key_free(key);
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 	return rc;
+}
+
+int audit_verify_chain(const char *db_path, struct audit_verify *out)
+{
+	return audit_verify_chain_key(db_path, NULL, out);
 }
 
 /* A phone as the phone column holds it: an optional '+' and digits only. A

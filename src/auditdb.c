@@ -6,7 +6,7 @@
  * audit_export.c and the outbox's sender connection open the file through
  * here, so whichever starts first finds the same tables.
  *
- * Schema (PRAGMA user_version 2):
+ * Schema (PRAGMA user_version 3):
  *   audit_log(id, ts, event, page_id, client_id, phone, flow, ip, user_agent,
  *             refdata, prev_hash, hash, node), append-only: triggers refuse UPDATE
  *             and DELETE. That stops mistakes, not an intruder (who can drop
@@ -21,6 +21,9 @@
  *          flow, validated, target flow|block, body (webhook JSON), http_status,
  *          last_error): the request without any secret; the sender adds the
  *          token and the signature at send time (outbox.c reads and writes it).
+ * Version 3 adds
+ *   audit_checkpoint(id, row_id, head_hash, ts, pubkey, signature), append-only:
+ *          the chain head signed with audit_key (checkpoint.c).
  */
 #include "auditdb.h"
 #include "log.h"
@@ -68,6 +71,19 @@ static const char *const migrations[AUDITDB_VERSION] = {
 	"CREATE INDEX outbox_due ON outbox(next_attempt_ms) WHERE state = 'pending';",
 	/* 1 -> 2: each row names the node that wrote it (several nodes on Redis). */
 	"ALTER TABLE audit_log ADD COLUMN node TEXT;",
+	/* 2 -> 3: signed checkpoints of the chain (checkpoint.c); old rows unchanged. */
+	"CREATE TABLE audit_checkpoint ("
+	" id INTEGER PRIMARY KEY,"
+	" row_id INTEGER NOT NULL,"
+	" head_hash TEXT NOT NULL,"
+	" ts TEXT NOT NULL,"
+	" pubkey TEXT NOT NULL,"
+	" signature TEXT NOT NULL);"
+	"CREATE INDEX audit_checkpoint_row ON audit_checkpoint(row_id);"
+	"CREATE TRIGGER audit_checkpoint_no_update BEFORE UPDATE ON audit_checkpoint"
+	" BEGIN SELECT RAISE(ABORT, 'audit_checkpoint is append-only'); END;"
+	"CREATE TRIGGER audit_checkpoint_no_delete BEFORE DELETE ON audit_checkpoint"
+	" BEGIN SELECT RAISE(ABORT, 'audit_checkpoint is append-only'); END;",
 };
 
 int auditdb_exec(sqlite3 *db, const char *sql, const char *what)

@@ -305,6 +305,23 @@ fail:
 	return NULL;
 }
 
+int certgen_write_file(const char *path, const void *data, size_t len, mode_t mode)
+{
+	char *tmp;
+
+	if (certgen_mkdirs(path) != 0 || (tmp = certgen_write_temp(path, data, len, mode)) == NULL)
+		return -1;
+	if (rename(tmp, path) != 0) {
+		log_error("%s: cannot rename %s to %s: %s", __func__, tmp, path, strerror(errno));
+		unlink(tmp);
+		free(tmp);
+		return -1;
+	}
+	free(tmp);
+	certgen_fsync_parent(path);
+	return 0;
+}
+
 int certgen_write(const char *cert_path, const char *key_path,
                      const char *const *hosts, size_t nhosts)
 {

@@ -191,6 +191,8 @@ const struct key config_keys[] = {
 	KEY_INT(stop_timeout, "8", 1, 300, "seconds a stop may take in all (fits Docker's 10 s grace)"),
 	KEY_INT(request_timeout, "10", 1, 300, "seconds a TLS handshake and a request's headers may take"),
 	KEY_INT(answer_wait, "10", 1, 120, "seconds an answer waits for its evidence to be durable"),
+	KEY_STR(audit_key, NULL, PATH_MAX_LEN, NULL,
+	        "Ed25519 key signing the audit chain's checkpoints (default audit.key beside db_path)"),
 	KEY_INT(result_max_age, "900", 1, 86400, "seconds after the decision past which a result is not sent"),
 	{ .name = "redis_url", .kind = K_STR, .off = F(redis_url), .len_max = URL_MAX, .secret = true,
 	  .check = check_redis_url,

@@ -253,6 +253,11 @@ static void show_row(FILE *f, const struct timeline *tl, const struct timeline_r
 	}
 	fprintf(f, "     chain %s: %s\n", r->chain == TIMELINE_CHAIN_OK ? "ok" : "FAILS",
 	        chain_text(tl, r));
+	if (r->cp_id != 0)
+		fprintf(f, "     signed: checkpoint %lld at %s (rows up to id %lld)\n",
+		        (long long)r->cp_id, r->cp_ts, (long long)r->cp_row_id);
+	else if (r->chain == TIMELINE_CHAIN_OK)
+		fputs("     signed: not yet (no signed checkpoint covers this row)\n", f);
 	fputs("     hash ", f);
 	put_clean(f, r->hash);
 	fputs("  prev ", f);
@@ -281,7 +286,14 @@ static void show_header(FILE *f, const struct evidence_args *a, const struct tim
 	else
 		fprintf(f, "chain: BROKEN at row id %lld: %s (%lld rows before it intact)\n",
 		        (long long)tl->verify.bad_id, tl->verify.reason, (long long)tl->verify.rows);
-	fputs("checkpoint: no signed checkpoint yet (anchor `mnmfa audit head` elsewhere)\n", f);
+	if (tl->verify.checkpoints == 0)
+		fputs("checkpoint: no signed checkpoint yet (anchor `mnmfa audit head` elsewhere)\n", f);
+	else
+		fprintf(f, "checkpoint: %lld signed checkpoints intact, covering rows up to id %lld; "
+		        "%lld newer rows not signed yet\n", (long long)tl->verify.checkpoints,
+		        (long long)tl->verify.signed_id,
+		        (long long)(tl->verify.head_id > tl->verify.signed_id ?
+		                    tl->verify.head_id - tl->verify.signed_id : 0));
 }
 
 static int cmd_show(const struct evidence_args *a, const struct timeline *tl)

@@ -283,10 +283,16 @@ static int64_t fill(struct notify *n, int64_t now)
 	while (n->ninflight < NOTIFY_INFLIGHT_MAX && outbox_due_next(n->outbox, &r) == 1) {
 		int64_t id = r.id;
 		bool chatfuel = r.kind == OUTBOX_CHATFUEL;
+		const char *problem;
 		struct xfer *x;
 
 		if (in_flight(n, id) || outcome_pending(n, id))
 			continue;
+		if ((problem = outbox_evidence_problem(&r.evidence, &r)) != NULL) {
+			log_error("notify: outbox row %lld not sent: %s", (long long)id, problem);
+			push_upd(n, id, OUTBOX_FAILED, 0, 0, problem);
+			continue;
+		}
 		if (chatfuel && n->cf == NULL && r.created_ms < n->started_ms) {
 			/* Written by an earlier run that had credentials: keep it for a
 			 * run that has them again (every start makes pending rows due). */

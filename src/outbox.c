@@ -204,6 +204,7 @@ struct outbox_sender {
 	sqlite3_stmt *sel_due, *sel_next, *upd;
 	/* sel_due's columns, by name */
 	int c_id, c_kind, c_created, c_attempts, c_client, c_flow, c_validated, c_target, c_body;
+	int c_a_id, c_a_event, c_a_page, c_a_client, c_a_flow;   /* the audit row it points at */
 	int n_id, n_next;                 /* sel_next's */
 };
 
@@ -221,9 +222,16 @@ struct outbox_sender *outbox_sender_open(const char *db_path, int64_t started_ms
 	if (sqlite3_step(st) != SQLITE_DONE)
 		log_warn("notify: cannot make pending rows due: %s", sqlite3_errmsg(s->db));
 	sqlite3_finalize(st);
-	if (prepare(s->db, "SELECT id, kind, created_ms, attempts, client_id, flow, validated, target, "
-	                   "body FROM outbox WHERE state = 'pending' AND next_attempt_ms <= :now "
-	                   "ORDER BY next_attempt_ms, id LIMIT :limit", &s->sel_due) != 0 ||
+	/* Each due row with the chained audit row it claims to come from, so
+	 * that a row written into the outbox by hand is never sent. */
+	if (prepare(s->db, "SELECT o.id AS id, o.kind AS kind, o.created_ms AS created_ms, "
+	                   "o.attempts AS attempts, o.client_id AS client_id, o.flow AS flow, "
+	                   "o.validated AS validated, o.target AS target, o.body AS body, "
+	                   "a.id AS a_id, a.event AS a_event, a.page_id AS a_page, "
+	                   "a.client_id AS a_client, a.flow AS a_flow "
+	                   "FROM outbox o LEFT JOIN audit_log a ON a.id = o.audit_id "
+	                   "WHERE o.state = 'pending' AND o.next_attempt_ms <= :now "
+	                   "ORDER BY o.next_attempt_ms, o.id LIMIT :limit", &s->sel_due) != 0 ||
 	    prepare(s->db, "SELECT id, next_attempt_ms FROM outbox WHERE state = 'pending' "
 	                   "ORDER BY next_attempt_ms LIMIT :limit", &s->sel_next) != 0 ||
 	    prepare(s->db, "UPDATE outbox SET state = :state, attempts = attempts + :attempt, "
@@ -240,10 +248,16 @@ struct outbox_sender *outbox_sender_open(const char *db_path, int64_t started_ms
 	s->c_validated = column(s->sel_due, "validated");
 	s->c_target = column(s->sel_due, "target");
 	s->c_body = column(s->sel_due, "body");
+	s->c_a_id = column(s->sel_due, "a_id");
+	s->c_a_event = column(s->sel_due, "a_event");
+	s->c_a_page = column(s->sel_due, "a_page");
+	s->c_a_client = column(s->sel_due, "a_client");
+	s->c_a_flow = column(s->sel_due, "a_flow");
 	s->n_id = column(s->sel_next, "id");
 	s->n_next = column(s->sel_next, "next_attempt_ms");
 	if ((s->c_id | s->c_kind | s->c_created | s->c_attempts | s->c_client | s->c_flow |
-	     s->c_validated | s->c_target | s->c_body | s->n_id | s->n_next) < 0)
+	     s->c_validated | s->c_target | s->c_body | s->c_a_id | s->c_a_event | s->c_a_page |
+	     s->c_a_client | s->c_a_flow | s->n_id | s->n_next) < 0)
 		goto fail;
 	return s;
 fail:
@@ -276,6 +290,45 @@ static const char *text_or_empty(sqlite3_stmt *st, int col)
 	return t ? t : "";
 }
 
+static bool same_text(const char *a, const char *b)
+{
+	return a != NULL && b != NULL && strcmp(a, b) == 0;
+}
+
+/* A webhook body must carry the audit row's page, client and result. */
+static bool body_agrees(const char *body, const char *page, const char *client, const char *event)
+{
+	cJSON *j = body ? cJSON_Parse(body) : NULL;
+	bool ok = j != NULL &&
+	          (page == NULL ? cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(j, "page_id")) :
+	           same_text(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "page_id")), page)) &&
+	          same_text(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "client_id")), client) &&
+	          same_text(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "status")), event);
+
+	cJSON_Delete(j);
+	return ok;
+}
+
+const char *outbox_evidence_problem(const struct outbox_evidence *ev, const struct outbox_row *row)
+{
+	static const char *const decisions[] = { "approved", "denied", "expired", "canceled", "locked" };
+	bool decision = false;
+
+	if (!ev->exists)
+		return "no evidence: the audit row it points at does not exist";
+	for (size_t i = 0; i < ARRAY_LEN(decisions); i++)
+		decision |= same_text(ev->event, decisions[i]);
+	if (!decision)
+		return "no evidence: the audit row it points at is not a decision";
+	if (!same_text(ev->client_id, row->client_id) || !same_text(ev->flow, row->flow))
+		return "no evidence: the audit row it points at names another client or flow";
+	if (row->validated != same_text(ev->event, "approved"))
+		return "no evidence: the audit row it points at has another result";
+	if (row->kind == OUTBOX_WEBHOOK && !body_agrees(row->body, ev->page_id, ev->client_id, ev->event))
+		return "no evidence: the webhook body does not match its audit row";
+	return NULL;
+}
+
 int outbox_due_next(struct outbox_sender *s, struct outbox_row *row)
 {
 	sqlite3_stmt *st = s->sel_due;
@@ -295,6 +348,12 @@ int outbox_due_next(struct outbox_sender *s, struct outbox_row *row)
 	row->block = target != NULL &&
 	             config_name_index(config_chatfuel_target_names, target) == CHATFUEL_TARGET_BLOCK;
 	row->body = (const char *)sqlite3_column_text(st, s->c_body);
+	row->evidence = (struct outbox_evidence){
+		.exists = sqlite3_column_type(st, s->c_a_id) != SQLITE_NULL,
+		.event = (const char *)sqlite3_column_text(st, s->c_a_event),
+		.page_id = (const char *)sqlite3_column_text(st, s->c_a_page),
+		.client_id = (const char *)sqlite3_column_text(st, s->c_a_client),
+		.flow = (const char *)sqlite3_column_text(st, s->c_a_flow) };
 	return 1;
 }
 

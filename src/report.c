@@ -23,7 +23,8 @@
 enum rs {
 	R_TITLE, R_ABOUT, R_SELECTION, R_BY_PAGE, R_BY_PHONE, R_BY_CLIENT, R_PERIOD, R_START, R_NOW,
 	R_DATABASE, R_MADE, R_SUMMARY, R_ROWS_MATCH, R_ROWS_SHOWN, R_NONE, R_CHAIN, R_CHAIN_OK,
-	R_CHAIN_BROKEN, R_CHECKPOINT, R_NO_CHECKPOINT, R_TIMELINE, R_EVENT,
+	R_CHAIN_BROKEN, R_CHECKPOINT, R_NO_CHECKPOINT, R_CP_INTACT, R_CP_UNSIGNED, R_CP_ROW,
+	R_CP_AT, R_TIMELINE, R_EVENT,
 	R_CLIENT, R_PHONE, R_FLOW, R_IP, R_STATUS, R_TIME, R_OK, R_STATE, R_EVIDENCE, R_PAGE_ID,
 	R_NODE, R_UA, R_SCREEN, R_LANG,
 	R_TZ, R_PLATFORM, R_QUESTION, R_MODE, R_CHOICES, R_NO_DEVICE, R_ROW_ID, R_POSITION,
@@ -46,9 +47,12 @@ static const char *const text_es[R_COUNT] = {
 	[R_NONE] = "Ninguna fila del registro de auditoría coincide con esta selección.",
 	[R_CHAIN] = "Cadena de hashes", [R_CHAIN_OK] = "íntegra: filas verificadas",
 	[R_CHAIN_BROKEN] = "ROTA en la fila", [R_CHECKPOINT] = "Punto de control firmado",
-	[R_NO_CHECKPOINT] = "Aún no hay punto de control firmado: esta versión de mnmfa no firma la "
-	                    "cadena. La cabeza de la cadena (mnmfa audit head) puede anclarse fuera "
-	                    "del servidor.",
+	[R_NO_CHECKPOINT] = "Aún no hay punto de control firmado. La cabeza de la cadena (mnmfa "
+	                    "audit head) puede anclarse fuera del servidor.",
+	[R_CP_INTACT] = "puntos de control firmados (Ed25519, audit_key) íntegros; cubren las filas "
+	                "hasta la id",
+	[R_CP_UNSIGNED] = "filas más nuevas aún sin firmar",
+	[R_CP_ROW] = "aún sin firmar", [R_CP_AT] = "firmado el",
 	[R_TIMELINE] = "Cronología",
 	[R_TIME] = "Hora (UTC / local)", [R_OK] = "íntegra", [R_STATE] = "Estado",
 	[R_EVENT] = "Evento", [R_CLIENT] = "Cliente", [R_PHONE] = "Teléfono", [R_FLOW] = "Flujo",
@@ -92,9 +96,11 @@ static const char *const text_en[R_COUNT] = {
 	[R_NONE] = "No row of the audit log matches this selection.",
 	[R_CHAIN] = "Hash chain", [R_CHAIN_OK] = "intact: rows checked",
 	[R_CHAIN_BROKEN] = "BROKEN at row", [R_CHECKPOINT] = "Signed checkpoint",
-	[R_NO_CHECKPOINT] = "No signed checkpoint yet: this version of mnmfa does not sign the "
-	                    "chain. The chain's head (mnmfa audit head) can be anchored outside the "
-	                    "server.",
+	[R_NO_CHECKPOINT] = "No signed checkpoint yet. The chain's head (mnmfa audit head) can be "
+	                    "anchored outside the server.",
+	[R_CP_INTACT] = "signed checkpoints (Ed25519, audit_key) intact, covering rows up to id",
+	[R_CP_UNSIGNED] = "newer rows not signed yet",
+	[R_CP_ROW] = "not signed yet", [R_CP_AT] = "signed at",
 	[R_TIMELINE] = "Timeline",
 	[R_TIME] = "Time (UTC / local)", [R_OK] = "intact", [R_STATE] = "State",
 	[R_EVENT] = "Event", [R_CLIENT] = "Client", [R_PHONE] = "Phone", [R_FLOW] = "Flow",
@@ -271,7 +277,16 @@ static void section_chain(struct out *o, const struct timeline *tl)
 	fputs("</dd><dt>", o->f);
 	put(o, R_CHECKPOINT);
 	fputs("</dt><dd>", o->f);
-	put(o, R_NO_CHECKPOINT);
+	if (tl->verify.checkpoints == 0) {
+		put(o, R_NO_CHECKPOINT);
+	} else {
+		fprintf(o->f, "%lld ", (long long)tl->verify.checkpoints);
+		put(o, R_CP_INTACT);
+		fprintf(o->f, " %lld; %lld ", (long long)tl->verify.signed_id,
+		        (long long)(tl->verify.head_id > tl->verify.signed_id ?
+		                    tl->verify.head_id - tl->verify.signed_id : 0));
+		put(o, R_CP_UNSIGNED);
+	}
 	fputs("</dd></dl>", o->f);
 }
 
@@ -354,6 +369,18 @@ static void event_block(struct out *o, const struct timeline *tl, const struct t
 	put(o, R_STATUS);
 	fputs("</dt><dd>", o->f);
 	chain_cell(o, tl, r);
+	fputs("</dd><dt>", o->f);
+	put(o, R_CHECKPOINT);
+	fputs("</dt><dd>", o->f);
+	if (r->cp_id != 0) {
+		fprintf(o->f, "%lld (", (long long)r->cp_id);
+		put(o, R_CP_AT);
+		fputc(' ', o->f);
+		esc(o, r->cp_ts);
+		fputc(')', o->f);
+	} else {
+		put(o, R_CP_ROW);
+	}
 	fputs("</dd></dl></div>", o->f);
 }
 

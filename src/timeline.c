@@ -178,6 +178,36 @@ static int log_extent(sqlite3 *db, struct timeline *tl)
 	return rc;
 }
 
+/* Names the signed checkpoint covering each intact row up to the newest
+ * row the walk found signed. 0, or -1 (the statement failed). */
+static int mark_checkpoints(sqlite3 *db, struct timeline *tl)
+{
+	sqlite3_stmt *st;
+
+	if (tl->verify.checkpoints == 0)
+		return 0;
+	if (sqlite3_prepare_v2(db, "SELECT id, row_id, ts FROM audit_checkpoint WHERE row_id >= ?1 "
+	                       "ORDER BY row_id, id LIMIT 1", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	for (size_t i = 0; i < tl->n; i++) {
+		struct timeline_row *r = &tl->rows[i];
+		const char *ts;
+
+		if (r->chain != TIMELINE_CHAIN_OK || r->id > tl->verify.signed_id)
+			continue;
+		sqlite3_bind_int64(st, 1, r->id);
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			r->cp_id = sqlite3_column_int64(st, 0);
+			r->cp_row_id = sqlite3_column_int64(st, 1);
+			ts = (const char *)sqlite3_column_text(st, 2);
+			snprintf(r->cp_ts, sizeof r->cp_ts, "%s", ts ? ts : "?");
+		}
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
 int timeline_load(const char *db_path, const struct timeline_query *q, struct timeline *out,
                   char *err, size_t errlen)
 {
@@ -189,17 +219,13 @@ int timeline_load(const char *db_path, const struct timeline_query *q, struct ti
 		return -1;
 	if (select_rows(db, q, out) != 0 || log_extent(db, out) != 0) {
 		snprintf(err, errlen, "cannot read %s: %s", db_path, sqlite3_errmsg(db));
-		sqlite3_close(db);
-		timeline_free(out);
-		return -1;
+		goto fail;
 	}
-	sqlite3_close(db);
 
 	vrc = audit_verify_chain(db_path, &out->verify);
 	if (vrc < 0) {
 		snprintf(err, errlen, "cannot verify the chain of %s", db_path);
-		timeline_free(out);
-		return -1;
+		goto fail;
 	}
 	out->intact = vrc == 0;
 	/* head_id is the newest row the walk accepted: everything up to it is
@@ -215,7 +241,16 @@ int timeline_load(const char *db_path, const struct timeline_query *q, struct ti
 			r->chain = TIMELINE_CHAIN_AFTER_BREAK;
 		out->failing += r->chain != TIMELINE_CHAIN_OK;
 	}
+	if (mark_checkpoints(db, out) != 0) {
+		snprintf(err, errlen, "cannot read the checkpoints of %s: %s", db_path, sqlite3_errmsg(db));
+		goto fail;
+	}
+	sqlite3_close(db);
 	return 0;
+fail:
+	sqlite3_close(db);
+	timeline_free(out);
+	return -1;
 }
 
 void timeline_free(struct timeline *tl)

@@ -165,7 +165,8 @@ async function main() {
       eq(await page.locator('main table tbody tr').count(), 2, 'timeline rows (minted, approved)');
       const text = await page.locator('body').innerText();
       for (const want of ['approved', 'minted', minted.page_id, 'cid-report', '5215550007777', '127.0.0.1',
-        'Europe/Madrid', 'en-US', 'No signed checkpoint yet', 'mnmfa audit verify', 'intact', 'mfa-1']) {
+        'Europe/Madrid', 'en-US', 'signed checkpoints (Ed25519, audit_key) intact', 'signed at',
+        'mnmfa audit verify', 'intact', 'mfa-1']) {
         check(text.includes(want), `expected ${JSON.stringify(want)} in the report's text`);
       }
       check(text.includes(UA), 'the user agent, markup included, shown as text');

@@ -120,7 +120,7 @@ static void test_show_page(struct t *t)
 	       rc, out, err);
 	static const char *const want[] = {
 		"minted", "approved", "cid-ev1", "5215559000001", "FlowEvidence", "127.0.0.1", EV_UA,
-		"390x844", "es-MX", "America/Mexico_City", "iPhone", "CST", "no signed checkpoint yet",
+		"390x844", "es-MX", "America/Mexico_City", "iPhone", "CST", "checkpoint: ",
 		"chain: intact", "node node-e2e-7",
 	};
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
@@ -174,6 +174,8 @@ static void test_show_phone_period(struct t *t)
 	EXPECT(t, h_contains(out, early.page_id) && h_contains(out, late.page_id),
 	       "expected both challenges of the phone, got:\n%.1500s", out);
 	EXPECT(t, h_contains(out, "4 rows match"), "expected \"4 rows match\" (2 minted, approved, denied), got:\n%.600s", out);
+	EXPECT_INT(t, "rows shown signed by the checkpoint made at the stop", 4,
+	           lines_with(out, "signed: checkpoint ", NULL));
 	EXPECT(t, !h_contains(out, "5215559000012"), "expected no other phone's rows, got them");
 	free(out);
 	free(err);
@@ -394,7 +396,8 @@ static void test_report_escaped(struct t *t)
 	for (size_t i = 0; i < sizeof(never) / sizeof(never[0]); i++)
 		EXPECT(t, !h_icontains(doc, never[i]), "expected no \"%s\" in the report, got one", never[i]);
 	const char *const want[] = { "<style>", "@page", "Europe/Madrid", "mnmfa audit verify",
-	                                    "No signed checkpoint yet", m.page_id, "127.0.0.1" };
+	                                    "signed checkpoints (Ed25519, audit_key) intact, covering rows up to id",
+	                                    "signed at", m.page_id, "127.0.0.1" };
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
 		EXPECT(t, h_contains(doc, want[i]), "expected \"%s\" in the report, got none", want[i]);
 	free(doc);

@@ -261,7 +261,7 @@ static void test_schema_is_created_and_versioned(void **state)
 	char *mode;
 
 	write_events(e, 3);
-	assert_int_equal(db_int(e->db, "PRAGMA user_version"), 2);   /* 2: rows name their node */
+	assert_int_equal(db_int(e->db, "PRAGMA user_version"), 3);   /* 3: signed checkpoints */
 	mode = db_text(e->db, "PRAGMA journal_mode");
 	assert_string_equal(mode, "wal");
 	free(mode);
@@ -282,10 +282,11 @@ static void test_node_rows_after_migration(void **state)
 	int n = 0;
 
 	write_events(e, 3);
-	db_exec(e->db, "ALTER TABLE audit_log DROP COLUMN node; PRAGMA user_version = 1");
+	db_exec(e->db, "DROP TABLE audit_checkpoint; ALTER TABLE audit_log DROP COLUMN node; "
+	        "PRAGMA user_version = 1");
 	e->cfg.node_id = (char *)"node-a";
 	write_events(e, 2);
-	assert_int_equal(db_int(e->db, "PRAGMA user_version"), 2);
+	assert_int_equal(db_int(e->db, "PRAGMA user_version"), 3);
 	assert_int_equal(db_int(e->db, "SELECT count(*) FROM audit_log WHERE node IS NULL"), 3);
 	assert_int_equal(db_int(e->db, "SELECT count(*) FROM audit_log WHERE node = 'node-a'"), 2);
 	assert_int_equal(audit_verify_chain(e->db, &v), 0);
