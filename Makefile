@@ -60,7 +60,7 @@ help:
 	@echo "make run        build, make a dev certificate, start on https://localhost:8443 (API :8000)"
 	@echo "make test       unit + end-to-end + browser tests (installs missing packages first)"
 	@echo "make sanitize   build and test with ASan+UBSan (build/san)"
-	@echo "make bench      wrk on loopback: mint and page requests/s"
+	@echo "make bench      mnmfa beside nginx on loopback: CPU per request, req/s, p99 (docs/performance.md)"
 	@echo "make fuzz       build each libFuzzer harness (clang, -Werror) and run it for FUZZ_SECONDS (default 20)"
 	@echo "make image-test build the Docker image with a local engine and run it hardened (root)"
 	@echo "make install    install to PREFIX (default /usr/local)"
@@ -126,7 +126,17 @@ $(BUILD)/bench/writer: bench/writer.c $(BUILD)/libmnmfa.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(DEPS_CFLAGS) $(LDFLAGS) -o $@ $^ $(DEPS_LIBS) $(LDLIBS)
 
-bench: $(BUILD)/mnmfa $(BUILD)/bench/writer
+# One request per new TLS connection, full or resumed (bench/tlsconn.c).
+$(BUILD)/bench/tlsconn: bench/tlsconn.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(DEPS_CFLAGS) $(LDFLAGS) -o $@ $< $(DEPS_LIBS) $(LDLIBS)
+
+# One expiry sweep's cost with 1,000,000 live challenges (bench/sweep.c).
+$(BUILD)/bench/sweep: bench/sweep.c $(BUILD)/libmnmfa.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(DEPS_CFLAGS) $(LDFLAGS) -o $@ $^ $(DEPS_LIBS) $(LDLIBS)
+
+bench: $(BUILD)/mnmfa $(BUILD)/bench/writer $(BUILD)/bench/tlsconn $(BUILD)/bench/sweep
 	@bench/run $(BUILD)/mnmfa && bench/redis $(BUILD)/mnmfa
 
 # Fuzzers: each tests/fuzz/fuzz_NAME.c with libFuzzer, linked against the
