@@ -23,6 +23,19 @@
  * each expiry is reported exactly once whoever noticed it first. The callback
  * runs outside the lock, on a copy; a record is never freed while unreported.
  *
+ * A sweep costs what expires, not what is live: each shard keeps its records
+ * on an intrusive list besides the hash chain (two pointers a record; the
+ * wheels take 2 MB in all). Pending records hang in a timer wheel,
+ * STORE_WHEEL_SLOTS slots of STORE_WHEEL_TICK_MS, by expires_ms; the sweep visits only the slots whose
+ * time has come since the last sweep (and the current one), and in each only
+ * records that are due are taken out (one due rounds later stays). An expiry
+ * a request noticed first moves to a short "unreported" list instead. Decided
+ * records go to a tombstone list in the order they were decided, and the
+ * sweep frees from its head while retention is over. An expiry joins that
+ * list when the sweep reports it, at most a sweep after its decided_ms, so a
+ * tombstone may be freed up to that much late; reads treat it as gone on
+ * time all the same.
+ *
  * Privacy: when a record leaves pending, its question's truth and options
  * (the date of birth and dates around it) are wiped; freed records are wiped.
  */
@@ -42,9 +55,14 @@
 #define STORE_BUCKETS_MIN 16         /* per shard; a power of two */
 #define STORE_SWEEP_BATCH 64         /* expired records copied out per lock hold */
 #define STORE_CACHE_LINE 64
+#define STORE_WHEEL_TICK_MS 256      /* one wheel slot's span of expires_ms */
+#define STORE_WHEEL_SLOTS 4096       /* a power of two; 4096 x 256 ms = 17.5 min of expiries
+                                        before records share a slot with later rounds */
 
 struct rec {
 	struct rec *next;            /* hash chain */
+	struct rec *lnext;           /* wheel slot or tombstone list */
+	struct rec **lprev;          /* the pointer to this record in that list */
 	uint8_t id[PAGE_ID_BYTES];
 	int64_t created_ms;
 	int64_t expires_ms;
@@ -64,6 +82,11 @@ struct shard {
 	struct rec **buckets;
 	size_t nbuckets;             /* a power of two */
 	size_t count;
+	struct rec **wheel;          /* STORE_WHEEL_SLOTS lists: pending and unreported records */
+	int64_t wheel_pos;           /* lowest absolute slot that may hold a due record */
+	struct rec *unreported;      /* expiries noticed by requests, for the sweep to report */
+	struct rec *tomb;            /* decided records, oldest decision first */
+	struct rec **tomb_tail;
 };
 
 struct mstore {
@@ -129,6 +152,46 @@ static struct rec **store_find(struct shard *sh, uint64_t h, const uint8_t id[PA
 	return NULL;
 }
 
+/* ---- the wheel and the tombstone list (shard locked) ---- */
+
+static int64_t store_wheel_slot(int64_t expires_ms)
+{
+	return expires_ms >= 0 ? expires_ms / STORE_WHEEL_TICK_MS : 0;
+}
+
+static void store_unlink(struct shard *sh, struct rec *r)
+{
+	*r->lprev = r->lnext;
+	if (r->lnext != NULL)
+		r->lnext->lprev = r->lprev;
+	else if (sh->tomb_tail == &r->lnext)
+		sh->tomb_tail = r->lprev;
+	r->lnext = NULL;
+	r->lprev = NULL;
+}
+
+static void store_wheel_add(struct shard *sh, struct rec *r)
+{
+	int64_t slot = store_wheel_slot(r->expires_ms);
+	struct rec **head = &sh->wheel[slot & (STORE_WHEEL_SLOTS - 1)];
+
+	if (slot < sh->wheel_pos)
+		sh->wheel_pos = slot;    /* an expiry behind the sweep: looked at next time */
+	r->lnext = *head;
+	if (*head != NULL)
+		(*head)->lprev = &r->lnext;
+	*head = r;
+	r->lprev = head;
+}
+
+static void store_tomb_add(struct shard *sh, struct rec *r)
+{
+	r->lnext = NULL;
+	r->lprev = sh->tomb_tail;
+	*sh->tomb_tail = r;
+	sh->tomb_tail = &r->lnext;
+}
+
 static void store_resize(struct shard *sh, size_t nbuckets)
 {
 	struct rec **nb = xcalloc(nbuckets, sizeof *nb);
@@ -162,13 +225,29 @@ static void store_decide(struct mstore *s, struct rec *r, enum chal_status statu
 	atomic_fetch_sub(&s->pending, 1);
 }
 
-/* Applies expiry as of now_ms. Shard locked. */
-static void store_expire_due(struct mstore *s, struct rec *r, int64_t now_ms)
+/* A decision by a request (take, finish): off the wheel, onto the tombstones. */
+static void store_decide_now(struct mstore *s, struct shard *sh, struct rec *r,
+                             enum chal_status status, int64_t when)
+{
+	store_decide(s, r, status, when);
+	store_unlink(sh, r);
+	store_tomb_add(sh, r);
+}
+
+/* Applies expiry as of now_ms: an expiry a request noticed waits on the
+ * shard's unreported list for the sweep to report it. Shard locked. */
+static void store_expire_due(struct mstore *s, struct shard *sh, struct rec *r, int64_t now_ms)
 {
 	if (r->status != CHAL_PENDING || now_ms < r->expires_ms)
 		return;
 	store_decide(s, r, CHAL_EXPIRED, r->expires_ms);
 	r->unreported = 1;
+	store_unlink(sh, r);
+	r->lnext = sh->unreported;
+	if (sh->unreported != NULL)
+		sh->unreported->lprev = &r->lnext;
+	sh->unreported = r;
+	r->lprev = &sh->unreported;
 }
 
 /* A tombstone past its retention reads as unknown (the sweep frees it). */
@@ -227,6 +306,10 @@ struct store *store_new(size_t max_pending)
 			fatal("%s: pthread_mutex_init failed", __func__);
 		sh->nbuckets = STORE_BUCKETS_MIN;
 		sh->buckets = xcalloc(sh->nbuckets, sizeof *sh->buckets);
+		sh->wheel = xcalloc(STORE_WHEEL_SLOTS, sizeof *sh->wheel);
+		sh->wheel_pos = INT64_MAX;   /* lowered by the first put */
+		sh->tomb = NULL;
+		sh->tomb_tail = &sh->tomb;
 	}
 	return &s->base;
 }
@@ -247,6 +330,7 @@ static void mem_free(struct store *base)
 			}
 		}
 		free(sh->buckets);
+		free(sh->wheel);
 		pthread_mutex_destroy(&sh->lock);
 	}
 	free(s);
@@ -311,6 +395,7 @@ static enum store_result mem_put(struct store *base, const struct chal *c)
 	}
 	r->next = sh->buckets[h & (sh->nbuckets - 1)];
 	sh->buckets[h & (sh->nbuckets - 1)] = r;
+	store_wheel_add(sh, r);
 	if (++sh->count > sh->nbuckets)
 		store_resize(sh, sh->nbuckets * 2);
 	pthread_mutex_unlock(&sh->lock);
@@ -331,7 +416,7 @@ static struct rec *store_lock_rec(struct mstore *s, const uint8_t id[PAGE_ID_BYT
 	pp = store_find(sh, h, id);
 	if (pp == NULL)
 		goto fail;
-	store_expire_due(s, *pp, now_ms);
+	store_expire_due(s, sh, *pp, now_ms);
 	if (store_retention_over(s, *pp, now_ms))
 		goto fail;
 	*shp = sh;
@@ -370,7 +455,7 @@ static enum store_result mem_take(struct store *base, const uint8_t id[PAGE_ID_B
 	res = store_result_of(r);
 	if (res == STORE_OK) {
 		bool right = challenge_check(&r->q, answer, answer_len);
-		store_decide(s, r, right ? CHAL_APPROVED : CHAL_DENIED, now_ms);
+		store_decide_now(s, sh, r, right ? CHAL_APPROVED : CHAL_DENIED, now_ms);
 	}
 	store_copy_out(r, out);
 	pthread_mutex_unlock(&sh->lock);
@@ -396,43 +481,73 @@ static enum store_result mem_finish(struct store *base, const uint8_t id[PAGE_ID
 		return STORE_NOT_FOUND;
 	res = store_result_of(r);
 	if (res == STORE_OK)
-		store_decide(s, r, status, now_ms);
+		store_decide_now(s, sh, r, status, now_ms);
 	store_copy_out(r, out);
 	pthread_mutex_unlock(&sh->lock);
 	return res;
 }
 
-/* One pass over a shard: expires, frees old tombstones, and copies up to
- * STORE_SWEEP_BATCH newly reportable records into batch. Shard locked.
- * Returns how many were copied; *more says the batch filled up first. */
+/* Frees one tombstone: off its list and its hash chain. */
+static void store_drop(struct mstore *s, struct shard *sh, struct rec *r)
+{
+	struct rec **pp = store_find(sh, store_hash_id(r->id), r->id);
+
+	store_unlink(sh, r);
+	if (pp != NULL)
+		*pp = r->next;
+	store_rec_free(r);
+	sh->count--;
+	atomic_fetch_sub(&s->size, 1);
+}
+
+/* The wheel slots due by now_ms, from where the last sweep stopped: expires
+ * what is due, moves it to the tombstones and copies up to STORE_SWEEP_BATCH
+ * newly reportable records into batch; then frees the tombstones whose
+ * retention is over. Shard locked. Returns how many were copied; *more says
+ * the batch filled up first (the next call goes on from there). */
 static size_t store_sweep_shard(struct mstore *s, struct shard *sh, int64_t now_ms,
                                 struct chal *batch, bool *more)
 {
+	int64_t cur = store_wheel_slot(now_ms);
 	size_t n = 0;
 
 	*more = false;
-	for (size_t b = 0; b < sh->nbuckets; b++) {
-		struct rec **pp = &sh->buckets[b], *r;
-		while ((r = *pp) != NULL) {
-			store_expire_due(s, r, now_ms);
-			if (r->unreported) {
-				if (n == STORE_SWEEP_BATCH) {
-					*more = true;
-					return n;
-				}
-				store_copy_out(r, &batch[n++]);
-				r->unreported = 0;
-			}
-			if (store_retention_over(s, r, now_ms)) {
-				*pp = r->next;
-				store_rec_free(r);
-				sh->count--;
-				atomic_fetch_sub(&s->size, 1);
-				continue;
-			}
-			pp = &r->next;
+	while (sh->unreported != NULL) {
+		struct rec *r = sh->unreported;
+
+		if (n == STORE_SWEEP_BATCH) {
+			*more = true;
+			return n;
 		}
+		store_copy_out(r, &batch[n++]);
+		r->unreported = 0;
+		store_unlink(sh, r);
+		store_tomb_add(sh, r);
 	}
+	if (sh->wheel_pos < cur - (STORE_WHEEL_SLOTS - 1))
+		sh->wheel_pos = cur - (STORE_WHEEL_SLOTS - 1);   /* every slot once */
+	while (sh->wheel_pos <= cur) {
+		struct rec *r = sh->wheel[sh->wheel_pos & (STORE_WHEEL_SLOTS - 1)], *next;
+
+		for (; r != NULL; r = next) {
+			next = r->lnext;
+			if (now_ms < r->expires_ms)
+				continue;        /* later in this slot, or a later round */
+			if (n == STORE_SWEEP_BATCH) {
+				*more = true;
+				return n;
+			}
+			store_decide(s, r, CHAL_EXPIRED, r->expires_ms);
+			store_copy_out(r, &batch[n++]);
+			store_unlink(sh, r);
+			store_tomb_add(sh, r);
+		}
+		if (sh->wheel_pos == cur)
+			break;               /* the current slot is looked at again next time */
+		sh->wheel_pos++;
+	}
+	while (sh->tomb != NULL && store_retention_over(s, sh->tomb, now_ms))
+		store_drop(s, sh, sh->tomb);
 	return n;
 }
 
@@ -502,11 +617,13 @@ static size_t mem_cancel_pending(struct store *base, int64_t now_ms, store_expir
 		do {
 			n = 0;
 			pthread_mutex_lock(&sh->lock);
-			for (size_t b = 0; b < sh->nbuckets && n < STORE_SWEEP_BATCH; b++) {
-				for (struct rec *r = sh->buckets[b]; r != NULL && n < STORE_SWEEP_BATCH; r = r->next) {
+			for (size_t w = 0; w < STORE_WHEEL_SLOTS && n < STORE_SWEEP_BATCH; w++) {
+				struct rec *r = sh->wheel[w], *next;
+				for (; r != NULL && n < STORE_SWEEP_BATCH; r = next) {
+					next = r->lnext;
 					if (r->status != CHAL_PENDING || now_ms >= r->expires_ms)
 						continue;
-					store_decide(s, r, CHAL_CANCELED, now_ms);
+					store_decide_now(s, sh, r, CHAL_CANCELED, now_ms);
 					store_copy_out(r, &batch[n++]);
 				}
 			}
@@ -540,6 +657,8 @@ static enum store_result mem_reopen(struct store *base, const uint8_t id[PAGE_ID
 		(*pp)->status = CHAL_PENDING;
 		(*pp)->decided_ms = 0;
 		(*pp)->q = *q;
+		store_unlink(sh, *pp);
+		store_wheel_add(sh, *pp);
 		atomic_fetch_add(&s->pending, 1);
 		res = STORE_OK;
 	}

@@ -343,6 +343,113 @@ static void test_sweep_reports_each_expiry_once(void **state)
 	store_free(s);
 }
 
+/* The sweep visits only what is due (a timer wheel): whatever the spread of
+ * expiries -- past, within a slot, rounds beyond the wheel's span -- and
+ * whatever the gaps between sweeps, each sweep reports exactly the records
+ * due by then and not yet reported, never one early. */
+struct due_log {
+	int64_t now;
+	int n, early;
+	unsigned char *seen;
+	uint64_t count;
+};
+
+static void log_due(void *ctx, const struct chal *c)
+{
+	struct due_log *l = ctx;
+	unsigned long long n = strtoull(c->client_id, NULL, 10);
+
+	if (c->expires_ms > l->now)
+		l->early++;
+	if (n < l->count)
+		l->seen[n]++;
+	l->n++;
+}
+
+static void test_sweep_reports_what_is_due_in_order(void **state)
+{
+	enum { N = 6000 };
+	/* sweep times: small steps, a step inside one 256 ms slot, jumps over
+	 * many slots, and one past the whole wheel (4096 x 256 ms) */
+	static const int64_t steps[] = { 1, 100, 255, 256, 257, 500, 1000, 60000, 300000,
+	                                 1200000, 500, 2500000, 3000000 };
+	struct store *s = store_new(N);
+	struct due_log l = { .seen = calloc(N, 1), .count = N };
+	int64_t *expires = calloc(N, sizeof *expires), now = T0;
+	uint64_t seed = 42;
+	struct chal c, out;
+	char ans[CHALLENGE_ANSWER_MAX];
+
+	(void)state;
+	for (uint64_t i = 0; i < N; i++) {
+		/* from 10 s in the past to 80 min ahead: several rounds of the wheel */
+		expires[i] = T0 - 10000 + (int64_t)(test_splitmix64(&seed) % (80 * 60 * 1000ULL));
+		make_chal(&c, i, T0, expires[i]);
+		assert_int_equal(store_put(s, &c), STORE_OK);
+		if (i % 11 == 0 && expires[i] > T0) {     /* answered in time: never reported */
+			right_answer(&c, ans, sizeof ans);
+			assert_int_equal(take_str(s, &c, T0, ans, &out), STORE_OK);
+			expires[i] = INT64_MAX;
+		}
+	}
+	for (size_t k = 0; k < sizeof steps / sizeof steps[0]; k++) {
+		int want = 0;
+
+		now += steps[k];
+		for (uint64_t i = 0; i < N; i++)
+			if (expires[i] <= now && l.seen[i] == 0)
+				want++;
+		l.now = now;
+		l.n = 0;
+		assert_int_equal(store_sweep(s, now, log_due, &l), want);
+		assert_int_equal(l.n, want);
+		assert_int_equal(l.early, 0);
+		for (uint64_t i = 0; i < N; i++)
+			if (l.seen[i] != (expires[i] <= now ? 1 : 0))
+				fail_msg("challenge %llu (expires %+lld ms) reported %d times by %+lld ms",
+				         (unsigned long long)i, (long long)(expires[i] - T0), l.seen[i],
+				         (long long)(now - T0));
+	}
+	assert_int_equal(store_pending(s), 0);
+	{
+		/* no tombstone freed before its retention ended (an answer's counts
+		 * from T0, an expiry's from expires_ms) */
+		size_t kept = 0;
+		for (uint64_t i = 0; i < N; i++)
+			if ((expires[i] == INT64_MAX ? T0 : expires[i]) + STORE_DECIDED_TTL_MS > now)
+				kept++;
+		assert_true(store_size(s) >= kept);
+		assert_true(kept > 0 && kept < N);
+	}
+	free(l.seen);
+	free(expires);
+	store_free(s);
+}
+
+/* A reopened decision goes back on the wheel and expires on time. */
+static void test_reopened_challenge_expires_on_time(void **state)
+{
+	struct store *s = store_new(10);
+	struct chal c, out;
+	char ans[CHALLENGE_ANSWER_MAX];
+	struct due_log l = { .seen = calloc(10, 1), .count = 10 };
+
+	(void)state;
+	make_chal(&c, 1, T0, T0 + LIFE_MS);
+	assert_int_equal(store_put(s, &c), STORE_OK);
+	wrong_answer(&c, ans, sizeof ans);
+	assert_int_equal(take_str(s, &c, T0 + 10, ans, &out), STORE_OK);
+	assert_int_equal(store_reopen(s, c.id, &c.q, T0 + 20), STORE_OK);
+	l.now = T0 + LIFE_MS - 1;
+	assert_int_equal(store_sweep(s, l.now, log_due, &l), 0);
+	l.now = T0 + LIFE_MS;
+	assert_int_equal(store_sweep(s, l.now, log_due, &l), 1);
+	assert_int_equal(l.seen[1], 1);
+	assert_int_equal(l.early, 0);
+	free(l.seen);
+	store_free(s);
+}
+
 static void test_tombstones_kept_then_removed(void **state)
 {
 	struct store *s = store_new(10);
@@ -709,6 +816,8 @@ int main(void)
 		cmocka_unit_test(test_capacity_counts_pending_only),
 		cmocka_unit_test(test_finish),
 		cmocka_unit_test(test_sweep_reports_each_expiry_once),
+		cmocka_unit_test(test_sweep_reports_what_is_due_in_order),
+		cmocka_unit_test(test_reopened_challenge_expires_on_time),
 		cmocka_unit_test(test_tombstones_kept_then_removed),
 		cmocka_unit_test(test_decided_records_capped),
 		cmocka_unit_test(test_cancel_pending_and_reopen),
