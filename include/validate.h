@@ -18,10 +18,15 @@ int validate_client_id(const char *s, size_t len, const char **detail);
 
 int validate_phone(const char *s, size_t len, const char **detail);
 /* The one phone canonicalisation: s must be 8 to 15 ASCII digits after an
- * optional leading '+'. Returns the number of digits and points *digits at
- * the first one (inside s), or -1. The per-phone limits key on these digits,
+ * optional leading '+' or international prefix "00" ("00521..." and
+ * "+521..." are one phone). Returns the number of digits and points *digits at
+ * the first one after the prefix (inside s), or -1. The per-phone limits key on these digits,
  * and whatsapp_number's wa.me link is built from them. */
 int validate_phone_digits(const char *s, size_t len, const char **digits);
+/* A valid phone as it is kept: as sent, but the "00" prefix written '+'
+ * (so it fits PHONE_MAX and reads as E.164). Returns its length; 0 when s is
+ * not a valid phone. out holds cap bytes (PHONE_MAX + 1 is enough). */
+size_t validate_phone_stored(const char *s, size_t len, char *out, size_t cap);
 int validate_flow(const char *s, size_t len, const char **detail);
 /* A real calendar date YYYY-MM-DD between 1900-01-01 and today (day number). */
 int validate_dob(const char *s, size_t len, int32_t today, int32_t *out, const char **detail);

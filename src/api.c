@@ -267,7 +267,7 @@ static int mint_parse(struct app *app, struct fields *f, const struct mint_names
 		bad = names->phone;
 		goto bad;
 	}
-	memcpy(m->c.phone, buf, len + 1);
+	validate_phone_stored(buf, len, m->c.phone, sizeof m->c.phone);
 
 	if (required_field(f, names->flow, buf, sizeof buf, &len) < 0)
 		return -1;

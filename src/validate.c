@@ -37,7 +37,13 @@ int validate_client_id(const char *s, size_t len, const char **detail)
 
 int validate_phone_digits(const char *s, size_t len, const char **digits)
 {
+	/* '+', or the international prefix "00" that many phones show instead:
+	 * "00521..." is the phone +521... (SPEC §4.3), one phone, one counter. */
 	size_t i = len > 0 && s[0] == '+' ? 1 : 0;
+
+	if (i == 0 && len >= 2 + PHONE_DIGITS_MIN && len <= 2 + PHONE_DIGITS_MAX && s[0] == '0' &&
+	    s[1] == '0')
+		i = 2;              /* else "00000000" stays eight digits */
 
 	if (len - i < PHONE_DIGITS_MIN || len - i > PHONE_DIGITS_MAX)
 		return -1;
@@ -48,12 +54,28 @@ int validate_phone_digits(const char *s, size_t len, const char **digits)
 	return (int)(len - i);
 }
 
+size_t validate_phone_stored(const char *s, size_t len, char *out, size_t cap)
+{
+	const char *digits;
+	int n = validate_phone_digits(s, len, &digits);
+	size_t k = 0;
+
+	if (n < 0 || cap == 0)
+		return 0;
+	if (digits != s && k + 1 < cap)     /* '+' as sent, or "00" written '+' */
+		out[k++] = '+';
+	for (int i = 0; i < n && k + 1 < cap; i++)
+		out[k++] = digits[i];
+	out[k] = '\0';
+	return k;
+}
+
 int validate_phone(const char *s, size_t len, const char **detail)
 {
 	const char *digits;
 
 	if (validate_phone_digits(s, len, &digits) < 0) {
-		*detail = "phone must be 8 to 15 digits with an optional leading +";
+		*detail = "phone must be 8 to 15 digits with an optional leading + (or 00)";
 		return -1;
 	}
 	return 0;

@@ -54,6 +54,11 @@ static void test_rate_phone(struct t *t)
 	rc = mfa_expect_error(t, &rs, 429, "rate_limited", NULL);
 	resp_free(&rs);
 	REQUIRE(t, rc == 0);
+	/* And with the international prefix 00 instead of '+' (SPEC §4.3). */
+	REQUIRE(t, mint_status(d, "cid-rp", "005215557000001", &rs) == 0);
+	rc = mfa_expect_error(t, &rs, 429, "rate_limited", NULL);
+	resp_free(&rs);
+	REQUIRE(t, rc == 0);
 	/* Another phone is not affected. */
 	REQUIRE(t, mint_status(d, "cid-rp", "5215557000002", &rs) == 0);
 	long st = rs.status;
@@ -76,6 +81,15 @@ static void test_lockout(struct t *t)
 	t_secret(t, "1990-06-01");
 	REQUIRE(t, mint_status(d, "cid-lock", "5215557000003", &rs) == 0);
 	int rc = mfa_expect_error(t, &rs, 423, "locked", NULL);
+	resp_free(&rs);
+	REQUIRE(t, rc == 0);
+	/* The same phone written +P or 00P is the same locked phone. */
+	REQUIRE(t, mint_status(d, "cid-lock", "005215557000003", &rs) == 0);
+	rc = mfa_expect_error(t, &rs, 423, "locked", NULL);
+	resp_free(&rs);
+	REQUIRE(t, rc == 0);
+	REQUIRE(t, mint_status(d, "cid-lock", "%2B5215557000003", &rs) == 0);
+	rc = mfa_expect_error(t, &rs, 423, "locked", NULL);
 	resp_free(&rs);
 	REQUIRE(t, rc == 0);
 	REQUIRE(t, mint_status(d, "cid-lock", "5215557000004", &rs) == 0);

@@ -6,6 +6,7 @@
  */
 #include "unit.h"
 #include "caldate.h"
+#include "store.h"
 #include "validate.h"
 
 #include <stdio.h>
@@ -393,9 +394,13 @@ static void test_phone_digits(void **state)
 	static const struct { const char *s; const char *digits; } ok[] = {
 		{ "+5215550000000", "5215550000000" }, { "5215550000000", "5215550000000" },
 		{ "12345678", "12345678" }, { "+123456789012345", "123456789012345" },
+		/* 00 is the international prefix: the same phone as '+' */
+		{ "005215550000000", "5215550000000" }, { "00123456789012345", "123456789012345" },
+		{ "0012345678", "12345678" }, { "00000000", "00000000" }, { "001234567", "001234567" },
 	};
 	static const char *const bad[] = {
 		"", "+", "1234567", "+1234567", "1234567890123456", "+52 155", "++12345678",
+		"001234567890123456", "+0012345678901234567",
 		"12345678+", "1234567a", "+１２３４５６７８",
 	};
 	const char *d = NULL;
@@ -413,6 +418,16 @@ static void test_phone_digits(void **state)
 			fail_msg("\"%s\" was accepted", bad[i]);
 		if (phone(bad[i]) != -1)
 			fail_msg("validate_phone accepted \"%s\"", bad[i]);
+	}
+	{
+		char out[PHONE_MAX + 1];
+		assert_int_equal(validate_phone_stored("00123456789012345", 17, out, sizeof out), 16);
+		assert_string_equal(out, "+123456789012345");
+		assert_int_equal(validate_phone_stored("5215550000000", 13, out, sizeof out), 13);
+		assert_string_equal(out, "5215550000000");
+		assert_int_equal(validate_phone_stored("+5215550000000", 14, out, sizeof out), 14);
+		assert_string_equal(out, "+5215550000000");
+		assert_int_equal(validate_phone_stored("0012", 4, out, sizeof out), 0);
 	}
 	/* len bounds the input */
 	assert_int_equal(validate_phone_digits("+123456789xyz", 10, &d), 9);
