@@ -31,7 +31,7 @@ LIB_SRCS = util.c log.c crypto.c caldate.c challenge.c store.c validate.c form.c
            chain.c checkpoint.c auditdb.c outbox.c audit_export.c cmd_audit.c \
            config_keys.c \
            timeline.c report.c evidence.c backlog.c cli.c \
-           health.c url.c \
+           health.c url.c deadline.c \
            metrics.c limiter.c server.c
 SRCS     = $(LIB_SRCS) main.c
 LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)

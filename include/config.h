@@ -69,6 +69,7 @@ struct config {
 	char *user;
 	int stop_timeout;              /* seconds a stop may take in all */
 	int request_timeout;           /* seconds for a TLS handshake and a request's headers */
+	int connections_per_ip;        /* open connections per client address, per port */
 	int answer_wait;               /* seconds an answer waits for durable evidence */
 	int result_max_age;            /* seconds after the decision a result is still sent */
 	char *redis_url;               /* none: the in-memory store */

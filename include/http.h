@@ -1,6 +1,6 @@
 /*
- * http: the glue to libmicrohttpd. Starts and stops a daemon (epoll, internal
- * thread pool, TLS via GnuTLS), collects request bodies up to HTTP_BODY_MAX,
+ * http: the glue to libmicrohttpd. Starts and stops a daemon (poll, internal
+ * thread pool, TLS via GnuTLS, deadlines on every client-paced phase), collects request bodies up to HTTP_BODY_MAX,
  * hands each complete request to one handler, and builds responses that all
  * carry the SPEC §5 security headers. Handlers never block: work that must
  * wait (a durable audit commit) suspends the request with http_defer and
@@ -16,9 +16,8 @@
 
 #define HTTP_BODY_MAX (16 * 1024)
 #define HTTP_DISCARD_MAX (1024 * 1024)    /* oversized bodies read and dropped before the 413 */
-#define HTTP_CONN_LIMIT 30000            /* per daemon, split across pool threads */
-#define HTTP_CONN_TIMEOUT_S 30
-#define HTTP_PER_IP_CONN_LIMIT 4096     /* a reverse proxy is one address */
+#define HTTP_CONN_LIMIT 30000            /* per daemon at most, split across pool threads */
+#define HTTP_CONN_TIMEOUT_S 30           /* keep-alive idle (libmicrohttpd's idle timeout) */
 #define HTTP_CONN_MEMORY_LIMIT (16 * 1024)   /* headers; MHD zeroes it per request */
 #define HTTP_DRAIN_MS 45000              /* graceful stop: longest wait for deferred answers */
 
@@ -52,6 +51,9 @@ struct http_server_opts {
 	int port;
 	bool tls;
 	int threads;
+	int request_timeout_s;           /* TLS handshake + headers; a body after its headers */
+	int conn_limit;                  /* connections at once (1..HTTP_CONN_LIMIT) */
+	int per_ip_limit;                /* connections at once from one address */
 	http_handler_fn handler;
 	void *ctx;
 	struct metrics *metrics;         /* request durations per route; may be NULL */

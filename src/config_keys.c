@@ -190,6 +190,7 @@ const struct key config_keys[] = {
 	KEY_STR(user, NULL, HOST_MAX, check_user, "drop to this user after binding ports and reading keys"),
 	KEY_INT(stop_timeout, "8", 1, 300, "seconds a stop may take in all (fits Docker's 10 s grace)"),
 	KEY_INT(request_timeout, "10", 1, 300, "seconds a TLS handshake and a request's headers may take"),
+	KEY_INT(connections_per_ip, "256", 1, 30000, "connections one client address may hold open on each port"),
 	KEY_INT(answer_wait, "10", 1, 120, "seconds an answer waits for its evidence to be durable"),
 	KEY_STR(audit_key, NULL, PATH_MAX_LEN, NULL,
 	        "Ed25519 key signing the audit chain's checkpoints (default audit.key beside db_path)"),

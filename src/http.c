@@ -1,14 +1,27 @@
 /*
- * http: libmicrohttpd glue. Each daemon runs an internal epoll thread pool;
+ * http: libmicrohttpd glue. Each daemon runs an internal poll() thread pool
+ * (not epoll: in libmicrohttpd 0.9.75 a TLS handshake waiting for the peer
+ * keeps its connection on the epoll "ready" list, because the handshake's
+ * EAGAIN does not clear the read-ready flag the way a TLS read's does, so
+ * the worker spins on epoll_wait(0) and recv until the handshake ends; poll
+ * waits in the kernel instead);
  * the access handler below turns MHD's call sequence (headers, body pieces,
  * final call) into one complete struct http_req for the module's handler,
  * and queues whatever response that handler built. Bodies are counted here
  * (MHD has no size option): over HTTP_BODY_MAX the handler sees
  * body_too_large and answers 413; a declared Content-Length over it is
  * answered before the body is read.
+ *
+ * Deadlines (deadline.c) bound every phase a client controls, since the
+ * daemon's own timeout only counts idle time: a new connection has
+ * request_timeout for its TLS handshake and its first request's headers, a
+ * body has request_timeout after its headers, and a kept-alive connection
+ * gets HTTP_CONN_TIMEOUT_S of idling plus request_timeout for the next
+ * request's headers. A request being handled or deferred has none.
  */
 #include "http.h"
 #include "buf.h"
+#include "deadline.h"
 #include "metrics.h"
 #include "log.h"
 #include "tlsmat.h"
@@ -39,6 +52,8 @@ struct http_server {
 	int port;
 	MHD_socket quiesced_fd;
 	atomic_int deferred;             /* requests suspended, waiting for an answer */
+	struct deadlines *deadlines;
+	int64_t request_ms, idle_ms;     /* request_timeout, HTTP_CONN_TIMEOUT_S */
 };
 
 /* A request as http.c holds it: what the handler sees, and the transport's
@@ -314,6 +329,40 @@ static void req_fill_peer(struct http_exchange *x)
 	}
 }
 
+/* The connection's deadline entry (its socket context, set when it started). */
+static struct deadline *conn_deadline(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci != NULL ? ci->socket_context : NULL;
+}
+
+static void conn_deadline_set(struct http_server *s, struct MHD_Connection *conn, int64_t at_ms)
+{
+	struct deadline *d = conn_deadline(conn);
+
+	if (d != NULL)
+		deadlines_set(s->deadlines, d, at_ms);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+	struct http_server *s = cls;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		/* the TLS handshake and the first request's headers */
+		*socket_context = ci == NULL ? NULL :
+			deadlines_add(s->deadlines, ci->connect_fd, mono_ms() + s->request_ms);
+	} else {
+		deadlines_remove(s->deadlines, *socket_context);   /* before the fd is closed */
+		*socket_context = NULL;
+	}
+}
+
 static enum MHD_Result queue_and_release(struct http_exchange *x)
 {
 	struct http_req *r = &x->req;
@@ -353,6 +402,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		r->path = url;
 		req_fill_peer(x);
 		*con_cls = x;
+		conn_deadline_set(s, conn, mono_ms() + s->request_ms);   /* now the body */
 		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl != NULL) {
 			long long n;
@@ -403,6 +453,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	r->body = x->body.data;
 	r->body_len = x->body.len;
+	conn_deadline_set(s, conn, 0);           /* ours now: handled or deferred */
 	s->o.handler(s->o.ctx, r);
 	if (x->deferred)
 		return MHD_YES;
@@ -413,10 +464,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
 	struct http_exchange *x = *con_cls;
+	struct http_server *s = cls;
 
-	(void)cls;
-	(void)conn;
 	(void)toe;
+	/* kept alive: idle time, then the next request's headers */
+	conn_deadline_set(s, conn, mono_ms() + s->idle_ms + s->request_ms);
 	if (x == NULL)
 		return;
 	if (x->deferred) {
@@ -475,7 +527,7 @@ struct http_server *http_server_start(const struct http_server_opts *o)
 	struct http_server *s = xcalloc(1, sizeof *s);
 	struct sockaddr_storage ss;
 	socklen_t sslen;
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_ALLOW_SUSPEND_RESUME |
 	                 MHD_USE_ERROR_LOG;
 	struct MHD_OptionItem opts[16];
 	int n = 0;
@@ -485,7 +537,11 @@ struct http_server *http_server_start(const struct http_server_opts *o)
 	s->quiesced_fd = MHD_INVALID_SOCKET;
 	atomic_init(&s->deferred, 0);
 	strlcpy_(s->name, o->name, sizeof s->name);
+	s->request_ms = (int64_t)o->request_timeout_s * 1000;
+	s->idle_ms = (int64_t)HTTP_CONN_TIMEOUT_S * 1000;
 	if (resolve_bind(o->bind, o->port, &ss, &sslen) < 0)
+		goto fail;
+	if ((s->deadlines = deadlines_start(o->name)) == NULL)
 		goto fail;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
@@ -494,12 +550,13 @@ struct http_server *http_server_start(const struct http_server_opts *o)
 
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_SOCK_ADDR, 0, &ss };
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE, o->threads, NULL };
-	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT, HTTP_CONN_LIMIT, NULL };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT, o->conn_limit, NULL };
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONN_TIMEOUT_S, NULL };
-	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_PER_IP_CONNECTION_LIMIT, HTTP_PER_IP_CONN_LIMIT, NULL };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->per_ip_limit, NULL };
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_CONN_MEMORY_LIMIT, NULL };
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096, NULL };
-	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s };
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, s };
 	if (o->tls) {
 		/* The pair comes from tlsmat's callback on every handshake, so a
@@ -519,11 +576,12 @@ struct http_server *http_server_start(const struct http_server_opts *o)
 	}
 	info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
 	s->port = info ? info->port : o->port;
-	log_info("%s port: listening on %s%s:%d (%s, %d threads)", o->name,
-	         ss.ss_family == AF_INET6 ? "[" : "", o->bind, s->port, o->tls ? "TLS" : "plain HTTP",
-	         o->threads);
+	log_info("%s port: listening on %s%s:%d (%s, %d threads, at most %d connections, %d per address)",
+	         o->name, ss.ss_family == AF_INET6 ? "[" : "", o->bind, s->port,
+	         o->tls ? "TLS" : "plain HTTP", o->threads, o->conn_limit, o->per_ip_limit);
 	return s;
 fail:
+	deadlines_stop(s->deadlines);
 	free(s);
 	return NULL;
 }
@@ -564,5 +622,6 @@ void http_server_stop(struct http_server *s)
 	MHD_stop_daemon(s->d);
 	if (s->quiesced_fd != MHD_INVALID_SOCKET)
 		close(s->quiesced_fd);
+	deadlines_stop(s->deadlines);            /* every connection is gone */
 	free(s);
 }

@@ -18,7 +18,7 @@
  *                                    reload reads and parses the   sequence above, returns
  *                                    PEM files; the sweep takes
  *                                    the store's locks
- *  web pool      http_server_start   epoll_wait. A request takes   http_server_stop after
+ *  web pool      http_server_start   poll. A request takes         http_server_stop after
  *  (`threads`)   (libmicrohttpd's    only short mutexes (store,    quiesce and drain; left
  *                internal pool)      limiter, audit queue); an     running if the drain
  *                                    answer that needs its audit   times out (the process
@@ -27,6 +27,10 @@
  *  (`threads`)   for the API port    id the store forgot is one
  *                                    SQLite read of the audit DB
  *                                    (busy timeout AUDITDB_BUSY_MS)
+ *  deadlines     http_server_start   a timed wait of               http_server_stop, after
+ *  (one a port)  (deadline.c)        DEADLINE_TICK_MS; the list's  the daemon: no connection
+ *                                    mutex, which pool threads     is left to watch
+ *                                    hold only to move an entry
  *  audit writer  audit_open          its queue's condition; each   audit_close: it writes
  *                                    group's commit (fsync),       what is queued, then is
  *                                    retried up to AUDIT_RETRY_MS; joined
@@ -76,18 +80,48 @@
 #include <unistd.h>
 
 #define NOFILE_WANTED 65536
+/* Descriptors kept out of both ports' shares: SQLite (writer, readers,
+ * WAL and shm of each), libcurl's transfers and resolver, logs, PEM reads,
+ * the listen sockets; plus per pool thread its wakeup pipe and a Redis
+ * connection. */
+#define NOFILE_RESERVED 128
+#define NOFILE_RESERVED_PER_THREAD 6
+#define NOFILE_API_DIVISOR 4           /* the API port gets a quarter of the rest */
+#define PORT_CONN_MIN 16
 
-static void raise_nofile(void)
+/* Raises the soft open-file limit towards NOFILE_WANTED (the hard limit
+ * caps it); returns the limit in force. */
+static long raise_nofile(void)
 {
 	struct rlimit rl;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-		return;
+		return 1024;
 	if (rl.rlim_cur < NOFILE_WANTED) {
-		rl.rlim_cur = rl.rlim_max < NOFILE_WANTED ? rl.rlim_max : NOFILE_WANTED;
-		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		rlim_t want = rl.rlim_max < NOFILE_WANTED ? rl.rlim_max : NOFILE_WANTED;
+		struct rlimit nrl = { want, rl.rlim_max };
+		if (setrlimit(RLIMIT_NOFILE, &nrl) != 0)
 			log_warn("cannot raise the open-file limit: %s", strerror(errno));
+		else
+			rl.rlim_cur = want;
 	}
+	return rl.rlim_cur > NOFILE_WANTED ? NOFILE_WANTED : (long)rl.rlim_cur;
+}
+
+/* Each port's connection limit out of the open-file limit, so that a flood
+ * on the web port leaves the API port, SQLite and libcurl their
+ * descriptors (libmicrohttpd stops accepting at its limit: the rest wait in
+ * the listen backlog, holding no descriptor of ours). */
+static void port_conn_limits(long nofile, int threads, int *web, int *api)
+{
+	long left = nofile - NOFILE_RESERVED - (long)NOFILE_RESERVED_PER_THREAD * threads;
+	long a = left / NOFILE_API_DIVISOR, w = left - a;
+
+	*api = a < PORT_CONN_MIN ? PORT_CONN_MIN : a > HTTP_CONN_LIMIT ? HTTP_CONN_LIMIT : (int)a;
+	*web = w < PORT_CONN_MIN ? PORT_CONN_MIN : w > HTTP_CONN_LIMIT ? HTTP_CONN_LIMIT : (int)w;
+	if (left < 2 * PORT_CONN_MIN)
+		log_warn("the open-file limit (%ld) is too low for %d threads: raise it (ulimit -n)",
+		         nofile, threads);
 }
 
 static int drop_privileges(const char *user)
@@ -203,7 +237,7 @@ int server_run(struct app *app)
 	struct config *cfg = &app->cfg;
 	struct web *web = NULL;
 	sigset_t set;
-	int rc = 1;
+	int rc = 1, web_conns, api_conns;
 	bool stopped;
 
 	/* Block the signals in every thread; the main thread takes them in sigtimedwait. */
@@ -214,7 +248,7 @@ int server_run(struct app *app)
 	sigaddset(&set, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
-	raise_nofile();
+	port_conn_limits(raise_nofile(), cfg->threads, &web_conns, &api_conns);
 	if (certgen_ensure(cfg->tls_cert, cfg->tls_key, cfg->tls_autogen) < 0)
 		return 1;
 	app->tls = tls_material_load(cfg->tls_cert, cfg->tls_key);
@@ -240,14 +274,16 @@ int server_run(struct app *app)
 
 	app->web = http_server_start(&(struct http_server_opts){
 		.name = "web", .bind = cfg->web_bind ? cfg->web_bind : cfg->bind, .port = cfg->web_port,
-		.tls = true, .threads = cfg->threads, .handler = web_handle, .ctx = web,
-		.metrics = app->metrics });
+		.tls = true, .threads = cfg->threads, .request_timeout_s = cfg->request_timeout,
+		.conn_limit = web_conns, .per_ip_limit = cfg->connections_per_ip,
+		.handler = web_handle, .ctx = web, .metrics = app->metrics });
 	if (app->web == NULL)
 		goto out;
 	app->api = http_server_start(&(struct http_server_opts){
 		.name = "api", .bind = cfg->api_bind ? cfg->api_bind : cfg->bind, .port = cfg->api_port,
-		.tls = cfg->api_tls, .threads = cfg->threads, .handler = api_handle, .ctx = app,
-		.metrics = app->metrics });
+		.tls = cfg->api_tls, .threads = cfg->threads, .request_timeout_s = cfg->request_timeout,
+		.conn_limit = api_conns, .per_ip_limit = cfg->connections_per_ip,
+		.handler = api_handle, .ctx = app, .metrics = app->metrics });
 	if (app->api == NULL)
 		goto out;
 	if (drop_privileges(cfg->user) < 0)

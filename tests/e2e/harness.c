@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -331,7 +332,7 @@ static char **child_env(const char *const *extra)
 }
 
 static pid_t spawn(const char *const *argv, char **env, const char *out_path,
-                   const char *err_path)
+                   const char *err_path, long nofile)
 {
 	int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -350,6 +351,11 @@ static pid_t spawn(const char *const *argv, char **env, const char *out_path,
 		dup2(nul, 0);
 		dup2(out, 1);
 		dup2(err, 2);
+		if (nofile > 0) {
+			struct rlimit rl = { (rlim_t)nofile, (rlim_t)nofile };
+			if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+				_exit(126);
+		}
 		execve(argv[0], (char *const *)argv, env);
 		_exit(127);
 	}
@@ -450,7 +456,7 @@ int d_start(struct daemon *d, const struct start_opts *o)
 	char **env = child_env(extra);
 
 	d->stopped = false;
-	d->pid = spawn(argv, env, d->out_path, d->err_path);
+	d->pid = spawn(argv, env, d->out_path, d->err_path, o->nofile);
 	free(env);
 	free(cfgenv);
 	if (d->pid < 0) {
@@ -562,7 +568,7 @@ int h_run_prog(struct t *t, const char *const *argv, const char *const *env,
 	seq++;
 	const char *const *args = argv + 1;
 	char **cenv = child_env(env);
-	pid_t pid = spawn(argv, cenv, op, ep);
+	pid_t pid = spawn(argv, cenv, op, ep, 0);
 	free(cenv);
 	if (out)
 		*out = NULL;

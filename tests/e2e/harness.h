@@ -133,6 +133,7 @@ struct start_opts {
 	bool no_serve_word;          /* run `mnmfa --config F` instead of `mnmfa serve --config F` */
 	bool config_via_env;         /* MNMFA_CONFIG=F instead of --config F */
 	bool force_api_plain;        /* talk plain HTTP to the API port whatever the file says */
+	long nofile;                 /* > 0: the daemon's RLIMIT_NOFILE, soft and hard */
 };
 /* Writes the config, starts the daemon and waits until /healthz answers on
  * both ports. On failure records it on t and returns -1. */

@@ -231,8 +231,8 @@ static void test_every_key_is_printed_once(void **state)
 		"notify_on_expiry", "webhook_url", "webhook_secret", "api_keys", "db_path",
 		"trusted_proxies", "choices", "max_pending", "rate_phone", "lockout", "rate_ip",
 		"brand_name", "brand_color", "brand_logo", "lang", "threads", "log_format", "log_level",
-		"user", "stop_timeout", "request_timeout", "answer_wait", "result_max_age",
-		"redis_url", "redis_sentinels", "redis_master", "node_id", "audit_key",
+		"user", "stop_timeout", "request_timeout", "connections_per_ip", "answer_wait",
+		"result_max_age", "redis_url", "redis_sentinels", "redis_master", "node_id", "audit_key",
 	};
 	struct run *r = load_ok(NULL, NULL, NULL);
 	char *text = print_all(&r->cfg);
