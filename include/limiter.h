@@ -1,9 +1,11 @@
 /*
- * limiter: fixed-window counters per key (a phone, an IP address), behind one
+ * limiter: "n events per window" per key (a phone, an IP address), behind one
  * interface with two implementations chosen at start: memory (limiter_new,
  * limiter_mem.c: a table of bounded size where an attacker who sends many
- * distinct keys only evicts the stalest windows) and Redis (shared by every
- * node). Used for rate_phone (mints per phone), lockout (failed answers per
+ * distinct keys only evicts the stalest keys) and Redis (shared by every
+ * node). In memory the window slides -- at most n events in any span of the
+ * window's length -- and the event that reaches n locks the key for a full
+ * window from then (limiter_blocked is that lock). Used for rate_phone (mints per phone), lockout (failed answers per
  * phone) and rate_ip (web requests per client address). Thread-safe.
  */
 #ifndef MNMFA_LIMITER_H
@@ -22,8 +24,8 @@ struct limiter *limiter_new(int n, int seconds, size_t slots);
 void limiter_free(struct limiter *l);
 
 /* Counts one event for key. Returns 0 if it is within the limit, else the
- * seconds until the key's window ends (for Retry-After; >= 1). An event over
- * the limit is not counted. */
+ * seconds until the key may count again (for Retry-After; >= 1). An event
+ * over the limit is not counted. */
 int limiter_hit(struct limiter *l, const char *key, size_t len, int64_t now_ms);
 
 /* Seconds until the key is under its limit again (>= 1), or 0 if it is now;

@@ -1,12 +1,19 @@
 /*
- * limiter_mem: the in-memory limiter (limiter.h), the default: a fixed-window
- * counter per key. Keys are hashed with a per-process random seed (so nobody
- * can aim collisions at a phone) and kept as 64-bit hashes, never as text.
- * The table is open-addressed with LIMITER_PROBE slots per key: a new key
- * takes a free or finished window, else evicts the probe slot whose window
- * started first. Eviction forgets a count early, which only matters once more
- * than LIMITER_SLOTS keys are active in one window; locked keys are evicted
- * last.
+ * limiter_mem: the in-memory limiter (limiter.h), the default: a sliding
+ * window per key. Each key keeps the times of its last n events (a ring), so
+ * "n per window" means at most n in ANY span of the window's length -- a fixed
+ * window would let 2n through around its edge. Reaching n locks the key for a
+ * full window from that event ("locked until"), so a lockout set just before
+ * an old event leaves the span still lasts the whole window.
+ *
+ * Keys are hashed with a per-process random seed (so nobody can aim
+ * collisions at a phone) and kept as 64-bit hashes, never as text. The table
+ * is open-addressed with LIMITER_PROBE slots per key: a new key takes a free
+ * or idle slot, else evicts the probe slot whose newest event is oldest;
+ * locked keys are evicted last. Eviction forgets a count early, which only
+ * matters once more than the table's keys are active in one window. The
+ * event rings share one array of at most LIMITER_EVENTS_MAX times: a large n
+ * gets fewer slots.
  */
 #include "limiter.h"
 #include "limiter_impl.h"
@@ -18,16 +25,19 @@
 #include <stdlib.h>
 
 #define LIMITER_STRIPES 64
+#define LIMITER_EVENTS_MAX (1u << 22)   /* event times held per limiter at most (32 MiB) */
 
 struct slot {
 	uint64_t key;           /* 0: free */
-	int64_t start_ms;       /* window start */
-	uint32_t count;
+	int64_t last_ms;        /* the newest event, for eviction */
+	int64_t locked_until;   /* 0: not locked */
+	uint32_t head, count;   /* the ring: oldest at head, count events */
 };
 
 struct mlimiter {
 	struct limiter base;          /* first: the interface */
 	struct slot *slots;
+	int64_t *events;              /* n per slot */
 	size_t mask;
 	uint32_t n;
 	int64_t window_ms;
@@ -42,10 +52,11 @@ struct limiter *limiter_new(int n, int seconds, size_t slots)
 	struct mlimiter *l = xcalloc(1, sizeof *l);
 	size_t cap = LIMITER_PROBE;
 
-	while (cap < slots)
+	while (cap < slots && (cap << 1) * (size_t)n <= LIMITER_EVENTS_MAX)
 		cap <<= 1;
 	l->base.ops = &mem_ops;
 	l->slots = xcalloc(cap, sizeof *l->slots);
+	l->events = xcalloc(cap * (size_t)n, sizeof *l->events);   /* untouched pages cost nothing */
 	l->mask = cap - 1;
 	l->n = (uint32_t)n;
 	l->window_ms = (int64_t)seconds * 1000;
@@ -64,6 +75,7 @@ static void mem_free(struct limiter *base)
 		return;
 	for (int i = 0; i < LIMITER_STRIPES; i++)
 		pthread_mutex_destroy(&l->locks[i]);
+	free(l->events);
 	free(l->slots);
 	free(l);
 }
@@ -85,6 +97,35 @@ static uint64_t key_hash(const struct mlimiter *l, const char *key, size_t len)
 	return h ? h : 1;
 }
 
+static int64_t *ring(struct mlimiter *l, const struct slot *s)
+{
+	return l->events + (size_t)(s - l->slots) * l->n;
+}
+
+/* Forgets the events that left the span (now - window, now] and a lock
+ * that ended. */
+static void prune(struct mlimiter *l, struct slot *s, int64_t now)
+{
+	int64_t *ev = ring(l, s);
+
+	while (s->count > 0 && now - ev[s->head] >= l->window_ms) {
+		s->head = (s->head + 1) % l->n;
+		s->count--;
+	}
+	if (s->locked_until != 0 && now >= s->locked_until)
+		s->locked_until = 0;
+}
+
+static bool locked(const struct slot *s, int64_t now)
+{
+	return s->locked_until > now;
+}
+
+static bool idle(const struct mlimiter *l, const struct slot *s, int64_t now)
+{
+	return s->key == 0 || (!locked(s, now) && now - s->last_ms >= l->window_ms);
+}
+
 /* The key's slot (creating it when `create`), or NULL. Caller holds the stripe
  * lock; the probe window never crosses a stripe because stripes own aligned
  * groups of LIMITER_PROBE slots. */
@@ -102,19 +143,16 @@ static struct slot *slot_find(struct mlimiter *l, uint64_t h, int64_t now, bool 
 		return NULL;
 	for (size_t i = 0; i < LIMITER_PROBE; i++) {
 		struct slot *s = &l->slots[base + i];
-		bool done = s->key == 0 || now - s->start_ms >= l->window_ms;
-		if (done) {
+		if (idle(l, s, now)) {
 			victim = s;
 			break;
 		}
-		/* prefer evicting keys below their limit, then the oldest window */
-		if (victim == NULL || (victim->count >= l->n && s->count < l->n) ||
-		    ((victim->count >= l->n) == (s->count >= l->n) && s->start_ms < victim->start_ms))
+		/* prefer evicting keys not locked, then the one idle longest */
+		if (victim == NULL || (locked(victim, now) && !locked(s, now)) ||
+		    (locked(victim, now) == locked(s, now) && s->last_ms < victim->last_ms))
 			victim = s;
 	}
-	victim->key = h;
-	victim->start_ms = now;
-	victim->count = 0;
+	*victim = (struct slot){ .key = h, .last_ms = now };
 	return victim;
 }
 
@@ -123,9 +161,9 @@ static pthread_mutex_t *stripe(struct mlimiter *l, uint64_t h)
 	return &l->locks[(((size_t)h & l->mask) / LIMITER_PROBE) % LIMITER_STRIPES];
 }
 
-static int seconds_left(const struct mlimiter *l, const struct slot *s, int64_t now)
+static int seconds_until(int64_t until, int64_t now)
 {
-	int64_t ms = s->start_ms + l->window_ms - now;
+	int64_t ms = until - now;
 	return ms <= 0 ? 1 : (int)((ms + 999) / 1000);
 }
 
@@ -139,14 +177,18 @@ static int mem_hit(struct limiter *base, const char *key, size_t len, int64_t no
 
 	pthread_mutex_lock(m);
 	s = slot_find(l, h, now_ms, true);
-	if (now_ms - s->start_ms >= l->window_ms) {
-		s->start_ms = now_ms;
-		s->count = 0;
-	}
-	if (s->count >= l->n)
-		rc = seconds_left(l, s, now_ms);
-	else
+	prune(l, s, now_ms);
+	if (locked(s, now_ms)) {
+		rc = seconds_until(s->locked_until, now_ms);
+	} else if (s->count >= l->n) {    /* not reached: reaching n locks */
+		rc = seconds_until(ring(l, s)[s->head] + l->window_ms, now_ms);
+	} else {
+		ring(l, s)[(s->head + s->count) % l->n] = now_ms;
 		s->count++;
+		s->last_ms = now_ms;
+		if (s->count == l->n)
+			s->locked_until = now_ms + l->window_ms;
+	}
 	pthread_mutex_unlock(m);
 	return rc;
 }
@@ -161,12 +203,14 @@ static int mem_blocked(struct limiter *base, const char *key, size_t len, int64_
 
 	pthread_mutex_lock(m);
 	s = slot_find(l, h, now_ms, false);
-	if (s != NULL && now_ms - s->start_ms < l->window_ms && s->count >= l->n)
-		rc = seconds_left(l, s, now_ms);
+	if (s != NULL && locked(s, now_ms))
+		rc = seconds_until(s->locked_until, now_ms);
 	pthread_mutex_unlock(m);
 	return rc;
 }
 
+/* Gives back the newest event. A lock can only have come from it (a locked
+ * key counts nothing), so a count back below n lifts the lock. */
 static void mem_refund(struct limiter *base, const char *key, size_t len, int64_t now_ms)
 {
 	struct mlimiter *l = (struct mlimiter *)base;
@@ -176,8 +220,14 @@ static void mem_refund(struct limiter *base, const char *key, size_t len, int64_
 
 	pthread_mutex_lock(m);
 	s = slot_find(l, h, now_ms, false);
-	if (s != NULL && now_ms - s->start_ms < l->window_ms && s->count > 0)
-		s->count--;
+	if (s != NULL) {
+		prune(l, s, now_ms);
+		if (s->count > 0) {
+			s->count--;
+			if (s->count < l->n)
+				s->locked_until = 0;
+		}
+	}
 	pthread_mutex_unlock(m);
 }
 

@@ -1,7 +1,8 @@
 /*
- * test_limiter: today's contract of the in-memory limiter (limiter.h), with
- * the clock passed in so every case is exact: a fixed window that starts at a
- * key's first event, the Retry-After seconds it answers, an event over the
+ * test_limiter: the contract of the in-memory limiter (limiter.h), with the
+ * clock passed in so every case is exact: a sliding window (at most n in any
+ * span of its length, around any edge), a lock that lasts a full window from
+ * the event that reached n, the Retry-After seconds it answers, an event over the
  * limit not counted, refund, blocked counting nothing, the table's bound and
  * whom it evicts, and exact counts when threads share one key or one stripe.
  */
@@ -32,7 +33,7 @@ static void refund(struct limiter *l, const char *key, int64_t at)
 	limiter_refund(l, key, strlen(key), at);
 }
 
-static void test_fixed_window_from_the_first_event(void **state)
+static void test_retry_after_and_refused_events_not_counted(void **state)
 {
 	struct limiter *l = limiter_new(3, WINDOW_S, LIMITER_SLOTS);
 
@@ -40,21 +41,75 @@ static void test_fixed_window_from_the_first_event(void **state)
 	assert_int_equal(hit(l, "5215550000001", T0), 0);
 	assert_int_equal(hit(l, "5215550000001", T0 + 10000), 0);
 	assert_int_equal(hit(l, "5215550000001", T0 + 20000), 0);
-	/* over: the seconds until the window that began at T0 ends, rounded up */
-	assert_int_equal(hit(l, "5215550000001", T0 + 20500), 40);
-	assert_int_equal(hit(l, "5215550000001", T0 + 59000), 1);
-	assert_int_equal(hit(l, "5215550000001", T0 + 59999), 1);
-	/* a new window at T0 + 60 s: three more, and the refused ones were not counted */
-	assert_int_equal(hit(l, "5215550000001", T0 + WINDOW_MS), 0);
-	assert_int_equal(hit(l, "5215550000001", T0 + WINDOW_MS + 1), 0);
-	assert_int_equal(hit(l, "5215550000001", T0 + WINDOW_MS + 2), 0);
-	assert_int_equal(hit(l, "5215550000001", T0 + WINDOW_MS + 3), WINDOW_S);
-	/* a quiet key starts its window at its next event, not on a grid */
-	assert_int_equal(hit(l, "5215550000001", T0 + 5 * WINDOW_MS + 123), 0);
-	assert_int_equal(hit(l, "5215550000001", T0 + 5 * WINDOW_MS + 124), 0);
-	assert_int_equal(hit(l, "5215550000001", T0 + 5 * WINDOW_MS + 125), 0);
-	assert_int_equal(hit(l, "5215550000001", T0 + 6 * WINDOW_MS + 122), 1);
-	assert_int_equal(hit(l, "5215550000001", T0 + 6 * WINDOW_MS + 123), 0);
+	/* over: the seconds until the lock the third event set ends, rounded up */
+	assert_int_equal(hit(l, "5215550000001", T0 + 20500), 60);
+	assert_int_equal(hit(l, "5215550000001", T0 + 79000), 1);
+	assert_int_equal(hit(l, "5215550000001", T0 + 79999), 1);
+	/* the refused ones were not counted: three more once the lock ends */
+	assert_int_equal(hit(l, "5215550000001", T0 + 80000), 0);
+	assert_int_equal(hit(l, "5215550000001", T0 + 80001), 0);
+	assert_int_equal(hit(l, "5215550000001", T0 + 80002), 0);
+	assert_int_equal(hit(l, "5215550000001", T0 + 80003), WINDOW_S);
+	limiter_free(l);
+}
+
+/* The window slides: at most n events in ANY span of the window's length,
+ * also around where a window anchored at the first event would end (a burst
+ * at the end of one window and the start of the next is refused). */
+static void test_at_most_n_in_any_window_span(void **state)
+{
+	struct limiter *l = limiter_new(3, WINDOW_S, LIMITER_SLOTS);
+	struct test_rng rng;
+	int64_t ok[4000];
+	int nok = 0;
+
+	(void)state;
+	assert_int_equal(hit(l, "edge", T0), 0);
+	assert_int_equal(hit(l, "edge", T0 + 59000), 0);
+	assert_int_equal(hit(l, "edge", T0 + 60500), 0);         /* T0's event has left the span */
+	assert_int_equal(hit(l, "edge", T0 + 61000), 0);         /* three in [T0+59 s, T0+61 s] */
+	/* a window anchored at T0 would start afresh at T0+60 s and allow a third
+	 * event there: four in 2.5 s */
+	assert_int_not_equal(hit(l, "edge", T0 + 61500), 0);
+	limiter_free(l);
+
+	/* Random arrivals (seeded): every span of WINDOW_MS holds at most 3 allowed. */
+	l = limiter_new(3, WINDOW_S, LIMITER_SLOTS);
+	test_rng_seed(&rng, 10);
+	for (int64_t t = T0; nok < 4000 && t < T0 + 400 * WINDOW_MS;
+	     t += (int64_t)(test_rng_next(&rng) % 40000)) {
+		if (hit(l, "rand", t) == 0)
+			ok[nok++] = t;
+	}
+	assert_true(nok > 50);
+	for (int i = 0; i < nok; i++) {
+		int in = 0;
+		for (int k = i; k < nok && ok[k] < ok[i] + WINDOW_MS; k++)
+			in++;
+		if (in > 3)
+			fail_msg("%d events allowed within %lld ms from +%lld ms (limit 3)", in,
+			         (long long)WINDOW_MS, (long long)(ok[i] - T0));
+	}
+	limiter_free(l);
+}
+
+/* Reaching n locks the key for a whole window from then, however old the
+ * first of those events is; the Retry-After says so. */
+static void test_lock_lasts_a_full_window(void **state)
+{
+	struct limiter *l = limiter_new(3, WINDOW_S, LIMITER_SLOTS);
+
+	(void)state;
+	assert_int_equal(hit(l, "p", T0), 0);
+	assert_int_equal(hit(l, "p", T0 + 59000), 0);
+	assert_int_equal(hit(l, "p", T0 + 59500), 0);              /* the third: locked */
+	assert_int_equal(blocked(l, "p", T0 + 59500), WINDOW_S);
+	assert_int_equal(blocked(l, "p", T0 + 61000), 59);          /* T0's event is gone: still locked */
+	assert_int_equal(hit(l, "p", T0 + 100000), 20);
+	assert_int_equal(blocked(l, "p", T0 + 59500 + WINDOW_MS - 1), 1);
+	assert_int_equal(blocked(l, "p", T0 + 59500 + WINDOW_MS), 0);
+	assert_int_equal(hit(l, "p", T0 + 59500 + WINDOW_MS), 0);   /* a fresh span */
+	assert_int_equal(blocked(l, "p", T0 + 59500 + WINDOW_MS), 0);
 	limiter_free(l);
 }
 
@@ -344,7 +399,9 @@ static void test_threads_on_many_keys_count_exactly(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_fixed_window_from_the_first_event),
+		cmocka_unit_test(test_retry_after_and_refused_events_not_counted),
+		cmocka_unit_test(test_at_most_n_in_any_window_span),
+		cmocka_unit_test(test_lock_lasts_a_full_window),
 		cmocka_unit_test(test_keys_are_separate_and_bounded_by_len),
 		cmocka_unit_test(test_refund_gives_back_one_event),
 		cmocka_unit_test(test_blocked_counts_nothing),
