@@ -14,7 +14,11 @@
  * Expiry: each node keeps a sorted set mnmfa:x:<node_id> of the ids it
  * minted, by expiry time; a decision removes the id (whoever decides), and
  * the minting node's sweep moves the overdue ones to `expired` and reports
- * each once (a script takes it out of the set and marks it in one step).
+ * each once (a script takes it out of the set and marks it in one step, and
+ * keeps what it took under mnmfa:xs:<node_id> until the node's next sweep
+ * says the reply arrived: a sweep Redis ran whose reply was lost is reported
+ * by the next one, never dropped; only a crash between a reply and the next
+ * sweep can report a batch twice).
  * The set survives a restart, so a node resumes its sweeps; a node that
  * stops leaves its pending challenges to the other nodes (no cancel at
  * stop). A per-phone set mnmfa:p:<phone> holds the pending ids of a phone.
@@ -35,6 +39,7 @@
 #include "redis.h"
 #include "util.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,24 +150,55 @@ static const char rs_lua_reopen[] = RS_LUA_COMMON
 	"redis.call('SADD','mnmfa:p:'..h[4],ARGV[1])\n"
 	"return 0\n";
 
-/* KEYS: node set. ARGV: now batch ttl. Returns {left, taken, (id,
- * record...) per challenge that expired}. */
+/* KEYS: node set, the node's last sweep result. ARGV: now batch ttl seq
+ * ack. seq grows with every sweep call of the node; ack is the seq of the
+ * last reply the node received. The result (the ids that expired) is kept
+ * under seq until acknowledged: a repeat of the same seq (a retry after a
+ * lost connection) gets the same result, a later call gets an unacknowledged
+ * one again, and a late-running older call does nothing, so each expiry
+ * reaches the node once even when Redis ran a sweep whose reply was lost.
+ * Returns {left, taken, (id, record...) per challenge that expired}. */
 static const char rs_lua_sweep[] = RS_LUA_COMMON
+	"local seq=tonumber(ARGV[4])\n"
+	"local last=redis.call('HMGET',KEYS[2],'sq','ids','n')\n"
+	"local function out_of(ids,taken)\n"
+	"  local out={redis.call('ZCARD',KEYS[1]),taken}\n"
+	"  for _,id in ipairs(ids) do\n"
+	"    table.insert(out,id)\n"
+	"    for _,v in ipairs(R('mnmfa:c:'..id)) do table.insert(out,v or false) end\n"
+	"  end\n"
+	"  return out\n"
+	"end\n"
+	"local function split(s) local t={} for id in string.gmatch(s or '','[^,]+') do table.insert(t,id) end return t end\n"
+	"if last[1] then\n"
+	"  local ls=tonumber(last[1])\n"
+	"  if ls==seq then return out_of(split(last[2]),tonumber(last[3])) end\n"
+	"  if ls>seq then return {redis.call('ZCARD',KEYS[1]),0} end\n"
+	"end\n"
+	"local expired={}\n"
+	"if last[1] and tonumber(last[1])>tonumber(ARGV[5]) then expired=split(last[2]) end\n"
 	"local ids=redis.call('ZRANGEBYSCORE',KEYS[1],'-inf',ARGV[1],'LIMIT',0,tonumber(ARGV[2]))\n"
-	"local out={redis.call('ZCARD',KEYS[1])-#ids,#ids}\n"
 	"for _,id in ipairs(ids) do\n"
 	"  redis.call('ZREM',KEYS[1],id)\n"
 	"  local k='mnmfa:c:'..id\n"
 	"  local h=redis.call('HMGET',k,'st','em')\n"
 	"  if h[1]=='0' then\n"
 	"    decide(k,id,'3',h[2],tonumber(h[2])+tonumber(ARGV[3]))\n"
-	"    table.insert(out,id)\n"
-	"    for _,v in ipairs(R(k)) do table.insert(out,v) end\n"
+	"    table.insert(expired,id)\n"
 	"  end\n"
 	"end\n"
-	"return out\n";
+	"redis.call('HSET',KEYS[2],'sq',ARGV[4],'ids',table.concat(expired,','),'n',#ids)\n"
+	"redis.call('PEXPIRE',KEYS[2],ARGV[3])\n"
+	"return out_of(expired,#ids)\n";
 
-enum { RS_PUT, RS_TAKE, RS_ANSWER, RS_REOPEN, RS_SWEEP, RS_NSCRIPTS };
+/* KEYS: the node's last sweep result. ARGV: the seq the node received last.
+ * Forgets that result once received (at a stop, so a restart does not get
+ * it again). */
+static const char rs_lua_sweep_ack[] =
+	"if redis.call('HGET',KEYS[1],'sq')==ARGV[1] then redis.call('DEL',KEYS[1]) end\n"
+	"return 0\n";
+
+enum { RS_PUT, RS_TAKE, RS_ANSWER, RS_REOPEN, RS_SWEEP, RS_SWEEP_ACK, RS_NSCRIPTS };
 
 struct rstore {
 	struct store base;           /* first: the interface */
@@ -171,6 +207,10 @@ struct rstore {
 	size_t max_pending;
 	char node[STORE_NODE_MAX + 1];
 	char node_key[RS_KEY_MAX];
+	char swept_key[RS_KEY_MAX];  /* mnmfa:xs:<node>: the last sweep's result */
+	pthread_mutex_t sweep_lock;  /* one sweep at a time; guards the two below */
+	long long sweep_seq;         /* the last sweep call's seq */
+	long long sweep_ack;         /* the seq of the last sweep reply received (0: none yet) */
 	atomic_size_t pending;       /* this node's, as of the last put or sweep */
 };
 
@@ -542,57 +582,89 @@ static enum store_result rs_reopen(struct store *base, const uint8_t id[PAGE_ID_
 	return res;
 }
 
+/* The expiries in one sweep reply, reported through on_expired. */
+static size_t rs_sweep_report(const redisReply *rep, int64_t now_ms, store_expired_fn on_expired, void *ctx)
+{
+	size_t reported = 0;
+
+	for (size_t i = 2; i + 1 + RS_FIELDS <= rep->elements; i += 1 + RS_FIELDS) {
+		uint8_t id[PAGE_ID_BYTES];
+		struct chal c;
+		const redisReply *e = rep->element[i];
+
+		if (e->type != REDIS_REPLY_STRING || e->len != PAGE_ID_LEN ||
+		    b64url_decode(e->str, e->len, id, sizeof id) != PAGE_ID_BYTES)
+			continue;
+		if (rs_parse(rep, i + 1, id, now_ms, &c) == STORE_NOT_FOUND)
+			continue;
+		c.status = CHAL_EXPIRED;
+		c.decided_ms = c.expires_ms;
+		if (on_expired != NULL)
+			on_expired(ctx, &c);
+		reported++;
+		explicit_bzero(&c, sizeof c);
+	}
+	return reported;
+}
+
 static size_t rs_sweep(struct store *base, int64_t now_ms, store_expired_fn on_expired, void *ctx)
 {
 	struct rstore *s = (struct rstore *)base;
-	char now[24], batch[16], ttl[24];
-	const char *av[] = { s->node_key, now, batch, ttl };
+	char now[24], batch[16], ttl[24], seq[24], ack[24];
+	const char *av[] = { s->node_key, s->swept_key, now, batch, ttl, seq, ack };
 	size_t reported = 0;
 
 	snprintf(now, sizeof now, "%lld", (long long)now_ms);
 	snprintf(batch, sizeof batch, "%d", RS_SWEEP_BATCH);
 	snprintf(ttl, sizeof ttl, "%lld", (long long)STORE_DECIDED_TTL_MS);
+	pthread_mutex_lock(&s->sweep_lock);
 	for (int round = 0; round < RS_SWEEP_ROUNDS; round++) {
-		redisReply *rep = redis_eval(s->redis, &s->scripts[RS_SWEEP], 1, (int)ARRAY_LEN(av), av, NULL, 0);
+		redisReply *rep;
 		long long taken;
 
+		/* Grows across restarts too (the clock's microseconds), so an older
+		 * call that Redis runs late is told apart from a newer one. */
+		s->sweep_seq = s->sweep_seq + 1 > now_ms * 1000 ? s->sweep_seq + 1 : now_ms * 1000;
+		snprintf(seq, sizeof seq, "%lld", s->sweep_seq);
+		snprintf(ack, sizeof ack, "%lld", s->sweep_ack);
+		rep = redis_eval(s->redis, &s->scripts[RS_SWEEP], 2, (int)ARRAY_LEN(av), av, NULL, REDIS_REPEATABLE);
 		if (rep == NULL)
 			break;
 		if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 2) {
 			freeReplyObject(rep);
 			break;
 		}
+		s->sweep_ack = s->sweep_seq;
 		atomic_store(&s->pending, (size_t)rs_ll(rep->element[0]));
 		taken = rs_ll(rep->element[1]);
-		for (size_t i = 2; i + 1 + RS_FIELDS <= rep->elements; i += 1 + RS_FIELDS) {
-			uint8_t id[PAGE_ID_BYTES];
-			struct chal c;
-			const redisReply *e = rep->element[i];
-
-			if (e->type != REDIS_REPLY_STRING || e->len != PAGE_ID_LEN ||
-			    b64url_decode(e->str, e->len, id, sizeof id) != PAGE_ID_BYTES)
-				continue;
-			if (rs_parse(rep, i + 1, id, now_ms, &c) == STORE_NOT_FOUND)
-				continue;
-			c.status = CHAL_EXPIRED;
-			c.decided_ms = c.expires_ms;
-			if (on_expired != NULL)
-				on_expired(ctx, &c);
-			reported++;
-			explicit_bzero(&c, sizeof c);
-		}
+		reported += rs_sweep_report(rep, now_ms, on_expired, ctx);
 		freeReplyObject(rep);
 		if (taken < RS_SWEEP_BATCH)
 			break;
 	}
+	pthread_mutex_unlock(&s->sweep_lock);
 	return reported;
 }
 
 /* A node that stops leaves its challenges to the others, and its expiries to
- * its own next start: nothing is canceled. */
+ * its own next start: nothing is canceled. It only tells Redis that the last
+ * sweep result reached it, so its next start does not report it again. */
 static size_t rs_cancel_pending(struct store *base, int64_t now_ms, store_expired_fn on_canceled, void *ctx)
 {
-	(void)base, (void)now_ms, (void)on_canceled, (void)ctx;
+	struct rstore *s = (struct rstore *)base;
+	char ack[24];
+	const char *av[] = { s->swept_key, ack };
+	redisReply *rep;
+
+	(void)now_ms, (void)on_canceled, (void)ctx;
+	pthread_mutex_lock(&s->sweep_lock);
+	snprintf(ack, sizeof ack, "%lld", s->sweep_ack);
+	rep = s->sweep_ack > 0
+		? redis_eval(s->redis, &s->scripts[RS_SWEEP_ACK], 1, (int)ARRAY_LEN(av), av, NULL, REDIS_REPEATABLE)
+		: NULL;
+	pthread_mutex_unlock(&s->sweep_lock);
+	if (rep != NULL)
+		freeReplyObject(rep);
 	return 0;
 }
 
@@ -603,6 +675,7 @@ static size_t rs_pending(const struct store *base)
 
 static void rs_free(struct store *base)
 {
+	pthread_mutex_destroy(&((struct rstore *)base)->sweep_lock);
 	free(base);
 }
 
@@ -630,6 +703,7 @@ struct store *store_redis_new(const struct store_redis_opts *o)
 		[RS_ANSWER] = { "answer", rs_lua_answer },
 		[RS_REOPEN] = { "reopen", rs_lua_reopen },
 		[RS_SWEEP] = { "sweep", rs_lua_sweep },
+		[RS_SWEEP_ACK] = { "sweep_ack", rs_lua_sweep_ack },
 	};
 
 	s->base.ops = &rs_ops;
@@ -639,6 +713,8 @@ struct store *store_redis_new(const struct store_redis_opts *o)
 	s->max_pending = o->max_pending;
 	snprintf(s->node, sizeof s->node, "%s", o->node_id);
 	snprintf(s->node_key, sizeof s->node_key, "mnmfa:x:%s", o->node_id);
+	snprintf(s->swept_key, sizeof s->swept_key, "mnmfa:xs:%s", o->node_id);
+	pthread_mutex_init(&s->sweep_lock, NULL);
 	atomic_init(&s->pending, 0);
 	return &s->base;
 }

@@ -25,6 +25,8 @@
 #define RT_RECOVER_MS 8000            /* Redis back until minting works */
 #define RT_FAILOVER_MS 20000          /* master killed until a mint works again */
 #define RT_SENTINEL_PAGES 12
+#define RT_STALL_FROM_MS 9300           /* after a 10 s mint: Redis stopped ... */
+#define RT_STALL_MS 2700                /* ... across its expiry */
 
 static char *sql(struct t *t, const char *db, const char *stmt)
 {
@@ -335,6 +337,37 @@ static void test_expiry_audited_once(struct t *t)
 	REQUIRE(t, mfa_expect_status(t, b, &ma, "expired") == 0);
 }
 
+/* Redis stalls (SIGSTOP) across a page's expiry: the minting node's sweeps
+ * reach Redis, which runs them once it wakes, but their replies never come
+ * back. The expiry is still audited, once. */
+static void test_expiry_survives_lost_sweep_reply(struct t *t)
+{
+	struct fake_cf *f;
+	struct daemon *a;
+	int port;
+	struct minted m;
+	pid_t redis = srv_redis(t, 0, 0, &port);
+
+	REQUIRE(t, redis > 0);
+	f = t_fake(t);
+	REQUIRE(t, f);
+	a = node(t, f, "node-a", port, NULL);
+	REQUIRE(t, a && d_start(a, NULL) == 0);
+	long long minted = h_mono_ms();
+	REQUIRE(t, mfa_mint_v1(a, "cid-stall", "5215550404101", "F", "1991-02-03", NULL, NULL, 10, &m) == 0);
+	h_sleep_ms((int)(minted + RT_STALL_FROM_MS - h_mono_ms()));
+	REQUIRE(t, kill(redis, SIGSTOP) == 0);
+	h_sleep_ms(RT_STALL_MS);            /* the expiry falls in here: sweeps sent, replies lost */
+	REQUIRE(t, kill(redis, SIGCONT) == 0);
+	long long end = h_mono_ms() + 5000;
+	while (h_mono_ms() < end && rows(t, a, "expired", m.page_id) == 0)
+		h_sleep_ms(100);
+	h_sleep_ms(1200);                   /* a few more sweeps: no second row */
+	EXPECT_INT(t, "expired rows for a page whose expiry Redis ran while its replies were lost", 1,
+	           rows(t, a, "expired", m.page_id));
+	REQUIRE(t, mfa_expect_status(t, a, &m, "expired") == 0);
+}
+
 #define RT_LOAD_REQUESTS 60            /* per loader thread, across the kill */
 
 struct loader {
@@ -634,6 +667,7 @@ const struct test e2e_tests_redis[] = {
 	{ "redis_racing_answers_decided_once", test_racing_answers_decided_once, NULL },
 	{ "redis_limits_and_lockout_across_nodes", test_limits_across_nodes, NULL },
 	{ "redis_expiry_audited_once_by_minting_node", test_expiry_audited_once, NULL },
+	{ "redis_expiry_audited_when_sweep_reply_lost", test_expiry_survives_lost_sweep_reply, NULL },
 	{ "redis_down_503_then_recovers", test_redis_down_is_503, NULL },
 	{ "redis_haproxy_round_robin_whole_flow", test_haproxy_round_robin, NULL },
 	{ "redis_sentinel_failover_decides_once", test_sentinel_failover, NULL },
