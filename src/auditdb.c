@@ -6,18 +6,23 @@
  * audit_export.c and the outbox's sender connection open the file through
  * here, so whichever starts first finds the same tables.
  *
- * Schema (PRAGMA user_version 3):
+ * Schema (PRAGMA user_version 4):
  *   audit_log(id, ts, event, page_id, client_id, phone, flow, ip, user_agent,
  *             refdata, prev_hash, hash, node), append-only: triggers refuse UPDATE
  *             and DELETE. That stops mistakes, not an intruder (who can drop
  *             them); the chain (chain.c) is what shows the intruder's edits.
  *             node (version 2): the node_id of the node that wrote the row;
  *             NULL in rows written before (hashed in the first encoding).
- *   view validation_logs(id, date, telefono, autorizacion): approved rows as
- *             the seed's table read them; autorizacion is always 'true' (the
- *             seed only ever logged successful validations).
+ *   view validation_logs(id, date, telefono, autorizacion): the prototype's
+ *             table as its reports read it (version 4): the prototype's own
+ *             rows (prototype_validation_logs), then each approved row with id
+ *             = audit id + the prototype's last id, date "YYYY-MM-DD HH:MM:SS"
+ *             UTC and autorizacion the evidence JSON (refdata with the
+ *             server-observed "ip" and "user_agent").
+ *   prototype_validation_logs(id, date, telefono, autorizacion): the rows of
+ *             an upgraded prototype logs.db, as it wrote them; read-only.
  *   outbox(id, audit_id, kind chatfuel|webhook, state pending|sent|failed|
- *          skipped, created_ms, next_attempt_ms, done_ms, attempts, client_id,
+ *          skipped|expired, created_ms, next_attempt_ms, done_ms, attempts, client_id,
  *          flow, validated, target flow|block, body (webhook JSON), http_status,
  *          last_error): the request without any secret; the sender adds the
  *          token and the signature at send time (outbox.c reads and writes it).
@@ -84,6 +89,49 @@ static const char *const migrations[AUDITDB_VERSION] = {
 	" BEGIN SELECT RAISE(ABORT, 'audit_checkpoint is append-only'); END;"
 	"CREATE TRIGGER audit_checkpoint_no_delete BEFORE DELETE ON audit_checkpoint"
 	" BEGIN SELECT RAISE(ABORT, 'audit_checkpoint is append-only'); END;",
+	/* 3 -> 4: validation_logs reads as the prototype's table did: its own rows
+	 * (adopted by db_adopt_prototype, else none) and then mnmfa's approvals in
+	 * its shape; the outbox gains the state expired (result_max_age), which
+	 * a CHECK can only learn by rebuilding the table. */
+	"CREATE TABLE IF NOT EXISTS " AUDITDB_PROTOTYPE_TABLE " ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT, date TEXT, telefono TEXT, autorizacion BLOB);"
+	"CREATE TRIGGER IF NOT EXISTS prototype_no_insert BEFORE INSERT ON " AUDITDB_PROTOTYPE_TABLE
+	" BEGIN SELECT RAISE(ABORT, '" AUDITDB_PROTOTYPE_TABLE " is read-only'); END;"
+	"CREATE TRIGGER IF NOT EXISTS prototype_no_update BEFORE UPDATE ON " AUDITDB_PROTOTYPE_TABLE
+	" BEGIN SELECT RAISE(ABORT, '" AUDITDB_PROTOTYPE_TABLE " is read-only'); END;"
+	"CREATE TRIGGER IF NOT EXISTS prototype_no_delete BEFORE DELETE ON " AUDITDB_PROTOTYPE_TABLE
+	" BEGIN SELECT RAISE(ABORT, '" AUDITDB_PROTOTYPE_TABLE " is read-only'); END;"
+	"DROP VIEW IF EXISTS validation_logs;"
+	"CREATE VIEW validation_logs AS"
+	" SELECT id, date, telefono, autorizacion FROM " AUDITDB_PROTOTYPE_TABLE
+	" UNION ALL"
+	" SELECT (SELECT COALESCE(MAX(id), 0) FROM " AUDITDB_PROTOTYPE_TABLE ") + id,"
+	" substr(ts, 1, 10) || ' ' || substr(ts, 12, 8),"
+	" phone,"
+	" json_set(COALESCE(CASE WHEN json_valid(refdata) THEN"
+	"   CASE json_type(refdata) WHEN 'object' THEN refdata END END, '{}'),"
+	"   '$.ip', ip, '$.user_agent', user_agent)"
+	" FROM audit_log WHERE event = 'approved';"
+	"CREATE TABLE outbox_v4 ("
+	" id INTEGER PRIMARY KEY,"
+	" audit_id INTEGER NOT NULL REFERENCES audit_log(id),"
+	" kind TEXT NOT NULL CHECK (kind IN ('chatfuel', 'webhook')),"
+	" state TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'failed', 'skipped', 'expired')),"
+	" created_ms INTEGER NOT NULL,"
+	" next_attempt_ms INTEGER NOT NULL,"
+	" done_ms INTEGER,"
+	" attempts INTEGER NOT NULL DEFAULT 0,"
+	" client_id TEXT, flow TEXT, validated INTEGER, target TEXT,"
+	" body TEXT,"
+	" http_status INTEGER,"
+	" last_error TEXT);"
+	"INSERT INTO outbox_v4 (id, audit_id, kind, state, created_ms, next_attempt_ms, done_ms,"
+	" attempts, client_id, flow, validated, target, body, http_status, last_error)"
+	" SELECT id, audit_id, kind, state, created_ms, next_attempt_ms, done_ms, attempts,"
+	" client_id, flow, validated, target, body, http_status, last_error FROM outbox;"
+	"DROP TABLE outbox;"
+	"ALTER TABLE outbox_v4 RENAME TO outbox;"
+	"CREATE INDEX outbox_due ON outbox(next_attempt_ms) WHERE state = 'pending';",
 };
 
 int auditdb_exec(sqlite3 *db, const char *sql, const char *what)
@@ -120,6 +168,34 @@ int auditdb_version(sqlite3 *db)
 	return db_user_version(db, &v) == 0 ? v : -1;
 }
 
+/* The Python prototype's logs.db (SPEC §8): a table validation_logs (id,
+ * date, telefono, autorizacion) and no schema version. Its table is renamed,
+ * rows untouched, to AUDITDB_PROTOTYPE_TABLE, where migration 4 makes it
+ * read-only and reads it through the validation_logs view again. Its rows
+ * stay outside the hash chain: mnmfa did not observe them (their IP is what
+ * the browser said, their date local time), and hashing them now would dress
+ * them as evidence they are not. 0, or -1 (logged). */
+static int db_adopt_prototype(sqlite3 *db, const char *path)
+{
+	sqlite3_stmt *st;
+	int found;
+
+	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+	                           "name = 'validation_logs'", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	found = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+	sqlite3_finalize(st);
+	if (found == 0)
+		return 0;
+	if (auditdb_exec(db, "ALTER TABLE validation_logs RENAME TO " AUDITDB_PROTOTYPE_TABLE,
+	                 "adopting the prototype's validation_logs") != 0)
+		return -1;
+	log_info("audit: %s is the Python prototype's database: its validation_logs rows are kept, "
+	         "unchanged and read-only, in " AUDITDB_PROTOTYPE_TABLE " and still read through "
+	         "validation_logs", path);
+	return 0;
+}
+
 static int db_migrate(sqlite3 *db, const char *path)
 {
 	char sql[64];
@@ -138,6 +214,8 @@ static int db_migrate(sqlite3 *db, const char *path)
 		          "write to it", path, v, AUDITDB_VERSION);
 		goto fail;
 	}
+	if (v == 0 && db_adopt_prototype(db, path) != 0)
+		goto fail;
 	for (; v < AUDITDB_VERSION; v++) {
 		if (auditdb_exec(db, migrations[v], "migration") != 0)
 			goto fail;

@@ -9,12 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fake_chatfuel.h"
 #include "harness.h"
 #include "mfa.h"
 #include "tests.h"
 
+#define SQLITE3 "/usr/bin/sqlite3"
 #define FIT_PROMPT_EN "confirm it's you"
 #define FIT_PROMPT_ES "confirma que eres tú"
 
@@ -150,7 +152,121 @@ static void test_chatfuel_full_profile(struct t *t)
 	REQUIRE(t, mfa_check_call(t, fake_call(f, 0), "7700123", "Pago", true, false) == 0);
 }
 
+/* The sqlite3 shell on db; its output (allocated), failing the test unless
+ * it exits 0. */
+static char *sql(struct t *t, const char *db, const char *stmt)
+{
+	const char *argv[] = { SQLITE3, "-batch", "-noheader", db, stmt, NULL };
+	char *out = NULL, *err = NULL;
+	int rc = h_run_prog(t, argv, NULL, &out, &err);
+
+	if (rc != 0 && !t->failed)
+		FAILF(t, "expected sqlite3 \"%.200s\" to succeed, got %d: %.300s", stmt, rc, err);
+	free(err);
+	return out;
+}
+
+/* The Python prototype's logs.db, made by its own SQL: local dates, the
+ * page's refdata JSON stored as a BLOB. */
+static const char prototype_sql[] =
+	"CREATE TABLE validation_logs (id INTEGER PRIMARY KEY AUTOINCREMENT, date TEXT, "
+	"telefono TEXT, autorizacion BLOB);"
+	"INSERT INTO validation_logs (date, telefono, autorizacion) VALUES "
+	"('2025-06-01 09:15:00', '5215550100001', "
+	" CAST('{\"ip\":\"189.203.1.1\",\"city\":\"Guadalajara\",\"device\":\"Android\"}' AS BLOB)),"
+	"('2025-06-01 23:59:30', '5215550100002', "
+	" CAST('{\"ip\":\"201.141.2.2\",\"city\":\"Monterrey\",\"device\":\"iPhone\"}' AS BLOB)),"
+	"('2025-06-02 00:00:05', '5215550100003', CAST('{}' AS BLOB));";
+
+/* What the prototype's rows read as (id|date|telefono|typeof|autorizacion). */
+static const char prototype_rows[] =
+	"1|2025-06-01 09:15:00|5215550100001|blob|{\"ip\":\"189.203.1.1\",\"city\":\"Guadalajara\",\"device\":\"Android\"}\n"
+	"2|2025-06-01 23:59:30|5215550100002|blob|{\"ip\":\"201.141.2.2\",\"city\":\"Monterrey\",\"device\":\"iPhone\"}\n"
+	"3|2025-06-02 00:00:05|5215550100003|blob|{}\n";
+
+static void expect_verify_ok(struct t *t, struct daemon *d)
+{
+	const char *verify[] = { "audit", "verify", "--db", d->db_path, NULL };
+	char *out = NULL, *err = NULL;
+	int rc = h_run(t, verify, NULL, &out, &err);
+
+	EXPECT(t, rc == 0, "expected `audit verify` to exit 0 after the upgrade, got %d (%.200s%.200s)",
+	       rc, out, err);
+	free(out);
+	free(err);
+}
+
+/* mnmfa starts on the prototype's logs.db, keeps its rows readable through
+ * validation_logs as they were, adds its approvals in the prototype's shape,
+ * and its chain verifies; a restart finds the upgraded file as it left it. */
+static void test_upgrade_prototype(struct t *t)
+{
+	if (access(SQLITE3, X_OK) != 0) {
+		FAILF(t, "expected the sqlite3 shell at %s (Debian package sqlite3), got none", SQLITE3);
+		return;
+	}
+	struct fake_cf *f = t_fake(t);
+	REQUIRE(t, f);
+	struct daemon *d = d_new(t, f);
+	REQUIRE(t, d);
+	free(sql(t, d->db_path, prototype_sql));
+	BAIL(t);
+	REQUIRE(t, d_start(d, NULL) == 0);
+	struct minted m;
+	REQUIRE(t, mfa_mint_and_answer(d, "cid-up1", "5215550100004", "Pago", "1970-01-02", true, &m) == 0);
+	REQUIRE(t, mfa_mint_and_answer(d, "cid-up2", "5215550100005", "Pago", "1970-01-03", false, &m) == 0);
+	REQUIRE(t, fake_wait(f, 2, H_CALL_TIMEOUT_MS) == 2);
+	REQUIRE(t, d_stop(d) == 0);
+
+	char *out = sql(t, d->db_path, "SELECT id, date, telefono, typeof(autorizacion), autorizacion "
+	                               "FROM validation_logs WHERE id <= 3 ORDER BY id;");
+	BAIL(t);
+	EXPECT(t, strcmp(out, prototype_rows) == 0,
+	       "expected the prototype's rows unchanged through validation_logs:\n%s\ngot:\n%s",
+	       prototype_rows, out);
+	free(out);
+	/* The new approval: one row after the prototype's, date in its shape (UTC),
+	 * autorizacion the evidence JSON with the server-observed IP and agent. */
+	out = sql(t, d->db_path, "SELECT count(*), "
+	                         "sum(date GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9] "
+	                         "[0-2][0-9]:[0-5][0-9]:[0-5][0-9]'), "
+	                         "json_extract(autorizacion, '$.ip'), "
+	                         "json_type(autorizacion, '$.user_agent') IS NOT NULL, telefono "
+	                         "FROM validation_logs WHERE id > 3;");
+	BAIL(t);
+	EXPECT(t, strcmp(out, "1|1|127.0.0.1|1|5215550100004\n") == 0,
+	       "expected one new approved row (YYYY-MM-DD HH:MM:SS, ip 127.0.0.1, a user_agent key, "
+	       "phone 5215550100004), got %s", out);
+	free(out);
+	out = sql(t, d->db_path, "SELECT count(*) = count(DISTINCT id) FROM validation_logs;");
+	BAIL(t);
+	EXPECT(t, atoi(out) == 1, "expected validation_logs ids to stay unique, got %s", out);
+	free(out);
+	/* A report by day, as the prototype's users wrote them, finds it. */
+	out = sql(t, d->db_path, "SELECT count(*) FROM validation_logs WHERE date BETWEEN "
+	                         "strftime('%Y-%m-%d 00:00:00', 'now') AND "
+	                         "strftime('%Y-%m-%d 23:59:59', 'now') AND id > 3;");
+	BAIL(t);
+	EXPECT(t, atoi(out) == 1, "expected today's report (BETWEEN 'day 00:00:00' AND 'day 23:59:59') "
+	       "to count the new approval, got %s", out);
+	free(out);
+	expect_verify_ok(t, d);
+	BAIL(t);
+
+	/* Restarted on the upgraded file: nothing moves, the chain grows. */
+	REQUIRE(t, d_start(d, NULL) == 0);
+	REQUIRE(t, mfa_mint_and_answer(d, "cid-up3", "5215550100006", "Pago", "1970-01-04", true, &m) == 0);
+	REQUIRE(t, fake_wait(f, 3, H_CALL_TIMEOUT_MS) == 3);
+	REQUIRE(t, d_stop(d) == 0);
+	out = sql(t, d->db_path, "SELECT count(*) FROM validation_logs;");
+	BAIL(t);
+	EXPECT(t, atoi(out) == 5, "expected 3 prototype rows and 2 approvals in validation_logs, got %s", out);
+	free(out);
+	expect_verify_ok(t, d);
+}
+
 const struct test e2e_tests_fit[] = {
+	{ "fit_upgrade_prototype_logs_db", test_upgrade_prototype, NULL },
 	{ "fit_chatfuel_post_query_format_lang", test_chatfuel_post_query, NULL },
 	{ "fit_chatfuel_text_reply", test_chatfuel_text_reply, NULL },
 	{ "fit_chatfuel_full_json_profile", test_chatfuel_full_profile, NULL },

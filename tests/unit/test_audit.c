@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "audit.h"
+#include "auditdb.h"
 #include "cmd_audit.h"
 #include "config.h"
 #include "log.h"
@@ -261,7 +262,7 @@ static void test_schema_is_created_and_versioned(void **state)
 	char *mode;
 
 	write_events(e, 3);
-	assert_int_equal(db_int(e->db, "PRAGMA user_version"), 3);   /* 3: signed checkpoints */
+	assert_int_equal(db_int(e->db, "PRAGMA user_version"), AUDITDB_VERSION);
 	mode = db_text(e->db, "PRAGMA journal_mode");
 	assert_string_equal(mode, "wal");
 	free(mode);
@@ -286,7 +287,7 @@ static void test_node_rows_after_migration(void **state)
 	        "PRAGMA user_version = 1");
 	e->cfg.node_id = (char *)"node-a";
 	write_events(e, 2);
-	assert_int_equal(db_int(e->db, "PRAGMA user_version"), 3);
+	assert_int_equal(db_int(e->db, "PRAGMA user_version"), AUDITDB_VERSION);
 	assert_int_equal(db_int(e->db, "SELECT count(*) FROM audit_log WHERE node IS NULL"), 3);
 	assert_int_equal(db_int(e->db, "SELECT count(*) FROM audit_log WHERE node = 'node-a'"), 2);
 	assert_int_equal(audit_verify_chain(e->db, &v), 0);
@@ -377,12 +378,22 @@ static void test_validation_logs_view_shows_approved_rows(void **state)
 
 	write_events(e, 14);     /* kinds cycle: ids 1 and 8 are approved */
 	assert_int_equal(db_int(e->db, "SELECT count(*) FROM validation_logs"), 2);
+	/* autorizacion: the evidence, refdata with the server-observed ip and
+	 * user agent, as the prototype stored the page's device JSON there */
 	v = db_text(e->db, "SELECT telefono || '|' || autorizacion FROM validation_logs WHERE id = 8");
-	assert_string_equal(v, "+5215550000008|true");
+	assert_string_equal(v, "+5215550000008|{\"tz\":\"America/Mexico_City\",\"w\":390,"
+	                       "\"ip\":\"203.0.113.7\",\"user_agent\":\"Mozilla/5.0 (test)\"}");
 	free(v);
-	v = db_text(e->db, "SELECT date FROM validation_logs WHERE id = 1");
-	assert_int_equal(strlen(v), 24);      /* 2026-11-28T18:48:08.123Z */
-	assert_int_equal(v[23], 'Z');
+	v = db_text(e->db, "SELECT autorizacion FROM validation_logs WHERE id = 1");
+	assert_string_equal(v, "{\"ip\":\"203.0.113.7\",\"user_agent\":\"Mozilla/5.0 (test)\"}");
+	free(v);
+	/* date: the prototype's "YYYY-MM-DD HH:MM:SS", in UTC, the audit row's ts */
+	v = db_text(e->db, "SELECT date || '|' || (SELECT ts FROM audit_log WHERE id = 1) "
+	                   "FROM validation_logs WHERE id = 1");
+	assert_int_equal(strlen(v), 19 + 1 + 24);
+	assert_int_equal(v[10], ' ');
+	assert_memory_equal(v, v + 20, 10);
+	assert_memory_equal(v + 11, v + 20 + 11, 8);
 	free(v);
 }
 
