@@ -1,6 +1,6 @@
 # mnmfa container: built with the same scripts/install-deps and `make` as CI.
 #   docker build -t mnmfa .
-#   docker run -d --name mnmfa --cap-drop ALL --security-opt no-new-privileges --stop-timeout 50 \
+#   docker run -d --name mnmfa --cap-drop ALL --security-opt no-new-privileges \
 #     -p 443:443 -p 8000:8000 -v mnmfa-certs:/var/lib/mnmfa/certs -v mnmfa-data:/var/lib/mnmfa/data \
 #     -e MNMFA_API_KEYS=change-me -e MNMFA_WHATSAPP_NUMBER=+5215550000000 mnmfa
 # API keys are required here: the host's requests reach the container from the bridge's gateway,

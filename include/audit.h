@@ -22,10 +22,12 @@
 
 struct config;
 
-#define AUDIT_RETRY_MS 30000         /* a failing group is retried this long before it fails */
-#define AUDIT_RETRY_FIRST_MS 100
-#define AUDIT_RETRY_MAX_MS 2000
-#define AUDIT_QUEUE_MAX 65536        /* events waiting for the writer; past it submit fails */
+#define AUDIT_RETRY_FIRST_MS 100     /* a failing group is retried after 100 ms, 200, ... */
+#define AUDIT_RETRY_MAX_MS 1000      /* ... then every second, until it is durable */
+#define AUDIT_WRITER_BUSY_MS 250     /* the writer's busy timeout: it looks at give-ups this often */
+#define AUDIT_CLOSE_MAX_MS 30000     /* audit_close: the longest it retries what is queued */
+#define AUDIT_QUEUE_MAX 65536        /* events waiting for the writer; past it submit refuses */
+#define AUDIT_QUEUE_HARD_MAX (2 * AUDIT_QUEUE_MAX)   /* audit_submit_end's limit */
 #define AUDIT_REFDATA_MAX 2048       /* bytes of page-supplied device info kept */
 #define AUDIT_UA_MAX 512             /* bytes of User-Agent kept */
 #define AUDIT_FIELD_MAX 1024         /* bytes kept of client_id, phone, flow */
@@ -65,12 +67,33 @@ typedef void (*audit_wake_fn)(void *ctx);
  * NULL on failure (logged). */
 struct audit *audit_open(const struct config *cfg, audit_wake_fn wake, void *wake_ctx);
 
-/* Queues an event. done may be NULL (fire and forget: minted, replayed,
- * expired). Returns 0, or -1 when the queue is full or the writer stopped
- * (done is then NOT called). */
+/* Queues an event; it is retried until durable. done may be NULL (fire and
+ * forget: replayed, locked). Returns 0, or -1 when the queue is full or the
+ * writer stopped (done is then NOT called): the caller refuses its request. */
 int audit_submit(struct audit *a, const struct audit_event *ev, audit_done_fn done, void *ctx);
+/* Same for an event a request waits on: if it is not durable by the
+ * mono_ms() instant give_up_mono_ms, it is withdrawn before it can be
+ * written and done hears -1. */
+int audit_submit_within(struct audit *a, const struct audit_event *ev, audit_done_fn done,
+                        void *ctx, int64_t give_up_mono_ms);
+/* For an event a request thread cannot refuse or wait for: one that ends a
+ * challenge already minted (canceled by the bot, locked after a denial).
+ * Accepted past AUDIT_QUEUE_MAX up to AUDIT_QUEUE_HARD_MAX: each challenge
+ * ends once, and new mints are refused from AUDIT_QUEUE_MAX on. */
+int audit_submit_end(struct audit *a, const struct audit_event *ev);
+/* Back-pressure, for events no request can be refused for (expired,
+ * canceled): waits for room in the queue until the mono_ms() instant until
+ * (INT64_MAX: as long as it takes). -1 only at until or once stopped. */
+int audit_submit_wait(struct audit *a, const struct audit_event *ev, int64_t until_mono_ms);
 
-/* Writes everything queued, then stops the writer and closes the database. */
+/* Stop: every waited-on event not durable by by_mono_ms gives up then. */
+void audit_hurry(struct audit *a, int64_t by_mono_ms);
+
+/* Writes everything queued, retrying failures until the mono_ms() instant
+ * by_mono_ms, then stops the writer and closes the database. Returns how
+ * many events could not be written (logged). */
+uint64_t audit_close_by(struct audit *a, int64_t by_mono_ms);
+/* audit_close_by within AUDIT_CLOSE_MAX_MS. */
 void audit_close(struct audit *a);
 
 /* A challenge's status from its audit rows (status queries about challenges
@@ -82,9 +105,10 @@ int audit_lookup(struct audit *a, const char *page_id, struct audit_status *out)
 struct audit_stats {
 	uint64_t written;     /* audit rows committed */
 	uint64_t groups;      /* transactions committed */
-	uint64_t failed;      /* events whose transaction failed (done rc -1) */
+	uint64_t failed;      /* waited-on events withdrawn, not durable in time (done rc -1) */
 	uint64_t rejected;    /* audit_submit refused: queue full or stopping */
 	uint64_t queued;      /* events waiting for the writer now */
+	uint64_t lost;        /* events not written by the stop's end */
 };
 void audit_get_stats(struct audit *a, struct audit_stats *out);
 

@@ -19,7 +19,7 @@
 #define HTTP_CONN_LIMIT 30000            /* per daemon at most, split across pool threads */
 #define HTTP_CONN_TIMEOUT_S 30           /* keep-alive idle (libmicrohttpd's idle timeout) */
 #define HTTP_CONN_MEMORY_LIMIT (16 * 1024)   /* headers; MHD zeroes it per request */
-#define HTTP_DRAIN_MS 45000              /* graceful stop: longest wait for deferred answers */
+#define HTTP_DRAIN_POLL_MS 10            /* the drain looks at the deferred count this often */
 
 struct http_server;
 struct tls_material;
@@ -61,12 +61,15 @@ struct http_server_opts {
 
 /* Binds and starts; NULL on failure (logged: port in use, bad address, TLS). */
 struct http_server *http_server_start(const struct http_server_opts *o);
-/* Stopping: quiesce (no new connections), then
- * drain (wait until no request is deferred; false on timeout), then stop
- * (only when drained: libmicrohttpd aborts on suspended connections). */
+/* Stopping: quiesce (no new connections, and from now on http_defer
+ * refuses), then drain (wait until every deferred request is back in its
+ * pool thread, however its connection ended; false at the deadline, a
+ * mono_ms() instant), then stop (only when drained: libmicrohttpd aborts on
+ * suspended connections). */
 void http_server_quiesce(struct http_server *s);
-bool http_server_drain(struct http_server *s, int timeout_ms);
+bool http_server_drain(struct http_server *s, int64_t deadline_mono_ms);
 void http_server_stop(struct http_server *s);
+int http_server_deferred(const struct http_server *s);   /* requests deferred now */
 int http_server_port(const struct http_server *s);
 
 const char *http_header(struct http_req *r, const char *name);
@@ -109,8 +112,9 @@ void http_cached_free(struct http_cached *c);
 void http_reply_cached(struct http_req *r, unsigned status, struct http_cached *c);
 
 /* Suspends the request after the handler returns; the answer comes later
- * from any thread with http_reply_* followed by http_resume. */
-void http_defer(struct http_req *r);
+ * from any thread with http_reply_* followed by http_resume. false once the
+ * server is stopping: nothing was suspended, the handler answers itself. */
+bool http_defer(struct http_req *r);
 void http_resume(struct http_req *r);
 
 #endif

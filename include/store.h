@@ -144,6 +144,11 @@ enum store_result store_answer(struct store *s, struct limiter *lockout, const u
 enum store_result store_get_counted(struct store *s, const uint8_t id[PAGE_ID_BYTES], int64_t now_ms,
                                     struct chal *out, struct limiter *l, const char *key, size_t len,
                                     int *limit_secs);
+/* Removes a pending record as if it had never been put, reporting nothing:
+ * for a mint whose `minted` audit row could not be written in time (the bot
+ * got 503; the page then answers 404). STORE_OK or STORE_NOT_FOUND (no such
+ * pending record). */
+enum store_result store_withdraw(struct store *s, const uint8_t id[PAGE_ID_BYTES]);
 
 size_t store_pending(const struct store *s);     /* live pending count */
 size_t store_size(const struct store *s);        /* all records held */

@@ -30,6 +30,8 @@ struct store_ops {
 	enum store_result (*answer)(struct store *s, struct limiter *lockout, const uint8_t id[PAGE_ID_BYTES],
 	                            int64_t now_ms, const char *answer, size_t answer_len,
 	                            struct store_answer *out);
+	/* NULL: store_withdraw finishes the record as canceled. */
+	enum store_result (*withdraw)(struct store *s, const uint8_t id[PAGE_ID_BYTES]);
 	size_t (*pending)(const struct store *s);
 	size_t (*size)(const struct store *s);
 };

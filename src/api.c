@@ -2,7 +2,10 @@
  * api: request handlers of the API port. A mint reads its fields from the
  * query string (GET), a urlencoded form or a JSON body, validates each with
  * the SPEC §4.3 rules (the first bad field is named), generates the question,
- * stores the facts and queues a `minted` audit event without waiting for it.
+ * stores the facts and queues a `minted` audit event; the bot's answer waits
+ * until that row is durable (at most MINT_WAIT_MAX_MS, or answer_wait if
+ * shorter). A challenge whose row could not be written by then is withdrawn
+ * from the store and the bot gets 503: no page without its `minted` row.
  */
 #include "api.h"
 #include "app.h"
@@ -30,6 +33,8 @@
 #define FIELD_MAX (FLOW_MAX_BYTES + 1)
 #define FIELD_NAME_MAX 64            /* a member name as quoted in an error */
 #define RETRY_AFTER_CAPACITY_S 10
+#define MINT_WAIT_MAX_MS 8000        /* under Chatfuel's 10 s JSON API timeout */
+#define RETRY_AFTER_STOPPING_S 5
 #define API_QUESTION_JSON_MAX 96     /* {"question":...} recorded with a minted row */
 
 /* Where a request's fields come from. */
@@ -322,10 +327,12 @@ bad:
 	return -1;
 }
 
-/* Queues one audit event about challenge c (not awaited); notify queues
- * user_validated=false for the bot. */
+/* Queues one audit event about challenge c; notify queues
+ * user_validated=false for the bot. With done, the event is waited on until
+ * the mono_ms() instant give_up (audit_submit_within). */
 static int api_audit(struct app *app, struct http_req *req, enum audit_kind kind,
-                     const struct chal *c, int64_t ts, bool notify)
+                     const struct chal *c, int64_t ts, bool notify, audit_done_fn done, void *ctx,
+                     int64_t give_up)
 {
 	struct audit_event ev;
 	char question[API_QUESTION_JSON_MAX];
@@ -342,7 +349,11 @@ static int api_audit(struct app *app, struct http_req *req, enum audit_kind kind
 		         c->q.mode == MODE_ENTRY ? "entry" : "choice", c->q.n_options);
 		ev.refdata = question;
 	}
-	if (app->audit != NULL && audit_submit(app->audit, &ev, NULL, NULL) < 0) {
+	if (app->audit == NULL)
+		return done != NULL ? -1 : 0;
+	/* without done: an end (canceled, locked), which must not be refused */
+	if ((done != NULL ? audit_submit_within(app->audit, &ev, done, ctx, give_up) :
+	                    audit_submit_end(app->audit, &ev)) < 0) {
 		metrics_inc(app->metrics, M_AUDIT_FAILED);
 		return -1;
 	}
@@ -361,7 +372,7 @@ static int mint_limits(struct app *app, struct http_req *req, struct mint *m)
 	/* The lockout, then rate_phone (counted only for a phone not locked). */
 	secs = limiter_hit_unless(app->rate_phone, app->lockout, key, strlen(key), now, &locked_secs);
 	if (locked_secs > 0) {
-		(void)api_audit(app, req, AUDIT_LOCKED, &m->c, now, true);
+		(void)api_audit(app, req, AUDIT_LOCKED, &m->c, now, true, NULL, NULL, 0);
 		metrics_inc(app->metrics, M_LOCKED);
 		http_reply_error(req, 423, "locked", "phone",
 		                 "too many failed answers for this phone; it is locked for a while");
@@ -386,7 +397,8 @@ static void api_reply_unavailable(struct app *app, struct http_req *req)
 	http_reply_add_header(req, "Retry-After", APP_RETRY_AFTER_REDIS);
 }
 
-/* Stores the challenge and queues its audit event. Answers 503 itself. */
+/* Stores the challenge (mint_answer then waits for its `minted` row).
+ * Answers 4xx/5xx itself. */
 static int mint_commit(struct app *app, struct http_req *req, struct mint *m)
 {
 	enum store_result sr;
@@ -413,17 +425,6 @@ static int mint_commit(struct app *app, struct http_req *req, struct mint *m)
 	}
 	b64url_encode(m->c.id, PAGE_ID_BYTES, m->page_id);
 	snprintf(m->url, sizeof m->url, "%s/%s", app->cfg.public_url, m->page_id);
-
-	if (api_audit(app, req, AUDIT_MINTED, &m->c, m->c.created_ms, false) < 0) {
-		/* No challenge without its `minted` row: the audit writer is behind
-		 * (queue full), so this is back-pressure, answered like capacity. */
-		store_finish(app->store, m->c.id, now_ms(), CHAL_CANCELED, NULL);
-		metrics_inc(app->metrics, M_CAPACITY);
-		http_reply_error(req, 503, "capacity", NULL, "the audit log is busy; retry shortly");
-		http_reply_retry_after(req, RETRY_AFTER_CAPACITY_S);
-		return -1;
-	}
-	metrics_inc(app->metrics, M_MINTED);
 	return 0;
 }
 
@@ -467,6 +468,89 @@ static cJSON *chatfuel_reply(const struct mint *m, enum chatfuel_reply kind)
 	return o;
 }
 
+/* A mint's answer, held until its `minted` row is durable. */
+struct mint_wait {
+	struct http_req *req;
+	struct app *app;
+	uint8_t id[PAGE_ID_BYTES];
+	unsigned status;
+	char *json;                  /* the answer to give once durable */
+};
+
+static void mint_wait_free(void *p)
+{
+	struct mint_wait *mw = p;
+
+	free(mw->json);
+	free(mw);
+}
+
+/* No challenge without its `minted` row: the row could not be queued or
+ * written in time, so the challenge goes (nobody has its link yet) and the
+ * bot is told to retry. */
+static void mint_withdraw(struct mint_wait *mw, const char *detail, int retry_after)
+{
+	store_withdraw(mw->app->store, mw->id);
+	metrics_inc(mw->app->metrics, M_CAPACITY);
+	metrics_inc(mw->app->metrics, M_MINT_REJECTED);
+	http_reply_error(mw->req, 503, "capacity", NULL, detail);
+	http_reply_retry_after(mw->req, retry_after);
+}
+
+static void mint_durable(void *ctx, int rc)
+{
+	struct mint_wait *mw = ctx;
+	struct http_req *req = mw->req;
+
+	if (rc == 0) {
+		metrics_inc(mw->app->metrics, M_MINTED);
+		http_reply_take(req, mw->status, "application/json; charset=utf-8", mw->json,
+		                strlen(mw->json));
+		mw->json = NULL;
+	} else {
+		log_error("audit: a minted row could not be written in time; the challenge was "
+		          "withdrawn and the bot told to retry");
+		mint_withdraw(mw, "the audit log is not writable right now; retry shortly",
+		              RETRY_AFTER_CAPACITY_S);
+	}
+	http_resume(req);
+}
+
+/* Queues the `minted` row and defers the bot's answer o (rendered and freed
+ * here) until it is durable. */
+static void mint_answer(struct app *app, struct http_req *req, struct mint *m, unsigned status,
+                        cJSON *o)
+{
+	struct mint_wait *mw = xcalloc(1, sizeof *mw);
+	int64_t wait = (int64_t)app->cfg.answer_wait * 1000;
+
+	mw->req = req;
+	mw->app = app;
+	memcpy(mw->id, m->c.id, sizeof mw->id);
+	mw->status = status;
+	mw->json = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	req->state = mw;
+	req->state_free = mint_wait_free;
+	if (mw->json == NULL) {
+		store_withdraw(app->store, mw->id);
+		http_reply_error(req, 500, "internal", NULL, "out of memory");
+		return;
+	}
+	if (!http_defer(req)) {
+		mint_withdraw(mw, "the service is restarting; retry shortly", RETRY_AFTER_STOPPING_S);
+		return;
+	}
+	if (wait > MINT_WAIT_MAX_MS)
+		wait = MINT_WAIT_MAX_MS;
+	if (api_audit(app, req, AUDIT_MINTED, &m->c, m->c.created_ms, false, mint_durable, mw,
+	              mono_ms() + wait) < 0) {
+		/* the audit writer is behind (queue full): back-pressure, like capacity */
+		mint_withdraw(mw, "the audit log is busy; retry shortly", RETRY_AFTER_CAPACITY_S);
+		http_resume(req);
+	}
+}
+
 static void handle_seed_mint(struct app *app, struct http_req *req)
 {
 	struct fields f;
@@ -486,7 +570,7 @@ static void handle_seed_mint(struct app *app, struct http_req *req)
 	n = fields_get(&f, "format", fmt, sizeof fmt);
 	fields_close(&f);
 	if (n > 0 && strcmp(fmt, "chatfuel") == 0) {
-		http_reply_json(req, 200, chatfuel_reply(&m, app->cfg.chatfuel_reply));
+		mint_answer(app, req, &m, 200, chatfuel_reply(&m, app->cfg.chatfuel_reply));
 		return;
 	}
 	fmt_rfc3339(m.c.expires_ms, ts, sizeof ts);
@@ -495,7 +579,7 @@ static void handle_seed_mint(struct app *app, struct http_req *req)
 	cJSON_AddStringToObject(o, "page_id", m.page_id);
 	cJSON_AddNumberToObject(o, "expires_in", m.expires_in);
 	cJSON_AddStringToObject(o, "expires_at", ts);
-	http_reply_json(req, 200, o);
+	mint_answer(app, req, &m, 200, o);
 }
 
 static void handle_v1_create(struct app *app, struct http_req *req)
@@ -519,7 +603,7 @@ static void handle_v1_create(struct app *app, struct http_req *req)
 	cJSON_AddStringToObject(o, "url", m.url);
 	cJSON_AddStringToObject(o, "status", "pending");
 	cJSON_AddStringToObject(o, "expires_at", ts);
-	http_reply_json(req, 201, o);
+	mint_answer(app, req, &m, 201, o);
 }
 
 static void reply_status(struct http_req *req, const char *id, const char *status,
@@ -565,7 +649,8 @@ static void handle_v1_item(struct app *app, struct http_req *req, const char *id
 	if (req->method == HTTP_DELETE) {
 		sr = store_finish(app->store, raw, now_ms(), CHAL_CANCELED, &c);
 		if (sr == STORE_OK) {
-			(void)api_audit(app, req, AUDIT_CANCELED, &c, c.decided_ms, app->cfg.notify_on_expiry);
+			(void)api_audit(app, req, AUDIT_CANCELED, &c, c.decided_ms, app->cfg.notify_on_expiry,
+			                NULL, NULL, 0);
 			metrics_inc(app->metrics, M_CANCELED);
 		}
 	} else {

@@ -2,8 +2,7 @@
  * audit: the audit log's writer thread and its queue.
  *
  * One writer thread owns the write connection. audit_submit copies an event
- * (cleaned: valid UTF-8, bounded, refdata a minified JSON object) into a
- * bounded queue; the writer takes everything queued (up to AUDIT_GROUP_MAX),
+ * (audit_item.c: cleaned, one allocation) into a bounded queue; the writer takes everything queued (up to AUDIT_GROUP_MAX),
  * writes it in ONE transaction -- the chained audit rows and, for events that
  * carry a result, their outbox rows (outbox.c) -- commits (one fsync for the
  * whole group: WAL, synchronous=FULL), then runs the done callbacks and calls
@@ -19,10 +18,26 @@
  * time text formatted once a second), and checkpoints the WAL itself,
  * PASSIVE, between groups, so no COMMIT waits for a checkpoint.
  *
+ * Nothing queued is dropped. A group whose transaction fails (the database
+ * locked elsewhere, a full disk, EFBIG) is rolled back and retried with
+ * backoff until it is durable; only a stop's last instant (audit_close_by)
+ * ends the retrying, and what was then not written is counted and logged.
+ * An event a request waits on (a decision, a mint) may carry a give-up
+ * instant: if it is not durable by then it is taken out of its group or the
+ * queue before any attempt that could write it, and its done callback hears
+ * -1, so the request is answered "try again" and the event never lands. The
+ * writer's own busy timeout is short (AUDIT_WRITER_BUSY_MS) so that it looks
+ * at those instants often while the database is locked.
+ *
+ * Back-pressure: the queue holds AUDIT_QUEUE_MAX events. audit_submit
+ * refuses past it (the request answers 503); audit_submit_wait, for events
+ * that have no caller to refuse (expiries, cancels at stop), waits for room.
+ *
  * The schema, connections and the one-writer lock are auditdb.c's; reading
  * the log (verify, export, head, status) is audit_export.c's.
  */
 #include "audit.h"
+#include "audit_item.h"
 #include "auditdb.h"
 #include "chain.h"
 #include "checkpoint.h"
@@ -30,10 +45,8 @@
 #include "crypto.h"
 #include "log.h"
 #include "outbox.h"
-#include "utf8.h"
 #include "util.h"
 
-#include <cjson/cJSON.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
@@ -42,13 +55,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#define AUDIT_REFDATA_PARSE_MAX (4 * AUDIT_REFDATA_MAX) /* longer input is not parsed */
 #define AUDIT_FULL_LOG_INTERVAL_MS 1000        /* "queue full" logged at most this often */
 #define AUDIT_TS_MAX 32                        /* an RFC 3339 time with milliseconds */
 /* The writer checkpoints the WAL itself, PASSIVE, between groups (after
  * their callbacks) once it holds this many frames: SQLite's automatic
  * checkpoint would run inside a COMMIT and hold up that group's answers. */
 #define AUDIT_CHECKPOINT_FRAMES 1000
+#define AUDIT_RETRY_LOG_INTERVAL_MS 5000       /* a failing group's retries logged this often */
 
 static const char *const kind_names[] = {
 	[AUDIT_MINTED] = "minted", [AUDIT_APPROVED] = "approved", [AUDIT_DENIED] = "denied",
@@ -63,144 +76,18 @@ const char *audit_kind_name(enum audit_kind k)
 	return kind_names[k];
 }
 
-/* ---- event copies ------------------------------------------------------ */
-
-/* Replaces bytes that are not valid UTF-8 (RFC 3629: no overlongs, no
- * surrogates, nothing past U+10FFFF) and control characters but tab with '?',
- * so that every stored field exports as valid JSON and CSV text. */
-static void clean_text(char *s)
-{
-	unsigned char *p = (unsigned char *)s, *end = p + strlen(s);
-
-	while (p < end) {
-		uint32_t cp;
-		int k = utf8_decode(p, (size_t)(end - p), &cp);
-
-		if (k < 0) {
-			*p++ = '?';             /* the bad byte only: resynchronise after it */
-			continue;
-		}
-		if ((cp < 0x20 && cp != '\t') || cp == 0x7f)
-			*p = '?';
-		p += k;
-	}
-}
-
-/* How many bytes of s are kept: at most cap, cut at a character boundary. */
-static size_t kept_len(const char *s, size_t cap)
-{
-	size_t n = strnlen(s, cap + 1);
-
-	if (n > cap) {
-		n = cap;
-		/* s[n] is the first byte left out; if it continues a character,
-		 * leave out that character's first bytes too. */
-		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-			n--;
-	}
-	return n;
-}
-
-/* refdata must be a JSON object; it is kept minified (a cJSON allocation,
- * freed by the caller), or not at all when it is not valid or longer than
- * AUDIT_REFDATA_MAX. */
-static char *minify_refdata(const char *s)
-{
-	cJSON *j;
-	char *printed;
-
-	if (s == NULL || strnlen(s, AUDIT_REFDATA_PARSE_MAX + 1) > AUDIT_REFDATA_PARSE_MAX)
-		return NULL;
-	j = cJSON_ParseWithOpts(s, NULL, true);
-	if (j == NULL || !cJSON_IsObject(j)) {
-		cJSON_Delete(j);
-		return NULL;
-	}
-	printed = cJSON_PrintUnformatted(j);
-	cJSON_Delete(j);
-	if (printed != NULL && strlen(printed) > AUDIT_REFDATA_MAX) {
-		free(printed);
-		return NULL;
-	}
-	return printed;
-}
-
-enum item_field {
-	ITEM_PAGE_ID, ITEM_CLIENT_ID, ITEM_PHONE, ITEM_FLOW, ITEM_IP, ITEM_USER_AGENT, ITEM_REFDATA,
-	ITEM_FIELDS
-};
-
-/* A queued event: one allocation, the struct followed by its cleaned
- * strings (so the writer frees one block per row and allocates nothing). */
-struct item {
-	struct item *next;
-	enum audit_kind kind;
-	int64_t ts_ms, created_ms;
-	const char *f[ITEM_FIELDS];        /* into text, or NULL */
-	size_t len[ITEM_FIELDS];
-	bool notify, validated;
-	audit_done_fn done;
-	void *ctx;
-	char text[];
-};
-
-static struct item *item_new(const struct audit_event *ev, audit_done_fn done, void *ctx)
-{
-	static const size_t caps[ITEM_FIELDS] = {
-		[ITEM_PAGE_ID] = PAGE_ID_LEN, [ITEM_CLIENT_ID] = AUDIT_FIELD_MAX,
-		[ITEM_PHONE] = AUDIT_FIELD_MAX, [ITEM_FLOW] = AUDIT_FIELD_MAX, [ITEM_IP] = AUDIT_IP_MAX,
-		[ITEM_USER_AGENT] = AUDIT_UA_MAX, [ITEM_REFDATA] = AUDIT_REFDATA_MAX,
-	};
-	char *refdata = minify_refdata(ev->refdata);
-	const char *src[ITEM_FIELDS] = {
-		ev->page_id[0] != '\0' ? ev->page_id : NULL, ev->client_id, ev->phone, ev->flow, ev->ip,
-		ev->user_agent, refdata,
-	};
-	size_t len[ITEM_FIELDS], total = 0;
-	struct item *it;
-	char *p;
-
-	for (int i = 0; i < ITEM_FIELDS; i++) {
-		len[i] = src[i] != NULL ? kept_len(src[i], caps[i]) : 0;
-		total += src[i] != NULL ? len[i] + 1 : 0;
-	}
-	it = xmalloc(sizeof *it + total);
-	memset(it, 0, sizeof *it);
-	p = it->text;
-	for (int i = 0; i < ITEM_FIELDS; i++) {
-		if (src[i] == NULL)
-			continue;
-		memcpy(p, src[i], len[i]);
-		p[len[i]] = '\0';
-		clean_text(p);   /* same length; in refdata bad UTF-8 only occurs inside strings */
-		it->f[i] = p;
-		it->len[i] = len[i];
-		p += len[i] + 1;
-	}
-	free(refdata);
-	it->kind = ev->kind;
-	it->ts_ms = ev->ts_ms > 0 ? ev->ts_ms : now_ms();
-	it->created_ms = ev->created_ms;
-	it->notify = ev->notify;
-	it->validated = ev->validated;
-	it->done = done;
-	it->ctx = ctx;
-	return it;
-}
-
-static void item_free(struct item *it)
-{
-	free(it);
-}
-
 /* ---- the writer -------------------------------------------------------- */
 
 struct audit {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
+	pthread_cond_t room;               /* the writer took a group: the queue shrank */
 	struct item *head, *tail;          /* the queue, under lock */
 	size_t queued;
 	bool stopping;
+	int64_t hurry_ms;                  /* under lock: waited-on events give up by then */
+	int64_t close_by_ms;               /* under lock: the stop's last instant for retries */
+	unsigned pokes;                    /* under lock: hurry/close changed, the retry wait ends */
 	bool thread_started;
 	pthread_t thread;
 
@@ -226,7 +113,7 @@ struct audit {
 	audit_wake_fn wake;                /* tells the sender new outbox rows are due */
 	void *wake_ctx;
 
-	_Atomic uint64_t st_written, st_groups, st_failed, st_rejected, st_queued;
+	_Atomic uint64_t st_written, st_groups, st_failed, st_rejected, st_queued, st_lost;
 	_Atomic int64_t full_logged_ms;
 };
 
@@ -339,36 +226,181 @@ rollback:
 	return -1;
 }
 
-/* Writes a group, retrying a failed transaction (a lock held elsewhere past
- * the busy timeout, a full disk, an I/O error) with backoff for up to
- * AUDIT_RETRY_MS: the requests waiting on it stay deferred, so a passing
- * problem costs latency instead of a decision. Only then are the callbacks
- * told it failed. */
-static void write_group(struct audit *a, struct item *group, size_t n)
+static int64_t min64(int64_t a, int64_t b)
 {
-	int64_t now = now_ms(), deadline = mono_ms() + AUDIT_RETRY_MS;
+	return a < b ? a : b;
+}
+
+/* When a waited-on event gives up: its own instant or the stop's hurry. */
+static int64_t give_up_at(const struct audit *a, const struct item *it)
+{
+	return it->done == NULL ? AUDIT_NO_DEADLINE : min64(it->give_up_ms, a->hurry_ms);
+}
+
+/* Tells each event of a list (not in the database) that it was not written,
+ * and frees the list. Outside the lock. */
+static void give_up_list(struct audit *a, struct item *list)
+{
+	while (list != NULL) {
+		struct item *next = list->next;
+		atomic_fetch_add_explicit(&a->st_failed, 1, memory_order_relaxed);
+		if (list->done != NULL)
+			list->done(list->ctx, -1);
+		audit_item_free(list);
+		list = next;
+	}
+}
+
+/* Unlinks from *list the events overdue at now into *out (their order
+ * kept). Returns how many. Under lock (the instants are). */
+static size_t take_overdue(struct audit *a, struct item **list, struct item **last, int64_t now,
+                           struct item **out)
+{
+	struct item **pp = list, *prev = NULL, **op = out;
+	size_t n = 0;
+
+	while (*op != NULL)
+		op = &(*op)->next;
+	while (*pp != NULL) {
+		struct item *it = *pp;
+		if (give_up_at(a, it) <= now) {
+			*pp = it->next;
+			it->next = NULL;
+			*op = it;
+			op = &it->next;
+			n++;
+			continue;
+		}
+		prev = it;
+		pp = &it->next;
+	}
+	if (last != NULL)
+		*last = prev;
+	return n;
+}
+
+/* Takes the overdue waited-on events out of the group (and, while retrying,
+ * out of the queue behind it: they would not reach an attempt in time) and
+ * tells their callers. Returns the group's new size. */
+static size_t drop_overdue(struct audit *a, struct item **group, size_t n, bool queue_too)
+{
+	struct item *out = NULL;
+	int64_t now = mono_ms();
+	size_t k = 0;
+
+	pthread_mutex_lock(&a->lock);
+	n -= take_overdue(a, group, NULL, now, &out);
+	if (queue_too)
+		k = take_overdue(a, &a->head, &a->tail, now, &out);
+	a->queued -= k;
+	atomic_store_explicit(&a->st_queued, a->queued, memory_order_relaxed);
+	if (k > 0)
+		pthread_cond_broadcast(&a->room);
+	pthread_mutex_unlock(&a->lock);
+	if (out != NULL) {
+		log_warn("audit: events not durable in time were withdrawn; their requests were told "
+		         "to try again");
+		give_up_list(a, out);
+	}
+	return n;
+}
+
+/* Waits before the next attempt: until `until`, the earliest give-up instant
+ * of the group, or a poke (hurry, close). */
+static void retry_wait(struct audit *a, const struct item *group, int64_t until)
+{
+	unsigned pokes;
+
+	pthread_mutex_lock(&a->lock);
+	for (const struct item *it = group; it != NULL; it = it->next)
+		until = min64(until, give_up_at(a, it));
+	until = min64(until, a->close_by_ms);
+	pokes = a->pokes;
+	while (a->pokes == pokes) {
+		int64_t left = until - mono_ms();
+		struct timespec ts;
+		if (left <= 0)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += left / 1000;
+		ts.tv_nsec += (left % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&a->cond, &a->lock, &ts);
+	}
+	pthread_mutex_unlock(&a->lock);
+}
+
+static bool a_hurried(struct audit *a)
+{
+	bool h;
+
+	pthread_mutex_lock(&a->lock);
+	h = a->hurry_ms != AUDIT_NO_DEADLINE;
+	pthread_mutex_unlock(&a->lock);
+	return h;
+}
+
+static bool past_close_by(struct audit *a)
+{
+	bool past;
+
+	pthread_mutex_lock(&a->lock);
+	past = mono_ms() >= a->close_by_ms;
+	pthread_mutex_unlock(&a->lock);
+	return past;
+}
+
+/* Writes a group, retrying a failed transaction (a lock held elsewhere, a
+ * full disk, an I/O error) with backoff until it is durable: a passing
+ * problem costs latency, never a row. Before each attempt, waited-on events
+ * past their give-up instant leave the group (their callers hear -1). Only
+ * the stop's last instant ends the retrying: the rest is then counted lost. */
+static void write_group(struct audit *a, struct item **groupp, size_t n)
+{
+	int64_t now = now_ms(), first_fail = 0, next_log = 0;
 	int backoff = AUDIT_RETRY_FIRST_MS;
 	bool woke = false;
-	int rc;
+	struct item *group;
 
-	while ((rc = write_group_once(a, group, now, &woke)) != 0 && mono_ms() + backoff < deadline) {
-		log_warn("audit: a group of %zu events could not be written; retrying in %d ms", n, backoff);
-		usleep((useconds_t)backoff * 1000);
+	for (;;) {
+		n = drop_overdue(a, groupp, n, first_fail != 0 || a_hurried(a));
+		if ((group = *groupp) == NULL)
+			return;
+		if (write_group_once(a, group, now, &woke) == 0)
+			break;
+		if (first_fail == 0)
+			first_fail = mono_ms();
+		if (past_close_by(a)) {
+			atomic_fetch_add_explicit(&a->st_lost, n, memory_order_relaxed);
+			log_error("audit: stop: %zu events could not be written before the stop's end "
+			          "(the database failed for %lld ms)", n, (long long)(mono_ms() - first_fail));
+			for (struct item *it = group; it != NULL; it = it->next)
+				if (it->done != NULL)
+					it->done(it->ctx, -1);
+			return;
+		}
+		if (mono_ms() >= next_log) {
+			log_warn("audit: a group of %zu events could not be written; retrying until it is "
+			         "(failing for %lld ms)", n, (long long)(mono_ms() - first_fail));
+			next_log = mono_ms() + AUDIT_RETRY_LOG_INTERVAL_MS;
+		}
+		retry_wait(a, group, mono_ms() + backoff);
 		backoff = backoff * 2 > AUDIT_RETRY_MAX_MS ? AUDIT_RETRY_MAX_MS : backoff * 2;
 	}
-	if (rc == 0) {
-		/* Signs the new head when a checkpoint is due (checkpoint.c). */
-		(void)checkpoint_signer_after(a->signer, a->last_id, a->last_hash, false);
-		atomic_fetch_add_explicit(&a->st_written, n, memory_order_relaxed);
-		atomic_fetch_add_explicit(&a->st_groups, 1, memory_order_relaxed);
-	} else {
-		atomic_fetch_add_explicit(&a->st_failed, n, memory_order_relaxed);
-		log_error("audit: a group of %zu events could not be written", n);
-	}
+	if (first_fail != 0)
+		log_info("audit: a group of %zu events was written after failing for %lld ms", n,
+		         (long long)(mono_ms() - first_fail));
+	/* Signs the new head when a checkpoint is due (checkpoint.c). */
+	(void)checkpoint_signer_after(a->signer, a->last_id, a->last_hash, false);
+	atomic_fetch_add_explicit(&a->st_written, n, memory_order_relaxed);
+	atomic_fetch_add_explicit(&a->st_groups, 1, memory_order_relaxed);
 	for (struct item *it = group; it != NULL; it = it->next)
 		if (it->done != NULL)
-			it->done(it->ctx, rc);
-	if (rc == 0 && woke && a->wake != NULL)
+			it->done(it->ctx, 0);
+	if (woke && a->wake != NULL)
 		a->wake(a->wake_ctx);
 }
 
@@ -433,6 +465,17 @@ static void *writer_main(void *arg)
 			pthread_mutex_unlock(&a->lock);
 			break;
 		}
+		if (a->stopping && mono_ms() >= a->close_by_ms) {
+			struct item *rest = a->head;
+			size_t k = a->queued;
+			a->head = a->tail = NULL;
+			a->queued = 0;
+			pthread_mutex_unlock(&a->lock);
+			atomic_fetch_add_explicit(&a->st_lost, k, memory_order_relaxed);
+			log_error("audit: stop: %zu queued events could not be written before the stop's end", k);
+			give_up_list(a, rest);
+			break;
+		}
 		group = last = a->head;
 		while (n < AUDIT_GROUP_MAX && last->next != NULL) {
 			last = last->next;
@@ -444,12 +487,13 @@ static void *writer_main(void *arg)
 		last->next = NULL;
 		a->queued -= n;
 		atomic_store_explicit(&a->st_queued, a->queued, memory_order_relaxed);
+		pthread_cond_broadcast(&a->room);
 		pthread_mutex_unlock(&a->lock);
 
-		write_group(a, group, n);
+		write_group(a, &group, n);   /* frees the events it gives up */
 		while (group != NULL) {
 			struct item *next = group->next;
-			item_free(group);
+			audit_item_free(group);
 			group = next;
 		}
 		checkpoint_between_groups(a);
@@ -492,6 +536,8 @@ struct audit *audit_open(const struct config *cfg, audit_wake_fn wake, void *wak
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);   /* mono_ms's clock */
 	pthread_cond_init(&a->cond, &ca);
 	pthread_condattr_destroy(&ca);
+	pthread_cond_init(&a->room, NULL);
+	a->hurry_ms = a->close_by_ms = AUDIT_NO_DEADLINE;
 	a->wake = wake;
 	a->wake_ctx = wake_ctx;
 
@@ -501,6 +547,9 @@ struct audit *audit_open(const struct config *cfg, audit_wake_fn wake, void *wak
 		goto fail;
 	if (auditdb_open(cfg->db_path, &a->db) != 0)
 		goto fail;
+	/* Short: while the database is locked elsewhere the writer comes back
+	 * often to withdraw events whose requests cannot wait any longer. */
+	sqlite3_busy_timeout(a->db, AUDIT_WRITER_BUSY_MS);
 	if (sqlite3_prepare_v3(a->db,
 	        "INSERT INTO audit_log (id, ts, event, page_id, client_id, phone, flow, ip, "
 	        "user_agent, refdata, prev_hash, hash, node) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -539,29 +588,9 @@ fail:
 	return NULL;
 }
 
-int audit_submit(struct audit *a, const struct audit_event *ev, audit_done_fn done, void *ctx)
+/* Appends it to the queue; under lock. */
+static void enqueue(struct audit *a, struct item *it)
 {
-	struct item *it;
-
-	if (a == NULL || ev == NULL || (unsigned)ev->kind >= ARRAY_LEN(kind_names))
-		return -1;
-	it = item_new(ev, done, ctx);     /* copying and JSON checks outside the lock */
-	pthread_mutex_lock(&a->lock);
-	if (a->stopping || a->queued >= AUDIT_QUEUE_MAX) {
-		bool stopping = a->stopping;
-		pthread_mutex_unlock(&a->lock);
-		item_free(it);
-		atomic_fetch_add_explicit(&a->st_rejected, 1, memory_order_relaxed);
-		if (!stopping) {
-			int64_t now = mono_ms();
-			int64_t last = atomic_load_explicit(&a->full_logged_ms, memory_order_relaxed);
-			if (now - last >= AUDIT_FULL_LOG_INTERVAL_MS &&
-			    atomic_compare_exchange_strong(&a->full_logged_ms, &last, now))
-				log_error("audit: queue full (%d events); events are being refused",
-				          AUDIT_QUEUE_MAX);
-		}
-		return -1;
-	}
 	if (a->tail != NULL)
 		a->tail->next = it;
 	else
@@ -570,17 +599,113 @@ int audit_submit(struct audit *a, const struct audit_event *ev, audit_done_fn do
 	a->queued++;
 	atomic_store_explicit(&a->st_queued, a->queued, memory_order_relaxed);
 	pthread_cond_signal(&a->cond);
+}
+
+static void log_full(struct audit *a)
+{
+	int64_t now = mono_ms();
+	int64_t last = atomic_load_explicit(&a->full_logged_ms, memory_order_relaxed);
+
+	if (now - last >= AUDIT_FULL_LOG_INTERVAL_MS &&
+	    atomic_compare_exchange_strong(&a->full_logged_ms, &last, now))
+		log_error("audit: queue full (%d events); new mints and answers are told to retry",
+		          AUDIT_QUEUE_MAX);
+}
+
+/* until: AUDIT_NO_DEADLINE waits for room as long as it takes, 0 not at all. */
+static int submit(struct audit *a, const struct audit_event *ev, audit_done_fn done, void *ctx,
+                  int64_t give_up_ms, int64_t until, size_t max)
+{
+	struct item *it;
+
+	if (a == NULL || ev == NULL || (unsigned)ev->kind >= ARRAY_LEN(kind_names))
+		return -1;
+	it = audit_item_new(ev, done, ctx);     /* copying and JSON checks outside the lock */
+	it->give_up_ms = give_up_ms;
+	pthread_mutex_lock(&a->lock);
+	while (!a->stopping && a->queued >= max && until > 0) {
+		int64_t left = until - mono_ms();
+		struct timespec ts;
+		if (left <= 0)
+			break;
+		if (until == AUDIT_NO_DEADLINE) {
+			pthread_cond_wait(&a->room, &a->lock);
+			continue;
+		}
+		clock_gettime(CLOCK_REALTIME, &ts);      /* room's clock */
+		ts.tv_sec += left / 1000;
+		ts.tv_nsec += (left % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&a->room, &a->lock, &ts);
+	}
+	if (a->stopping || a->queued >= max) {
+		bool stopping = a->stopping;
+		pthread_mutex_unlock(&a->lock);
+		audit_item_free(it);
+		atomic_fetch_add_explicit(&a->st_rejected, 1, memory_order_relaxed);
+		if (!stopping)
+			log_full(a);
+		return -1;
+	}
+	enqueue(a, it);
 	pthread_mutex_unlock(&a->lock);
 	return 0;
 }
 
-void audit_close(struct audit *a)
+int audit_submit(struct audit *a, const struct audit_event *ev, audit_done_fn done, void *ctx)
 {
+	return submit(a, ev, done, ctx, AUDIT_NO_DEADLINE, 0, AUDIT_QUEUE_MAX);
+}
+
+int audit_submit_end(struct audit *a, const struct audit_event *ev)
+{
+	return submit(a, ev, NULL, NULL, AUDIT_NO_DEADLINE, 0, AUDIT_QUEUE_HARD_MAX);
+}
+
+int audit_submit_within(struct audit *a, const struct audit_event *ev, audit_done_fn done,
+                        void *ctx, int64_t give_up_mono_ms)
+{
+	return submit(a, ev, done, ctx, give_up_mono_ms, 0, AUDIT_QUEUE_MAX);
+}
+
+int audit_submit_wait(struct audit *a, const struct audit_event *ev, int64_t until_mono_ms)
+{
+	return submit(a, ev, NULL, NULL, AUDIT_NO_DEADLINE, until_mono_ms, AUDIT_QUEUE_MAX);
+}
+
+/* Sets *field to at most v and ends a retry wait. */
+static void lower_and_poke(struct audit *a, int64_t *field, int64_t v)
+{
+	pthread_mutex_lock(&a->lock);
+	if (v < *field)
+		*field = v;
+	a->pokes++;
+	pthread_cond_broadcast(&a->cond);
+	pthread_mutex_unlock(&a->lock);
+}
+
+void audit_hurry(struct audit *a, int64_t by_mono_ms)
+{
+	if (a != NULL)
+		lower_and_poke(a, &a->hurry_ms, by_mono_ms);
+}
+
+uint64_t audit_close_by(struct audit *a, int64_t by_mono_ms)
+{
+	uint64_t lost;
+
 	if (a == NULL)
-		return;
+		return 0;
+	lower_and_poke(a, &a->close_by_ms, by_mono_ms);
+	/* waited-on events give up by then too */
+	lower_and_poke(a, &a->hurry_ms, by_mono_ms);
 	pthread_mutex_lock(&a->lock);
 	a->stopping = true;
 	pthread_cond_signal(&a->cond);
+	pthread_cond_broadcast(&a->room);
 	pthread_mutex_unlock(&a->lock);
 	if (a->thread_started)
 		pthread_join(a->thread, NULL);
@@ -588,6 +713,7 @@ void audit_close(struct audit *a)
 	if (a->signer != NULL && a->thread_started)
 		(void)checkpoint_signer_after(a->signer, a->last_id, a->last_hash, true);
 	checkpoint_signer_free(a->signer);
+	lost = atomic_load(&a->st_lost);
 	sqlite3_finalize(a->ins_row);
 	crypto_sha256_ctx_free(a->sha);
 	outbox_writer_free(a->outbox);
@@ -597,9 +723,16 @@ void audit_close(struct audit *a)
 	if (a->db != NULL && sqlite3_close(a->db) != SQLITE_OK)
 		log_error("%s: %s", __func__, sqlite3_errmsg(a->db));
 	pthread_cond_destroy(&a->cond);
+	pthread_cond_destroy(&a->room);
 	pthread_mutex_destroy(&a->lock);
 	free(a->node);
 	free(a);
+	return lost;
+}
+
+void audit_close(struct audit *a)
+{
+	audit_close_by(a, mono_ms() + AUDIT_CLOSE_MAX_MS);
 }
 
 void audit_get_stats(struct audit *a, struct audit_stats *out)
@@ -609,6 +742,7 @@ void audit_get_stats(struct audit *a, struct audit_stats *out)
 	out->failed = atomic_load_explicit(&a->st_failed, memory_order_relaxed);
 	out->rejected = atomic_load_explicit(&a->st_rejected, memory_order_relaxed);
 	out->queued = atomic_load_explicit(&a->st_queued, memory_order_relaxed);
+	out->lost = atomic_load_explicit(&a->st_lost, memory_order_relaxed);
 }
 
 int audit_lookup(struct audit *a, const char *page_id, struct audit_status *out)

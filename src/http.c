@@ -51,9 +51,14 @@ struct http_server {
 	char name[8];
 	int port;
 	MHD_socket quiesced_fd;
-	atomic_int deferred;             /* requests suspended, waiting for an answer */
+	/* Requests deferred and not yet back in their pool thread: counted up by
+	 * http_defer, down once when the pool thread sees the request again
+	 * (resumed with its answer) or frees it (the client went away). Zero
+	 * after `stopping` was set means no connection is or will be suspended. */
+	atomic_int deferred;
 	struct deadlines *deadlines;
 	int64_t request_ms, idle_ms;     /* request_timeout, HTTP_CONN_TIMEOUT_S */
+	atomic_bool stopping;            /* http_server_quiesce: no new deferral */
 };
 
 /* A request as http.c holds it: what the handler sees, and the transport's
@@ -269,13 +274,30 @@ void http_reply_cached(struct http_req *r, unsigned status, struct http_cached *
 	put_response(exchange_of(r), status, c->resp, true);
 }
 
-void http_defer(struct http_req *r)
+bool http_defer(struct http_req *r)
 {
 	struct http_exchange *x = exchange_of(r);
+	struct http_server *s = x->srv;
 
+	/* Count first, then look at the flag (both sequentially consistent):
+	 * either this sees `stopping`, or the drain that set it sees the count. */
+	atomic_fetch_add(&s->deferred, 1);
+	if (atomic_load(&s->stopping)) {
+		atomic_fetch_sub(&s->deferred, 1);
+		return false;
+	}
 	x->deferred = true;
-	atomic_fetch_add(&x->srv->deferred, 1);
 	MHD_suspend_connection(x->conn);
+	return true;
+}
+
+/* The pool thread has the deferred request back: it leaves the drain's count. */
+static void undefer(struct http_exchange *x)
+{
+	if (!x->deferred)
+		return;
+	x->deferred = false;
+	atomic_fetch_sub(&x->srv->deferred, 1);
 }
 
 void http_resume(struct http_req *r)
@@ -431,8 +453,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		/* Resumed: the answer was set from another thread. */
 		if (x->resp == NULL)
 			return MHD_YES;
-		x->deferred = false;
-		atomic_fetch_sub(&s->deferred, 1);
+		undefer(x);
 		return queue_and_release(x);
 	}
 	if (*upload_data_size > 0) {
@@ -471,13 +492,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	conn_deadline_set(s, conn, mono_ms() + s->idle_ms + s->request_ms);
 	if (x == NULL)
 		return;
-	if (x->deferred) {
-		/* Resumed, but the client had gone: the handler is not called again,
-		 * so the count of waiting requests is given back here (else a stop
-		 * would wait for it until its drain timeout). */
-		x->deferred = false;
-		atomic_fetch_sub(&x->srv->deferred, 1);
-	}
+	/* Resumed, but the client had gone: the handler is not called again, so
+	 * the count of waiting requests is given back here (else a stop would
+	 * wait for it until its end). */
+	undefer(x);
 	if (x->answered)
 		metrics_observe_request(x->srv->o.metrics, (enum metric_route)x->req.route,
 		                        mono_us() - x->started_us);
@@ -536,6 +554,7 @@ struct http_server *http_server_start(const struct http_server_opts *o)
 	s->o = *o;
 	s->quiesced_fd = MHD_INVALID_SOCKET;
 	atomic_init(&s->deferred, 0);
+	atomic_init(&s->stopping, false);
 	strlcpy_(s->name, o->name, sizeof s->name);
 	s->request_ms = (int64_t)o->request_timeout_s * 1000;
 	s->idle_ms = (int64_t)HTTP_CONN_TIMEOUT_S * 1000;
@@ -595,30 +614,35 @@ void http_server_quiesce(struct http_server *s)
 {
 	if (s == NULL || s->d == NULL)
 		return;
+	atomic_store(&s->stopping, true);
 	s->quiesced_fd = MHD_quiesce_daemon(s->d);
 }
 
-bool http_server_drain(struct http_server *s, int timeout_ms)
+bool http_server_drain(struct http_server *s, int64_t deadline_mono_ms)
 {
-	int64_t deadline = mono_ms() + timeout_ms;
-
 	if (s == NULL)
 		return true;
 	while (atomic_load(&s->deferred) > 0) {
-		if (mono_ms() >= deadline)
+		if (mono_ms() >= deadline_mono_ms)
 			return false;
-		usleep(10 * 1000);
+		usleep(HTTP_DRAIN_POLL_MS * 1000);
 	}
 	return true;
+}
+
+int http_server_deferred(const struct http_server *s)
+{
+	return s == NULL ? 0 : atomic_load(&((struct http_server *)s)->deferred);
 }
 
 void http_server_stop(struct http_server *s)
 {
 	if (s == NULL)
 		return;
-	/* Only after http_server_drain said no request is suspended: libmicrohttpd
-	 * aborts when stopped with suspended connections. Idle keep-alive
-	 * connections are simply closed. */
+	/* Only after quiesce and a drain that found nothing deferred: no
+	 * connection is suspended then, nor can one be (libmicrohttpd aborts when
+	 * stopped with suspended connections). Idle keep-alive connections are
+	 * simply closed. */
 	MHD_stop_daemon(s->d);
 	if (s->quiesced_fd != MHD_INVALID_SOCKET)
 		close(s->quiesced_fd);

@@ -5,9 +5,11 @@
  * and API daemons → drop privileges → signal loop. The main thread waits in
  * sigtimedwait: TERM/INT stop, HUP reloads the certificate; every
  * SWEEP_INTERVAL_MS it sweeps the store so expired challenges are audited.
- * Stop runs in reverse: stop accepting, let open requests finish (deferred
- * decisions are answered by the audit writer), stop the daemons, flush the
- * audit queue, stop the sender.
+ * Stop runs in reverse, within stop_timeout from the signal: stop accepting
+ * and deferring, let deferred answers get their evidence (first half of
+ * stop_timeout, then "try again"), drain, stop the daemons, cancel what is
+ * pending (every cancel waits for room in the audit queue), flush the audit
+ * queue, stop the sender.
  *
  * The threads of the process. Each has TERM, INT, HUP and PIPE blocked (the
  * mask is set here before any is started); only the main thread takes them.
@@ -17,7 +19,8 @@
  *                (server_run)        SWEEP_INTERVAL_MS; a HUP      loop; it runs the stop
  *                                    reload reads and parses the   sequence above, returns
  *                                    PEM files; the sweep takes
- *                                    the store's locks
+ *                                    the store's locks and waits
+ *                                    for room in the audit queue
  *  web pool      http_server_start   poll. A request takes         http_server_stop after
  *  (`threads`)   (libmicrohttpd's    only short mutexes (store,    quiesce and drain; left
  *                internal pool)      limiter, audit queue); an     running if the drain
@@ -31,9 +34,10 @@
  *  (one a port)  (deadline.c)        DEADLINE_TICK_MS; the list's  the daemon: no connection
  *                                    mutex, which pool threads     is left to watch
  *                                    hold only to move an entry
- *  audit writer  audit_open          its queue's condition; each   audit_close: it writes
- *                                    group's commit (fsync),       what is queued, then is
- *                                    retried up to AUDIT_RETRY_MS; joined
+ *  audit writer  audit_open          its queue's condition; each   audit_close_by: it writes
+ *                                    group's commit (fsync),       what is queued until the
+ *                                    retried until durable (busy   stop's end, then is joined
+ *                                    timeout AUDIT_WRITER_BUSY_MS);
  *                                    it runs the done callbacks
  *                                    that answer deferred requests
  *  notify sender notify_start        curl_multi_poll (woken by a   notify_stop: flag and
@@ -70,6 +74,7 @@
 #include "web.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <grp.h>
 #include <pwd.h>
@@ -148,15 +153,63 @@ static int drop_privileges(const char *user)
 	return 0;
 }
 
-/* Audits a challenge that ended unanswered (expired, or canceled at stop). */
-static void audit_unanswered(struct app *app, const struct chal *c, enum audit_kind kind)
+/* The stop's clock, from the signal: answers waiting for their evidence get
+ * the first half of stop_timeout, the whole stop ends STOP_EXIT_RESERVE_MS
+ * plus the sender's grace before stop_timeout. */
+struct stop_clock {
+	struct app *app;
+	bool stopping;
+	int64_t began, answers_by, end_by;
+	uint64_t lost;                     /* events not written by end_by */
+};
+
+#define STOP_EXIT_RESERVE_MS 300       /* closing files and freeing after the last write */
+#define STOP_SIGNAL_POLL_MS 200        /* a sweep waiting for room looks for TERM this often */
+
+static void stop_begin(struct stop_clock *sc)
 {
+	int64_t total = (int64_t)sc->app->cfg.stop_timeout * 1000;
+
+	sc->stopping = true;
+	sc->began = mono_ms();
+	sc->answers_by = sc->began + total / 2;
+	sc->end_by = sc->began + total - STOP_EXIT_RESERVE_MS - NOTIFY_STOP_GRACE_MS;
+	if (sc->end_by < sc->answers_by)
+		sc->end_by = sc->answers_by;
+}
+
+static bool stop_signal_pending(void)
+{
+	sigset_t p;
+
+	return sigpending(&p) == 0 && (sigismember(&p, SIGTERM) == 1 || sigismember(&p, SIGINT) == 1);
+}
+
+/* Audits a challenge that ended unanswered (expired, or canceled at stop).
+ * Nothing is dropped: a full queue is waited out (back-pressure on the
+ * sweep); once a stop began, only until its end, and what is left then is
+ * counted lost. */
+static void audit_unanswered(struct stop_clock *sc, const struct chal *c, enum audit_kind kind)
+{
+	struct app *app = sc->app;
 	struct audit_event ev;
 
 	app_event_for(&ev, kind, c, kind == AUDIT_EXPIRED ? c->expires_ms : c->decided_ms);
 	ev.notify = app->cfg.notify_on_expiry;
-	if (audit_submit(app->audit, &ev, NULL, NULL) < 0)
-		metrics_inc(app->metrics, M_AUDIT_FAILED);
+	for (;;) {
+		int64_t until = sc->stopping ? sc->end_by : mono_ms() + STOP_SIGNAL_POLL_MS;
+		if (audit_submit_wait(app->audit, &ev, until) == 0)
+			break;
+		if (sc->stopping && mono_ms() >= sc->end_by) {
+			sc->lost++;
+			metrics_inc(app->metrics, M_AUDIT_FAILED);
+			break;
+		}
+		if (!sc->stopping && stop_signal_pending()) {
+			log_info("a stop signal came while the sweep waited for the audit log; stopping");
+			stop_begin(sc);
+		}
+	}
 	metrics_inc(app->metrics, kind == AUDIT_EXPIRED ? M_EXPIRED : M_CANCELED);
 }
 
@@ -209,7 +262,7 @@ static void warn_defaults(const struct config *cfg)
 		log_warn("api_tls is false: the API port speaks plain HTTP; keep it behind a local proxy");
 }
 
-static int signal_loop(struct app *app)
+static int signal_loop(struct app *app, struct stop_clock *sc)
 {
 	sigset_t set;
 	struct timespec ts = { SWEEP_INTERVAL_MS / 1000, (SWEEP_INTERVAL_MS % 1000) * 1000000L };
@@ -221,14 +274,18 @@ static int signal_loop(struct app *app)
 	for (;;) {
 		int sig = sigtimedwait(&set, NULL, &ts);
 		if (sig == SIGTERM || sig == SIGINT) {
-			log_info("received %s, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+			log_info("received %s, stopping (within %d s)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+			         app->cfg.stop_timeout);
+			stop_begin(sc);
 			return 0;
 		}
 		if (sig == SIGHUP) {
 			/* tlsmat logs the outcome; a failure keeps the old pair serving. */
 			tls_material_reload(app->tls);
 		}
-		store_sweep(app->store, now_ms(), on_expired, app);
+		store_sweep(app->store, now_ms(), on_expired, sc);
+		if (sc->stopping)      /* the signal came during the sweep */
+			return 0;
 	}
 }
 
@@ -239,6 +296,7 @@ int server_run(struct app *app)
 	sigset_t set;
 	int rc = 1, web_conns, api_conns;
 	bool stopped;
+	struct stop_clock sc = { .app = app };
 
 	/* Block the signals in every thread; the main thread takes them in sigtimedwait. */
 	sigemptyset(&set);
@@ -291,39 +349,55 @@ int server_run(struct app *app)
 	warn_defaults(cfg);
 	log_info("mnmfa ready: pages at %s/<page_id>, API on port %d", cfg->public_url,
 	         http_server_port(app->api));
-	rc = signal_loop(app);
+	rc = signal_loop(app, &sc);
 out:
-	/* No new connections; answers already deferred get their durable commit
-	 * (the audit writer is still running) before the daemons stop. If that
-	 * cannot happen in time, the daemons are left running rather than stopped
-	 * with suspended connections (libmicrohttpd aborts then); the process is
-	 * exiting anyway and audit_close still writes what is queued. */
+	/* The stop (SPEC: within stop_timeout). No new connections, and no new
+	 * deferral (a later answer gets the "try again" page); answers already
+	 * deferred get their durable commit (the writer still runs) until the
+	 * first half of stop_timeout, then the "try again" page: the drain then
+	 * finds every one back in its pool thread, however its connection ended,
+	 * and only then are the daemons stopped (libmicrohttpd aborts with a
+	 * suspended connection). If the drain still fails (the writer hangs in
+	 * the disk), the daemons are left running rather than stopped with
+	 * suspended connections, and what they use is not freed. */
+	if (!sc.stopping)
+		stop_begin(&sc);
 	http_server_quiesce(app->web);
 	http_server_quiesce(app->api);
-	stopped = http_server_drain(app->web, HTTP_DRAIN_MS) && http_server_drain(app->api, 1000);
+	audit_hurry(app->audit, sc.answers_by);
+	stopped = http_server_drain(app->web, sc.end_by) && http_server_drain(app->api, sc.end_by);
 	if (stopped) {
 		http_server_stop(app->api);
 		http_server_stop(app->web);
 	} else {
-		log_error("stop: answers still waiting for the audit log after %d ms", HTTP_DRAIN_MS);
-		rc = rc == 0 ? 1 : rc;
+		/* The writer hangs (a disk that does not answer): the daemons still
+		 * run and use the app's state, so nothing is freed; exit. */
+		log_error("stop: %d answers still waiting for the audit log after %lld ms; exiting "
+		          "without stopping the daemons",
+		          http_server_deferred(app->web) + http_server_deferred(app->api),
+		          (long long)(mono_ms() - sc.began));
+		return 1;
 	}
 	app->api = app->web = NULL;
 	if (app->store != NULL && app->audit != NULL) {
 		size_t n;
-		store_sweep(app->store, now_ms(), on_expired, app);
-		n = store_cancel_pending(app->store, now_ms(), on_canceled_at_stop, app);
+		store_sweep(app->store, now_ms(), on_expired, &sc);
+		n = store_cancel_pending(app->store, now_ms(), on_canceled_at_stop, &sc);
 		if (n > 0)
 			log_info("stop: %zu unanswered challenge(s) canceled", n);
 	}
 	if (app->audit != NULL)
-		audit_close(app->audit);
+		sc.lost += audit_close_by(app->audit, sc.end_by);
+	if (sc.lost > 0) {
+		log_error("stop: %llu audit events could not be written in time (see the errors above)",
+		          (unsigned long long)sc.lost);
+		rc = rc == 0 ? 1 : rc;
+	}
 	if (app->notify != NULL)
 		notify_stop(app->notify);
 	backlog_close(app->backlog);
 	app->backlog = NULL;
-	if (stopped)   /* else still-running daemons may use the shared responses */
-		web_free(web);
+	web_free(web);
 	if (app->store != NULL)
 		store_free(app->store);
 	metrics_free(app->metrics);
@@ -333,14 +407,13 @@ out:
 	app->rate_phone = app->lockout = app->rate_ip = NULL;
 	redis_free(app->redis);
 	app->redis = NULL;
-	if (stopped)
-		tls_material_free(app->tls);
+	tls_material_free(app->tls);
 	app->audit = NULL;
 	app->notify = NULL;
 	app->store = NULL;
 	app->metrics = NULL;
 	app->tls = NULL;
-	if (rc == 0)
-		log_info("stopped cleanly");
+	if (rc == 0 && sc.began != 0)
+		log_info("stopped cleanly in %lld ms", (long long)(mono_ms() - sc.began));
 	return rc;
 }

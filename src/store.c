@@ -120,6 +120,15 @@ enum store_result store_answer(struct store *s, struct limiter *lockout, const u
 	return store_answer_steps(s, lockout, id, now_ms, answer, answer_len, out);
 }
 
+enum store_result store_withdraw(struct store *s, const uint8_t id[PAGE_ID_BYTES])
+{
+	/* An implementation without its own withdraw ends the record as
+	 * canceled instead: its page then answers "already used". */
+	if (s->ops->withdraw == NULL)
+		return store_finish(s, id, now_ms(), CHAL_CANCELED, NULL);
+	return s->ops->withdraw(s, id);
+}
+
 size_t store_pending(const struct store *s)
 {
 	return s->ops->pending(s);

@@ -666,6 +666,28 @@ static enum store_result mem_reopen(struct store *base, const uint8_t id[PAGE_ID
 	return res;
 }
 
+/* A mint whose `minted` row could not be written: the record goes as if it
+ * had never been put (its page answers 404, nothing is reported). */
+static enum store_result mem_withdraw(struct store *base, const uint8_t id[PAGE_ID_BYTES])
+{
+	struct mstore *s = (struct mstore *)base;
+	uint64_t h = store_hash_id(id);
+	struct shard *sh = store_shard_of(s, h);
+	struct rec **pp, *r;
+
+	pthread_mutex_lock(&sh->lock);
+	pp = store_find(sh, h, id);
+	if (pp == NULL || (*pp)->status != CHAL_PENDING) {
+		pthread_mutex_unlock(&sh->lock);
+		return STORE_NOT_FOUND;
+	}
+	r = *pp;
+	store_drop(s, sh, r);          /* off the wheel and the table, freed */
+	pthread_mutex_unlock(&sh->lock);
+	atomic_fetch_sub(&s->pending, 1);
+	return STORE_OK;
+}
+
 static size_t mem_pending(const struct store *base)
 {
 	const struct mstore *s = (const struct mstore *)base;
@@ -687,6 +709,7 @@ static const struct store_ops mem_ops = {
 	.sweep = mem_sweep,
 	.reopen = mem_reopen,
 	.cancel_pending = mem_cancel_pending,
+	.withdraw = mem_withdraw,
 	.pending = mem_pending,
 	.size = mem_size,
 };

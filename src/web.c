@@ -33,6 +33,7 @@
 #define BRAND_LOGO_MAX (256 * 1024)
 #define ANSWER_MAX 64
 #define RETRY_AFTER_UNDO_S 5          /* a decision undone: try again shortly */
+#define ANSWER_WAIT_MIN_MS 250        /* an answer's shortest wait for its evidence */
 
 struct web {
 	struct app *app;
@@ -335,10 +336,23 @@ static void audit_event_from(struct audit_event *ev, enum audit_kind kind, const
 	ev->refdata = refdata;
 }
 
-/* Queues the decision's event and defers the reply until it is durable;
- * undoes the decision if it cannot be queued. */
+/* How long an answer waits for its evidence: answer_wait, but at most half
+ * the link's remaining life, so that the "try again" page finds it valid. */
+static int64_t answer_wait_ms(const struct web *w, const struct chal *c, int64_t now)
+{
+	int64_t wait = (int64_t)w->app->cfg.answer_wait * 1000, half = (c->expires_ms - now) / 2;
+
+	if (half < wait)
+		wait = half;
+	return wait < ANSWER_WAIT_MIN_MS ? ANSWER_WAIT_MIN_MS : wait;
+}
+
+/* Queues the decision's event and defers the reply until it is durable (at
+ * most answer_wait_ms); undoes the decision if it cannot be queued, or when
+ * the server is stopping and defers nothing more. */
 static void submit_decision(struct web *w, struct http_req *req, const struct audit_event *ev,
-                            const uint8_t raw[PAGE_ID_BYTES], const struct question *q_before)
+                            const uint8_t raw[PAGE_ID_BYTES], const struct question *q_before,
+                            int64_t wait_ms)
 {
 	struct decision *d = xmalloc(sizeof *d);
 
@@ -348,8 +362,12 @@ static void submit_decision(struct web *w, struct http_req *req, const struct au
 	d->q = *q_before;
 	req->state = d;
 	req->state_free = decision_free;
-	http_defer(req);
-	if (audit_submit(w->app->audit, ev, decision_durable, d) < 0) {
+	if (!http_defer(req)) {
+		log_debug("stop: an answer came while stopping; the page was reopened, the person told to retry");
+		decision_undo(d);
+		return;
+	}
+	if (audit_submit_within(w->app->audit, ev, decision_durable, d, mono_ms() + wait_ms) < 0) {
 		log_error("audit: queue full or stopped; a decision was undone, the page reopened");
 		decision_undo(d);
 		http_resume(req);
@@ -418,7 +436,7 @@ static void handle_validate(struct web *w, struct http_req *req)
 		ev.validated = out.validated;
 	}
 	if (out.undo_on_failure) {
-		submit_decision(w, req, &ev, raw, &q_before);
+		submit_decision(w, req, &ev, raw, &q_before, answer_wait_ms(w, &c, now));
 	} else {
 		if (out.audit && audit_submit(app->audit, &ev, NULL, NULL) < 0)
 			metrics_inc(app->metrics, M_AUDIT_FAILED);
@@ -431,7 +449,7 @@ static void handle_validate(struct web *w, struct http_req *req)
 		/* After the decision, so the log reads denied → locked. The request
 		 * stays valid here: a resume is processed after this handler returns. */
 		audit_event_from(&ev, AUDIT_LOCKED, &c, out.ts_ms, ip, req, NULL);
-		if (audit_submit(app->audit, &ev, NULL, NULL) < 0)
+		if (audit_submit_end(app->audit, &ev) < 0)
 			metrics_inc(app->metrics, M_AUDIT_FAILED);
 		log_info("a phone was locked after %d failed answers (page %s)", app->cfg.lockout.n, id);
 	}

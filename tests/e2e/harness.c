@@ -520,16 +520,21 @@ int d_stop(struct daemon *d)
 
 int d_stop_sig(struct daemon *d, int sig)
 {
+	return d_stop_within(d, sig, H_STOP_TIMEOUT_MS);
+}
+
+int d_stop_within(struct daemon *d, int sig, int ms)
+{
 	struct t *t = d->t;
 	int rc = 0;
 	if (d->pid > 0) {
 		kill(d->pid, sig);
 		int st = 0;
-		if (!wait_deadline(d->pid, &st, H_STOP_TIMEOUT_MS)) {
+		if (!wait_deadline(d->pid, &st, ms)) {
 			kill(d->pid, SIGKILL);
 			wait_deadline(d->pid, &st, 2000);
 			FAILF(t, "expected daemon %d to exit within %d ms of signal %d, got no exit (SIGKILLed)",
-			      d->idx, H_STOP_TIMEOUT_MS, sig);
+			      d->idx, ms, sig);
 			rc = -1;
 		} else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 			char how[64];

@@ -144,6 +144,8 @@ int d_write_config(struct daemon *d);
 int d_stop(struct daemon *d);
 /* Same with another signal (SIGINT). */
 int d_stop_sig(struct daemon *d, int sig);
+/* Same, SIGKILL (and a failure) after ms instead of H_STOP_TIMEOUT_MS. */
+int d_stop_within(struct daemon *d, int sig, int ms);
 
 void d_set_str(struct daemon *d, const char *key, const char *v);
 void d_set_int(struct daemon *d, const char *key, long long v);

@@ -42,6 +42,7 @@ extern const struct test e2e_tests_input[];
 extern const struct test e2e_tests_fit[];
 extern const struct test e2e_tests_checkpoint[];
 extern const struct test e2e_tests_edge[];
+extern const struct test e2e_tests_edges[];
 
 static const struct test *const tables[] = {
 	e2e_tests_redis,           /* first: the longest, started early */
@@ -50,7 +51,7 @@ static const struct test *const tables[] = {
 	e2e_tests_concurrency, e2e_tests_hardening, e2e_tests_crash, e2e_tests_status,
 	e2e_tests_durability, e2e_tests_evidence, e2e_tests_metrics,
 	e2e_tests_health, e2e_tests_input, e2e_tests_fit,
-	e2e_tests_checkpoint, e2e_tests_edge,
+	e2e_tests_checkpoint, e2e_tests_edge, e2e_tests_edges,
 };
 
 struct job {

@@ -172,6 +172,35 @@ int audit_submit(struct audit *a, const struct audit_event *ev, audit_done_fn do
 	return 0;
 }
 
+/* A mint waits for its minted row: here the row is durable at once. */
+int audit_submit_within(struct audit *a, const struct audit_event *ev, audit_done_fn done,
+                        void *ctx, int64_t give_up_mono_ms)
+{
+	(void)a;
+	(void)ev;
+	(void)give_up_mono_ms;
+	done(ctx, 0);
+	return 0;
+}
+
+int audit_submit_end(struct audit *a, const struct audit_event *ev)
+{
+	(void)a;
+	(void)ev;
+	return 0;
+}
+
+bool http_defer(struct http_req *r)
+{
+	(void)r;
+	return true;
+}
+
+void http_resume(struct http_req *r)
+{
+	(void)r;
+}
+
 int audit_lookup(struct audit *a, const char *page_id, struct audit_status *out)
 {
 	(void)a;
@@ -323,13 +352,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cur = &f;
 	app_open();
 	api_handle(&app, &req);
+	if (req.state_free != NULL)
+		req.state_free(req.state);
 	app_close();
 	cur = NULL;
 	if (keys)
 		app.cfg.api_keys.n = 0;
 
-	/* every request gets one answer, at once (the API port never defers:
-	 * there is no http_defer stub to link) */
+	/* every request gets one answer (a mint's once its row is durable:
+	 * at once with the stubs above) */
 	if (f.replies != 1)
 		abort();
 	if ((f.status == 200 || f.status == 201) && f.json != NULL &&

@@ -1,0 +1,627 @@
+/*
+ * edges: nothing is lost at the edges. A stop while twelve clients answer on
+ * kept-alive connections, answers whose clients went away before their 303,
+ * tens of thousands of challenges pending at a stop, an expiry burst with
+ * notify_on_expiry, and mints while the audit database is locked: every
+ * minted challenge ends in the log exactly once, every 200/303 has its rows,
+ * and the daemon exits 0 within stop_timeout.
+ */
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <netinet/in.h>
+#include <openssl/ssl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "mfa.h"
+#include "tests.h"
+
+/* ---- a client on one kept-alive connection ---- */
+
+struct kc {
+	CURL *c;
+	const char *cainfo;          /* NULL: plain HTTP */
+	char buf[4096];
+	size_t len;
+	char retry_after[16];
+};
+
+static size_t kc_body(char *p, size_t sz, size_t n, void *ud)
+{
+	struct kc *k = ud;
+	size_t len = sz * n, room = sizeof k->buf - 1 - k->len;
+
+	if (len < room)
+		room = len;
+	memcpy(k->buf + k->len, p, room);
+	k->len += room;
+	k->buf[k->len] = '\0';
+	return len;
+}
+
+static size_t kc_header(char *p, size_t sz, size_t n, void *ud)
+{
+	struct kc *k = ud;
+	size_t len = sz * n;
+
+	if (len > 13 && strncasecmp(p, "Retry-After:", 12) == 0)
+		snprintf(k->retry_after, sizeof k->retry_after, "%.*s", (int)(len - 12), p + 12);
+	return len;
+}
+
+static void kc_init(struct kc *k, const char *cainfo)
+{
+	memset(k, 0, sizeof *k);
+	k->c = curl_easy_init();
+	k->cainfo = cainfo;
+}
+
+static void kc_free(struct kc *k)
+{
+	if (k->c != NULL)
+		curl_easy_cleanup(k->c);
+	k->c = NULL;
+}
+
+/* One request on the handle's connection (reused while the server keeps it).
+ * The HTTP status, or -1 on a transport error. */
+static long kc_req(struct kc *k, const char *url, const char *ctype, const char *post, long timeout_ms)
+{
+	CURL *c = k->c;
+	struct curl_slist *hl = NULL;
+	long code = 0;
+	CURLcode rc;
+	char h[128];
+
+	k->len = 0;
+	k->buf[0] = '\0';
+	k->retry_after[0] = '\0';
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_PROXY, "");
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, kc_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, k);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, kc_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, k);
+	if (k->cainfo != NULL) {
+		curl_easy_setopt(c, CURLOPT_CAINFO, k->cainfo);
+		curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+	}
+	if (ctype != NULL) {
+		snprintf(h, sizeof h, "Content-Type: %s", ctype);
+		hl = curl_slist_append(hl, h);
+	}
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+	if (post != NULL) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, post);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(post));
+	} else {
+		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+	}
+	rc = curl_easy_perform(c);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+	curl_slist_free_all(hl);
+	if (rc != CURLE_OK)
+		return -1;
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	return code;
+}
+
+/* ---- the audit log, read from the test ---- */
+
+static long long db_count(struct t *t, const char *path, const char *sql, const char *arg)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	long long n = -1;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+		FAILF(t, "expected to open %s, got %s", path, db ? sqlite3_errmsg(db) : "no memory");
+		sqlite3_close(db);
+		return -1;
+	}
+	sqlite3_busy_timeout(db, 5000);
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+		if (arg != NULL)
+			sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			n = sqlite3_column_int64(st, 0);
+	}
+	if (n < 0)
+		FAILF(t, "expected to run \"%s\", got %s", sql, sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+#define SQL_ENDS "SELECT count(*) FROM audit_log WHERE page_id = ?1 AND event IN " \
+	"('approved', 'denied', 'canceled', 'locked', 'expired')"
+#define SQL_DECIDED "SELECT count(*) FROM audit_log WHERE page_id = ?1 AND event IN " \
+	"('approved', 'denied')"
+#define SQL_MINTED "SELECT count(*) FROM audit_log WHERE page_id = ?1 AND event = 'minted'"
+
+/* A write lock on the audit database, held from the test (an operator's
+ * sqlite3 shell, a backup): BEGIN IMMEDIATE, waiting out the writer. */
+static sqlite3 *db_lock(struct t *t, const char *path)
+{
+	sqlite3 *db = NULL;
+
+	if (sqlite3_open(path, &db) == SQLITE_OK) {
+		sqlite3_busy_timeout(db, 5000);
+		if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK)
+			return db;
+	}
+	FAILF(t, "expected to take a write lock on %s, got %s", path, db ? sqlite3_errmsg(db) : "no memory");
+	sqlite3_close(db);
+	return NULL;
+}
+
+/* ---- minting many ---- */
+
+#define PID_LEN 32
+#define MINT_RETRIES 100
+#define MINT_RETRY_MS 20
+
+struct mint_job {
+	struct daemon *d;
+	int from, n;                 /* challenge numbers */
+	int expires_in;              /* 0: the seed mint; else /v1/challenges with it */
+	char (*ids)[PID_LEN];
+	int failed;
+};
+
+static void *mint_thread(void *arg)
+{
+	struct mint_job *j = arg;
+	struct kc k;
+
+	kc_init(&k, j->d->api_tls ? j->d->cert_path : NULL);
+	for (int i = j->from; i < j->from + j->n; i++) {
+		char *url, *body = NULL;
+		long st;
+		cJSON *o;
+		const char *pid;
+
+		if (j->expires_in == 0) {
+			char *path = h_printf("/generate_dynamic_page?client_id=c%d&telefono=%%2B52155%08d"
+			                      "&flow_name=F&fecha_cumple=1990-01-02", i, i);
+			url = d_api_url(j->d, path);
+			free(path);
+		} else {
+			url = d_api_url(j->d, "/v1/challenges");
+			body = h_printf("{\"client_id\":\"c%d\",\"phone\":\"+52155%08d\",\"flow_name\":\"F\","
+			                "\"dob\":\"1990-01-02\",\"expires_in\":%d}", i, i, j->expires_in);
+		}
+		/* a 503 (the audit log busy) is retried, as a bot does */
+		for (int tries = 0; (st = kc_req(&k, url, body ? "application/json" : NULL, body, 10000)) == 503 &&
+		     tries < MINT_RETRIES; tries++)
+			h_sleep_ms(MINT_RETRY_MS);
+		free(url);
+		free(body);
+		o = st == 200 || st == 201 ? cJSON_Parse(k.buf) : NULL;
+		pid = o ? j_str(o, st == 200 ? "page_id" : "id") : NULL;
+		if (pid == NULL)
+			j->failed++;
+		else
+			snprintf(j->ids[i], PID_LEN, "%s", pid);
+		cJSON_Delete(o);
+	}
+	kc_free(&k);
+	return NULL;
+}
+
+/* Mints n challenges from `threads` clients on kept-alive connections;
+ * their page ids go to ids[0..n). */
+static int mint_many(struct t *t, struct daemon *d, int n, int threads, int expires_in,
+                     char (*ids)[PID_LEN])
+{
+	struct mint_job jobs[8];
+	pthread_t th[8];
+	int failed = 0;
+
+	for (int i = 0; i < threads; i++) {
+		jobs[i] = (struct mint_job){ d, i * (n / threads), i == threads - 1 ? n - i * (n / threads) :
+		                             n / threads, expires_in, ids, 0 };
+		pthread_create(&th[i], NULL, mint_thread, &jobs[i]);
+	}
+	for (int i = 0; i < threads; i++) {
+		pthread_join(th[i], NULL);
+		failed += jobs[i].failed;
+	}
+	if (failed > 0) {
+		FAILF(t, "expected %d mints to answer 200/201 with a page id, got %d that did not", n, failed);
+		return -1;
+	}
+	return 0;
+}
+
+/* A daemon with a plain-HTTP API (bulk minting) and no Chatfuel (dry run:
+ * results are still written to the outbox). */
+static struct daemon *edge_daemon(struct t *t)
+{
+	struct daemon *d = d_new(t, NULL);
+
+	d_set_bool(d, "api_tls", false);
+	d_del(d, "chatfuel_bot_id");
+	d_del(d, "chatfuel_token");
+	return d;
+}
+
+/* ---- SIGTERM while twelve clients answer ---- */
+
+#define SA_CLIENTS 12
+#define SA_EACH 8
+#define SA_ROUNDS 4
+
+struct sa_client {
+	struct daemon *d;
+	char (*ids)[PID_LEN];        /* this client's SA_EACH pages */
+	long status[SA_EACH];
+	pthread_barrier_t *go;
+};
+
+static void *sa_thread(void *arg)
+{
+	struct sa_client *c = arg;
+	struct kc k;
+	char *url = d_web_url(c->d, "/validate_answer");
+
+	kc_init(&k, c->d->cert_path);
+	pthread_barrier_wait(c->go);
+	for (int i = 0; i < SA_EACH; i++) {
+		char *body = h_printf("page_id=%s&respuesta=1", c->ids[i]);
+		c->status[i] = kc_req(&k, url, "application/x-www-form-urlencoded", body, 8000);
+		free(body);
+		h_sleep_ms(15);
+	}
+	kc_free(&k);
+	free(url);
+	return NULL;
+}
+
+static void test_sigterm_during_answers(struct t *t)
+{
+	struct daemon *d = edge_daemon(t);
+	static char ids[SA_CLIENTS * SA_EACH][PID_LEN];
+	int n303 = 0, n503 = 0;
+
+	for (int round = 0; round < SA_ROUNDS; round++) {
+		struct sa_client cl[SA_CLIENTS];
+		pthread_t th[SA_CLIENTS];
+		pthread_barrier_t go;
+
+		t_prefix(t, "round %d: ", round + 1);
+		REQUIRE(t, d_start(d, NULL) == 0);
+		memset(ids, 0, sizeof ids);
+		REQUIRE(t, mint_many(t, d, SA_CLIENTS * SA_EACH, 4, 0, ids) == 0);
+		pthread_barrier_init(&go, NULL, SA_CLIENTS + 1);
+		for (int i = 0; i < SA_CLIENTS; i++) {
+			cl[i] = (struct sa_client){ .d = d, .ids = &ids[i * SA_EACH], .go = &go };
+			pthread_create(&th[i], NULL, sa_thread, &cl[i]);
+		}
+		pthread_barrier_wait(&go);
+		h_sleep_ms(30 + 25 * round);       /* into the answers, at another point each round */
+		int stop_rc = d_stop(d);
+		for (int i = 0; i < SA_CLIENTS; i++)
+			pthread_join(th[i], NULL);
+		pthread_barrier_destroy(&go);
+		EXPECT(t, stop_rc == 0, "expected exit 0 after SIGTERM during answers");
+		for (int i = 0; i < SA_CLIENTS; i++) {
+			for (int j = 0; j < SA_EACH; j++) {
+				const char *pid = cl[i].ids[j];
+				long st = cl[i].status[j];
+				long long ends = db_count(t, d->db_path, SQL_ENDS, pid);
+				BAIL(t);
+				EXPECT(t, ends == 1, "expected page %s (answer status %ld) to end in the log "
+				       "exactly once, got %lld end rows", pid, st, ends);
+				EXPECT(t, st == 303 || st == 503 || st == -1,
+				       "expected 303, the 503 retry page or a closed connection, got %ld", st);
+				if (st == 303) {
+					n303++;
+					EXPECT(t, db_count(t, d->db_path, SQL_DECIDED, pid) == 1,
+					       "expected the 303 for page %s to have its decision row", pid);
+				}
+				n503 += st == 503;
+			}
+		}
+	}
+	t_prefix(t, "%s", "");
+	/* the stop fell into the answers: some were answered, not all */
+	EXPECT(t, n303 > 0, "expected some 303 answers over %d rounds, got none", SA_ROUNDS);
+	EXPECT(t, n303 < SA_ROUNDS * SA_CLIENTS * SA_EACH,
+	       "expected the stops to fall into the answers (some not 303), got all %d answered", n303);
+	(void)n503;
+}
+
+/* ---- answers whose client left before the 303, then SIGTERM ---- */
+
+#define AB_CLIENTS 48
+#define AB_STOP_TIMEOUT_S 3
+
+struct ab_client {
+	struct daemon *d;
+	const char *pid;
+	bool at_once;                /* reset soon after sending, else give up after a while */
+	int delay_ms;                /* from sending to the reset */
+	long status;
+};
+
+/* Sends the answer over a fresh TLS connection and resets it soon after,
+ * without reading: the person closes the tab right after tapping. 0, or -1. */
+static int tls_post_and_close(int port, const char *body, int delay_ms)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0), rc = -1;
+	SSL *ssl = NULL;
+	char *req = NULL;
+
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	if (ctx == NULL || fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
+		goto out;
+	ssl = SSL_new(ctx);
+	SSL_set_fd(ssl, fd);
+	if (SSL_connect(ssl) != 1)
+		goto out;
+	req = h_printf("POST /validate_answer HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+	               "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %zu\r\n\r\n%s",
+	               strlen(body), body);
+	if (SSL_write(ssl, req, (int)strlen(req)) == (int)strlen(req))
+		rc = 0;
+	h_sleep_ms(delay_ms);     /* the server may have the answer (and defer it) ... */
+	{
+		struct linger lg = { 1, 0 };     /* a reset, as a killed browser tab sends */
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+	}
+out:
+	free(req);
+	SSL_free(ssl);
+	if (fd >= 0)
+		close(fd);
+	SSL_CTX_free(ctx);
+	return rc;
+}
+
+static void *ab_thread(void *arg)
+{
+	struct ab_client *c = arg;
+	char *body = h_printf("page_id=%s&respuesta=1", c->pid);
+
+	if (c->at_once) {
+		c->status = tls_post_and_close(c->d->web_port, body, c->delay_ms) == 0 ? -1 : -2;
+	} else {
+		struct kc k;
+		char *url = d_web_url(c->d, "/validate_answer");
+		kc_init(&k, c->d->cert_path);
+		c->status = kc_req(&k, url, "application/x-www-form-urlencoded", body, 600);   /* gives up */
+		kc_free(&k);
+		free(url);
+	}
+	free(body);
+	return NULL;
+}
+
+static void test_abandoned_answers_then_sigterm(struct t *t)
+{
+	struct daemon *d = edge_daemon(t);
+	static char ids[AB_CLIENTS][PID_LEN];
+	struct ab_client cl[AB_CLIENTS];
+	pthread_t th[AB_CLIENTS];
+	sqlite3 *db = NULL;
+
+	d_set_int(d, "stop_timeout", AB_STOP_TIMEOUT_S);
+	REQUIRE(t, d_start(d, NULL) == 0);
+	REQUIRE(t, mint_many(t, d, AB_CLIENTS, 2, 0, ids) == 0);
+	/* hold the answers back: their rows cannot be written while we hold the lock */
+	REQUIRE(t, (db = db_lock(t, d->db_path)) != NULL);
+	for (int i = 0; i < AB_CLIENTS; i++) {
+		cl[i] = (struct ab_client){ d, ids[i], i % 4 != 3, (i % 8) * 10, 0 };
+		pthread_create(&th[i], NULL, ab_thread, &cl[i]);
+	}
+	for (int i = 0; i < AB_CLIENTS; i++)
+		pthread_join(th[i], NULL);
+	h_sleep_ms(300);     /* the last answers reach their handler */
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(db);
+	for (int i = 0; i < AB_CLIENTS; i++)
+		EXPECT(t, cl[i].status == -1, "expected client %d to give up before its answer, got %ld", i,
+		       cl[i].status);
+	h_sleep_ms(1500);     /* the rows are written, the answers go to closed connections */
+	long long t0 = h_mono_ms();
+	int rc = d_stop_within(d, SIGTERM, AB_STOP_TIMEOUT_S * 1000 + 1000);
+	long long took = h_mono_ms() - t0;
+	EXPECT(t, rc == 0, "expected exit 0 after SIGTERM with abandoned answers");
+	EXPECT(t, took <= AB_STOP_TIMEOUT_S * 1000, "expected the stop within stop_timeout (%d s), took %lld ms",
+	       AB_STOP_TIMEOUT_S, took);
+	/* A reset may reach the server before the request did: then the page
+	 * was never answered and is canceled at the stop. */
+	for (int i = 0; i < AB_CLIENTS; i++) {
+		EXPECT(t, db_count(t, d->db_path, SQL_ENDS, ids[i]) == 1,
+		       "expected page %s to end in the log exactly once", ids[i]);
+		if (!cl[i].at_once)
+			EXPECT(t, db_count(t, d->db_path, SQL_DECIDED, ids[i]) == 1,
+			       "expected the abandoned answer for page %s to be decided in the log", ids[i]);
+	}
+}
+
+/* ---- tens of thousands pending at a stop ---- */
+
+#define PS_PENDING 20000
+
+static void test_pending_at_stop_all_canceled(struct t *t)
+{
+	struct daemon *d = edge_daemon(t);
+	static char ids[PS_PENDING][PID_LEN];
+
+	REQUIRE(t, d_start(d, NULL) == 0);
+	REQUIRE(t, mint_many(t, d, PS_PENDING, 4, 0, ids) == 0);
+	long long t0 = h_mono_ms();
+	int rc = d_stop_within(d, SIGTERM, 8000 + 1000);
+	long long took = h_mono_ms() - t0;
+	EXPECT(t, rc == 0, "expected exit 0 after SIGTERM with %d pending", PS_PENDING);
+	EXPECT(t, took <= 8000, "expected the stop within stop_timeout (8 s), took %lld ms", took);
+	EXPECT_INT(t, "canceled rows", PS_PENDING,
+	           db_count(t, d->db_path, "SELECT count(*) FROM audit_log WHERE event = 'canceled'", NULL));
+	EXPECT_INT(t, "minted rows", PS_PENDING,
+	           db_count(t, d->db_path, "SELECT count(*) FROM audit_log WHERE event = 'minted'", NULL));
+}
+
+/* ---- an expiry burst with notify_on_expiry ---- */
+
+#define EB_CHALLENGES 5000
+#define EB_EXPIRES_S 10            /* the shortest expires_in */
+#define EB_WAIT_MS 15000
+
+static void test_expiry_burst_each_row_and_result(struct t *t)
+{
+	struct daemon *d = edge_daemon(t);
+	static char ids[EB_CHALLENGES][PID_LEN];
+	long long expired = 0;
+
+	d_set_bool(d, "notify_on_expiry", true);
+	REQUIRE(t, d_start(d, NULL) == 0);
+	long long t0 = h_mono_ms();
+	REQUIRE(t, mint_many(t, d, EB_CHALLENGES, 4, EB_EXPIRES_S, ids) == 0);
+	EXPECT(t, h_mono_ms() - t0 < EB_EXPIRES_S * 1000,
+	       "expected the mints to finish before the first expiry, took %lld ms", h_mono_ms() - t0);
+	for (long long end = t0 + EB_EXPIRES_S * 1000 + EB_WAIT_MS; h_mono_ms() < end; h_sleep_ms(250)) {
+		expired = db_count(t, d->db_path, "SELECT count(*) FROM audit_log WHERE event = 'expired'", NULL);
+		BAIL(t);
+		if (expired >= EB_CHALLENGES)
+			break;
+	}
+	EXPECT_INT(t, "expired rows after the burst", EB_CHALLENGES, expired);
+	EXPECT_INT(t, "distinct pages with an expired row", EB_CHALLENGES,
+	           db_count(t, d->db_path, "SELECT count(DISTINCT page_id) FROM audit_log WHERE event = 'expired'",
+	                    NULL));
+	EXPECT_INT(t, "outbox rows of expired challenges", EB_CHALLENGES,
+	           db_count(t, d->db_path, "SELECT count(*) FROM outbox o JOIN audit_log a ON a.id = o.audit_id "
+	                    "WHERE a.event = 'expired' AND o.kind = 'chatfuel'", NULL));
+	EXPECT(t, d_stop(d) == 0, "expected a clean exit");
+}
+
+/* ---- mints while the audit database is locked ---- */
+
+#define ML_THREADS 3
+#define ML_ANSWER_WAIT_S 2
+#define ML_LOCK_MS 5000
+#define ML_AFTER_MS 1500
+#define ML_MAX 256
+
+struct ml_job {
+	struct daemon *d;
+	int t;
+	atomic_bool *locked, *done;
+	int n200, n503, n503_no_retry, n200_no_row, nother, n200_locked;
+	char ids[ML_MAX][PID_LEN];
+	int nids;
+};
+
+static void *ml_thread(void *arg)
+{
+	struct ml_job *j = arg;
+	struct kc k;
+
+	kc_init(&k, NULL);
+	for (int i = 0; !atomic_load(j->done) && i < ML_MAX; i++) {
+		char *path = h_printf("/generate_dynamic_page?client_id=l%d-%d&telefono=%%2B521556%02d%05d"
+		                      "&flow_name=F&fecha_cumple=1990-01-02", j->t, i, j->t, i);
+		char *url = d_api_url(j->d, path);
+		bool locked_before = atomic_load(j->locked);
+		long st = kc_req(&k, url, NULL, NULL, 10000);
+		free(path);
+		free(url);
+		if (st == 200) {
+			cJSON *o = cJSON_Parse(k.buf);
+			const char *pid = o ? j_str(o, "page_id") : NULL;
+			j->n200++;
+			if (locked_before && atomic_load(j->locked))
+				j->n200_locked++;
+			if (pid != NULL) {
+				/* the row is durable when the bot has the link */
+				if (db_count(j->d->t, j->d->db_path, SQL_MINTED, pid) != 1)
+					j->n200_no_row++;
+				snprintf(j->ids[j->nids++], PID_LEN, "%s", pid);
+			}
+			cJSON_Delete(o);
+		} else if (st == 503) {
+			j->n503++;
+			if (atoi(k.retry_after) < 1)
+				j->n503_no_retry++;
+		} else {
+			j->nother++;
+		}
+	}
+	kc_free(&k);
+	return NULL;
+}
+
+static void test_mints_during_db_lock(struct t *t)
+{
+	struct daemon *d = edge_daemon(t);
+	struct ml_job *jobs = calloc(ML_THREADS, sizeof *jobs);
+	pthread_t th[ML_THREADS];
+	atomic_bool locked = true, done = false;
+	sqlite3 *db = NULL;
+	int n200 = 0, n503 = 0;
+
+	REQUIRE(t, jobs != NULL);
+	d_set_int(d, "answer_wait", ML_ANSWER_WAIT_S);
+	REQUIRE(t, d_start(d, NULL) == 0);
+	REQUIRE(t, (db = db_lock(t, d->db_path)) != NULL);
+	for (int i = 0; i < ML_THREADS; i++) {
+		jobs[i] = (struct ml_job){ .d = d, .t = i, .locked = &locked, .done = &done };
+		pthread_create(&th[i], NULL, ml_thread, &jobs[i]);
+	}
+	h_sleep_ms(ML_LOCK_MS);
+	atomic_store(&locked, false);
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(db);
+	h_sleep_ms(ML_AFTER_MS);
+	atomic_store(&done, true);
+	for (int i = 0; i < ML_THREADS; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < ML_THREADS; i++) {
+		struct ml_job *j = &jobs[i];
+		n200 += j->n200;
+		n503 += j->n503;
+		EXPECT(t, j->n200_no_row == 0, "expected every 200 to have its minted row when it came, "
+		       "got %d without", j->n200_no_row);
+		EXPECT(t, j->n200_locked == 0, "expected no 200 while the database was locked, got %d",
+		       j->n200_locked);
+		EXPECT(t, j->n503_no_retry == 0, "expected every 503 to carry Retry-After, got %d without",
+		       j->n503_no_retry);
+		EXPECT(t, j->nother == 0, "expected only 200 or 503, got %d others", j->nother);
+	}
+	EXPECT(t, n503 >= ML_THREADS, "expected the mints during the lock to get 503, got %d", n503);
+	EXPECT(t, n200 > 0, "expected mints after the lock to get 200, got none");
+	/* the withdrawn mints never reach the log, not even once the lock is gone */
+	h_sleep_ms(500);
+	EXPECT_INT(t, "minted rows (one per 200)", n200,
+	           db_count(t, d->db_path, "SELECT count(*) FROM audit_log WHERE event = 'minted'", NULL));
+	EXPECT(t, d_stop(d) == 0, "expected a clean exit");
+	EXPECT_INT(t, "canceled rows at the stop (one per 200)", n200,
+	           db_count(t, d->db_path, "SELECT count(*) FROM audit_log WHERE event = 'canceled'", NULL));
+	free(jobs);
+}
+
+const struct test e2e_tests_edges[] = {
+	{ "edges_sigterm_during_answers_from_12_clients", test_sigterm_during_answers, NULL },
+	{ "edges_abandoned_answers_then_sigterm", test_abandoned_answers_then_sigterm, NULL },
+	{ "edges_pending_at_stop_all_canceled", test_pending_at_stop_all_canceled, NULL },
+	{ "edges_expiry_burst_each_row_and_result", test_expiry_burst_each_row_and_result, NULL },
+	{ "edges_mints_during_db_lock", test_mints_during_db_lock, NULL },
+	{ NULL, NULL, NULL },
+};
