@@ -98,6 +98,11 @@ struct outbox_sender;
 struct outbox_sender *outbox_sender_open(const char *db_path, int64_t started_ms);
 void outbox_sender_close(struct outbox_sender *s);
 
+/* Makes the pending rows of kind ("chatfuel", "webhook"; NULL: every kind)
+ * due at now: after an outage ends, rows in backoff go at once. 0 or -1
+ * (logged). */
+int outbox_make_due(struct outbox_sender *s, const char *kind, int64_t now);
+
 /* The pending rows due at now, oldest due first, at most limit: start, then
  * next until it returns 0, then end. */
 void outbox_due_start(struct outbox_sender *s, int64_t now, int limit);

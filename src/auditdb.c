@@ -230,6 +230,40 @@ fail:
 	return -1;
 }
 
+/* Says what the operator must fix when the database's directory or file
+ * cannot be written: SQLite would only say "unable to open database file"
+ * or "attempt to write a readonly database". 0 when both look writable. */
+static int check_writable(const char *path)
+{
+	char dir[AUDITDB_PATH_MAX + 1];
+	const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+	int e;
+
+	if (slash == NULL)
+		strcpy(dir, ".");
+	else if (slash == path)
+		strcpy(dir, "/");
+	else
+		snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+	if (access(dir, W_OK | X_OK) != 0) {
+		e = errno;
+		if (e == ENOENT || e == ENOTDIR)
+			log_error("audit: cannot open %s: directory %s does not exist", path, dir);
+		else
+			log_error("audit: cannot open %s: %s on directory %s: mnmfa needs to create %s, "
+			          "%s-wal and %s-shm there", path, e == EACCES ? "permission denied" :
+			          e == EROFS ? "read-only file system" : strerror(e), dir, base, base, base);
+		return -1;
+	}
+	if (access(path, R_OK | W_OK) != 0 && errno != ENOENT) {
+		e = errno;
+		log_error("audit: cannot open %s for writing: %s", path,
+		          e == EACCES ? "permission denied on the file" : strerror(e));
+		return -1;
+	}
+	return 0;
+}
+
 int auditdb_open(const char *path, sqlite3 **out)
 {
 	sqlite3 *db = NULL;
@@ -238,6 +272,8 @@ int auditdb_open(const char *path, sqlite3 **out)
 	bool wal;
 
 	*out = NULL;
+	if (check_writable(path) != 0)
+		return -1;
 	/* Create the file ourselves so that it, and the -wal/-shm files SQLite
 	 * derives from its mode, are private: they hold phone numbers. */
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);

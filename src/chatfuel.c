@@ -1,8 +1,10 @@
 /*
  * chatfuel: building Broadcasting API requests and reading their answers,
  * with no transfer of its own (notify.c sends). Chatfuel answers 200 with
- * "success": false when it could not run the flow for now, so a 2xx alone is
- * not a delivery.
+ * "success": false when it could not run the flow for now, so such a 2xx is
+ * retried; a 2xx with "success": true, or with nothing readable (no body, not
+ * JSON; a body cut at NOTIFY_RESP_MAX is read as far as it goes), is a
+ * delivery.
  *
  * The token goes into the query (that is how the Broadcasting API takes it),
  * so the full URL is a secret: it is kept in one allocation the caller wipes,
@@ -118,13 +120,29 @@ void chatfuel_redact(const struct chatfuel *cf, char *s, size_t cap)
 	delivery_redact(s, cap, cf->token_esc);
 }
 
-static bool says_success(const char *body, size_t len)
+/* What a 2xx body says: 1 "success": true, 0 "success" anything else, -1
+ * nothing (no body, not JSON, or cut at the cap without the key). A body
+ * cut at the cap is not JSON; its "success" is then read off the text. */
+static int says_success(const char *body, size_t len)
 {
-	cJSON *j = cJSON_ParseWithLength(body, len);
-	bool ok = j != NULL && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "success"));
+	cJSON *j;
+	const char *p, *end;
+	int said;
 
-	cJSON_Delete(j);
-	return ok;
+	if (body == NULL || len == 0)
+		return -1;
+	if ((j = cJSON_ParseWithLength(body, len)) != NULL) {
+		said = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "success")) ? 1 : 0;
+		cJSON_Delete(j);
+		return said;
+	}
+	end = body + len;
+	p = memmem(body, len, "\"success\"", 9);
+	if (p == NULL)
+		return -1;
+	for (p += 9; p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n' || *p == ':'); p++)
+		;
+	return (size_t)(end - p) >= 4 && memcmp(p, "true", 4) == 0 ? 1 : 0;
 }
 
 enum delivery_verdict chatfuel_judge(long status, const char *body, size_t len, char *err,
@@ -134,7 +152,9 @@ enum delivery_verdict chatfuel_judge(long status, const char *body, size_t len, 
 
 	if (status < 200 || status > 299)
 		return delivery_judge_status(status, body, len, err, cap);
-	if (body != NULL && says_success(body, len))
+	/* "success": true, or a 2xx that says nothing we can read (an empty or
+	 * non-JSON body): delivered. Only a "success" that is not true retries. */
+	if (says_success(body, len) != 0)
 		return DELIVERY_SENT;
 	if (err != NULL && cap > 0) {
 		delivery_excerpt(body, len, excerpt, sizeof excerpt);

@@ -47,6 +47,7 @@
 #define NOTIFY_IDLE_MS 1000                  /* longest sleep without a wake: a safety net */
 #define NOTIFY_STOP_POLL_MS 50
 #define NOTIFY_RATE_WINDOW_MS 1000           /* chatfuel_rps counts requests per this window */
+#define NOTIFY_RATE_SLACK_MS 50              /* spacing of window+slack / rps: arrivals stay under rps */
 #define NOTIFY_USER_AGENT "mnmfa"
 
 struct xfer {
@@ -60,6 +61,14 @@ struct xfer {
 	struct curl_slist *hdrs;
 	char errbuf[CURL_ERROR_SIZE];
 	struct buf resp;                   /* at most NOTIFY_RESP_MAX bytes */
+	bool cut;                          /* the answer went past NOTIFY_RESP_MAX: read no further */
+};
+
+/* One destination's state (Chatfuel, the webhook), sender thread only. */
+struct dest {
+	int64_t paused_until;              /* mono_ms: a 429/503 Retry-After holds every send */
+	bool failing;                      /* an attempt failed since the last delivery */
+	bool recovered;                    /* delivered after failures: make its waiting rows due */
 };
 
 struct notify {
@@ -80,8 +89,9 @@ struct notify {
 	int ninflight;
 	struct outbox_outcome *upds;       /* outcomes not yet recorded */
 	size_t nupd, capupd;
-	int64_t *sent_at;                  /* ring of the last rps Chatfuel send times (mono) */
-	int rps, sent_pos;
+	int64_t next_send;                 /* mono_ms: the next Chatfuel send may start then */
+	int64_t send_interval;             /* ms between Chatfuel sends: an even pace under rps */
+	struct dest dest[2];               /* [0] webhook, [1] Chatfuel */
 	uint64_t rng;
 
 	_Atomic uint64_t st_sent, st_retried, st_failed, st_skipped;
@@ -187,9 +197,16 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
 	struct xfer *x = ud;
 	size_t len = size * nmemb, room = NOTIFY_RESP_MAX - x->resp.len;
 
-	if (room > 0)
-		buf_add(&x->resp, p, len < room ? len : room);
-	return len;         /* past the cap the rest is read and dropped */
+	if (len > room) {
+		/* Past the cap the answer is read no further (curl stops the
+		 * transfer) and judged by what was read. */
+		if (room > 0)
+			buf_add(&x->resp, p, room);
+		x->cut = true;
+		return 0;
+	}
+	buf_add(&x->resp, p, len);
+	return len;
 }
 
 static void xfer_free(struct xfer *x)
@@ -258,17 +275,17 @@ fail:
 	return NULL;
 }
 
-/* Chatfuel allows chatfuel_rps requests per second per bot: a request may go
- * when the rps-th last one is more than a window old. Returns 0 and counts the
- * request, or the milliseconds until one may go. */
+/* Chatfuel allows chatfuel_rps requests per second per bot: sends are paced
+ * evenly (a token bucket holding one token, refilled every send_interval),
+ * so no sliding second sees more than rps and there are no bursts. Returns
+ * 0 and takes the token, or the milliseconds until it is back. */
 static int64_t rate_take(struct notify *n)
 {
-	int64_t now = mono_ms(), oldest = n->sent_at[n->sent_pos];
+	int64_t now = mono_ms();
 
-	if (now - oldest < NOTIFY_RATE_WINDOW_MS)
-		return oldest + NOTIFY_RATE_WINDOW_MS - now;
-	n->sent_at[n->sent_pos] = now;
-	n->sent_pos = (n->sent_pos + 1) % n->rps;
+	if (now < n->next_send)
+		return n->next_send - now;
+	n->next_send = now + n->send_interval;
 	return 0;
 }
 
@@ -311,6 +328,12 @@ static int64_t fill(struct notify *n, int64_t now)
 			atomic_fetch_add_explicit(&n->st_skipped, 1, memory_order_relaxed);
 			continue;
 		}
+		if (mono_ms() < n->dest[chatfuel].paused_until) {
+			/* held by a Retry-After: not before then, for any row */
+			int64_t w = n->dest[chatfuel].paused_until - mono_ms();
+			rate_wait = rate_wait < 0 || w < rate_wait ? w : rate_wait;
+			continue;
+		}
 		if (chatfuel) {
 			int64_t w = rate_take(n);
 			if (w > 0) {
@@ -329,6 +352,30 @@ static int64_t fill(struct notify *n, int64_t now)
 	return rate_wait;
 }
 
+/* A 429/503's Retry-After (ms, 0 if none), capped at
+ * NOTIFY_RETRY_AFTER_MAX_MS (said in the log); it holds every send to that
+ * destination until then, not only this row's. */
+static int64_t retry_after(struct notify *n, struct xfer *x, const char *what)
+{
+	curl_off_t ra = 0;
+	int64_t ms;
+
+	if (curl_easy_getinfo(x->easy, CURLINFO_RETRY_AFTER, &ra) != CURLE_OK || ra <= 0)
+		return 0;
+	ms = (int64_t)ra * 1000;
+	if (ms > NOTIFY_RETRY_AFTER_MAX_MS) {
+		log_warn("notify: %s asked to wait %lld s (Retry-After); waiting the cap of %lld s instead",
+		         what, (long long)ra, (long long)(NOTIFY_RETRY_AFTER_MAX_MS / 1000));
+		ms = NOTIFY_RETRY_AFTER_MAX_MS;
+	}
+	if (mono_ms() + ms > n->dest[x->chatfuel].paused_until) {
+		n->dest[x->chatfuel].paused_until = mono_ms() + ms;
+		log_warn("notify: %s answered %s with Retry-After %lld s: no sends to it until then", what,
+		         "429/503", (long long)(ms / 1000));
+	}
+	return ms;
+}
+
 /* Decides what one finished request means for its row. */
 static void finish(struct notify *n, struct xfer *x, CURLcode res)
 {
@@ -340,6 +387,11 @@ static void finish(struct notify *n, struct xfer *x, CURLcode res)
 	enum delivery_verdict v;
 
 	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
+	if (res == CURLE_WRITE_ERROR && x->cut && code > 0) {
+		log_debug("notify: %s row %lld: answer longer than %d bytes, judged by its start", what,
+		          (long long)x->row_id, NOTIFY_RESP_MAX);
+		res = CURLE_OK;
+	}
 	if (res != CURLE_OK) {
 		snprintf(err, sizeof err, "%s%s%s", curl_easy_strerror(res), x->errbuf[0] ? ": " : "",
 		         x->errbuf);
@@ -354,15 +406,16 @@ static void finish(struct notify *n, struct xfer *x, CURLcode res)
 			          (long long)x->row_id, code, attempts);
 			push_upd(n, x->row_id, OUTBOX_SENT, 0, code, NULL);
 			atomic_fetch_add_explicit(&n->st_sent, 1, memory_order_relaxed);
+			if (n->dest[x->chatfuel].failing) {
+				n->dest[x->chatfuel].failing = false;
+				n->dest[x->chatfuel].recovered = true;
+			}
 			return;
 		}
-		if (code == 429 || code == 503) {
-			curl_off_t ra = 0;
-			if (curl_easy_getinfo(x->easy, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
-				at_least = (int64_t)ra * 1000 < NOTIFY_RETRY_AFTER_MAX_MS ?
-				           (int64_t)ra * 1000 : NOTIFY_RETRY_AFTER_MAX_MS;
-		}
+		if (code == 429 || code == 503)
+			at_least = retry_after(n, x, what);
 	}
+	n->dest[x->chatfuel].failing = true;
 	redact_all(n, err, sizeof err);
 	if (v == DELIVERY_RETRY) {
 		int64_t d = backoff(attempts, n->t.backoff_base_ms, n->t.backoff_cap_ms, jitter_rng,
@@ -414,6 +467,21 @@ static void reap(struct notify *n)
 	}
 }
 
+/* A destination answered again after failures: the rows waiting in backoff
+ * for it are due now, not at their backoff (after the outcomes are written,
+ * so that none of them is set back). */
+static void make_recovered_due(struct notify *n)
+{
+	for (int chatfuel = 0; chatfuel < 2; chatfuel++) {
+		if (!n->dest[chatfuel].recovered || n->nupd > 0)
+			continue;
+		n->dest[chatfuel].recovered = false;
+		if (outbox_make_due(n->outbox, chatfuel ? "chatfuel" : "webhook", now_ms()) == 0)
+			log_info("notify: %s answers again; the results waiting for it are sent now",
+			         chatfuel ? "chatfuel" : "webhook");
+	}
+}
+
 /* How long the loop may sleep in curl_multi_poll, at most NOTIFY_IDLE_MS (a
  * safety net). The poll ends earlier by itself for the other two sources: the
  * sockets and timers of in-flight transfers, and wake requests (notify_wake
@@ -451,6 +519,7 @@ static void *sender_main(void *arg)
 		curl_multi_perform(n->multi, &running);
 		reap(n);
 		flush(n);
+		make_recovered_due(n);
 		now = now_ms();
 		if (n->ninflight < NOTIFY_INFLIGHT_MAX) {
 			rate_wait = fill(n, now);
@@ -491,7 +560,6 @@ static void notify_free(struct notify *n)
 	chatfuel_free(n->cf);
 	webhook_free(n->wh);
 	free(n->upds);
-	free(n->sent_at);
 	free(n);
 	curl_global_cleanup();
 }
@@ -522,10 +590,8 @@ struct notify *notify_start_timing(const struct config *cfg, const struct notify
 		                     cfg->chatfuel_bot_id, cfg->chatfuel_token);
 	if (webhook_new(cfg->webhook_url, cfg->webhook_secret, &n->wh) != 0)
 		goto fail;
-	n->rps = cfg->chatfuel_rps;                         /* config: 1..1000 */
-	n->sent_at = xcalloc((size_t)n->rps, sizeof *n->sent_at);
-	for (int i = 0; i < n->rps; i++)
-		n->sent_at[i] = INT64_MIN / 2;
+	/* config: chatfuel_rps 1..1000, so at least 1 ms */
+	n->send_interval = (NOTIFY_RATE_WINDOW_MS + NOTIFY_RATE_SLACK_MS) / cfg->chatfuel_rps;
 	if (crypto_random(&n->rng, sizeof n->rng) != 0 || n->rng == 0)
 		n->rng = (uint64_t)mono_ms() | 1;
 

@@ -201,7 +201,7 @@ int outbox_write(struct outbox_writer *w, const struct outbox_result *r, int64_t
 
 struct outbox_sender {
 	sqlite3 *db;
-	sqlite3_stmt *sel_due, *sel_next, *upd;
+	sqlite3_stmt *sel_due, *sel_next, *upd, *upd_due;
 	/* sel_due's columns, by name */
 	int c_id, c_kind, c_created, c_attempts, c_client, c_flow, c_validated, c_target, c_body;
 	int c_a_id, c_a_event, c_a_page, c_a_client, c_a_flow;   /* the audit row it points at */
@@ -211,17 +211,14 @@ struct outbox_sender {
 struct outbox_sender *outbox_sender_open(const char *db_path, int64_t started_ms)
 {
 	struct outbox_sender *s = xcalloc(1, sizeof *s);
-	sqlite3_stmt *st = NULL;
 
 	if (auditdb_open(db_path, &s->db) != 0)
 		goto fail;
-	if (prepare(s->db, "UPDATE outbox SET next_attempt_ms = :now "
-	                   "WHERE state = 'pending' AND next_attempt_ms > :now", &st) != 0)
+	if (prepare(s->db, "UPDATE outbox SET next_attempt_ms = :now WHERE state = 'pending' "
+	                   "AND next_attempt_ms > :now AND (:kind IS NULL OR kind = :kind)",
+	                   &s->upd_due) != 0)
 		goto fail;
-	bind_int64(st, ":now", started_ms);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		log_warn("notify: cannot make pending rows due: %s", sqlite3_errmsg(s->db));
-	sqlite3_finalize(st);
+	outbox_make_due(s, NULL, started_ms);
 	/* Each due row with the chained audit row it claims to come from, so
 	 * that a row written into the outbox by hand is never sent. */
 	if (prepare(s->db, "SELECT o.id AS id, o.kind AS kind, o.created_ms AS created_ms, "
@@ -265,6 +262,26 @@ fail:
 	return NULL;
 }
 
+int outbox_make_due(struct outbox_sender *s, const char *kind, int64_t now)
+{
+	sqlite3_stmt *st = s->upd_due;
+	int rc;
+
+	bind_int64(st, ":now", now);
+	if (kind == NULL)
+		sqlite3_bind_null(st, sqlite3_bind_parameter_index(st, ":kind"));
+	else
+		sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":kind"), kind, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE) {
+		log_warn("notify: cannot make pending rows due: %s", sqlite3_errmsg(s->db));
+		return -1;
+	}
+	return 0;
+}
+
 void outbox_sender_close(struct outbox_sender *s)
 {
 	if (s == NULL)
@@ -272,6 +289,7 @@ void outbox_sender_close(struct outbox_sender *s)
 	sqlite3_finalize(s->sel_due);
 	sqlite3_finalize(s->sel_next);
 	sqlite3_finalize(s->upd);
+	sqlite3_finalize(s->upd_due);
 	if (s->db != NULL && sqlite3_close(s->db) != SQLITE_OK)
 		log_error("notify: closing the database: %s", sqlite3_errmsg(s->db));
 	free(s);

@@ -305,6 +305,9 @@ int server_run(struct app *app)
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	/* A write past RLIMIT_FSIZE then fails with EFBIG, an error the audit
+	 * writer retries like a full disk, instead of killing the process. */
+	signal(SIGXFSZ, SIG_IGN);
 
 	port_conn_limits(raise_nofile(), cfg->threads, &web_conns, &api_conns);
 	if (certgen_ensure(cfg->tls_cert, cfg->tls_key, cfg->tls_autogen) < 0)

@@ -30,6 +30,9 @@ struct fake_cf {
 	int fail_status;
 	int fail_times;
 	int delay_ms;
+	int retry_after_s;            /* on scripted failures, when > 0 */
+	size_t body_size;             /* success answers padded to this many bytes, when > 0 */
+	char *big_body;
 };
 
 struct pending {
@@ -164,19 +167,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		f->calls[f->ncalls++] = c;
 		p->c = NULL;                   /* the list owns it now */
 	}
-	int delay = f->delay_ms;
+	int delay = f->delay_ms, retry_after = f->retry_after_s;
+	const char *big = f->big_body;
 	pthread_mutex_unlock(&f->mu);
 	if (delay > 0)
 		h_sleep_ms(delay);             /* a slow Chatfuel */
 
 	static const char ok[] = "{\"success\": true, \"result\": \"ok\"}";
 	static const char bad[] = "{\"success\": false, \"result\": \"scripted failure\"}";
-	const char *body = status == MHD_HTTP_OK ? ok : bad;
+	const char *body = status == MHD_HTTP_OK ? (big != NULL ? big : ok) : bad;
 	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *)body,
 	                                                         MHD_RESPMEM_PERSISTENT);
 	if (r == NULL)
 		return MHD_NO;
 	MHD_add_response_header(r, "Content-Type", "application/json");
+	if (status != MHD_HTTP_OK && retry_after > 0) {
+		char ra[16];
+		snprintf(ra, sizeof ra, "%d", retry_after);
+		MHD_add_response_header(r, "Retry-After", ra);
+	}
 	enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, r);
 	MHD_destroy_response(r);
 	return ret;
@@ -224,6 +233,7 @@ void fake_stop(struct fake_cf *f)
 	for (int i = 0; i < f->ncalls; i++)
 		call_free(f->calls[i]);
 	pthread_mutex_destroy(&f->mu);
+	free(f->big_body);
 	free(f);
 }
 
@@ -242,6 +252,29 @@ void fake_fail_next(struct fake_cf *f, int status, int times)
 	pthread_mutex_lock(&f->mu);
 	f->fail_status = status;
 	f->fail_times = times;
+	pthread_mutex_unlock(&f->mu);
+}
+
+void fake_retry_after(struct fake_cf *f, int seconds)
+{
+	pthread_mutex_lock(&f->mu);
+	f->retry_after_s = seconds;
+	pthread_mutex_unlock(&f->mu);
+}
+
+void fake_big_success(struct fake_cf *f, size_t size)
+{
+	static const char head[] = "{\"success\": true, \"result\": \"";
+	char *b = malloc(size + 1);
+
+	if (b == NULL || size < sizeof head + 2)
+		abort();
+	memcpy(b, head, sizeof head - 1);
+	memset(b + sizeof head - 1, 'x', size - (sizeof head - 1) - 2);
+	memcpy(b + size - 2, "\"}", 3);
+	pthread_mutex_lock(&f->mu);
+	free(f->big_body);
+	f->big_body = b;               /* set once, before the daemon sends */
 	pthread_mutex_unlock(&f->mu);
 }
 

@@ -44,6 +44,13 @@ char *fake_base_url(const struct fake_cf *f);   /* allocated "http://127.0.0.1:P
 /* Answer `status` (with a JSON error body) to the next `times` requests. */
 void fake_fail_next(struct fake_cf *f, int status, int times);
 
+/* Scripted failures also carry Retry-After: seconds (0: none). */
+void fake_retry_after(struct fake_cf *f, int seconds);
+
+/* Successful answers are {"success": true, "result": "xxx..."} of size bytes
+ * (a huge answer). Call before the daemon sends. */
+void fake_big_success(struct fake_cf *f, size_t size);
+
 /* Answer every request only after ms (a slow Chatfuel). */
 void fake_delay(struct fake_cf *f, int ms);
 

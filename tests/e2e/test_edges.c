@@ -4,7 +4,10 @@
  * tens of thousands of challenges pending at a stop, an expiry burst with
  * notify_on_expiry, and mints while the audit database is locked: every
  * minted challenge ends in the log exactly once, every 200/303 has its rows,
- * and the daemon exits 0 within stop_timeout.
+ * and the daemon exits 0 within stop_timeout. And Chatfuel's answers: a huge
+ * 2xx is one delivery, a 429's Retry-After holds every send, sends are paced.
+ * And files: RLIMIT_FSIZE is an error, not a kill; start-up errors about the
+ * database name the directory and the cause.
  */
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -17,7 +20,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -617,11 +623,224 @@ static void test_mints_during_db_lock(struct t *t)
 	free(jobs);
 }
 
+
+/* ---- Chatfuel's answers ---- */
+
+#define CF_BIG_BODY (40 * 1024)     /* past the 16 KiB the sender keeps */
+
+/* A 2xx far larger than the answer cap, saying "success": true at its
+ * start: one delivery, not a failure retried. */
+static void test_chatfuel_big_2xx_one_delivery(struct t *t)
+{
+	struct fake_cf *f = t_fake(t);
+	REQUIRE(t, f);
+	fake_big_success(f, CF_BIG_BODY);
+	struct daemon *d = d_new(t, f);
+	REQUIRE(t, d_start(d, NULL) == 0);
+	struct minted m;
+	REQUIRE(t, mfa_mint_and_answer(d, "cid-big", "+5215558300001", "FlowB", "1990-01-02", true, &m) == 0);
+	REQUIRE(t, mfa_expect_calls(t, f, 1) == 0);
+	EXPECT(t, d_stop(d) == 0, "expected a clean exit");
+	EXPECT_INT(t, "outbox rows sent after one attempt", 1,
+	           db_count(t, d->db_path, "SELECT count(*) FROM outbox WHERE kind = 'chatfuel' AND "
+	                    "state = 'sent' AND attempts = 1", NULL));
+}
+
+#define CF_RETRY_AFTER_S 3
+
+/* A 429 with Retry-After holds every send to Chatfuel until then, not only
+ * the row that got it. */
+static void test_chatfuel_429_retry_after_holds_every_send(struct t *t)
+{
+	struct fake_cf *f = t_fake(t);
+	REQUIRE(t, f);
+	fake_fail_next(f, 429, 1);
+	fake_retry_after(f, CF_RETRY_AFTER_S);
+	struct daemon *d = d_new(t, f);
+	d_set_int(d, "chatfuel_rps", 1000);     /* the pace holds nothing back here */
+	REQUIRE(t, d_start(d, NULL) == 0);
+	struct minted m;
+	REQUIRE(t, mfa_mint_and_answer(d, "cid-429a", "+5215558300011", "FlowR", "1990-01-02", true, &m) == 0);
+	EXPECT_INT(t, "calls after the first answer", 1, fake_wait(f, 1, H_CALL_TIMEOUT_MS));
+	long long t429 = fake_call(f, 0)->at_ms;
+	EXPECT_INT(t, "status of the first call", 429, fake_call(f, 0)->answered);
+	REQUIRE(t, mfa_mint_and_answer(d, "cid-429b", "+5215558300012", "FlowR", "1990-01-02", true, &m) == 0);
+	REQUIRE(t, mfa_mint_and_answer(d, "cid-429c", "+5215558300013", "FlowR", "1990-01-02", false, &m) == 0);
+	EXPECT(t, h_mono_ms() < t429 + CF_RETRY_AFTER_S * 1000,
+	       "expected the answers within the Retry-After, took %lld ms", h_mono_ms() - t429);
+	EXPECT_INT(t, "calls once the Retry-After passed", 4,
+	           fake_wait(f, 4, CF_RETRY_AFTER_S * 1000 + H_CALL_TIMEOUT_MS));
+	for (int i = 1; i < 4; i++)
+		EXPECT(t, fake_call(f, i)->at_ms >= t429 + CF_RETRY_AFTER_S * 1000,
+		       "expected no send to Chatfuel within %d s of its 429 (Retry-After), got call %d "
+		       "after %lld ms", CF_RETRY_AFTER_S, i, fake_call(f, i)->at_ms - t429);
+	EXPECT(t, d_stop(d) == 0, "expected a clean exit");
+}
+
+#define CF_RPS 5
+#define CF_RESULTS 12
+#define CF_WINDOW_MS 1000
+
+static int cmp_ll(const void *a, const void *b)
+{
+	long long x = *(const long long *)a, y = *(const long long *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Sends are paced evenly at chatfuel_rps: no sliding second holds more, and
+ * none go out in a burst. */
+static void test_chatfuel_pacing_in_a_sliding_second(struct t *t)
+{
+	struct fake_cf *f = t_fake(t);
+	REQUIRE(t, f);
+	struct daemon *d = d_new(t, f);
+	d_set_int(d, "chatfuel_rps", CF_RPS);
+	REQUIRE(t, d_start(d, NULL) == 0);
+	for (int i = 0; i < CF_RESULTS; i++) {
+		char cid[32], phone[32];
+		struct minted m;
+		snprintf(cid, sizeof cid, "cid-pace%d", i);
+		snprintf(phone, sizeof phone, "+52155583001%02d", i);
+		REQUIRE(t, mfa_mint_and_answer(d, cid, phone, "FlowP", "1990-01-02", i % 2 == 0, &m) == 0);
+	}
+	EXPECT_INT(t, "calls", CF_RESULTS, fake_wait(f, CF_RESULTS, CF_RESULTS * 1000 / CF_RPS + H_CALL_TIMEOUT_MS));
+	long long at[CF_RESULTS];
+	for (int i = 0; i < CF_RESULTS; i++)
+		at[i] = fake_call(f, i)->at_ms;
+	qsort(at, CF_RESULTS, sizeof at[0], cmp_ll);
+	for (int i = 0; i < CF_RESULTS; i++) {
+		int in = 0;
+		for (int j = i; j < CF_RESULTS && at[j] < at[i] + CF_WINDOW_MS; j++)
+			in++;
+		EXPECT(t, in <= CF_RPS, "expected at most %d sends in any second (chatfuel_rps), got %d "
+		       "from call %d on", CF_RPS, in, i);
+		EXPECT(t, i == 0 || at[i] - at[i - 1] >= 1000 / CF_RPS / 2,
+		       "expected sends paced about %d ms apart, got %lld ms between calls %d and %d",
+		       1000 / CF_RPS, at[i] - at[i - 1], i - 1, i);
+	}
+	EXPECT(t, d_stop(d) == 0, "expected a clean exit");
+}
+
+/* ---- files ---- */
+
+#define FS_LIMIT 1024               /* bytes: every write of the audit log fails past it */
+
+static long mint_one(struct daemon *d, int i, char pid[PID_LEN])
+{
+	struct kc k;
+	char *path = h_printf("/generate_dynamic_page?client_id=f%d&telefono=%%2B5215559%07d"
+	                      "&flow_name=F&fecha_cumple=1990-01-02", i, i);
+	char *url = d_api_url(d, path);
+	long st;
+
+	kc_init(&k, NULL);
+	st = kc_req(&k, url, NULL, NULL, 10000);
+	pid[0] = '\0';
+	if (st == 200) {
+		cJSON *o = cJSON_Parse(k.buf);
+		const char *p = o ? j_str(o, "page_id") : NULL;
+		snprintf(pid, PID_LEN, "%s", p ? p : "");
+		cJSON_Delete(o);
+	}
+	kc_free(&k);
+	free(url);
+	free(path);
+	return st;
+}
+
+/* RLIMIT_FSIZE reached: the write fails with EFBIG like a full disk (the
+ * mint is refused, the daemon lives on), and once there is room again the
+ * audit log is written. */
+static void test_file_size_limit_is_an_error(struct t *t)
+{
+	struct daemon *d = edge_daemon(t);
+	char pid[PID_LEN];
+	struct rlimit small = { FS_LIMIT, RLIM_INFINITY }, big = { RLIM_INFINITY, RLIM_INFINITY };
+	int st = 0;
+
+	d_set_int(d, "answer_wait", 1);
+	REQUIRE(t, d_start(d, NULL) == 0);
+	EXPECT_INT(t, "mint before the limit", 200, mint_one(d, 1, pid));
+	EXPECT(t, prlimit(d->pid, RLIMIT_FSIZE, &small, NULL) == 0, "expected prlimit to set RLIMIT_FSIZE");
+	long during = mint_one(d, 2, pid);
+	pid_t gone = waitpid(d->pid, &st, WNOHANG);
+	if (gone == d->pid) {
+		d->pid = 0;
+		FAILF(t, "expected the daemon to live on past RLIMIT_FSIZE, got it dead (%s %d)",
+		      WIFSIGNALED(st) ? "signal" : "exit", WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+		return;
+	}
+	EXPECT_INT(t, "mint while the audit log cannot grow", 503, during);
+	EXPECT(t, prlimit(d->pid, RLIMIT_FSIZE, &big, NULL) == 0, "expected prlimit to lift RLIMIT_FSIZE");
+	EXPECT_INT(t, "mint once there is room again", 200, mint_one(d, 3, pid));
+	EXPECT_INT(t, "minted row of the mint after the limit", 1, db_count(t, d->db_path, SQL_MINTED, pid));
+	EXPECT(t, d_stop(d) == 0, "expected a clean exit");
+	EXPECT_INT(t, "minted rows (the refused mint has none)", 2,
+	           db_count(t, d->db_path, "SELECT count(*) FROM audit_log WHERE event = 'minted'", NULL));
+}
+
+#define NOBODY 65534
+
+/* Runs `mnmfa serve` as nobody against d's config; expects exit 1 and a
+ * start-up error that names the directory and what is needed there. */
+static void expect_db_error_as_nobody(struct t *t, struct daemon *d, const char *dir)
+{
+	const char *argv[] = { "/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+	                       h_daemon_path, "serve", "--config", d->config_path, NULL };
+	char *err = NULL, *want = h_printf("permission denied on directory %s", dir);
+	int rc;
+
+	REQUIRE(t, d_write_config(d) == 0);
+	chmod(d->config_path, 0644);
+	rc = h_run_prog(t, argv, NULL, NULL, &err);
+	EXPECT_INT(t, "exit code of serve with an unwritable database directory", 1, rc);
+	EXPECT(t, err != NULL && h_contains(err, want) && h_contains(err, "logs.db-wal"),
+	       "expected the start-up error to say \"%s\" and name logs.db-wal, got: %s", want,
+	       err ? h_tail(err, 3) : "(nothing)");
+	free(want);
+	free(err);
+}
+
+static void test_startup_db_errors_name_path_and_cause(struct t *t)
+{
+	struct daemon *d = edge_daemon(t);
+	char *up = h_printf("%s/..", t->dir);
+	char *noperm = h_printf("%s/noperm", t->dir), *ro = h_printf("%s/ro", t->dir);
+	char *ro_db = h_printf("%s/logs.db", ro);
+	const char *cp[] = { "/bin/cp", d->db_path, ro_db, NULL };
+
+	REQUIRE(t, d_start(d, NULL) == 0);             /* certificate, key and a database */
+	REQUIRE(t, d_stop(d) == 0);
+	/* nobody may read the configuration and the pair, not write the directories */
+	EXPECT(t, chmod(up, 0711) == 0 && chmod(t->dir, 0711) == 0 && chmod(d->dir, 0711) == 0 &&
+	       chmod(d->cert_path, 0644) == 0 && chmod(d->key_path, 0644) == 0,
+	       "expected to open the test directories to nobody");
+	/* an unwritable directory, no database yet */
+	EXPECT(t, mkdir(noperm, 0755) == 0, "expected to make %s", noperm);
+	d_set_str(d, "db_path", h_printf("%s/logs.db", noperm));
+	expect_db_error_as_nobody(t, d, noperm);
+	/* a read-only directory holding nobody's database */
+	EXPECT(t, mkdir(ro, 0755) == 0 && h_run_prog(t, cp, NULL, NULL, NULL) == 0 &&
+	       chown(ro_db, NOBODY, NOBODY) == 0 && chown(ro, NOBODY, NOBODY) == 0 && chmod(ro, 0555) == 0,
+	       "expected to make the read-only directory %s", ro);
+	d_set_str(d, "db_path", ro_db);
+	expect_db_error_as_nobody(t, d, ro);
+	free(up);
+	free(noperm);
+	free(ro);
+	free(ro_db);
+}
+
 const struct test e2e_tests_edges[] = {
 	{ "edges_sigterm_during_answers_from_12_clients", test_sigterm_during_answers, NULL },
 	{ "edges_abandoned_answers_then_sigterm", test_abandoned_answers_then_sigterm, NULL },
 	{ "edges_pending_at_stop_all_canceled", test_pending_at_stop_all_canceled, NULL },
 	{ "edges_expiry_burst_each_row_and_result", test_expiry_burst_each_row_and_result, NULL },
 	{ "edges_mints_during_db_lock", test_mints_during_db_lock, NULL },
+	{ "edges_chatfuel_big_2xx_one_delivery", test_chatfuel_big_2xx_one_delivery, NULL },
+	{ "edges_chatfuel_429_retry_after_holds_every_send", test_chatfuel_429_retry_after_holds_every_send, NULL },
+	{ "edges_chatfuel_pacing_in_a_sliding_second", test_chatfuel_pacing_in_a_sliding_second, NULL },
+	{ "edges_file_size_limit_is_an_error", test_file_size_limit_is_an_error, NULL },
+	{ "edges_startup_db_errors_name_path_and_cause", test_startup_db_errors_name_path_and_cause, NULL },
 	{ NULL, NULL, NULL },
 };
