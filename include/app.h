@@ -36,6 +36,7 @@ struct app {
 	struct limiter *rate_phone;      /* mints per phone */
 	struct limiter *lockout;         /* failed answers per phone */
 	struct limiter *rate_ip;         /* web requests per client address */
+	struct limiter *replay_log;      /* replayed rows per page and address (this node) */
 	struct redis *redis;             /* with redis_url/redis_sentinels: shared by store and limiters */
 };
 

@@ -15,7 +15,7 @@
 enum metric {
 	M_MINTED, M_MINT_REJECTED, M_PAGES, M_APPROVED, M_DENIED, M_REPLAYED, M_EXPIRED,
 	M_CANCELED, M_LOCKED, M_RATE_LIMITED, M_CAPACITY,
-	M_AUDIT_FAILED, M_COUNT
+	M_AUDIT_FAILED, M_REPLAYS_UNLOGGED, M_COUNT
 };
 
 /* The routes of both ports, as the label pair {port, route}. A fixed set, so

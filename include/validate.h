@@ -50,6 +50,12 @@ struct cidr {
 
 /* 0, or -1 if s is not an address with an optional /prefix in range. */
 int cidr_parse(const char *s, struct cidr *out);
+/* The key an address's rate_ip counts under, into out (VALIDATE_IP_KEY_MAX
+ * bytes): an IPv6 address by its /64 ("2001:db8:1:2::/64": one subscriber's
+ * network, all of whose addresses are free to it), an IPv4-mapped one as its
+ * IPv4 address, anything else as it is. Returns its length. */
+#define VALIDATE_IP_KEY_MAX 64
+size_t validate_ip_limit_key(const char *ip, char *out, size_t cap);
 /* true if addr (a parsed address) lies inside net. */
 bool cidr_contains(const struct cidr *net, const struct cidr *addr);
 

@@ -5,6 +5,8 @@
 #ifndef MNMFA_WEB_H
 #define MNMFA_WEB_H
 
+#define WEB_REPLAY_LOG_S 60       /* one `replayed` row per page and address per this long */
+
 struct app;
 struct http_req;
 struct web;

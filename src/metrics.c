@@ -41,6 +41,8 @@ static const struct {
 	[M_RATE_LIMITED] = { "mnmfa_rate_limited_total", "Requests answered 429" },
 	[M_CAPACITY] = { "mnmfa_capacity_rejected_total", "Mints answered 503 (max_pending or a busy audit log)" },
 	[M_AUDIT_FAILED] = { "mnmfa_audit_failures_total", "Audit events that could not be queued or written" },
+	[M_REPLAYS_UNLOGGED] = { "mnmfa_replays_not_logged_total",
+	                         "Replays not written to the audit log (one row per page and address per minute)" },
 };
 
 static const struct {

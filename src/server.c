@@ -228,6 +228,7 @@ static int state_open(struct app *app)
 {
 	const struct config *cfg = &app->cfg;
 
+	app->replay_log = limiter_new(1, WEB_REPLAY_LOG_S, LIMITER_SLOTS);
 	if (cfg->redis_url == NULL && cfg->redis_sentinels.n == 0) {
 		app->store = store_new((size_t)cfg->max_pending);
 		app->rate_phone = limiter_new(cfg->rate_phone.n, cfg->rate_phone.seconds, LIMITER_SLOTS);
@@ -407,6 +408,8 @@ out:
 	limiter_free(app->rate_phone);
 	limiter_free(app->lockout);
 	limiter_free(app->rate_ip);
+	limiter_free(app->replay_log);
+	app->replay_log = NULL;
 	app->rate_phone = app->lockout = app->rate_ip = NULL;
 	redis_free(app->redis);
 	app->redis = NULL;

@@ -9,6 +9,7 @@
 
 #include <arpa/inet.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 int validate_client_id(const char *s, size_t len, const char **detail)
@@ -245,4 +246,28 @@ bool validate_json_nul_member(const char *s, size_t len, char *key, size_t cap)
 		}
 	}
 	return false;
+}
+
+size_t validate_ip_limit_key(const char *ip, char *out, size_t cap)
+{
+	unsigned char a[16];
+	char text[INET6_ADDRSTRLEN];
+	int n;
+
+	if (inet_pton(AF_INET6, ip, a) == 1) {
+		static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+		if (memcmp(a, mapped, sizeof mapped) == 0 &&
+		    inet_ntop(AF_INET, a + 12, text, sizeof text) != NULL) {
+			n = snprintf(out, cap, "%s", text);         /* an IPv4 client on a v6 socket */
+		} else {
+			/* One /64 is one subscriber's network: its addresses are free to it. */
+			memset(a + 8, 0, 8);
+			if (inet_ntop(AF_INET6, a, text, sizeof text) == NULL)
+				text[0] = '\0';
+			n = snprintf(out, cap, "%s/64", text);
+		}
+	} else {
+		n = snprintf(out, cap, "%s", ip);
+	}
+	return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
 }

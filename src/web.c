@@ -196,12 +196,28 @@ static bool over_ip_rate(struct web *w, struct http_req *req)
 	char ip[INET6_ADDRSTRLEN];
 	int secs;
 
+	char key[VALIDATE_IP_KEY_MAX];
+	size_t klen;
+
 	client_ip(w, req, ip, sizeof ip);
-	secs = limiter_hit(w->app->rate_ip, ip, strlen(ip), now_ms());
+	klen = validate_ip_limit_key(ip, key, sizeof key);
+	secs = limiter_hit(w->app->rate_ip, key, klen, now_ms());
 	if (secs == 0)
 		return false;
 	reply_ip_limited(w, req, secs);
 	return true;
+}
+
+/* A replay is logged once per page and client address per WEB_REPLAY_LOG_S
+ * (a full ~3 KB row each time would let anyone holding a used link fill the
+ * disk); true when this one is not. */
+static bool replay_unlogged(struct web *w, const char *page_id, const char *ip)
+{
+	char key[PAGE_ID_LEN + 1 + VALIDATE_IP_KEY_MAX];
+	int n = snprintf(key, sizeof key, "%s ", page_id);
+
+	n += (int)validate_ip_limit_key(ip, key + n, sizeof key - (size_t)n);
+	return limiter_hit(w->app->replay_log, key, (size_t)n, now_ms()) != 0;
 }
 
 static void handle_page(struct web *w, struct http_req *req, const char *id)
@@ -211,7 +227,8 @@ static void handle_page(struct web *w, struct http_req *req, const char *id)
 	enum store_result sr;
 	int64_t now = now_ms();
 	size_t len;
-	char *html, ip[INET6_ADDRSTRLEN];
+	char *html, ip[INET6_ADDRSTRLEN], key[VALIDATE_IP_KEY_MAX];
+	size_t klen;
 	int secs;
 
 	if (!parse_page_id(id, strlen(id), raw)) {
@@ -221,7 +238,8 @@ static void handle_page(struct web *w, struct http_req *req, const char *id)
 	}
 	/* rate_ip counted with the read: one round trip to a shared store */
 	client_ip(w, req, ip, sizeof ip);
-	sr = store_get_counted(w->app->store, raw, now, &c, w->app->rate_ip, ip, strlen(ip), &secs);
+	klen = validate_ip_limit_key(ip, key, sizeof key);
+	sr = store_get_counted(w->app->store, raw, now, &c, w->app->rate_ip, key, klen, &secs);
 	if (secs > 0) {
 		reply_ip_limited(w, req, secs);
 		return;
@@ -430,6 +448,10 @@ static void handle_validate(struct web *w, struct http_req *req)
 	decide_answer(&in, &out);
 
 	metrics_inc(app->metrics, out.metric);
+	if (out.audit && out.kind == AUDIT_REPLAYED && replay_unlogged(w, id, ip)) {
+		out.audit = false;
+		metrics_inc(app->metrics, M_REPLAYS_UNLOGGED);
+	}
 	if (out.audit) {
 		audit_event_from(&ev, out.kind, &c, out.ts_ms, ip, req, refdata);
 		ev.notify = out.notify;

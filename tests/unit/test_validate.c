@@ -433,10 +433,33 @@ static void test_phone_digits(void **state)
 	assert_int_equal(validate_phone_digits("+123456789xyz", 10, &d), 9);
 }
 
+/* rate_ip's key: IPv6 by its /64, IPv4 (and IPv4 on a v6 socket) as is. */
+static void test_ip_limit_key(void **state)
+{
+	static const struct { const char *ip, *key; } cases[] = {
+		{ "203.0.113.9", "203.0.113.9" },
+		{ "2001:db8:1:2::1", "2001:db8:1:2::/64" },
+		{ "2001:db8:1:2:ffff:ffff:ffff:fffe", "2001:db8:1:2::/64" },
+		{ "2001:db8:1:3::1", "2001:db8:1:3::/64" },
+		{ "::ffff:198.51.100.4", "198.51.100.4" },
+		{ "::1", "::/64" },
+		{ "not an address", "not an address" },
+	};
+	char out[VALIDATE_IP_KEY_MAX];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		size_t n = validate_ip_limit_key(cases[i].ip, out, sizeof out);
+		if (strcmp(out, cases[i].key) != 0 || n != strlen(out))
+			fail_msg("\"%s\": got \"%s\" (%zu), expected \"%s\"", cases[i].ip, out, n, cases[i].key);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_phone_digits),
+		cmocka_unit_test(test_ip_limit_key),
 		cmocka_unit_test(test_client_id_accepts_allowed_characters),
 		cmocka_unit_test(test_client_id_length_is_1_to_128),
 		cmocka_unit_test(test_client_id_refuses_other_characters),
