@@ -62,7 +62,7 @@ const char *http_header(struct http_req *r, const char *name)
 	return NULL;
 }
 
-const char *http_query(struct http_req *r, const char *name)
+const char *http_query_n(struct http_req *r, const char *name, size_t *len)
 {
 	char *buf;
 	long n;
@@ -77,7 +77,15 @@ const char *http_query(struct http_req *r, const char *name)
 		return NULL;
 	}
 	cur->decoded[cur->n_decoded++] = buf;
+	*len = (size_t)n;
 	return buf;
+}
+
+const char *http_query(struct http_req *r, const char *name)
+{
+	size_t len;
+
+	return http_query_n(r, name, &len);
 }
 
 void http_content_type(struct http_req *r, char *buf, size_t len)

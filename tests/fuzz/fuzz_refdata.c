@@ -2,10 +2,11 @@
 /*
  * fuzz_refdata: the page's device info as the validate form posts it
  * (refdata=...), through the same steps as the daemon: form_get into a
- * AUDIT_REFDATA_MAX + 1 buffer (web.c), then audit's own copy_refdata (parse
- * a bounded string, keep it only if it is a JSON object, minified, cleaned to
- * valid UTF-8) and copy_text for the other outside text (User-Agent). audit.c
- * is included whole so its static helpers are the ones tested.
+ * AUDIT_REFDATA_MAX + 1 buffer (web.c), then audit's own item_new, which
+ * queues an event (refdata parsed from a bounded string, kept only if it is a
+ * JSON object, minified, cleaned to valid UTF-8; every other outside text,
+ * the User-Agent here, cut at a character boundary and cleaned). audit.c is
+ * included whole so its static helpers are the ones tested.
  * Checks: memory safety; a kept refdata is a JSON object of at most
  * AUDIT_REFDATA_MAX bytes in valid UTF-8; cleaned text is valid UTF-8 with no
  * control character but tab, at most cap bytes.
@@ -44,11 +45,52 @@ static bool clean_utf8(const unsigned char *s)
 	return true;
 }
 
+/* A kept field is NUL-terminated at its recorded length, at most cap bytes,
+ * clean UTF-8. */
+static void check_kept(const struct item *it, int field, size_t cap)
+{
+	const char *s = it->f[field];
+
+	if (s != NULL && (strlen(s) != it->len[field] || it->len[field] > cap ||
+	                  !clean_utf8((const unsigned char *)s)))
+		abort();
+}
+
+/* Queues nothing: builds the event's item as audit_submit would and checks
+ * what it kept of refdata and of the User-Agent. */
+static void check_item(const char *refdata, const char *ua, bool refdata_wanted)
+{
+	struct audit_event ev;
+	struct item *it;
+
+	memset(&ev, 0, sizeof ev);
+	ev.kind = AUDIT_APPROVED;
+	ev.ts_ms = 1;
+	ev.client_id = "c";
+	ev.phone = "5215550000000";
+	ev.flow = "F";
+	ev.ip = "127.0.0.1";
+	ev.user_agent = ua;
+	ev.refdata = refdata;
+	it = item_new(&ev, NULL, NULL);
+	check_kept(it, ITEM_REFDATA, AUDIT_REFDATA_MAX);
+	check_kept(it, ITEM_USER_AGENT, AUDIT_UA_MAX);
+	if (it->f[ITEM_USER_AGENT] == NULL)
+		abort();
+	if (refdata_wanted && it->f[ITEM_REFDATA] != NULL) {
+		cJSON *back = cJSON_Parse(it->f[ITEM_REFDATA]);
+		if (back == NULL || !cJSON_IsObject(back))
+			abort();
+		cJSON_Delete(back);
+	}
+	item_free(it);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *body = malloc(size + 1), *refdata, *kept, *ua;
+	char *body = malloc(size + 1), *refdata;
 	long n;
 
 	memcpy(body, data, size);
@@ -56,28 +98,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	refdata = malloc(AUDIT_REFDATA_MAX + 1);
 	n = form_get(body, size, "refdata", refdata, AUDIT_REFDATA_MAX + 1);
-	if (n > 0) {
-		kept = copy_refdata(refdata);
-		if (kept != NULL) {
-			cJSON *back = cJSON_Parse(kept);
-			if (strlen(kept) > AUDIT_REFDATA_MAX || back == NULL || !cJSON_IsObject(back) ||
-			    !clean_utf8((const unsigned char *)kept))
-				abort();
-			cJSON_Delete(back);
-			free(kept);
-		}
-	}
+	if (n > 0)
+		check_item(refdata, body, true);
 	/* the whole input as one unbounded string too (audit must bound it itself) */
-	kept = copy_refdata(body);
-	if (kept != NULL) {
-		if (strlen(kept) > AUDIT_REFDATA_MAX || !clean_utf8((const unsigned char *)kept))
-			abort();
-		free(kept);
-	}
-	ua = copy_text(body, AUDIT_UA_MAX);
-	if (ua == NULL || strlen(ua) > AUDIT_UA_MAX || !clean_utf8((const unsigned char *)ua))
-		abort();
-	free(ua);
+	check_item(body, body, false);
 	free(refdata);
 	free(body);
 	return 0;
