@@ -76,8 +76,10 @@ static void check_validators(const char *s, size_t len)
 
 	detail = NULL;
 	if (validate_phone(s, len, &detail) == 0) {
+		/* 8-15 digits after an optional '+' or the international prefix 00 */
 		size_t i = len > 0 && s[0] == '+';
-		if (len - i < 8 || len - i > 15)
+		bool prefix00 = i == 0 && len >= 2 && s[0] == '0' && s[1] == '0';
+		if ((len - i < 8 || len - i > 15) && !(prefix00 && len >= 10 && len <= 17))
 			abort();
 		for (; i < len; i++)
 			if (s[i] < '0' || s[i] > '9')
