@@ -28,7 +28,13 @@
  * answer 1 (the lockout of the page's phone is checked and counted in the
  * same script, when the lockout limiter is in this Redis too).
  * Writes that decide are sent with a request token: a retry after a lost
- * connection finds its own decision instead of deciding twice.
+ * connection finds its own decision instead of deciding twice. When every
+ * retry fails the caller shows 503 "try again", yet Redis may still run the
+ * script: the deciding scripts keep what undoing needs under mnmfa:u:<id>
+ * (the question and answer key, at most RS_UNDO_MS and never past the
+ * page's expiry) and the node's next sweep undoes, by its token, every
+ * decision it never heard back about, so no page stays decided without
+ * evidence.
  */
 #include "store_redis.h"
 #include "store_impl.h"
@@ -51,6 +57,10 @@
 #define RS_SWEEP_BATCH 64
 #define RS_SWEEP_ROUNDS 64           /* batches per sweep at most */
 #define RS_TOKEN_HEX 32
+#define RS_UNDO_MS 30000             /* a decision can be undone this long (within the page's life) */
+#define RS_DOUBT_MAX 1024            /* decisions in doubt a node keeps to undo */
+#define RS_STR_(x) #x
+#define RS_STR(x) RS_STR_(x)
 
 /* Lua shared by the scripts. R(k) reads a record in the order rs_parse takes. */
 #define RS_LUA_COMMON \
@@ -64,6 +74,17 @@
 	"  redis.call('PEXPIREAT',k,expire_at)\n" \
 	"  redis.call('ZREM','mnmfa:x:'..f[2],id)\n" \
 	"  redis.call('SREM','mnmfa:p:'..f[3],id)\n" \
+	"end\n"
+
+/* Before a decision: what undoing it takes (the question, the answer key)
+ * under mnmfa:u:<id> with the deciding request's token, for RS_UNDO_MS at
+ * most and never past the page's expiry. */
+#define RS_LUA_KEEP_UNDO \
+	"local function keep_undo(k,id,tk,now,em)\n" \
+	"  local f=redis.call('HMGET',k,'q','x','xm')\n" \
+	"  local u='mnmfa:u:'..id\n" \
+	"  redis.call('HSET',u,'tk',tk,'q',f[1] or '','x',f[2] or '','xm',f[3] or '0')\n" \
+	"  redis.call('PEXPIRE',u,math.min(tonumber(em)-tonumber(now)," RS_STR(RS_UNDO_MS) "))\n" \
 	"end\n"
 
 /* KEYS: record, node set, phone set. ARGV: id max_pending cm em lg q x xm ci
@@ -85,7 +106,7 @@ static const char rs_lua_put[] = RS_LUA_COMMON
 /* KEYS: record. ARGV: id now ttl token raw date sum status ('' = check the
  * answer). Returns {code, record...}: 0 decided now (or earlier by this
  * token), 1 unknown, 2 expired, 3 already decided. */
-static const char rs_lua_take[] = RS_LUA_COMMON
+static const char rs_lua_take[] = RS_LUA_COMMON RS_LUA_KEEP_UNDO
 	"local k=KEYS[1]\n"
 	"local h=redis.call('HMGET',k,'st','em','xm','x','tk')\n"
 	"if not h[1] then return {1} end\n"
@@ -97,6 +118,7 @@ static const char rs_lua_take[] = RS_LUA_COMMON
 	"  local cand=ARGV[5+tonumber(h[3])]\n"
 	"  if cand~='' and cand==h[4] then st='1' else st='2' end\n"
 	"end\n"
+	"keep_undo(k,ARGV[1],ARGV[4],ARGV[2],h[2])\n"
 	"decide(k,ARGV[1],st,ARGV[2],tonumber(ARGV[2])+tonumber(ARGV[3]))\n"
 	"redis.call('HSET',k,'tk',ARGV[4])\n"
 	"return {0,unpack(R(k))}\n";
@@ -106,7 +128,7 @@ static const char rs_lua_take[] = RS_LUA_COMMON
  * <prefix><the record's phone key>, the key the Redis limiter uses. Returns
  * {code, locked, reached, question before, record...}; codes as take. A
  * retry that finds its own decision (same token) has no question before. */
-static const char rs_lua_answer[] = RS_LUA_COMMON
+static const char rs_lua_answer[] = RS_LUA_COMMON RS_LUA_KEEP_UNDO
 	"local k=KEYS[1]\n"
 	"local h=redis.call('HMGET',k,'st','em','xm','x','tk','pk','q')\n"
 	"if not h[1] then return {1} end\n"
@@ -133,9 +155,32 @@ static const char rs_lua_answer[] = RS_LUA_COMMON
 	"    if c>=n then reached=1 end\n"
 	"  end\n"
 	"end\n"
+	"keep_undo(k,ARGV[1],ARGV[4],ARGV[2],h[2])\n"
 	"decide(k,ARGV[1],st,ARGV[2],tonumber(ARGV[2])+tonumber(ARGV[3]))\n"
 	"redis.call('HSET',k,'tk',ARGV[4],'lr',reached)\n"
 	"return {0,locked,reached,h[7],unpack(R(k))}\n";
+
+/* Undoes a decision whose reply the node never got (it answered 503): only
+ * the request that made it (its token) can, while mnmfa:u:<id> lasts; the
+ * page is pending again (an overdue one is then expired by its node's
+ * sweep). KEYS: record. ARGV: id token ttl. 0 undone, 1 nothing to undo. */
+static const char rs_lua_undo[] =
+	"local k=KEYS[1]\n"
+	"local u='mnmfa:u:'..ARGV[1]\n"
+	"local v=redis.call('HMGET',u,'tk','q','x','xm')\n"
+	"if v[1]~=ARGV[2] then return 1 end\n"
+	"redis.call('DEL',u)\n"
+	"local h=redis.call('HMGET',k,'st','em','nd','pk','tk')\n"
+	"if not h[1] or h[1]=='0' or h[1]=='3' or h[5]~=ARGV[2] then return 1 end\n"
+	"redis.call('HSET',k,'st','0','dm','0','q',v[2],'x',v[3],'xm',v[4])\n"
+	"redis.call('HDEL',k,'tk','lr')\n"
+	"local until_ms=tonumber(h[2])+tonumber(ARGV[3])\n"
+	"redis.call('PEXPIREAT',k,until_ms)\n"
+	"redis.call('ZADD','mnmfa:x:'..h[3],h[2],ARGV[1])\n"
+	"local p='mnmfa:p:'..h[4]\n"
+	"redis.call('SADD',p,ARGV[1])\n"
+	"if redis.call('PEXPIRETIME',p)<until_ms then redis.call('PEXPIREAT',p,until_ms) end\n"
+	"return 0\n";
 
 /* KEYS: record. ARGV: id now q x xm ttl. 0 reopened, 1 not. */
 static const char rs_lua_reopen[] = RS_LUA_COMMON
@@ -198,7 +243,15 @@ static const char rs_lua_sweep_ack[] =
 	"if redis.call('HGET',KEYS[1],'sq')==ARGV[1] then redis.call('DEL',KEYS[1]) end\n"
 	"return 0\n";
 
-enum { RS_PUT, RS_TAKE, RS_ANSWER, RS_REOPEN, RS_SWEEP, RS_SWEEP_ACK, RS_NSCRIPTS };
+enum { RS_PUT, RS_TAKE, RS_ANSWER, RS_REOPEN, RS_UNDO, RS_SWEEP, RS_SWEEP_ACK, RS_NSCRIPTS };
+
+/* A deciding call whose outcome is unknown (no reply): undone by the next
+ * sweep if Redis did run it. */
+struct rs_doubt {
+	uint8_t id[PAGE_ID_BYTES];
+	char token[RS_TOKEN_HEX + 1];
+	int64_t until_ms;            /* undoing is possible until then */
+};
 
 struct rstore {
 	struct store base;           /* first: the interface */
@@ -211,6 +264,9 @@ struct rstore {
 	pthread_mutex_t sweep_lock;  /* one sweep at a time; guards the two below */
 	long long sweep_seq;         /* the last sweep call's seq */
 	long long sweep_ack;         /* the seq of the last sweep reply received (0: none yet) */
+	pthread_mutex_t doubt_lock;  /* guards the two below */
+	struct rs_doubt *doubts;     /* RS_DOUBT_MAX */
+	size_t ndoubts;
 	atomic_size_t pending;       /* this node's, as of the last put or sweep */
 };
 
@@ -447,6 +503,70 @@ static void rs_decide_args_fill(struct rs_decide_args *a, const uint8_t id[PAGE_
 		challenge_answer_key((enum challenge_key)f, answer, answer_len, a->keys[f]);
 }
 
+/* A deciding call got no reply: Redis may have run it after the node gave
+ * up and answered 503. Kept for the next sweep to undo (rs_doubts_settle). */
+static void rs_doubt_add(struct rstore *s, const uint8_t id[PAGE_ID_BYTES], const char *token, int64_t now_ms)
+{
+	struct rs_doubt *d;
+
+	pthread_mutex_lock(&s->doubt_lock);
+	if (s->ndoubts == RS_DOUBT_MAX) {
+		pthread_mutex_unlock(&s->doubt_lock);
+		log_error("redis: %d decisions already in doubt; one more may stay decided with no audit row",
+		          RS_DOUBT_MAX);
+		return;
+	}
+	d = &s->doubts[s->ndoubts++];
+	memcpy(d->id, id, PAGE_ID_BYTES);
+	snprintf(d->token, sizeof d->token, "%s", token);
+	d->until_ms = now_ms + RS_UNDO_MS;
+	pthread_mutex_unlock(&s->doubt_lock);
+}
+
+/* Undoes every decision in doubt that Redis did make; keeps those Redis
+ * cannot be asked about yet, until undoing is no longer possible. */
+static void rs_doubts_settle(struct rstore *s, int64_t now_ms)
+{
+	struct rs_doubt *todo;
+	size_t n, kept = 0;
+
+	pthread_mutex_lock(&s->doubt_lock);
+	n = s->ndoubts;
+	if (n == 0) {
+		pthread_mutex_unlock(&s->doubt_lock);
+		return;
+	}
+	todo = xmalloc(n * sizeof *todo);
+	memcpy(todo, s->doubts, n * sizeof *todo);
+	s->ndoubts = 0;
+	pthread_mutex_unlock(&s->doubt_lock);
+	for (size_t i = 0; i < n; i++) {
+		char key[RS_KEY_MAX], b64[PAGE_ID_LEN + 1], ttl[24];
+		const char *av[] = { key, b64, todo[i].token, ttl };
+		redisReply *rep;
+
+		if (now_ms >= todo[i].until_ms)
+			continue;
+		rs_rec_key(todo[i].id, key, b64);
+		snprintf(ttl, sizeof ttl, "%lld", (long long)STORE_DECIDED_TTL_MS);
+		rep = redis_eval(s->redis, &s->scripts[RS_UNDO], 1, (int)ARRAY_LEN(av), av, NULL,
+		                 REDIS_REPEATABLE | REDIS_DURABLE);
+		if (rep == NULL) {
+			todo[kept++] = todo[i];
+			continue;
+		}
+		if (rep->type == REDIS_REPLY_INTEGER && rep->integer == 0)
+			log_warn("redis: a decision whose reply was lost was undone; page %.8s... is open again", b64);
+		freeReplyObject(rep);
+	}
+	pthread_mutex_lock(&s->doubt_lock);
+	for (size_t i = 0; i < kept && s->ndoubts < RS_DOUBT_MAX; i++)
+		s->doubts[s->ndoubts++] = todo[i];
+	pthread_mutex_unlock(&s->doubt_lock);
+	explicit_bzero(todo, n * sizeof *todo);
+	free(todo);
+}
+
 /* take (status CHAL_PENDING: check the answer) or finish (status given). */
 static enum store_result rs_decide(struct rstore *s, const uint8_t id[PAGE_ID_BYTES], int64_t now_ms,
                                    const char *answer, size_t answer_len, enum chal_status status,
@@ -465,6 +585,8 @@ static enum store_result rs_decide(struct rstore *s, const uint8_t id[PAGE_ID_BY
 		rep = redis_eval(s->redis, &s->scripts[RS_TAKE], 1, (int)ARRAY_LEN(av), av, NULL,
 		                 REDIS_REPEATABLE | REDIS_DURABLE);
 	}
+	if (rep == NULL)
+		rs_doubt_add(s, id, a.token, now_ms);
 	explicit_bzero(&a, sizeof a);
 	if (rep == NULL)
 		return STORE_UNAVAILABLE;
@@ -528,6 +650,8 @@ static enum store_result rs_answer(struct store *base, struct limiter *lockout, 
 		rep = redis_eval(s->redis, &s->scripts[RS_ANSWER], 1, (int)ARRAY_LEN(av), av, NULL,
 		                 REDIS_REPEATABLE | REDIS_DURABLE);
 	}
+	if (rep == NULL)
+		rs_doubt_add(s, id, a.token, now_ms);
 	explicit_bzero(&a, sizeof a);
 	if (rep == NULL)
 		return STORE_UNAVAILABLE;
@@ -617,6 +741,7 @@ static size_t rs_sweep(struct store *base, int64_t now_ms, store_expired_fn on_e
 	snprintf(now, sizeof now, "%lld", (long long)now_ms);
 	snprintf(batch, sizeof batch, "%d", RS_SWEEP_BATCH);
 	snprintf(ttl, sizeof ttl, "%lld", (long long)STORE_DECIDED_TTL_MS);
+	rs_doubts_settle(s, now_ms);
 	pthread_mutex_lock(&s->sweep_lock);
 	for (int round = 0; round < RS_SWEEP_ROUNDS; round++) {
 		redisReply *rep;
@@ -675,7 +800,12 @@ static size_t rs_pending(const struct store *base)
 
 static void rs_free(struct store *base)
 {
-	pthread_mutex_destroy(&((struct rstore *)base)->sweep_lock);
+	struct rstore *s = (struct rstore *)base;
+
+	pthread_mutex_destroy(&s->sweep_lock);
+	pthread_mutex_destroy(&s->doubt_lock);
+	explicit_bzero(s->doubts, RS_DOUBT_MAX * sizeof *s->doubts);
+	free(s->doubts);
 	free(base);
 }
 
@@ -702,6 +832,7 @@ struct store *store_redis_new(const struct store_redis_opts *o)
 		[RS_TAKE] = { "take", rs_lua_take },
 		[RS_ANSWER] = { "answer", rs_lua_answer },
 		[RS_REOPEN] = { "reopen", rs_lua_reopen },
+		[RS_UNDO] = { "undo", rs_lua_undo },
 		[RS_SWEEP] = { "sweep", rs_lua_sweep },
 		[RS_SWEEP_ACK] = { "sweep_ack", rs_lua_sweep_ack },
 	};
@@ -715,6 +846,8 @@ struct store *store_redis_new(const struct store_redis_opts *o)
 	snprintf(s->node_key, sizeof s->node_key, "mnmfa:x:%s", o->node_id);
 	snprintf(s->swept_key, sizeof s->swept_key, "mnmfa:xs:%s", o->node_id);
 	pthread_mutex_init(&s->sweep_lock, NULL);
+	pthread_mutex_init(&s->doubt_lock, NULL);
+	s->doubts = xcalloc(RS_DOUBT_MAX, sizeof *s->doubts);
 	atomic_init(&s->pending, 0);
 	return &s->base;
 }

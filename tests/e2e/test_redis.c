@@ -371,6 +371,62 @@ static void test_expiry_survives_lost_sweep_reply(struct t *t)
 	REQUIRE(t, mfa_expect_status(t, a, &m, "expired") == 0);
 }
 
+/* Redis stalls (SIGSTOP) longer than a node's retries while a right answer
+ * is in flight: Redis runs the deciding script when it wakes, but the node
+ * has already shown "try again" (503). The page must not stay decided with
+ * no evidence: it opens again, and the person's next answer is decided
+ * once, with its audit row and its one Chatfuel call. */
+static void test_answer_reply_lost_is_undone(struct t *t)
+{
+	struct fake_cf *f;
+	struct daemon *a, *b;
+	int port;
+	struct minted m;
+	struct page pg;
+	struct resp rs;
+	char answer[40];
+
+	REQUIRE(t, two_nodes(t, &f, &a, &b, &port, NULL, NULL) == 0);
+	/* One answer first, so Redis has the answer script and runs it by its sha. */
+	REQUIRE(t, mfa_mint_v1(a, "cid-doubt-0", "5215550404200", "F", "1991-02-03", NULL, NULL, 120, &m) == 0);
+	char *first = h_printf("page_id=%s&respuesta=none", m.page_id);
+	REQUIRE(t, d_web(b, "POST", "/validate_answer", "application/x-www-form-urlencoded", first, &rs) == 0);
+	EXPECT_INT(t, "a first (wrong) answer", 303, rs.status);
+	resp_free(&rs);
+	free(first);
+	REQUIRE(t, mfa_mint_v1(a, "cid-doubt", "5215550404201", "F", "1991-02-03", NULL, NULL, 120, &m) == 0);
+	REQUIRE(t, mfa_get_page(b, m.page_id, &pg) == 0);
+	const char *right = mfa_right_answer(&pg, "1991-02-03", answer);
+	REQUIRE(t, right != NULL);
+	char *form = h_printf("page_id=%s&respuesta=%s", m.page_id, right);
+	mfa_page_free(&pg);
+	REQUIRE(t, kill(t->procs[0], SIGSTOP) == 0);
+	int rc = d_web(b, "POST", "/validate_answer", "application/x-www-form-urlencoded", form, &rs);
+	REQUIRE(t, kill(t->procs[0], SIGCONT) == 0);
+	REQUIRE(t, rc == 0);
+	EXPECT_INT(t, "answer status while Redis is stopped", 503, rs.status);
+	resp_free(&rs);
+	/* The page is pending again within a deadline (B's sweeps settle it). */
+	char *path = h_printf("/%s", m.page_id);
+	long st = 0;
+	for (long long end = h_mono_ms() + RT_RECOVER_MS; h_mono_ms() < end && st != 200; ) {
+		REQUIRE(t, d_web(a, "GET", path, NULL, NULL, &rs) == 0);
+		st = rs.status;
+		resp_free(&rs);
+		if (st != 200)
+			h_sleep_ms(100);
+	}
+	EXPECT_INT(t, "the page's status once Redis is back (open again)", 200, st);
+	REQUIRE(t, d_web(a, "POST", "/validate_answer", "application/x-www-form-urlencoded", form, &rs) == 0);
+	EXPECT_INT(t, "the person's second answer", 303, rs.status);
+	resp_free(&rs);
+	EXPECT_INT(t, "approved rows across both logs", 1, rows_settle(t, a, b, "approved", m.page_id, 1));
+	REQUIRE(t, mfa_expect_calls(t, f, 2) == 0);
+	REQUIRE(t, mfa_expect_status(t, a, &m, "approved") == 0);
+	free(path);
+	free(form);
+}
+
 #define RT_LOAD_REQUESTS 60            /* per loader thread, across the kill */
 
 struct loader {
@@ -671,6 +727,7 @@ const struct test e2e_tests_redis[] = {
 	{ "redis_limits_and_lockout_across_nodes", test_limits_across_nodes, NULL },
 	{ "redis_expiry_audited_once_by_minting_node", test_expiry_audited_once, NULL },
 	{ "redis_expiry_audited_when_sweep_reply_lost", test_expiry_survives_lost_sweep_reply, NULL },
+	{ "redis_answer_reply_lost_is_undone", test_answer_reply_lost_is_undone, NULL },
 	{ "redis_down_503_then_recovers", test_redis_down_is_503, NULL },
 	{ "redis_haproxy_round_robin_whole_flow", test_haproxy_round_robin, NULL },
 	{ "redis_sentinel_failover_decides_once", test_sentinel_failover, NULL },
