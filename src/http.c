@@ -18,6 +18,13 @@
  * body has request_timeout after its headers, and a kept-alive connection
  * gets HTTP_CONN_TIMEOUT_S of idling plus request_timeout for the next
  * request's headers. A request being handled or deferred has none.
+ *
+ * TLS 1.3 session tickets: libmicrohttpd has no option for them, so each
+ * TLS session is given the daemon's ticket key as the connection starts
+ * (on_connection, before the handshake); a returning client
+ * then resumes instead of paying a full handshake. The key is random per
+ * process (tickets die with it); GnuTLS derives the keys it encrypts tickets
+ * with from it and rotates them on its own schedule.
  */
 #include "http.h"
 #include "buf.h"
@@ -59,6 +66,7 @@ struct http_server {
 	struct deadlines *deadlines;
 	int64_t request_ms, idle_ms;     /* request_timeout, HTTP_CONN_TIMEOUT_S */
 	atomic_bool stopping;            /* http_server_quiesce: no new deferral */
+	gnutls_datum_t ticket_key;       /* TLS 1.3 session tickets (empty: none) */
 };
 
 /* A request as http.c holds it: what the handler sees, and the transport's
@@ -368,12 +376,35 @@ static void conn_deadline_set(struct http_server *s, struct MHD_Connection *conn
 		deadlines_set(s->deadlines, d, at_ms);
 }
 
+static void free_ticket_key(struct http_server *s)
+{
+	if (s->ticket_key.data == NULL)
+		return;
+	gnutls_memset(s->ticket_key.data, 0, s->ticket_key.size);
+	gnutls_free(s->ticket_key.data);
+	s->ticket_key.data = NULL;
+}
+
+/* A connection starts (TLS session made, no handshake yet): session tickets. */
+static void enable_tickets(struct http_server *s, struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci;
+
+	if (s->ticket_key.data == NULL)
+		return;
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (ci != NULL && ci->tls_session != NULL &&
+	    gnutls_session_ticket_enable_server((gnutls_session_t)ci->tls_session, &s->ticket_key) != 0)
+		log_debug("%s port: session tickets not enabled on a connection", s->name);
+}
+
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe)
 {
 	struct http_server *s = cls;
 
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		enable_tickets(s, conn);
 		const union MHD_ConnectionInfo *ci =
 			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 		/* the TLS handshake and the first request's headers */
@@ -540,6 +571,7 @@ static int resolve_bind(const char *host, int port, struct sockaddr_storage *ss,
 	return 0;
 }
 
+
 struct http_server *http_server_start(const struct http_server_opts *o)
 {
 	struct http_server *s = xcalloc(1, sizeof *s);
@@ -583,6 +615,8 @@ struct http_server *http_server_start(const struct http_server_opts *o)
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES };
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_CERT_CALLBACK, 0,
 		                                     (void *)&tls_material_retrieve };
+		if (gnutls_session_ticket_key_generate(&s->ticket_key) != 0)
+			log_warn("%s port: no TLS session tickets (key generation failed)", o->name);
 	}
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
 
@@ -601,6 +635,7 @@ struct http_server *http_server_start(const struct http_server_opts *o)
 	return s;
 fail:
 	deadlines_stop(s->deadlines);
+	free_ticket_key(s);
 	free(s);
 	return NULL;
 }
@@ -647,5 +682,6 @@ void http_server_stop(struct http_server *s)
 	if (s->quiesced_fd != MHD_INVALID_SOCKET)
 		close(s->quiesced_fd);
 	deadlines_stop(s->deadlines);            /* every connection is gone */
+	free_ticket_key(s);
 	free(s);
 }

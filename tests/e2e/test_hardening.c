@@ -93,6 +93,7 @@ struct tls_try {
 	char cipher[80];
 	char err[CURL_ERROR_SIZE];
 	CURLcode rc;
+	int reused;                   /* SSL_session_reused: 1, 0, -1 not seen */
 };
 
 static void tls_note(struct tls_try *tt)
@@ -106,6 +107,7 @@ static void tls_note(struct tls_try *tt)
 		snprintf(tt->version, sizeof(tt->version), "%s", SSL_get_version(ssl));
 		const SSL_CIPHER *ci = SSL_get_current_cipher(ssl);
 		snprintf(tt->cipher, sizeof(tt->cipher), "%s", ci ? SSL_CIPHER_get_name(ci) : "?");
+		tt->reused = SSL_session_reused(ssl);
 	}
 }
 
@@ -261,6 +263,58 @@ static void test_tls_versions(struct t *t)
 				return;
 			}
 		}
+		free(url);
+	}
+}
+
+/* TLS 1.3 session tickets: a client coming back on a new connection resumes
+ * its session (no full handshake), on both ports. One libcurl handle keeps
+ * the ticket from the first connection for the second. */
+static void test_tls13_resumption(struct t *t)
+{
+	struct daemon *d = d_new(t, NULL);
+	REQUIRE(t, d);
+	REQUIRE(t, d_start(d, NULL) == 0);
+
+	for (int port = 0; port < 2 && !t->failed; port++) {
+		char *url = port == 0 ? d_web_url(d, "/healthz") : d_api_url(d, "/healthz");
+		const char *pname = port == 0 ? "web" : "API";
+		struct tls_try tt[2];
+		CURL *c = curl_easy_init();
+
+		if (c == NULL)
+			abort();
+		for (int i = 0; i < 2; i++) {
+			memset(&tt[i], 0, sizeof tt[i]);
+			tt[i].reused = -1;
+			tt[i].c = c;
+			curl_easy_setopt(c, CURLOPT_URL, url);
+			curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+			curl_easy_setopt(c, CURLOPT_PROXY, "");
+			curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 8000L);
+			curl_easy_setopt(c, CURLOPT_ERRORBUFFER, tt[i].err);
+			curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+			curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+			curl_easy_setopt(c, CURLOPT_SSLVERSION, CURL_SSLVERSION_TLSv1_3 | CURL_SSLVERSION_MAX_TLSv1_3);
+			curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L);
+			curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
+			curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, tls_hdr);
+			curl_easy_setopt(c, CURLOPT_HEADERDATA, &tt[i]);
+			curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, tls_body);
+			curl_easy_setopt(c, CURLOPT_WRITEDATA, &tt[i]);
+			tt[i].rc = curl_easy_perform(c);
+			if (tt[i].rc == CURLE_OK)
+				curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &tt[i].status);
+		}
+		curl_easy_cleanup(c);
+		if (tt[0].rc != CURLE_OK || tt[0].status != 200 || tt[0].reused != 0)
+			FAILF(t, "expected a first TLS 1.3 connection to the %s port with a full handshake and 200, "
+			      "got %s (HTTP %ld, reused %d)", pname, curl_easy_strerror(tt[0].rc), tt[0].status,
+			      tt[0].reused);
+		else if (tt[1].rc != CURLE_OK || tt[1].status != 200 || tt[1].reused != 1)
+			FAILF(t, "expected the second connection to the %s port to resume the first's session "
+			      "from its ticket, got %s (HTTP %ld, reused %d)", pname,
+			      curl_easy_strerror(tt[1].rc), tt[1].status, tt[1].reused);
 		free(url);
 	}
 }
@@ -979,6 +1033,7 @@ static void test_valgrind(struct t *t)
 
 const struct test e2e_tests_hardening[] = {
 	{ "tls_versions", test_tls_versions, NULL },
+	{ "tls13_sessions_resume_from_tickets", test_tls13_resumption, NULL },
 	{ "web_413_and_multipart_refused", test_web_413_multipart, NULL },
 	{ "lockout_survives_new_mints_and_ends_pending_pages", test_lockout_pending, NULL },
 	{ "lockout_counts_failures_only_then_logs_locked", test_lockout_counts_failures_only, NULL },
