@@ -28,6 +28,7 @@ struct app {
 	struct store *store;
 	struct audit *audit;
 	struct notify *notify;
+	struct anchor *anchor;           /* audit_anchor_url's poster; NULL without it */
 	struct backlog *backlog;         /* outbox backlog for /metrics; may be NULL */
 	struct metrics *metrics;
 	struct tls_material *tls;

@@ -77,6 +77,7 @@ struct config {
 	char *redis_master;
 	char *node_id;                 /* default: the host name */
 	char *audit_key;               /* NULL: audit.key beside db_path (checkpoint_key_path) */
+	char *audit_anchor_url;        /* NULL: no anchor (anchor.c) */
 
 	char wa_digits[16];            /* derived: whatsapp_number without '+' */
 };

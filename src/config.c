@@ -400,6 +400,11 @@ static int config_finish(struct config *cfg)
 		config_error(key_find("webhook_secret"), "effective", NULL, "required when webhook_url is set");
 		return -1;
 	}
+	if (cfg->audit_anchor_url != NULL && cfg->webhook_secret == NULL) {
+		config_error(key_find("webhook_secret"), "effective", NULL,
+		             "required when audit_anchor_url is set (it signs the posted heads)");
+		return -1;
+	}
 	if ((cfg->redis_sentinels.n > 0) != (cfg->redis_master != NULL)) {
 		config_error(key_find(cfg->redis_master ? "redis_sentinels" : "redis_master"), "effective", NULL,
 		             "redis_sentinels and redis_master must be set together");

@@ -194,6 +194,8 @@ const struct key config_keys[] = {
 	KEY_INT(answer_wait, "10", 1, 120, "seconds an answer waits for its evidence to be durable"),
 	KEY_STR(audit_key, NULL, PATH_MAX_LEN, NULL,
 	        "Ed25519 key signing the audit chain's checkpoints (default audit.key beside db_path)"),
+	KEY_STR(audit_anchor_url, NULL, URL_MAX, check_outbound_url,
+	        "optional: each signed chain head is POSTed here (signed with webhook_secret)"),
 	KEY_INT(result_max_age, "900", 1, 86400, "seconds after the decision past which a result is not sent"),
 	{ .name = "redis_url", .kind = K_STR, .off = F(redis_url), .len_max = URL_MAX, .secret = true,
 	  .check = check_redis_url,

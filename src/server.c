@@ -71,6 +71,7 @@
 #include "store_redis.h"
 #include "tlsmat.h"
 #include "util.h"
+#include "anchor.h"
 #include "web.h"
 
 #include <errno.h>
@@ -330,6 +331,8 @@ int server_run(struct app *app)
 	app->backlog = backlog_open(cfg->db_path);
 	if (app->backlog == NULL)
 		goto out;
+	if (anchor_start(cfg, &app->anchor) != 0)
+		goto out;
 	web = web_new(app);
 	if (web == NULL)
 		goto out;
@@ -397,6 +400,8 @@ out:
 		          (unsigned long long)sc.lost);
 		rc = rc == 0 ? 1 : rc;
 	}
+	anchor_stop(app->anchor);          /* after the stop's checkpoint */
+	app->anchor = NULL;
 	if (app->notify != NULL)
 		notify_stop(app->notify);
 	backlog_close(app->backlog);

@@ -7,8 +7,12 @@
  * checkpoint. `audit pubkey` prints the key's public half; the key file is
  * 0600 and its text is never in the database. A result row inserted into the
  * outbox by hand, without the chained audit row it claims, is never sent.
+ * With audit_anchor_url, the head a stop signs reaches the anchor, signed.
  */
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <sqlite3.h>
+#include <strings.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -242,8 +246,73 @@ static void test_forged_outbox_row_not_sent(struct t *t)
 	free(log);
 }
 
+
+/* With audit_anchor_url, the checkpoint a stop signs reaches the anchor,
+ * signed like the webhook, and names the head the log holds. */
+static void test_anchor_receives_signed_head(struct t *t)
+{
+	struct fake_cf *f = t_fake(t);
+	REQUIRE(t, f);
+	struct daemon *d = d_new(t, f);
+	REQUIRE(t, d);
+	char *base = fake_base_url(f), *url = h_printf("%s/anchor", base);
+	d_set_str(d, "audit_anchor_url", url);
+	d_set_str(d, "webhook_secret", "anchor-secret-7");
+	free(url);
+	free(base);
+	REQUIRE(t, d_start(d, NULL) == 0);
+	struct minted m;
+	REQUIRE(t, mfa_mint_and_answer(d, "cid-anc", "5215558300001", "FlowA", "1974-04-04", true, &m) == 0);
+	REQUIRE(t, d_stop(d) == 0);
+
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	char head[80] = "", sigdb[140] = "";
+	long long row = -1;
+	REQUIRE(t, sqlite3_open_v2(d->db_path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
+	if (sqlite3_prepare_v2(db, "SELECT row_id, head_hash, signature FROM audit_checkpoint ORDER BY id DESC "
+	                       "LIMIT 1", -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+		row = sqlite3_column_int64(st, 0);
+		snprintf(head, sizeof head, "%s", (const char *)sqlite3_column_text(st, 1));
+		snprintf(sigdb, sizeof sigdb, "%s", (const char *)sqlite3_column_text(st, 2));
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	REQUIRE(t, row > 0);
+
+	const struct fake_call *last = NULL;
+	for (int i = 0; i < fake_count(f); i++) {
+		const struct fake_call *c = fake_call(f, i);
+		if (strcmp(c->path, "/anchor") == 0)
+			last = c;
+	}
+	REQUIRE(t, last != NULL);
+	cJSON *j = cJSON_Parse(last->body);
+	const cJSON *jr = j ? cJSON_GetObjectItemCaseSensitive(j, "row_id") : NULL;
+	EXPECT(t, j && j_str(j, "head_hash") && strcmp(j_str(j, "head_hash"), head) == 0 &&
+	       j_str(j, "signature") && strcmp(j_str(j, "signature"), sigdb) == 0 &&
+	       cJSON_IsNumber(jr) && (long long)jr->valuedouble == row,
+	       "expected the anchor to receive the newest checkpoint (row %lld, %s), got %.400s", row, head,
+	       last->body);
+	cJSON_Delete(j);
+	long long ts = 0;
+	char hex[129] = "";
+	EXPECT(t, last->signature && sscanf(last->signature, "t=%lld,v1=%128[0-9a-fA-F]", &ts, hex) == 2,
+	       "expected X-Mnmfa-Signature on the anchor post, got %s", last->signature ? last->signature : "none");
+	char *msg = h_printf("%lld.%s", ts, last->body);
+	unsigned char mac[32];
+	unsigned int maclen = 0;
+	HMAC(EVP_sha256(), "anchor-secret-7", 15, (const unsigned char *)msg, strlen(msg), mac, &maclen);
+	free(msg);
+	char want[65];
+	for (int i = 0; i < 32; i++)
+		snprintf(want + 2 * i, 3, "%02x", mac[i]);
+	EXPECT(t, strcasecmp(want, hex) == 0, "expected v1=%s, got v1=%s", want, hex);
+}
+
 const struct test e2e_tests_checkpoint[] = {
 	{ "checkpoint_rewritten_rechained_log_fails_verify", test_rechained_log_fails_verify, NULL },
 	{ "checkpoint_forged_outbox_row_not_sent", test_forged_outbox_row_not_sent, NULL },
+	{ "checkpoint_anchor_receives_signed_head", test_anchor_receives_signed_head, NULL },
 	{ NULL, NULL, NULL },
 };

@@ -232,7 +232,7 @@ static void test_every_key_is_printed_once(void **state)
 		"trusted_proxies", "choices", "max_pending", "rate_phone", "lockout", "rate_ip",
 		"brand_name", "brand_color", "brand_logo", "lang", "threads", "log_format", "log_level",
 		"user", "stop_timeout", "request_timeout", "connections_per_ip", "answer_wait",
-		"result_max_age", "redis_url", "redis_sentinels", "redis_master", "node_id", "audit_key",
+		"result_max_age", "redis_url", "redis_sentinels", "redis_master", "node_id", "audit_key", "audit_anchor_url",
 	};
 	struct run *r = load_ok(NULL, NULL, NULL);
 	char *text = print_all(&r->cfg);
