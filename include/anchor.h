@@ -18,6 +18,7 @@ struct anchor;
 
 #define ANCHOR_POLL_MS 1000           /* how often the newest checkpoint is looked at */
 #define ANCHOR_TIMEOUT_MS 5000        /* one POST at most */
+#define ANCHOR_STOP_TIMEOUT_MS 1000   /* the stop's POST: within stop_timeout's budget */
 #define ANCHOR_BODY_MAX 1024          /* the JSON body */
 
 /* Starts the thread when cfg->audit_anchor_url is set; *out NULL otherwise.

@@ -72,7 +72,7 @@ static char *newest_body(struct anchor *a, int64_t *id)
 }
 
 /* One POST. 0 when the receiver answered 2xx. */
-static int post(struct anchor *a, const char *body)
+static int post(struct anchor *a, const char *body, long timeout_ms)
 {
 	CURL *easy = curl_easy_init();
 	struct curl_slist *hdrs = NULL;
@@ -88,7 +88,7 @@ static int post(struct anchor *a, const char *body)
 	curl_easy_setopt(easy, CURLOPT_URL, webhook_url(a->wh));
 	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)ANCHOR_TIMEOUT_MS);
+	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body);
@@ -109,12 +109,12 @@ static int post(struct anchor *a, const char *body)
 	return -1;
 }
 
-static void post_newest(struct anchor *a)
+static void post_newest(struct anchor *a, long timeout_ms)
 {
 	int64_t id = 0;
 	char *body = newest_body(a, &id);
 
-	if (body != NULL && post(a, body) == 0)
+	if (body != NULL && post(a, body, timeout_ms) == 0)
 		a->posted = id;
 	free(body);
 }
@@ -132,7 +132,7 @@ static void *anchor_main(void *arg)
 		if (a->stopping)
 			break;
 		pthread_mutex_unlock(&a->lock);
-		post_newest(a);
+		post_newest(a, ANCHOR_TIMEOUT_MS);
 		pthread_mutex_lock(&a->lock);
 	}
 	pthread_mutex_unlock(&a->lock);
@@ -198,6 +198,6 @@ void anchor_stop(struct anchor *a)
 	pthread_cond_signal(&a->cond);
 	pthread_mutex_unlock(&a->lock);
 	pthread_join(a->thread, NULL);
-	post_newest(a);                   /* the checkpoint the stop signed */
+	post_newest(a, ANCHOR_STOP_TIMEOUT_MS);   /* the checkpoint the stop signed */
 	anchor_free(a);
 }
