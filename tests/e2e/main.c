@@ -27,7 +27,7 @@
 
 #define E2E_DEFAULT_JOBS 4
 #define E2E_MAX_JOBS 16
-#define E2E_TEST_TIMEOUT_MS 45000
+#define E2E_TEST_TIMEOUT_MS 90000      /* a hang catcher: each test has its own deadlines */
 #define E2E_TAIL_LINES 15
 
 extern const struct test e2e_tests_redis[];
