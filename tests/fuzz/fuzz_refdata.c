@@ -2,19 +2,23 @@
 /*
  * fuzz_refdata: the page's device info as the validate form posts it
  * (refdata=...), through the same steps as the daemon: form_get into a
- * AUDIT_REFDATA_MAX + 1 buffer (web.c), then audit's own item_new, which
- * queues an event (refdata parsed from a bounded string, kept only if it is a
- * JSON object, minified, cleaned to valid UTF-8; every other outside text,
- * the User-Agent here, cut at a character boundary and cleaned). audit.c is
- * included whole so its static helpers are the ones tested.
+ * AUDIT_REFDATA_MAX + 1 buffer (web.c), then audit_item_new, which makes
+ * the event the writer queues (refdata parsed from a bounded string, kept
+ * only if it is a JSON object, minified, cleaned to valid UTF-8; every other
+ * outside text, the User-Agent here, cut at a character boundary and
+ * cleaned).
  * Checks: memory safety; a kept refdata is a JSON object of at most
  * AUDIT_REFDATA_MAX bytes in valid UTF-8; cleaned text is valid UTF-8 with no
  * control character but tab, at most cap bytes.
  */
-#include "../../src/form.c"
-#include "../../src/audit.c"
+#include "audit_item.h"
+#include "form.h"
 
+#include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* Well-formed UTF-8 (RFC 3629) without C0 controls but tab, and without DEL. */
 static bool clean_utf8(const unsigned char *s)
@@ -56,7 +60,7 @@ static void check_kept(const struct item *it, int field, size_t cap)
 		abort();
 }
 
-/* Queues nothing: builds the event's item as audit_submit would and checks
+/* Queues nothing: builds the event's item as audit_submit does and checks
  * what it kept of refdata and of the User-Agent. */
 static void check_item(const char *refdata, const char *ua, bool refdata_wanted)
 {
@@ -72,7 +76,7 @@ static void check_item(const char *refdata, const char *ua, bool refdata_wanted)
 	ev.ip = "127.0.0.1";
 	ev.user_agent = ua;
 	ev.refdata = refdata;
-	it = item_new(&ev, NULL, NULL);
+	it = audit_item_new(&ev, NULL, NULL);
 	check_kept(it, ITEM_REFDATA, AUDIT_REFDATA_MAX);
 	check_kept(it, ITEM_USER_AGENT, AUDIT_UA_MAX);
 	if (it->f[ITEM_USER_AGENT] == NULL)
@@ -83,7 +87,7 @@ static void check_item(const char *refdata, const char *ua, bool refdata_wanted)
 			abort();
 		cJSON_Delete(back);
 	}
-	item_free(it);
+	audit_item_free(it);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
