@@ -58,7 +58,7 @@ all: $(BUILD)/mnmfa
 help:
 	@echo "make            build $(BUILD)/mnmfa"
 	@echo "make run        build, make a dev certificate, start on https://localhost:8443 (API :8000)"
-	@echo "make test       unit + end-to-end + browser tests (installs missing packages first)"
+	@echo "make test       unit + end-to-end + browser tests, fuzz seeds replayed (installs missing packages first)"
 	@echo "make sanitize   build and test with ASan+UBSan (build/san)"
 	@echo "make bench      mnmfa beside nginx on loopback: CPU per request, req/s, p99 (docs/performance.md)"
 	@echo "make fuzz       build each libFuzzer harness (clang, -Werror) and run it for FUZZ_SECONDS (default 20)"
@@ -72,6 +72,7 @@ test-deps:
 	@command -v pkg-config >/dev/null 2>&1 && pkg-config --exists $(PKGS) $(TEST_PKGS) \
 	  && command -v wrk >/dev/null && command -v chromium >/dev/null && command -v promtool >/dev/null \
 	  && command -v redis-sentinel >/dev/null && command -v haproxy >/dev/null \
+	  && command -v clang >/dev/null && command -v ip >/dev/null \
 	  && test -d node_modules/playwright-core || scripts/install-deps
 
 # Embedded page assets: assets/* become C arrays (scripts/embed-assets).
@@ -111,8 +112,13 @@ browser: $(BUILD)/mnmfa
 	@for s in $(BROWSER_TESTS); do scripts/run-tests browser node $$s $(BUILD)/mnmfa || exit 1; done
 
 # The runner gets these lists and runs nothing else (no glob of build/).
+# make test also builds every fuzzer and replays its seeds once (seconds once
+# built), so a change that breaks `make fuzz` fails on the branch, not in CI.
 test: test-deps
 	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(E2E_BIN)
+ifneq ($(SANITIZE),1)
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=0
+endif
 	@scripts/run-tests all $(BUILD)/mnmfa $(E2E_BIN) --unit $(UNIT_BINS) --browser $(BROWSER_TESTS)
 
 sanitize:
