@@ -51,7 +51,7 @@ DEPS_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 TEST_CFLAGS := $(shell pkg-config --cflags $(TEST_PKGS) 2>/dev/null)
 TEST_LIBS   := $(shell pkg-config --libs $(TEST_PKGS) 2>/dev/null)
 
-.PHONY: all deps test-deps run test unit e2e browser sanitize bench fuzz fuzz-build image-test install clean help
+.PHONY: all deps test-deps run test unit e2e browser sanitize soak bench fuzz fuzz-build image-test install clean help
 
 all: $(BUILD)/mnmfa
 
@@ -60,6 +60,7 @@ help:
 	@echo "make run        build, make a dev certificate, start on https://localhost:8443 (API :8000)"
 	@echo "make test       unit + end-to-end + browser tests, fuzz seeds replayed (installs missing packages first)"
 	@echo "make sanitize   build and test with ASan+UBSan (build/san)"
+	@echo "make soak       3 minutes of the ASan+UBSan build under load with faults (SOAK_SECONDS)"
 	@echo "make bench      mnmfa beside nginx on loopback: CPU per request, req/s, p99 (docs/performance.md)"
 	@echo "make fuzz       build each libFuzzer harness (clang, -Werror) and run it for FUZZ_SECONDS (default 20)"
 	@echo "make image-test build the Docker image with a local engine and run it hardened (root)"
@@ -123,6 +124,20 @@ endif
 
 sanitize:
 	@$(MAKE) --no-print-directory SANITIZE=1 test
+
+# The soak (tests/soak/soak.c, on the e2e harness; not part of `make test`):
+# the sanitizer build under load while Chatfuel fails, the database is locked,
+# SIGHUP and SIGTERM+restart come; every minted challenge must end in the log.
+SOAK_SECONDS ?= 180
+SOAK_SRCS = tests/soak/soak.c tests/e2e/harness.c tests/e2e/fake_chatfuel.c tests/e2e/mfa.c \
+            tests/e2e/servers.c
+$(BUILD)/tests/soak: $(SOAK_SRCS) $(wildcard tests/e2e/*.h) $(BUILD)/libmnmfa.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(DEPS_CFLAGS) -Itests/e2e $(LDFLAGS) -o $@ $(SOAK_SRCS) $(BUILD)/libmnmfa.a $(DEPS_LIBS) $(LDLIBS)
+
+soak: test-deps
+	@$(MAKE) --no-print-directory SANITIZE=1 build/san/mnmfa build/san/tests/soak
+	build/san/tests/soak build/san/mnmfa $(SOAK_SECONDS)
 
 run: deps $(BUILD)/mnmfa
 	@scripts/dev-run $(BUILD)/mnmfa
