@@ -92,23 +92,35 @@ void h_sleep_ms(long ms)
 		;
 }
 
+/* Ports handed to daemons come from below Linux's ephemeral range
+ * (32768-60999), which the kernel also gives to outgoing connections: a
+ * port from there could be taken by some client's connection between this
+ * check and the daemon's bind ("cannot listen ... address in use"). */
+#define H_PORT_LOW 20000
+#define H_PORT_HIGH 32767
+#define H_PORT_TRIES 200
+
 int h_free_port(void)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (fd < 0)
-		return -1;
-	struct sockaddr_in sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sa.sin_port = 0;
-	socklen_t len = sizeof(sa);
-	int port = -1;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-		port = ntohs(sa.sin_port);
-	close(fd);
-	return port;
+	static unsigned seed;
+	if (seed == 0)
+		seed = (unsigned)getpid() * 2654435761u ^ (unsigned)h_mono_ms();
+	for (int i = 0; i < H_PORT_TRIES; i++) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		if (fd < 0)
+			return -1;
+		int port = H_PORT_LOW + (int)(rand_r(&seed) % (H_PORT_HIGH - H_PORT_LOW + 1));
+		struct sockaddr_in sa;
+		memset(&sa, 0, sizeof(sa));
+		sa.sin_family = AF_INET;
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		sa.sin_port = htons((uint16_t)port);
+		bool ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+		close(fd);
+		if (ok)
+			return port;
+	}
+	return -1;
 }
 
 char *h_strdup(const char *s)
