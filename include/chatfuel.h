@@ -7,6 +7,7 @@
 #ifndef MNMFA_CHATFUEL_H
 #define MNMFA_CHATFUEL_H
 
+#include "config.h"
 #include "delivery.h"
 
 #include <stdbool.h>
@@ -21,15 +22,24 @@ struct chatfuel;
 struct chatfuel *chatfuel_new(const char *base_url, const char *bot_id, const char *token);
 void chatfuel_free(struct chatfuel *cf);          /* wipes the token; NULL ok */
 
+/* One result as the Broadcasting API takes it. */
+struct chatfuel_result {
+	const char *client_id;
+	enum chatfuel_target target;      /* which parameter names the destination */
+	const char *dest;                 /* flow name, block name or block id */
+	bool validated;                   /* user_validated */
+	const char *page_id, *status;     /* mfa_page_id, mfa_status (approved, denied, ...) */
+};
+
 /* The URL to POST CHATFUEL_BODY to for one result:
  *   {base}/bots/{bot}/users/{client}/send?chatfuel_token=T
- *       &chatfuel_flow_name=F (or chatfuel_block_name when block)
- *       &user_validated=true|false
+ *       &chatfuel_flow_name=D (chatfuel_block_name, chatfuel_block_id by target)
+ *       &user_validated=true|false&mfa_page_id=ID&mfa_status=S
  * every value percent-encoded, base without trailing '/'. *url holds the
  * token: the caller wipes it (secure_wipe_str) and frees it. *log_url, for
  * logs, is the same URL up to the '?'. */
-void chatfuel_build_url(const struct chatfuel *cf, const char *client_id, const char *flow,
-                        bool block, bool validated, char **url, char **log_url);
+void chatfuel_build_url(const struct chatfuel *cf, const struct chatfuel_result *r, char **url,
+                        char **log_url);
 
 /* Replaces the token, plain and percent-encoded, in s (a string in a buffer
  * of cap bytes) by DELIVERY_REDACTED. */

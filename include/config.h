@@ -19,7 +19,7 @@
 #define CONFIG_DEFAULT_DB_PATH "logs.db" /* db_path's default, for the audit commands too */
 
 enum log_format { LOG_FORMAT_TEXT, LOG_FORMAT_JSON };
-enum chatfuel_target { CHATFUEL_TARGET_FLOW, CHATFUEL_TARGET_BLOCK };
+enum chatfuel_target { CHATFUEL_TARGET_FLOW, CHATFUEL_TARGET_BLOCK, CHATFUEL_TARGET_BLOCK_ID };
 enum chatfuel_reply { CHATFUEL_REPLY_TEXT, CHATFUEL_REPLY_BUTTON };
 
 /* The names of each enum key's values, indexed by value, NULL-terminated; the
@@ -51,6 +51,7 @@ struct config {
 	char *whatsapp_number;         /* E.164 as configured */
 	char *chatfuel_bot_id, *chatfuel_token, *chatfuel_base_url;
 	enum chatfuel_target chatfuel_target;
+	char *chatfuel_block_id;       /* with chatfuel_target=block_id */
 	enum chatfuel_reply chatfuel_reply; /* format=chatfuel: text, or text and a button */
 	int chatfuel_rps;
 	bool notify_on_expiry;

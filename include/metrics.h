@@ -41,7 +41,7 @@ void metrics_observe_request(struct metrics *m, enum metric_route r, int64_t ela
 struct metrics_sample {
 	size_t pending, held;                      /* store */
 	uint64_t audit_written, audit_groups, audit_failed, audit_rejected, audit_queued;
-	uint64_t sent, retried, failed, skipped;   /* notify */
+	uint64_t sent, retried, failed, skipped, expired; /* notify */
 	uint64_t outbox_pending;                   /* results waiting to be delivered */
 	double outbox_oldest_age_s;                /* age of the oldest of them; 0 when none */
 	int64_t tls_not_after_s;                   /* certificate expiry, Unix s; 0: unknown */

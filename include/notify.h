@@ -17,10 +17,10 @@ struct config;
 #define NOTIFY_BACKOFF_BASE_MS 1000          /* first retry after 0.5..1 s */
 #define NOTIFY_BACKOFF_CAP_MS (300 * 1000)   /* retries at most 5 minutes apart */
 #define NOTIFY_HTTP_TIMEOUT_MS 10000         /* whole request, connect included */
-#define NOTIFY_MAX_AGE_MS (24 * 3600 * 1000LL) /* a row older than this is failed */
 #define NOTIFY_STOP_GRACE_MS 1000            /* in-flight requests at stop */
 #define NOTIFY_RETRY_AFTER_MAX_MS (3600 * 1000LL) /* Retry-After honoured up to this */
 
+/* max_age_ms defaults to the configuration's result_max_age. */
 struct notify_timing {
 	int64_t backoff_base_ms, backoff_cap_ms, http_timeout_ms, max_age_ms, stop_grace_ms;
 };
@@ -41,8 +41,9 @@ void notify_wake(void *n);
 struct notify_stats {
 	uint64_t sent;        /* rows delivered */
 	uint64_t retried;     /* attempts that failed and were rescheduled */
-	uint64_t failed;      /* rows given up (4xx, or older than max age) */
+	uint64_t failed;      /* rows given up (a 4xx, or no evidence) */
 	uint64_t skipped;     /* rows not sent: no credentials / no webhook_url (dry run) */
+	uint64_t expired;     /* rows not sent or no longer retried: past result_max_age */
 };
 void notify_get_stats(struct notify *n, struct notify_stats *out);
 

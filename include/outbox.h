@@ -57,7 +57,7 @@ struct outbox_row {
 	int64_t created_ms;
 	int attempts;                     /* before this one */
 	const char *client_id, *flow;     /* never NULL ("" when the column is) */
-	bool block;                       /* target: a Chatfuel block, not a flow */
+	int target;                       /* enum chatfuel_target: flow, block name or block id */
 	bool validated;
 	const char *body;                 /* the webhook's JSON, NULL for Chatfuel */
 	struct outbox_evidence {          /* the audit row at its audit_id, as stored */
@@ -79,6 +79,7 @@ enum outbox_outcome_kind {
 	OUTBOX_RETRY,                     /* stays pending until next_ms; an attempt */
 	OUTBOX_FAILED,                    /* given up: failed */
 	OUTBOX_SKIPPED,                   /* not sent (dry run): skipped, no attempt */
+	OUTBOX_EXPIRED,                   /* not sent: older than result_max_age; no attempt */
 };
 
 struct outbox_outcome {

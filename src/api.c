@@ -693,6 +693,7 @@ static void handle_metrics(struct app *app, struct http_req *req)
 	ms.retried = ns.retried;
 	ms.failed = ns.failed;
 	ms.skipped = ns.skipped;
+	ms.expired = ns.expired;
 	if (app->backlog != NULL)
 		(void)backlog_sample(app->backlog, now_ms(), &ms.outbox_pending, &ms.outbox_oldest_age_s);
 	ms.tls_not_after_s = tls_material_not_after(app->tls);

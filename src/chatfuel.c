@@ -92,24 +92,32 @@ void chatfuel_free(struct chatfuel *cf)
 	free(cf);
 }
 
-void chatfuel_build_url(const struct chatfuel *cf, const char *client_id, const char *flow,
-                        bool block, bool validated, char **url, char **log_url)
+void chatfuel_build_url(const struct chatfuel *cf, const struct chatfuel_result *r, char **url,
+                        char **log_url)
 {
-	char *client = escape_segment(client_id), *fl = escape(flow);
-	const char *param = block ? "chatfuel_block_name" : "chatfuel_flow_name";
-	const char *val = validated ? "true" : "false";
+	static const char *const params[] = {
+		[CHATFUEL_TARGET_FLOW] = "chatfuel_flow_name", [CHATFUEL_TARGET_BLOCK] = "chatfuel_block_name",
+		[CHATFUEL_TARGET_BLOCK_ID] = "chatfuel_block_id",
+	};
+	char *client = escape_segment(r->client_id), *dest = escape(r->dest);
+	char *page = escape(r->page_id ? r->page_id : ""), *status = escape(r->status ? r->status : "");
+	const char *param = params[r->target];
+	const char *val = r->validated ? "true" : "false";
 	size_t len = strlen(cf->base_url) + strlen(cf->bot_esc) + strlen(client) +
-	             strlen(cf->token_esc) + strlen(param) + strlen(fl) + strlen(val) +
-	             CHATFUEL_URL_SLACK;
+	             strlen(cf->token_esc) + strlen(param) + strlen(dest) + strlen(val) +
+	             strlen(page) + strlen(status) + CHATFUEL_URL_SLACK;
 	int k;
 
 	*url = xmalloc(len);
 	k = snprintf(*url, len, "%s/bots/%s/users/%s/send", cf->base_url, cf->bot_esc, client);
 	*log_url = url_mask_dup(*url);           /* no query yet; credentials in the base hidden */
-	snprintf(*url + k, len - (size_t)k, "?chatfuel_token=%s&%s=%s&user_validated=%s",
-	         cf->token_esc, param, fl, val);
+	snprintf(*url + k, len - (size_t)k,
+	         "?chatfuel_token=%s&%s=%s&user_validated=%s&mfa_page_id=%s&mfa_status=%s",
+	         cf->token_esc, param, dest, val, page, status);
 	free(client);
-	free(fl);
+	free(dest);
+	free(page);
+	free(status);
 }
 
 void chatfuel_redact(const struct chatfuel *cf, char *s, size_t cap)

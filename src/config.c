@@ -396,6 +396,11 @@ static int config_finish(struct config *cfg)
 		             "effective", NULL, "chatfuel_bot_id and chatfuel_token must be set together");
 		return -1;
 	}
+	if (cfg->chatfuel_target == CHATFUEL_TARGET_BLOCK_ID && !nonempty(cfg->chatfuel_block_id)) {
+		config_error(key_find("chatfuel_block_id"), "effective", NULL,
+		             "required when chatfuel_target is block_id");
+		return -1;
+	}
 	if (cfg->webhook_url != NULL && cfg->webhook_secret == NULL) {
 		config_error(key_find("webhook_secret"), "effective", NULL, "required when webhook_url is set");
 		return -1;

@@ -132,7 +132,8 @@ static const char *check_node_id(const char *s)
 #define HOST_MAX 64
 
 const char *const config_chatfuel_target_names[] = {
-	[CHATFUEL_TARGET_FLOW] = "flow", [CHATFUEL_TARGET_BLOCK] = "block", NULL
+	[CHATFUEL_TARGET_FLOW] = "flow", [CHATFUEL_TARGET_BLOCK] = "block",
+	[CHATFUEL_TARGET_BLOCK_ID] = "block_id", NULL
 };
 const char *const config_chatfuel_reply_names[] = {
 	[CHATFUEL_REPLY_TEXT] = "text", [CHATFUEL_REPLY_BUTTON] = "button", NULL
@@ -165,7 +166,9 @@ const struct key config_keys[] = {
 	KEY_STR(chatfuel_bot_id, NULL, 128, NULL, "Chatfuel bot id (Broadcasting API)"),
 	KEY_SECRET(chatfuel_token, 512, "Chatfuel Broadcasting API token"),
 	KEY_STR_REQUIRED(chatfuel_base_url, "https://api.chatfuel.com", URL_MAX, check_outbound_url, "Chatfuel API base URL"),
-	KEY_ENUM(chatfuel_target, "flow", config_chatfuel_target_names, "send the result to a flow or a block"),
+	KEY_ENUM(chatfuel_target, "flow", config_chatfuel_target_names,
+	         "send the result to a flow or a block named flow_name, or to the block chatfuel_block_id"),
+	KEY_STR(chatfuel_block_id, NULL, 128, NULL, "with chatfuel_target=block_id: the block's id (survives renaming)"),
 	KEY_ENUM(chatfuel_reply, "text", config_chatfuel_reply_names,
 	         "format=chatfuel reply: a text message holding the link (every channel) or also a button (Messenger)"),
 	KEY_INT(chatfuel_rps, "25", 1, 1000, "most Broadcasting API requests per second per bot"),

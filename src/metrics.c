@@ -149,6 +149,7 @@ char *metrics_render(const struct metrics *m, const struct metrics_sample *s)
 		{ "mnmfa_results_retried_total", "counter", "Delivery attempts rescheduled", s->retried },
 		{ "mnmfa_results_failed_total", "counter", "Results given up", s->failed },
 		{ "mnmfa_results_skipped_total", "counter", "Results not sent (dry run)", s->skipped },
+		{ "mnmfa_results_expired_total", "counter", "Results not sent: older than result_max_age", s->expired },
 		{ "mnmfa_outbox_pending_results", "gauge", "Results in the outbox waiting to be delivered", s->outbox_pending },
 		{ "mnmfa_result_max_age_seconds", "gauge", "result_max_age: past it a result is no longer sent", (unsigned long long)s->result_max_age_s },
 	};

@@ -16,8 +16,10 @@
  * and webhook.c (verdicts in delivery.h): sent, retry (connection error,
  * timeout, 408, 429, 5xx, a Chatfuel 2xx without "success": true) or failed
  * (any other status, reason kept). Retries back off exponentially with jitter
- * (backoff.c), never sooner than a Retry-After; a row that would be retried
- * past max_age is failed instead.
+ * (backoff.c), never sooner than a Retry-After. A result is worth sending
+ * only while the flow waiting for it is fresh: a row older than
+ * result_max_age (the timing's max_age) is not sent, and one whose next retry
+ * would fall past it is not retried; either ends expired, with the reason.
  *
  * Secrets: the row holds no token. The token is put into the URL only in the
  * curl handle's request and is wiped with it; logs name the URL up to the
@@ -74,6 +76,7 @@ struct dest {
 struct notify {
 	char *db_path;
 	struct chatfuel *cf;               /* NULL: no credentials, dry run */
+	char *block_id;                    /* chatfuel_block_id, for chatfuel_target=block_id */
 	struct webhook *wh;                /* NULL: no webhook */
 	struct notify_timing t;
 
@@ -94,7 +97,7 @@ struct notify {
 	struct dest dest[2];               /* [0] webhook, [1] Chatfuel */
 	uint64_t rng;
 
-	_Atomic uint64_t st_sent, st_retried, st_failed, st_skipped;
+	_Atomic uint64_t st_sent, st_retried, st_failed, st_skipped, st_expired;
 };
 
 /* An rng_fn over a uint64_t state: xorshift64*, jitter needs spread, not secrecy. */
@@ -237,8 +240,12 @@ static struct xfer *xfer_start(struct notify *n, const struct outbox_row *r)
 	if ((x->easy = curl_easy_init()) == NULL)
 		goto fail;
 	if (chatfuel) {
-		chatfuel_build_url(n->cf, r->client_id, r->flow, r->block, r->validated, &x->url,
-		                   &x->log_url);
+		struct chatfuel_result cr = {
+			.client_id = r->client_id, .target = (enum chatfuel_target)r->target,
+			.dest = r->target == CHATFUEL_TARGET_BLOCK_ID ? n->block_id : r->flow,
+			.validated = r->validated, .page_id = r->evidence.page_id, .status = r->evidence.event,
+		};
+		chatfuel_build_url(n->cf, &cr, &x->url, &x->log_url);
 		x->body = xstrdup(CHATFUEL_BODY);
 	} else {
 		char sig[WEBHOOK_SIG_HEADER_MAX];
@@ -308,6 +315,16 @@ static int64_t fill(struct notify *n, int64_t now)
 		if ((problem = outbox_evidence_problem(&r.evidence, &r)) != NULL) {
 			log_error("notify: outbox row %lld not sent: %s", (long long)id, problem);
 			push_upd(n, id, OUTBOX_FAILED, 0, 0, problem);
+			continue;
+		}
+		if (now - r.created_ms > n->t.max_age_ms) {
+			char why[DELIVERY_ERROR_MAX];
+			snprintf(why, sizeof why, "expired: decided %lld s ago, past result_max_age (%lld s); "
+			         "not sent", (long long)((now - r.created_ms) / 1000),
+			         (long long)(n->t.max_age_ms / 1000));
+			log_warn("notify: outbox row %lld %s", (long long)id, why);
+			push_upd(n, id, OUTBOX_EXPIRED, 0, 0, why);
+			atomic_fetch_add_explicit(&n->st_expired, 1, memory_order_relaxed);
 			continue;
 		}
 		if (chatfuel && n->cf == NULL && r.created_ms < n->started_ms) {
@@ -430,9 +447,14 @@ static void finish(struct notify *n, struct xfer *x, CURLcode res)
 			return;
 		}
 		char gave[DELIVERY_ERROR_MAX];
-		int k = snprintf(gave, sizeof gave, "gave up after %d attempts: ", attempts);
+		int k = snprintf(gave, sizeof gave, "expired: the next retry would pass result_max_age "
+		                 "(%lld s); %d attempts, last: ", (long long)(n->t.max_age_ms / 1000),
+		                 attempts);
 		strlcpy_(gave + k, err, sizeof gave - (size_t)k);
-		memcpy(err, gave, sizeof err);
+		log_warn("notify: %s row %lld %s: POST %s", what, (long long)x->row_id, gave, x->log_url);
+		push_upd(n, x->row_id, OUTBOX_EXPIRED, 0, code, gave);
+		atomic_fetch_add_explicit(&n->st_expired, 1, memory_order_relaxed);
+		return;
 	}
 	log_error("notify: %s row %lld failed for good (%s): POST %s", what, (long long)x->row_id, err,
 	          x->log_url);
@@ -557,6 +579,7 @@ static void notify_free(struct notify *n)
 		curl_multi_cleanup(n->multi);
 	outbox_sender_close(n->outbox);
 	free(n->db_path);
+	free(n->block_id);
 	chatfuel_free(n->cf);
 	webhook_free(n->wh);
 	free(n->upds);
@@ -574,7 +597,8 @@ struct notify *notify_start_timing(const struct config *cfg, const struct notify
 	}
 	n = xcalloc(1, sizeof *n);
 	n->t = (struct notify_timing){ NOTIFY_BACKOFF_BASE_MS, NOTIFY_BACKOFF_CAP_MS,
-	                               NOTIFY_HTTP_TIMEOUT_MS, NOTIFY_MAX_AGE_MS, NOTIFY_STOP_GRACE_MS };
+	                               NOTIFY_HTTP_TIMEOUT_MS, (int64_t)cfg->result_max_age * 1000,
+	                               NOTIFY_STOP_GRACE_MS };
 	if (t != NULL) {
 		if (t->backoff_base_ms > 0) n->t.backoff_base_ms = t->backoff_base_ms;
 		if (t->backoff_cap_ms > 0) n->t.backoff_cap_ms = t->backoff_cap_ms;
@@ -585,6 +609,8 @@ struct notify *notify_start_timing(const struct config *cfg, const struct notify
 	if (n->t.backoff_cap_ms < n->t.backoff_base_ms)
 		n->t.backoff_cap_ms = n->t.backoff_base_ms;
 	n->db_path = xstrdup(cfg->db_path);
+	if (cfg->chatfuel_block_id != NULL)
+		n->block_id = xstrdup(cfg->chatfuel_block_id);
 	if (outbox_chatfuel_on(cfg))                        /* else a dry run: no client */
 		n->cf = chatfuel_new(cfg->chatfuel_base_url,     /* config: never empty */
 		                     cfg->chatfuel_bot_id, cfg->chatfuel_token);
@@ -635,6 +661,7 @@ void notify_get_stats(struct notify *n, struct notify_stats *out)
 	out->retried = atomic_load_explicit(&n->st_retried, memory_order_relaxed);
 	out->failed = atomic_load_explicit(&n->st_failed, memory_order_relaxed);
 	out->skipped = atomic_load_explicit(&n->st_skipped, memory_order_relaxed);
+	out->expired = atomic_load_explicit(&n->st_expired, memory_order_relaxed);
 }
 
 void notify_stop(struct notify *n)

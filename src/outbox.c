@@ -363,8 +363,9 @@ int outbox_due_next(struct outbox_sender *s, struct outbox_row *row)
 	row->client_id = text_or_empty(st, s->c_client);
 	row->flow = text_or_empty(st, s->c_flow);
 	row->validated = sqlite3_column_int(st, s->c_validated) != 0;
-	row->block = target != NULL &&
-	             config_name_index(config_chatfuel_target_names, target) == CHATFUEL_TARGET_BLOCK;
+	row->target = target != NULL ? config_name_index(config_chatfuel_target_names, target) : -1;
+	if (row->target < 0)
+		row->target = CHATFUEL_TARGET_FLOW;
 	row->body = (const char *)sqlite3_column_text(st, s->c_body);
 	row->evidence = (struct outbox_evidence){
 		.exists = sqlite3_column_type(st, s->c_a_id) != SQLITE_NULL,
@@ -399,7 +400,7 @@ int outbox_record(struct outbox_sender *s, const struct outbox_outcome *o, size_
 {
 	static const char *const states[] = {
 		[OUTBOX_SENT] = "sent", [OUTBOX_RETRY] = "pending", [OUTBOX_FAILED] = "failed",
-		[OUTBOX_SKIPPED] = "skipped",
+		[OUTBOX_SKIPPED] = "skipped", [OUTBOX_EXPIRED] = "expired",
 	};
 	sqlite3_stmt *st = s->upd;
 	char *err = NULL;
@@ -411,7 +412,7 @@ int outbox_record(struct outbox_sender *s, const struct outbox_outcome *o, size_
 
 		bind_int64(st, ":id", u->id);
 		bind_text(st, ":state", states[u->kind]);
-		bind_int64(st, ":attempt", u->kind == OUTBOX_SKIPPED ? 0 : 1);
+		bind_int64(st, ":attempt", u->kind == OUTBOX_SKIPPED || u->kind == OUTBOX_EXPIRED ? 0 : 1);
 		if (u->kind == OUTBOX_RETRY) {
 			bind_int64(st, ":next_ms", u->next_ms);
 			bind_null(st, ":done_ms");

@@ -404,6 +404,13 @@ int mfa_check_call(struct t *t, const struct fake_call *c, const char *client_id
 	           strcmp(fake_arg(c, "user_validated"), validated ? "true" : "false") != 0) {
 		FAILF(t, "expected user_validated=%s, got %s", validated ? "true" : "false",
 		      fake_arg(c, "user_validated") ? fake_arg(c, "user_validated") : "(none)");
+	} else if (fake_arg(c, "mfa_page_id") == NULL || strlen(fake_arg(c, "mfa_page_id")) != 22) {
+		FAILF(t, "expected mfa_page_id=<the 22-character page id>, got %s (request URI %s)",
+		      fake_arg(c, "mfa_page_id") ? fake_arg(c, "mfa_page_id") : "(none)", c->raw_uri);
+	} else if (fake_arg(c, "mfa_status") == NULL ||
+	           (strcmp(fake_arg(c, "mfa_status"), "approved") == 0) != validated) {
+		FAILF(t, "expected mfa_status %s, got %s", validated ? "approved" : "other than approved",
+		      fake_arg(c, "mfa_status") ? fake_arg(c, "mfa_status") : "(none)");
 	} else if (c->ctype == NULL || strncasecmp(c->ctype, "application/json", 16) != 0) {
 		FAILF(t, "expected Content-Type application/json on the Chatfuel call, got %s",
 		      c->ctype ? c->ctype : "(none)");

@@ -265,7 +265,134 @@ static void test_upgrade_prototype(struct t *t)
 	expect_verify_ok(t, d);
 }
 
+/* The page id the answer page shows (its hidden input), for a seed mint. */
+static int mint_page(struct daemon *d, const char *client, const char *phone, const char *dob,
+                     struct minted *m, struct page *pg)
+{
+	if (mfa_mint_seed(d, client, phone, "Pago", dob, m) != 0)
+		return -1;
+	return mfa_get_page(d, m->page_id, pg);
+}
+
+/* Two open links for one user: the broadcast says which one answered and
+ * how (mfa_page_id, mfa_status beside user_validated). */
+static void test_broadcast_attributes(struct t *t)
+{
+	struct fake_cf *f = NULL;
+	struct daemon *d = mfa_start_default(t, &f);
+	REQUIRE(t, d);
+	struct minted m1, m2;
+	struct page p1, p2;
+	char buf[40], right[40];
+	REQUIRE(t, mint_page(d, "cid-two", "5215557100001", "1980-03-04", &m1, &p1) == 0);
+	int rc = mint_page(d, "cid-two", "5215557100001", "1980-03-04", &m2, &p2);
+	if (rc == 0) {
+		snprintf(right, sizeof right, "%s", mfa_right_answer(&p2, "1980-03-04", buf));
+		rc = mfa_answer(d, m2.page_id, right, NULL);
+	}
+	if (rc == 0) {
+		snprintf(right, sizeof right, "%s", mfa_right_answer(&p1, "1980-03-04", buf));
+		rc = mfa_answer(d, m1.page_id, mfa_wrong_answer(&p1, right), NULL);
+	}
+	mfa_page_free(&p1);
+	mfa_page_free(&p2);
+	REQUIRE(t, rc == 0);
+	REQUIRE(t, mfa_expect_calls(t, f, 2) == 0);
+	for (int i = 0; i < 2; i++) {
+		const struct fake_call *c = fake_call(f, i);
+		const char *pid = fake_arg(c, "mfa_page_id"), *st = fake_arg(c, "mfa_status");
+		bool second = pid != NULL && strcmp(pid, m2.page_id) == 0;
+		EXPECT(t, pid != NULL && (second || strcmp(pid, m1.page_id) == 0),
+		       "expected mfa_page_id to be one of the two pages (%s, %s), got %s (%s)", m1.page_id,
+		       m2.page_id, pid ? pid : "(none)", c->raw_uri);
+		EXPECT_STR(t, "mfa_status", second ? "approved" : "denied", st);
+		REQUIRE(t, mfa_check_call(t, c, "cid-two", "Pago", second, false) == 0);
+	}
+	EXPECT(t, strcmp(fake_arg(fake_call(f, 0), "mfa_page_id"),
+	                 fake_arg(fake_call(f, 1), "mfa_page_id")) != 0,
+	       "expected the two results to name different pages");
+}
+
+/* chatfuel_target=block_id sends chatfuel_block_id (it survives renaming the
+ * block) and neither name; without chatfuel_block_id the config is refused. */
+static void test_block_id_target(struct t *t)
+{
+	struct fake_cf *f = t_fake(t);
+	REQUIRE(t, f);
+	struct daemon *d = d_new(t, f);
+	REQUIRE(t, d);
+	d_set_str(d, "chatfuel_target", "block_id");
+	REQUIRE(t, d_write_config(d) == 0);
+	const char *args[] = { "check-config", "--config", d->config_path, NULL };
+	char *out = NULL, *err = NULL;
+	int rc = h_run(t, args, NULL, &out, &err);
+	EXPECT(t, rc == 2 && h_contains(err, "chatfuel_block_id"),
+	       "expected check-config to exit 2 naming chatfuel_block_id, got %d (%.300s)", rc, err);
+	free(out);
+	free(err);
+	d_set_str(d, "chatfuel_block_id", "64a1b2c3d4e5f6a7b8c9d0e1");
+	REQUIRE(t, d_start(d, NULL) == 0);
+	struct minted m;
+	REQUIRE(t, mfa_mint_and_answer(d, "cid-bid", "5215557100002", "Pago", "1980-03-05", true, &m) == 0);
+	REQUIRE(t, mfa_expect_calls(t, f, 1) == 0);
+	const struct fake_call *c = fake_call(f, 0);
+	EXPECT_STR(t, "chatfuel_block_id", "64a1b2c3d4e5f6a7b8c9d0e1", fake_arg(c, "chatfuel_block_id"));
+	EXPECT(t, !fake_has_arg(c, "chatfuel_flow_name") && !fake_has_arg(c, "chatfuel_block_name"),
+	       "expected no flow or block name beside chatfuel_block_id, got %s", c->raw_uri);
+	EXPECT_STR(t, "mfa_status", "approved", fake_arg(c, "mfa_status"));
+	EXPECT_STR(t, "mfa_page_id", m.page_id, fake_arg(c, "mfa_page_id"));
+}
+
+/* A result older than result_max_age is not sent: it ends expired in the
+ * outbox with the reason, and /metrics counts it. Chatfuel fails the first
+ * attempt; the daemon stops, and starts again past the age. */
+static void test_result_max_age(struct t *t)
+{
+	struct fake_cf *f = t_fake(t);
+	REQUIRE(t, f);
+	struct daemon *d = d_new(t, f);
+	REQUIRE(t, d);
+	d_set_int(d, "result_max_age", 3);
+	REQUIRE(t, d_start(d, NULL) == 0);
+	fake_fail_next(f, 500, 1);
+	struct minted m;
+	long long decided = h_mono_ms();
+	REQUIRE(t, mfa_mint_and_answer(d, "cid-age", "5215557100003", "Pago", "1980-03-06", true, &m) == 0);
+	REQUIRE(t, fake_wait(f, 1, H_CALL_TIMEOUT_MS) == 1);
+	REQUIRE(t, d_stop(d) == 0);
+	EXPECT_INT(t, "Chatfuel calls before the stop (the failed first attempt)", 1, fake_count(f));
+	long long wait = decided + 3500 - h_mono_ms();
+	if (wait > 0)
+		h_sleep_ms(wait);
+	REQUIRE(t, d_start(d, NULL) == 0);
+	char *out = NULL;
+	long long until = h_mono_ms() + H_CALL_TIMEOUT_MS;
+	bool expired = false;
+	while (!expired && h_mono_ms() < until) {
+		free(out);
+		out = sql(t, d->db_path, "SELECT state || '|' || last_error FROM outbox WHERE kind = 'chatfuel';");
+		BAIL(t);
+		expired = strncmp(out, "expired|", 8) == 0;
+		if (!expired)
+			h_sleep_ms(100);
+	}
+	EXPECT(t, expired && h_contains(out, "result_max_age"),
+	       "expected the outbox row to end expired naming result_max_age, got %s", out);
+	free(out);
+	EXPECT_INT(t, "Chatfuel calls after the restart (none: too old)", 1, fake_quiet(f, H_QUIET_WINDOW_MS));
+	struct resp rs;
+	REQUIRE(t, d_api(d, "GET", "/metrics", NULL, NULL, &rs) == 0);
+	EXPECT(t, h_contains(rs.body, "\nmnmfa_results_expired_total 1\n"),
+	       "expected mnmfa_results_expired_total 1 in /metrics, got %.200s",
+	       h_contains(rs.body, "mnmfa_results_expired_total") ?
+	       strstr(rs.body, "mnmfa_results_expired_total") : "(none)");
+	resp_free(&rs);
+}
+
 const struct test e2e_tests_fit[] = {
+	{ "fit_broadcast_page_id_and_status", test_broadcast_attributes, NULL },
+	{ "fit_chatfuel_target_block_id", test_block_id_target, NULL },
+	{ "fit_result_max_age_expires", test_result_max_age, NULL },
 	{ "fit_upgrade_prototype_logs_db", test_upgrade_prototype, NULL },
 	{ "fit_chatfuel_post_query_format_lang", test_chatfuel_post_query, NULL },
 	{ "fit_chatfuel_text_reply", test_chatfuel_text_reply, NULL },

@@ -43,7 +43,8 @@ static void test_url_encoding(struct t *t)
 		snprintf(cid, sizeof(cid), "cid.enc:%d", i);
 		const struct fake_call *c = mfa_call_for(f, cid);
 		REQUIRE(t, mfa_check_call(t, c, cid, flows[i], i % 2 == 0, false) == 0);
-		EXPECT_INT(t, "query arguments (token, flow, user_validated)", 3, c->nargs_total);
+		EXPECT_INT(t, "query arguments (token, flow, user_validated, mfa_page_id, mfa_status)", 5,
+		           c->nargs_total);
 	}
 }
 

@@ -26,11 +26,18 @@
 #define FLOW_ESC "Resultado%20%26%20m%C3%A1s%2F1%3F%3D"
 #define PATH BASE "/bots/" BOT_ESC "/users/" CLIENT_ESC "/send"
 
-static void expect_url(struct chatfuel *cf, bool block, bool validated, const char *want)
+#define PAGE "Qx3-_AbCdEfGhIjKlMnOpQ"                 /* base64url: unreserved as it is */
+
+static void expect_url(struct chatfuel *cf, enum chatfuel_target target, bool validated,
+                       const char *want)
 {
 	char *url = NULL, *log_url = NULL;
+	struct chatfuel_result r = {
+		.client_id = CLIENT, .target = target, .dest = FLOW, .validated = validated,
+		.page_id = PAGE, .status = validated ? "approved" : "denied",
+	};
 
-	chatfuel_build_url(cf, CLIENT, FLOW, block, validated, &url, &log_url);
+	chatfuel_build_url(cf, &r, &url, &log_url);
 	assert_string_equal(url, want);
 	assert_string_equal(log_url, PATH);
 	assert_null(strstr(log_url, "SECRET"));
@@ -45,14 +52,18 @@ static void test_url_for_each_target_and_result(void **state)
 
 	(void)state;
 	assert_non_null(cf);
-	expect_url(cf, false, true, PATH "?chatfuel_token=" TOKEN_ESC
-	           "&chatfuel_flow_name=" FLOW_ESC "&user_validated=true");
-	expect_url(cf, false, false, PATH "?chatfuel_token=" TOKEN_ESC
-	           "&chatfuel_flow_name=" FLOW_ESC "&user_validated=false");
-	expect_url(cf, true, true, PATH "?chatfuel_token=" TOKEN_ESC
-	           "&chatfuel_block_name=" FLOW_ESC "&user_validated=true");
-	expect_url(cf, true, false, PATH "?chatfuel_token=" TOKEN_ESC
-	           "&chatfuel_block_name=" FLOW_ESC "&user_validated=false");
+	expect_url(cf, CHATFUEL_TARGET_FLOW, true, PATH "?chatfuel_token=" TOKEN_ESC
+	           "&chatfuel_flow_name=" FLOW_ESC "&user_validated=true&mfa_page_id=" PAGE
+	           "&mfa_status=approved");
+	expect_url(cf, CHATFUEL_TARGET_FLOW, false, PATH "?chatfuel_token=" TOKEN_ESC
+	           "&chatfuel_flow_name=" FLOW_ESC "&user_validated=false&mfa_page_id=" PAGE
+	           "&mfa_status=denied");
+	expect_url(cf, CHATFUEL_TARGET_BLOCK, true, PATH "?chatfuel_token=" TOKEN_ESC
+	           "&chatfuel_block_name=" FLOW_ESC "&user_validated=true&mfa_page_id=" PAGE
+	           "&mfa_status=approved");
+	expect_url(cf, CHATFUEL_TARGET_BLOCK_ID, false, PATH "?chatfuel_token=" TOKEN_ESC
+	           "&chatfuel_block_id=" FLOW_ESC "&user_validated=false&mfa_page_id=" PAGE
+	           "&mfa_status=denied");
 	chatfuel_free(cf);
 }
 
@@ -62,9 +73,12 @@ static void test_base_url_trailing_slashes_and_empty_values(void **state)
 	char *url = NULL, *log_url = NULL;
 
 	(void)state;
-	chatfuel_build_url(cf, "", "", false, true, &url, &log_url);
+	{
+		struct chatfuel_result r_ = { .client_id = "", .dest = "", .validated = true };
+		chatfuel_build_url(cf, &r_, &url, &log_url);
+	}
 	assert_string_equal(url, "http://127.0.0.1:8080/api/bots/b/users//send?chatfuel_token=t"
-	                         "&chatfuel_flow_name=&user_validated=true");
+	                         "&chatfuel_flow_name=&user_validated=true&mfa_page_id=&mfa_status=");
 	assert_string_equal(log_url, "http://127.0.0.1:8080/api/bots/b/users//send");
 	free(url);
 	free(log_url);
@@ -79,13 +93,19 @@ static void test_dot_ids_stay_inside_their_segment(void **state)
 	char *url = NULL, *log_url = NULL;
 
 	(void)state;
-	chatfuel_build_url(cf, "..", "F", false, true, &url, &log_url);
+	{
+		struct chatfuel_result r_ = { .client_id = "..", .dest = "F", .validated = true };
+		chatfuel_build_url(cf, &r_, &url, &log_url);
+	}
 	assert_string_equal(url, "https://user:pw@cf.example/x/bots/%2E%2E/users/%2E%2E/send"
-	                         "?chatfuel_token=t&chatfuel_flow_name=F&user_validated=true");
+	                         "?chatfuel_token=t&chatfuel_flow_name=F&user_validated=true&mfa_page_id=&mfa_status=");
 	assert_string_equal(log_url, "https://(hidden)@cf.example/x/bots/%2E%2E/users/%2E%2E/send");
 	free(url);
 	free(log_url);
-	chatfuel_build_url(cf, ".", "F", false, true, &url, &log_url);
+	{
+		struct chatfuel_result r_ = { .client_id = ".", .dest = "F", .validated = true };
+		chatfuel_build_url(cf, &r_, &url, &log_url);
+	}
 	assert_non_null(strstr(url, "/users/%2E/send?"));
 	free(url);
 	free(log_url);

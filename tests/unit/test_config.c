@@ -227,7 +227,7 @@ static void test_every_key_is_printed_once(void **state)
 	static const char *const spec_keys[] = {
 		"public_url", "bind", "api_bind", "web_bind", "web_port", "api_port", "api_tls",
 		"tls_cert", "tls_key", "tls_autogen", "expiration", "whatsapp_number", "chatfuel_bot_id",
-		"chatfuel_token", "chatfuel_base_url", "chatfuel_target", "chatfuel_reply", "chatfuel_rps",
+		"chatfuel_token", "chatfuel_base_url", "chatfuel_target", "chatfuel_block_id", "chatfuel_reply", "chatfuel_rps",
 		"notify_on_expiry", "webhook_url", "webhook_secret", "api_keys", "db_path",
 		"trusted_proxies", "choices", "max_pending", "rate_phone", "lockout", "rate_ip",
 		"brand_name", "brand_color", "brand_logo", "lang", "threads", "log_format", "log_level",

@@ -289,6 +289,7 @@ static int env_setup(void **state)
 	e->cfg.chatfuel_base_url = e->base;
 	e->cfg.chatfuel_target = CHATFUEL_TARGET_FLOW;
 	e->cfg.chatfuel_rps = 1000;
+	e->cfg.result_max_age = 900;
 	e->timing = (struct notify_timing){ .backoff_base_ms = 40, .backoff_cap_ms = 200,
 	                                    .http_timeout_ms = 300, .stop_grace_ms = 200 };
 	/* The log goes to a file each case can read (and search for secrets). */
@@ -581,7 +582,7 @@ static void test_server_down_then_up(void **state)
 	expect_chatfuel_request(&e->fake.reqs[0], CLIENT, false, "true");
 }
 
-static void test_gives_up_after_max_age(void **state)
+static void test_expires_past_max_age(void **state)
 {
 	struct env *e = *state;
 	char *err;
@@ -591,9 +592,9 @@ static void test_gives_up_after_max_age(void **state)
 	e->timing.max_age_ms = 300;
 	env_start(e);
 	decide(e, e->a, AUDIT_APPROVED, CLIENT, true);
-	wait_for(e, "SELECT count(*) FROM outbox WHERE state = 'failed'", 1);
+	wait_for(e, "SELECT count(*) FROM outbox WHERE state = 'expired'", 1);
 	err = db_text(e->db, "SELECT last_error FROM outbox");
-	assert_non_null(strstr(err, "gave up after"));
+	assert_non_null(strstr(err, "result_max_age"));
 	assert_non_null(strstr(err, "HTTP 500"));
 	free(err);
 }
@@ -903,7 +904,7 @@ int main(void)
 		T(test_retries_go_out_when_due),
 		T(test_client_error_fails_the_row_without_retry),
 		T(test_server_down_then_up),
-		T(test_gives_up_after_max_age),
+		T(test_expires_past_max_age),
 		T(test_webhook_is_signed),
 		T(test_webhook_5xx_is_retried),
 		T(test_secrets_never_in_log_or_database),
