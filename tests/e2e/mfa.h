@@ -63,7 +63,8 @@ int mfa_mint_and_answer(struct daemon *d, const char *client_id, const char *pho
 
 /* Checks one Broadcasting API call: POST /bots/bot123/users/<client_id>/send,
  * query chatfuel_token, chatfuel_flow_name (or chatfuel_block_name when
- * block), user_validated, mfa_page_id (22 characters) and mfa_status
+ * block), user_validated, mfa_page_id (22 characters; empty for a mint a
+ * lockout refused, status locked) and mfa_status
  * (approved exactly when validated), Content-Type application/json. */
 int mfa_check_call(struct t *t, const struct fake_call *c, const char *client_id,
                    const char *flow, bool validated, bool block);

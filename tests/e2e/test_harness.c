@@ -17,7 +17,8 @@ static void test_fake_records_broadcast_call(struct t *t)
 	struct fake_cf *f = t_fake(t);
 	REQUIRE(t, f);
 	char *flow = h_urlenc("Paso 2 & más=sí");
-	char *url = h_printf("%s/bots/%s/users/cid:1/send?chatfuel_token=%s&chatfuel_flow_name=%s&user_validated=true",
+	char *url = h_printf("%s/bots/%s/users/cid:1/send?chatfuel_token=%s&chatfuel_flow_name=%s&user_validated=true"
+	                      "&mfa_page_id=AAAAAAAAAAAAAAAAAAAAAA&mfa_status=approved",
 	                     fake_base_url(f), H_BOT_ID, H_TOKEN, flow);
 	free(flow);
 	struct req rq = { .method = "POST", .url = url, .ctype = "application/json", .body = "{}" };
