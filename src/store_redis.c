@@ -523,6 +523,22 @@ static void rs_doubt_add(struct rstore *s, const uint8_t id[PAGE_ID_BYTES], cons
 	pthread_mutex_unlock(&s->doubt_lock);
 }
 
+/* Runs a deciding script. A reply that never came leaves the decision in
+ * doubt (it may have been applied): it is noted for the next sweep's undo.
+ * The arguments are wiped either way; NULL when no reply came. */
+static redisReply *rs_eval_deciding(struct rstore *s, int script, int argc, const char **av,
+                                    struct rs_decide_args *a, const uint8_t id[PAGE_ID_BYTES],
+                                    int64_t now_ms)
+{
+	redisReply *rep = redis_eval(s->redis, &s->scripts[script], 1, argc, av, NULL,
+	                             REDIS_REPEATABLE | REDIS_DURABLE);
+
+	if (rep == NULL)
+		rs_doubt_add(s, id, a->token, now_ms);
+	explicit_bzero(a, sizeof *a);
+	return rep;
+}
+
 /* Undoes every decision in doubt that Redis did make; keeps those Redis
  * cannot be asked about yet, until undoing is no longer possible. */
 static void rs_doubts_settle(struct rstore *s, int64_t now_ms)
@@ -582,12 +598,8 @@ static enum store_result rs_decide(struct rstore *s, const uint8_t id[PAGE_ID_BY
 		snprintf(st, sizeof st, "%d", (int)status);
 	{
 		const char *av[] = { a.key, a.b64, a.now, a.ttl, a.token, a.keys[0], a.keys[1], a.keys[2], st };
-		rep = redis_eval(s->redis, &s->scripts[RS_TAKE], 1, (int)ARRAY_LEN(av), av, NULL,
-		                 REDIS_REPEATABLE | REDIS_DURABLE);
+		rep = rs_eval_deciding(s, RS_TAKE, (int)ARRAY_LEN(av), av, &a, id, now_ms);
 	}
-	if (rep == NULL)
-		rs_doubt_add(s, id, a.token, now_ms);
-	explicit_bzero(&a, sizeof a);
 	if (rep == NULL)
 		return STORE_UNAVAILABLE;
 	if (rep->type == REDIS_REPLY_ARRAY && rep->elements >= 1) {
@@ -647,12 +659,8 @@ static enum store_result rs_answer(struct store *base, struct limiter *lockout, 
 	{
 		const char *av[] = { a.key, a.b64, a.now, a.ttl, a.token, a.keys[0], a.keys[1], a.keys[2],
 		                     prefix, n, window };
-		rep = redis_eval(s->redis, &s->scripts[RS_ANSWER], 1, (int)ARRAY_LEN(av), av, NULL,
-		                 REDIS_REPEATABLE | REDIS_DURABLE);
+		rep = rs_eval_deciding(s, RS_ANSWER, (int)ARRAY_LEN(av), av, &a, id, now_ms);
 	}
-	if (rep == NULL)
-		rs_doubt_add(s, id, a.token, now_ms);
-	explicit_bzero(&a, sizeof a);
 	if (rep == NULL)
 		return STORE_UNAVAILABLE;
 	if (rep->type == REDIS_REPLY_ARRAY && rep->elements >= 1) {
