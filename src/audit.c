@@ -2,21 +2,20 @@
  * audit: the audit log's writer thread and its queue.
  *
  * One writer thread owns the write connection. audit_submit copies an event
- * (audit_item.c: cleaned, one allocation) into a bounded queue; the writer takes everything queued (up to AUDIT_GROUP_MAX),
- * writes it in ONE transaction -- the chained audit rows and, for events that
- * carry a result, their outbox rows (outbox.c) -- commits (one fsync for the
- * whole group: WAL, synchronous=FULL), then runs the done callbacks and calls
- * the wake callback so the sender looks at the outbox. While it waits on the
- * disk new events pile up for the next group, so the fsync cost is shared
- * instead of paid per request. The chain head (last id and hash) lives in the
- * writer, read once at open; the writer assigns ids itself so that the id can
- * be part of the hashed row (chain.c hashes it).
+ * (audit_item.c: cleaned, one allocation) into a bounded queue; the writer
+ * takes everything queued (up to AUDIT_GROUP_MAX) and writes it in ONE
+ * transaction (audit_rows.c: the chained audit rows and, for events that
+ * carry a result, their outbox rows), commits (one fsync for the whole group:
+ * WAL, synchronous=FULL), then runs the done callbacks and calls the wake
+ * callback so the sender looks at the outbox. While it waits on the disk new
+ * events pile up for the next group, so the fsync cost is shared instead of
+ * paid per request.
  *
  * Speed (the writer must outrun minting): an event is one allocation, made
- * and cleaned on the submitting thread outside the queue lock; the writer
- * allocates nothing per row (one prepared INSERT, one SHA-256 context, the
- * time text formatted once a second), and checkpoints the WAL itself,
- * PASSIVE, between groups, so no COMMIT waits for a checkpoint.
+ * and cleaned on the submitting thread outside the queue lock; taking a
+ * group from the queue is a pointer swap under the lock; the writer
+ * allocates nothing per row, and checkpoints the WAL itself, PASSIVE,
+ * between groups, so no COMMIT waits for a checkpoint.
  *
  * Nothing queued is dropped. A group whose transaction fails (the database
  * locked elsewhere, a full disk, EFBIG) is rolled back and retried with
@@ -38,11 +37,10 @@
  */
 #include "audit.h"
 #include "audit_item.h"
+#include "audit_rows.h"
 #include "auditdb.h"
-#include "chain.h"
 #include "checkpoint.h"
 #include "config.h"
-#include "crypto.h"
 #include "log.h"
 #include "outbox.h"
 #include "util.h"
@@ -56,7 +54,6 @@
 #include <unistd.h>
 
 #define AUDIT_FULL_LOG_INTERVAL_MS 1000        /* "queue full" logged at most this often */
-#define AUDIT_TS_MAX 32                        /* an RFC 3339 time with milliseconds */
 /* The writer checkpoints the WAL itself, PASSIVE, between groups (after
  * their callbacks) once it holds this many frames: SQLite's automatic
  * checkpoint would run inside a COMMIT and hold up that group's answers. */
@@ -93,22 +90,15 @@ struct audit {
 
 	/* Writer thread only. */
 	sqlite3 *db;
-	sqlite3_stmt *ins_row;
-	struct crypto_sha256_ctx *sha;
-	int64_t ts_sec;                    /* the second ts_text formats */
-	char ts_text[AUDIT_TS_MAX];
+	struct audit_rows *rows;           /* the chain head and the INSERTs */
 	int wal_frames;                    /* frames in the WAL after the last commit */
 	int ckpt_frames;                   /* of them, copied back by the last checkpoint */
-	int64_t last_id;
-	char last_hash[AUDIT_HASH_HEX + 1];
 
 	int lock_fd;                       /* flock on <db_path>.lock */
-	char *node;                        /* node_id written in every row (NULL: none) */
 	/* Status lookups from API threads: a reader opened at start, before
 	 * privileges are dropped. */
 	struct audit_reader *reader;
 
-	struct outbox_writer *outbox;      /* writer thread only */
 	struct checkpoint_signer *signer;   /* writer thread only (then audit_close) */
 	audit_wake_fn wake;                /* tells the sender new outbox rows are due */
 	void *wake_ctx;
@@ -117,124 +107,15 @@ struct audit {
 	_Atomic int64_t full_logged_ms;
 };
 
-static void bind_text(sqlite3_stmt *st, int i, const char *s, size_t n)
-{
-	if (s == NULL)
-		sqlite3_bind_null(st, i);
-	else
-		sqlite3_bind_text(st, i, s, (int)n, SQLITE_STATIC);
-}
-
-/* The row's RFC 3339 time; gmtime and printf once a second, not per row. */
-static void format_ts(struct audit *a, int64_t ms, char out[AUDIT_TS_MAX])
-{
-	int64_t sec = ms / 1000;
-	int frac = (int)(ms % 1000);
-	size_t n;
-
-	if (sec != a->ts_sec) {
-		fmt_rfc3339_ms(sec * 1000, a->ts_text, sizeof a->ts_text);
-		a->ts_sec = sec;
-	}
-	memcpy(out, a->ts_text, AUDIT_TS_MAX);
-	/* "...:SS.mmmZ": the milliseconds are the three digits before the 'Z'. */
-	n = strlen(out);
-	if (ms < 0 || n < 5 || out[n - 5] != '.') {
-		fmt_rfc3339_ms(ms, out, AUDIT_TS_MAX);
-		return;
-	}
-	out[n - 4] = (char)('0' + frac / 100);
-	out[n - 3] = (char)('0' + frac / 10 % 10);
-	out[n - 2] = (char)('0' + frac % 10);
-}
-
-/* Inserts one chained row (and its outbox rows) inside the open transaction. */
-static int write_item(struct audit *a, const struct item *it, int64_t now, bool *woke)
-{
-	static const int chain_of[ITEM_FIELDS] = {
-		[ITEM_PAGE_ID] = CHAIN_PAGE_ID, [ITEM_CLIENT_ID] = CHAIN_CLIENT_ID,
-		[ITEM_PHONE] = CHAIN_PHONE, [ITEM_FLOW] = CHAIN_FLOW, [ITEM_IP] = CHAIN_IP,
-		[ITEM_USER_AGENT] = CHAIN_USER_AGENT, [ITEM_REFDATA] = CHAIN_REFDATA,
-	};
-	char ts[AUDIT_TS_MAX], hash[AUDIT_HASH_HEX + 1];
-	struct chain_row r = { .id = a->last_id + 1 };
-	sqlite3_stmt *st = a->ins_row;
-	int64_t id = r.id;
-	int rc;
-
-	format_ts(a, it->ts_ms, ts);
-	r.f[CHAIN_TS] = ts;
-	r.len[CHAIN_TS] = strlen(ts);
-	r.f[CHAIN_EVENT] = audit_kind_name(it->kind);
-	r.len[CHAIN_EVENT] = strlen(r.f[CHAIN_EVENT]);
-	for (int i = 0; i < ITEM_FIELDS; i++) {
-		r.f[chain_of[i]] = it->f[i];
-		r.len[chain_of[i]] = it->len[i];
-	}
-	r.node = a->node;
-	r.node_len = a->node != NULL ? strlen(a->node) : 0;
-	r.prev_hash = a->last_hash;
-	r.prev_len = AUDIT_HASH_HEX;
-	chain_row_hash_with(a->sha, &r, hash);
-
-	/* Every parameter is bound on every row: no sqlite3_clear_bindings. */
-	sqlite3_bind_int64(st, 1, id);
-	for (int i = 0; i < CHAIN_FIELDS; i++)
-		bind_text(st, i + 2, r.f[i], r.len[i]);
-	sqlite3_bind_text(st, 11, a->last_hash, AUDIT_HASH_HEX, SQLITE_STATIC);
-	sqlite3_bind_text(st, 12, hash, AUDIT_HASH_HEX, SQLITE_STATIC);
-	bind_text(st, 13, r.node, r.node_len);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		log_error("%s: %s", __func__, sqlite3_errmsg(a->db));
-		return -1;
-	}
-	a->last_id = id;
-	memcpy(a->last_hash, hash, sizeof hash);
-
-	if (!it->notify)
-		return 0;
-	return outbox_write(a->outbox, &(struct outbox_result){
-		.audit_id = id, .event = audit_kind_name(it->kind), .page_id = it->f[ITEM_PAGE_ID],
-		.client_id = it->f[ITEM_CLIENT_ID], .phone = it->f[ITEM_PHONE], .flow = it->f[ITEM_FLOW],
-		.decided_at = ts, .validated = it->validated }, now, woke);
-}
-
-/* One attempt at the group's transaction; the chain head is restored when it
- * fails. 0 or -1. */
-static int write_group_once(struct audit *a, struct item *group, int64_t now, bool *woke)
-{
-	int64_t saved_id = a->last_id;
-	char saved_hash[AUDIT_HASH_HEX + 1];
-
-	memcpy(saved_hash, a->last_hash, sizeof saved_hash);
-	*woke = false;
-	if (auditdb_exec(a->db, "BEGIN IMMEDIATE", "begin") != 0)
-		return -1;
-	for (struct item *it = group; it != NULL; it = it->next)
-		if (write_item(a, it, now, woke) != 0)
-			goto rollback;
-	if (auditdb_exec(a->db, "COMMIT", "commit") != 0)
-		goto rollback;
-	return 0;
-rollback:
-	if (!sqlite3_get_autocommit(a->db))
-		sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
-	a->last_id = saved_id;
-	memcpy(a->last_hash, saved_hash, sizeof saved_hash);
-	return -1;
-}
-
 static int64_t min64(int64_t a, int64_t b)
 {
 	return a < b ? a : b;
 }
 
 /* When a waited-on event gives up: its own instant or the stop's hurry. */
-static int64_t give_up_at(const struct audit *a, const struct item *it)
+static int64_t give_up_at(int64_t hurry_ms, const struct item *it)
 {
-	return it->done == NULL ? AUDIT_NO_DEADLINE : min64(it->give_up_ms, a->hurry_ms);
+	return it->done == NULL ? AUDIT_NO_DEADLINE : min64(it->give_up_ms, hurry_ms);
 }
 
 /* Tells each event of a list (not in the database) that it was not written,
@@ -252,8 +133,8 @@ static void give_up_list(struct audit *a, struct item *list)
 }
 
 /* Unlinks from *list the events overdue at now into *out (their order
- * kept). Returns how many. Under lock (the instants are). */
-static size_t take_overdue(struct audit *a, struct item **list, struct item **last, int64_t now,
+ * kept). Returns how many. Under lock for the queue (not for a group). */
+static size_t take_overdue(int64_t hurry_ms, struct item **list, struct item **last, int64_t now,
                            struct item **out)
 {
 	struct item **pp = list, *prev = NULL, **op = out;
@@ -263,7 +144,7 @@ static size_t take_overdue(struct audit *a, struct item **list, struct item **la
 		op = &(*op)->next;
 	while (*pp != NULL) {
 		struct item *it = *pp;
-		if (give_up_at(a, it) <= now) {
+		if (give_up_at(hurry_ms, it) <= now) {
 			*pp = it->next;
 			it->next = NULL;
 			*op = it;
@@ -288,15 +169,22 @@ static size_t drop_overdue(struct audit *a, struct item **group, size_t n, bool 
 	int64_t now = mono_ms();
 	size_t k = 0;
 
+	int64_t hurry_ms;
+
 	pthread_mutex_lock(&a->lock);
-	n -= take_overdue(a, group, NULL, now, &out);
-	if (queue_too)
-		k = take_overdue(a, &a->head, &a->tail, now, &out);
-	a->queued -= k;
-	atomic_store_explicit(&a->st_queued, a->queued, memory_order_relaxed);
-	if (k > 0)
-		pthread_cond_broadcast(&a->room);
+	hurry_ms = a->hurry_ms;
 	pthread_mutex_unlock(&a->lock);
+	/* The group is the writer's own: walked outside the lock requests take. */
+	n -= take_overdue(hurry_ms, group, NULL, now, &out);
+	if (queue_too) {
+		pthread_mutex_lock(&a->lock);
+		k = take_overdue(a->hurry_ms, &a->head, &a->tail, now, &out);
+		a->queued -= k;
+		atomic_store_explicit(&a->st_queued, a->queued, memory_order_relaxed);
+		if (k > 0)
+			pthread_cond_broadcast(&a->room);
+		pthread_mutex_unlock(&a->lock);
+	}
 	if (out != NULL) {
 		log_warn("audit: events not durable in time were withdrawn; their requests were told "
 		         "to try again");
@@ -313,7 +201,7 @@ static void retry_wait(struct audit *a, const struct item *group, int64_t until)
 
 	pthread_mutex_lock(&a->lock);
 	for (const struct item *it = group; it != NULL; it = it->next)
-		until = min64(until, give_up_at(a, it));
+		until = min64(until, give_up_at(a->hurry_ms, it));
 	until = min64(until, a->close_by_ms);
 	pokes = a->pokes;
 	while (a->pokes == pokes) {
@@ -353,6 +241,15 @@ static bool past_close_by(struct audit *a)
 	return past;
 }
 
+/* Signs the chain head when a checkpoint is due, or now if forced (checkpoint.c). */
+static void sign_head(struct audit *a, bool force)
+{
+	const char *hash;
+	int64_t id = audit_rows_head(a->rows, &hash);
+
+	(void)checkpoint_signer_after(a->signer, id, hash, force);
+}
+
 /* Writes a group, retrying a failed transaction (a lock held elsewhere, a
  * full disk, an I/O error) with backoff until it is durable: a passing
  * problem costs latency, never a row. Before each attempt, waited-on events
@@ -369,7 +266,7 @@ static void write_group(struct audit *a, struct item **groupp, size_t n)
 		n = drop_overdue(a, groupp, n, first_fail != 0 || a_hurried(a));
 		if ((group = *groupp) == NULL)
 			return;
-		if (write_group_once(a, group, now, &woke) == 0)
+		if (audit_rows_write(a->rows, group, now, &woke) == 0)
 			break;
 		if (first_fail == 0)
 			first_fail = mono_ms();
@@ -394,7 +291,7 @@ static void write_group(struct audit *a, struct item **groupp, size_t n)
 		log_info("audit: a group of %zu events was written after failing for %lld ms", n,
 		         (long long)(mono_ms() - first_fail));
 	/* Signs the new head when a checkpoint is due (checkpoint.c). */
-	(void)checkpoint_signer_after(a->signer, a->last_id, a->last_hash, false);
+	sign_head(a, false);
 	atomic_fetch_add_explicit(&a->st_written, n, memory_order_relaxed);
 	atomic_fetch_add_explicit(&a->st_groups, 1, memory_order_relaxed);
 	for (struct item *it = group; it != NULL; it = it->next)
@@ -453,7 +350,7 @@ static void *writer_main(void *arg)
 				pthread_cond_wait(&a->cond, &a->lock);
 			} else if (mono_ms() >= due) {
 				pthread_mutex_unlock(&a->lock);
-				(void)checkpoint_signer_after(a->signer, a->last_id, a->last_hash, true);
+				sign_head(a, true);
 				pthread_mutex_lock(&a->lock);
 			} else {
 				struct timespec ts = { .tv_sec = (time_t)(due / 1000),
@@ -477,6 +374,10 @@ static void *writer_main(void *arg)
 			break;
 		}
 		group = last = a->head;
+		if (a->queued <= AUDIT_GROUP_MAX) {      /* all of it: no walk under the lock */
+			last = a->tail;
+			n = a->queued;
+		}
 		while (n < AUDIT_GROUP_MAX && last->next != NULL) {
 			last = last->next;
 			n++;
@@ -501,29 +402,6 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-static int load_head(struct audit *a)
-{
-	sqlite3_stmt *st;
-	int rc;
-
-	a->last_id = 0;
-	memcpy(a->last_hash, chain_genesis, sizeof a->last_hash);
-	if (sqlite3_prepare_v2(a->db, "SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1", -1,
-	                       &st, NULL) != SQLITE_OK)
-		return -1;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		const char *h = (const char *)sqlite3_column_text(st, 1);
-		a->last_id = sqlite3_column_int64(st, 0);
-		strlcpy_(a->last_hash, h ? h : "", sizeof a->last_hash);
-		if (strlen(a->last_hash) != AUDIT_HASH_HEX)
-			log_warn("audit: the newest row (id %lld) has a malformed hash; run `mnmfa audit "
-			         "verify`", (long long)a->last_id);
-	}
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
-}
-
 struct audit *audit_open(const struct config *cfg, audit_wake_fn wake, void *wake_ctx)
 {
 	struct audit *a = xcalloc(1, sizeof *a);
@@ -541,8 +419,6 @@ struct audit *audit_open(const struct config *cfg, audit_wake_fn wake, void *wak
 	a->wake = wake;
 	a->wake_ctx = wake_ctx;
 
-	if (cfg->node_id != NULL)
-		a->node = xstrdup(cfg->node_id);
 	if ((a->lock_fd = auditdb_lock(cfg->db_path)) < 0)
 		goto fail;
 	if (auditdb_open(cfg->db_path, &a->db) != 0)
@@ -550,17 +426,8 @@ struct audit *audit_open(const struct config *cfg, audit_wake_fn wake, void *wak
 	/* Short: while the database is locked elsewhere the writer comes back
 	 * often to withdraw events whose requests cannot wait any longer. */
 	sqlite3_busy_timeout(a->db, AUDIT_WRITER_BUSY_MS);
-	if (sqlite3_prepare_v3(a->db,
-	        "INSERT INTO audit_log (id, ts, event, page_id, client_id, phone, flow, ip, "
-	        "user_agent, refdata, prev_hash, hash, node) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-	        -1, SQLITE_PREPARE_PERSISTENT, &a->ins_row, NULL) != SQLITE_OK) {
-		log_error("%s: %s", __func__, sqlite3_errmsg(a->db));
+	if ((a->rows = audit_rows_open(a->db, cfg)) == NULL)
 		goto fail;
-	}
-	if ((a->outbox = outbox_writer_new(a->db, cfg)) == NULL)
-		goto fail;
-	a->sha = crypto_sha256_ctx_new();
-	a->ts_sec = INT64_MIN;
 	sqlite3_wal_hook(a->db, on_wal_commit, a);
 	if (checkpoint_key_path(cfg->audit_key, cfg->db_path, key_path, sizeof key_path) != 0) {
 		log_error("%s: audit_key: the path is too long", __func__);
@@ -568,10 +435,6 @@ struct audit *audit_open(const struct config *cfg, audit_wake_fn wake, void *wak
 	}
 	if ((a->signer = checkpoint_signer_new(a->db, key_path)) == NULL)
 		goto fail;
-	if (load_head(a) != 0) {
-		log_error("%s: cannot read the chain head: %s", __func__, sqlite3_errmsg(a->db));
-		goto fail;
-	}
 	if ((a->reader = audit_reader_open(cfg->db_path)) == NULL)
 		goto fail;
 	if (!outbox_chatfuel_on(cfg))
@@ -581,7 +444,8 @@ struct audit *audit_open(const struct config *cfg, audit_wake_fn wake, void *wak
 		goto fail;
 	}
 	a->thread_started = true;
-	log_info("audit: %s open, chain head id %lld", cfg->db_path, (long long)a->last_id);
+	log_info("audit: %s open, chain head id %lld", cfg->db_path,
+	         (long long)audit_rows_head(a->rows, &(const char *){ NULL }));
 	return a;
 fail:
 	audit_close(a);
@@ -711,12 +575,10 @@ uint64_t audit_close_by(struct audit *a, int64_t by_mono_ms)
 		pthread_join(a->thread, NULL);
 	/* Every stop signs the head: at rest, every row is covered. */
 	if (a->signer != NULL && a->thread_started)
-		(void)checkpoint_signer_after(a->signer, a->last_id, a->last_hash, true);
+		sign_head(a, true);
 	checkpoint_signer_free(a->signer);
 	lost = atomic_load(&a->st_lost);
-	sqlite3_finalize(a->ins_row);
-	crypto_sha256_ctx_free(a->sha);
-	outbox_writer_free(a->outbox);
+	audit_rows_free(a->rows);
 	audit_reader_close(a->reader);
 	if (a->lock_fd >= 0)
 		close(a->lock_fd);
@@ -725,7 +587,6 @@ uint64_t audit_close_by(struct audit *a, int64_t by_mono_ms)
 	pthread_cond_destroy(&a->cond);
 	pthread_cond_destroy(&a->room);
 	pthread_mutex_destroy(&a->lock);
-	free(a->node);
 	free(a);
 	return lost;
 }

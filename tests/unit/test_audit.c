@@ -946,6 +946,73 @@ static void test_group_commit_under_concurrency(void **state)
 	free(log);
 }
 
+#define BIG_GROUP 100      /* more than the rows the writer inserts per statement */
+#define BIG_GROUP_WAIT_MS 10000
+
+/* A group of many rows (the writer inserts several per statement): every
+ * row chains, and each result's outbox rows point at its own audit row, with
+ * that row's time. The database is held locked while the events queue, so
+ * they reach the writer in at most two groups. */
+static void test_a_big_group_keeps_each_result_on_its_row(void **state)
+{
+	struct env *e = *state;
+	struct audit_stats stats;
+	struct audit_verify v;
+	struct audit_event ev;
+	struct audit *a;
+	sqlite3 *locker;
+	char path[160];
+	int saved, notified = 0;
+
+	e->cfg.chatfuel_bot_id = (char *)"bot1";
+	e->cfg.chatfuel_token = (char *)"tok";
+	e->cfg.webhook_url = (char *)"http://127.0.0.1:9/hook";
+	e->cfg.webhook_secret = (char *)"sec";
+	e->cfg.node_id = (char *)"node-a";
+	snprintf(path, sizeof path, "%s/stderr.txt", e->dir);
+	saved = stderr_to(path);
+	a = audit_open(&e->cfg, NULL, NULL);
+	assert_non_null(a);
+	locker = db_open(e->db);
+	assert_int_equal(sqlite3_exec(locker, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	for (int i = 1; i <= BIG_GROUP; i++) {
+		fill_event(&ev, i % 3 == 0 ? AUDIT_APPROVED : AUDIT_MINTED, i);
+		ev.ts_ms = 1795000000000LL + 7 * i;
+		ev.notify = i % 3 == 0;
+		ev.validated = true;
+		notified += ev.notify;
+		assert_int_equal(audit_submit(a, &ev, NULL, NULL), 0);
+	}
+	assert_int_equal(sqlite3_exec(locker, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(locker);
+	for (int i = 0; i < BIG_GROUP_WAIT_MS; i++) {      /* bounded: 10 s */
+		audit_get_stats(a, &stats);
+		if (stats.written == BIG_GROUP)
+			break;
+		usleep(1000);
+	}
+	audit_close(a);
+	stderr_back(saved);
+	assert_int_equal(stats.written, BIG_GROUP);
+	if (stats.groups > 2)
+		fail_msg("the events queued behind the lock should make at most two groups, got %llu",
+		         (unsigned long long)stats.groups);
+
+	assert_int_equal(audit_verify_chain(e->db, &v), 0);
+	assert_int_equal(v.rows, BIG_GROUP);
+	assert_int_equal(db_int(e->db, "SELECT count(*) FROM audit_log WHERE node = 'node-a' AND "
+	                               "page_id = printf('page%018d', id) AND "
+	                               "client_id = 'client-' || id"), BIG_GROUP);
+	assert_int_equal(db_int(e->db, "SELECT count(*) FROM outbox"), 2 * notified);
+	assert_int_equal(db_int(e->db, "SELECT count(*) FROM outbox o JOIN audit_log r ON "
+	                               "r.id = o.audit_id WHERE r.event = 'approved' AND "
+	                               "r.client_id = o.client_id"), 2 * notified);
+	assert_int_equal(db_int(e->db, "SELECT count(*) FROM outbox o JOIN audit_log r ON "
+	                               "r.id = o.audit_id WHERE o.kind = 'webhook' AND "
+	                               "json_extract(o.body, '$.decided_at') = r.ts AND "
+	                               "json_extract(o.body, '$.page_id') = r.page_id"), notified);
+}
+
 static void test_events_in_one_thread_keep_their_order(void **state)
 {
 	struct env *e = *state;
@@ -1057,6 +1124,7 @@ int main(void)
 		T(test_without_credentials_results_are_skipped),
 		T(test_done_runs_after_the_group_is_durable),
 		T(test_group_commit_under_concurrency),
+		T(test_a_big_group_keeps_each_result_on_its_row),
 		T(test_events_in_one_thread_keep_their_order),
 		T(test_row_times_across_second_boundaries),
 		T(test_writer_checkpoints_the_wal),
