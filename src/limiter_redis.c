@@ -1,9 +1,11 @@
 /*
- * limiter_redis: fixed-window counters in Redis at mnmfa:l:<limit>:<key>, a
- * string holding the count with a TTL of the window. Each call is one Lua
- * script, atomic in Redis, so two nodes counting the same phone at once
- * cannot both pass the limit. The window's end is the key's TTL, read with
- * Redis's clock; callers' now_ms is not needed here.
+ * limiter_redis: sliding windows in Redis, as limiter_mem keeps them in
+ * memory: the key's events are a sorted set at mnmfa:l:<limit>:<key> scored
+ * by Redis's clock in ms (at most n in any span of the window), and the
+ * event reaching n sets mnmfa:L:<limit>:<key> for a full window (the lock).
+ * Both keys have a TTL of the window. Each call is one Lua script, atomic in
+ * Redis, so two nodes counting the same phone at once cannot both pass the
+ * limit; the times are Redis's, so callers' now_ms is not needed here.
  */
 #include "limiter_redis.h"
 #include "limiter_impl.h"
@@ -20,35 +22,28 @@
 #define LR_PREFIX_FMT "mnmfa:l:%s:"
 #define LR_NAME_MAX 32
 
-/* KEYS: counter. ARGV: n window_ms. 0 counted, else ms left (>= 1). */
-static const char lr_lua_hit[] =
-	"local c=tonumber(redis.call('GET',KEYS[1]) or '0')\n"
-	"if c>=tonumber(ARGV[1]) then local t=redis.call('PTTL',KEYS[1])\n"
-	"  if t<1 then redis.call('PEXPIRE',KEYS[1],ARGV[2]) t=tonumber(ARGV[2]) end return t end\n"
-	"if redis.call('INCR',KEYS[1])==1 then redis.call('PEXPIRE',KEYS[1],ARGV[2]) end\n"
+/* KEYS: events. ARGV: n window_ms. 0 counted, else ms left (>= 1). */
+static const char lr_lua_hit[] = LIMITER_REDIS_LUA
+	"return (lr_hit(KEYS[1],tonumber(ARGV[1]),tonumber(ARGV[2])))\n";
+
+/* KEYS: events. 0 not locked, else ms left. */
+static const char lr_lua_blocked[] = LIMITER_REDIS_LUA
+	"return lr_locked(KEYS[1])\n";
+
+/* KEYS: events. ARGV: n. Gives back the newest event. A lock can only have
+ * come from it (a locked key counts nothing), so a count back below n lifts
+ * the lock. */
+static const char lr_lua_refund[] = LIMITER_REDIS_LUA
+	"lr_old(KEYS[1]) if redis.call('EXISTS',KEYS[1])==0 then return 0 end\n"
+	"redis.call('ZPOPMAX',KEYS[1])\n"
+	"if redis.call('ZCARD',KEYS[1])<tonumber(ARGV[1]) then redis.call('DEL',lr_lock(KEYS[1])) end\n"
 	"return 0\n";
 
-/* KEYS: counter. ARGV: n. 0 under the limit, else ms left. */
-static const char lr_lua_blocked[] =
-	"local c=tonumber(redis.call('GET',KEYS[1]) or '0')\n"
-	"if c<tonumber(ARGV[1]) then return 0 end\n"
-	"local t=redis.call('PTTL',KEYS[1]) if t<1 then return 1 end return t\n";
-
-/* KEYS: counter. Gives one back. */
-static const char lr_lua_refund[] =
-	"local c=tonumber(redis.call('GET',KEYS[1]) or '0')\n"
-	"if c>0 then redis.call('DECR',KEYS[1]) end return 0\n";
-
-/* KEYS: counter, gate's counter. ARGV: n window_ms gate_n. {gate ms left,
- * 0} when the gate blocks the key (nothing counted), else {0, as hit}. */
-static const char lr_lua_hit_unless[] =
-	"local g=tonumber(redis.call('GET',KEYS[2]) or '0')\n"
-	"if g>=tonumber(ARGV[3]) then local t=redis.call('PTTL',KEYS[2]) if t<1 then t=1 end return {t,0} end\n"
-	"local c=tonumber(redis.call('GET',KEYS[1]) or '0')\n"
-	"if c>=tonumber(ARGV[1]) then local t=redis.call('PTTL',KEYS[1])\n"
-	"  if t<1 then redis.call('PEXPIRE',KEYS[1],ARGV[2]) t=tonumber(ARGV[2]) end return {0,t} end\n"
-	"if redis.call('INCR',KEYS[1])==1 then redis.call('PEXPIRE',KEYS[1],ARGV[2]) end\n"
-	"return {0,0}\n";
+/* KEYS: events, gate's events. ARGV: n window_ms. {gate ms left, 0} when
+ * the gate is locked (nothing counted), else {0, as hit}. */
+static const char lr_lua_hit_unless[] = LIMITER_REDIS_LUA
+	"local g=lr_locked(KEYS[2]) if g>0 then return {g,0} end\n"
+	"return {0,(lr_hit(KEYS[1],tonumber(ARGV[1]),tonumber(ARGV[2])))}\n";
 
 enum { LR_HIT, LR_BLOCKED, LR_REFUND, LR_HIT_UNLESS, LR_NSCRIPTS };
 
@@ -120,7 +115,7 @@ static int lr_hit_unless(struct limiter *base, struct limiter *gate, const char 
 	struct rlimiter *l = (struct rlimiter *)base;
 	const struct rlimiter *g = (const struct rlimiter *)gate;
 	char k[LR_KEY_MAX], gk[LR_KEY_MAX];
-	const char *av[5];
+	const char *av[4];
 	redisReply *rep;
 	int secs = 0;
 
@@ -134,9 +129,8 @@ static int lr_hit_unless(struct limiter *base, struct limiter *gate, const char 
 	av[1] = gk;
 	av[2] = l->n;
 	av[3] = l->window_ms;
-	av[4] = g->n;
 	*gate_secs = 0;
-	rep = redis_eval(l->redis, &l->scripts[LR_HIT_UNLESS], 2, 5, av, NULL, 0);
+	rep = redis_eval(l->redis, &l->scripts[LR_HIT_UNLESS], 2, 4, av, NULL, 0);
 	if (rep == NULL)
 		return 0;
 	if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 && rep->element[0]->type == REDIS_REPLY_INTEGER &&

@@ -124,11 +124,12 @@ static const char rs_lua_take[] = RS_LUA_COMMON RS_LUA_KEEP_UNDO
 	"return {0,unpack(R(k))}\n";
 
 /* store_answer in one step. KEYS: record. ARGV: id now ttl token raw date
- * sum lockout-prefix lockout-n lockout-window-ms. The lockout counter is
- * <prefix><the record's phone key>, the key the Redis limiter uses. Returns
+ * sum lockout-prefix lockout-n lockout-window-ms. The lockout's events are
+ * <prefix><the record's phone key>, counted as the Redis limiter does
+ * (LIMITER_REDIS_LUA). Returns
  * {code, locked, reached, question before, record...}; codes as take. A
  * retry that finds its own decision (same token) has no question before. */
-static const char rs_lua_answer[] = RS_LUA_COMMON RS_LUA_KEEP_UNDO
+static const char rs_lua_answer[] = RS_LUA_COMMON RS_LUA_KEEP_UNDO LIMITER_REDIS_LUA
 	"local k=KEYS[1]\n"
 	"local h=redis.call('HMGET',k,'st','em','xm','x','tk','pk','q')\n"
 	"if not h[1] then return {1} end\n"
@@ -142,17 +143,14 @@ static const char rs_lua_answer[] = RS_LUA_COMMON RS_LUA_KEEP_UNDO
 	"if tonumber(ARGV[2])>=tonumber(h[2]) then return {2,0,0,'',unpack(R(k))} end\n"
 	"local lk=ARGV[8]..h[6]\n"
 	"local n=tonumber(ARGV[9])\n"
-	"local c=tonumber(redis.call('GET',lk) or '0')\n"
 	"local st,locked,reached\n"
-	"if c>=n then st='5' locked=1 reached=0\n"
+	"if lr_locked(lk)>0 then st='5' locked=1 reached=0\n"
 	"else\n"
 	"  locked=0 reached=0\n"
 	"  local cand=ARGV[5+tonumber(h[3])]\n"
 	"  if cand~='' and cand==h[4] then st='1' else\n"
 	"    st='2'\n"
-	"    c=redis.call('INCR',lk)\n"
-	"    if c==1 then redis.call('PEXPIRE',lk,ARGV[10]) end\n"
-	"    if c>=n then reached=1 end\n"
+	"    local _,r=lr_hit(lk,n,tonumber(ARGV[10])) reached=r\n"
 	"  end\n"
 	"end\n"
 	"keep_undo(k,ARGV[1],ARGV[4],ARGV[2],h[2])\n"

@@ -309,6 +309,61 @@ static void test_limits_across_nodes(struct t *t)
 	resp_free(&rs);
 }
 
+/* Sliding windows in Redis (rate_phone 3/4, lockout 2/4): a fixed window
+ * starting at t0 would open afresh at t0+4 s; here the events at t0+3 s reach
+ * the limit and lock for a full window, so at t0+4.3 s a 4th mint is 429 and
+ * a right answer on a third page ends as locked. */
+static void test_windows_slide(struct t *t)
+{
+	struct fake_cf *f;
+	struct daemon *a;
+	int port;
+	struct minted p1[3], p2[3];
+	struct page pg;
+	struct resp rs;
+	char buf[40];
+	const char *wrong;
+	const char *body = "{\"client_id\":\"cid-win\",\"phone\":\"5215550304000\",\"flow_name\":\"F\","
+	                   "\"dob\":\"1990-01-02\"}";
+
+	REQUIRE(t, srv_redis(t, 0, 0, &port) >= 0 && (f = t_fake(t)) != NULL);
+	REQUIRE(t, (a = node(t, f, "node-a", port, NULL)) != NULL);
+	d_set_str(a, "rate_phone", "3/4");
+	d_set_str(a, "lockout", "2/4");
+	REQUIRE(t, d_start(a, NULL) == 0);
+
+	long long t0 = h_mono_ms();
+	REQUIRE(t, mfa_mint_v1(a, "cid-win", "5215550304000", "F", "1990-01-02", NULL, NULL, 0, &p1[0]) == 0);
+	for (int i = 0; i < 3; i++)
+		REQUIRE(t, mfa_mint_v1(a, "cid-win", "5215550304111", "F", "1990-01-02", NULL, NULL, 0, &p2[i]) == 0);
+	REQUIRE(t, mfa_get_page(a, p2[0].page_id, &pg) == 0);
+	wrong = mfa_wrong_answer(&pg, mfa_right_answer(&pg, "1990-01-02", buf));
+	REQUIRE(t, wrong != NULL && mfa_answer(a, p2[0].page_id, wrong, NULL) == 0);
+	mfa_page_free(&pg);
+
+	h_sleep_ms((int)(t0 + 3000 - h_mono_ms()));
+	REQUIRE(t, mfa_mint_v1(a, "cid-win", "5215550304000", "F", "1990-01-02", NULL, NULL, 0, &p1[1]) == 0);
+	REQUIRE(t, mfa_mint_v1(a, "cid-win", "5215550304000", "F", "1990-01-02", NULL, NULL, 0, &p1[2]) == 0);
+	REQUIRE(t, mfa_get_page(a, p2[1].page_id, &pg) == 0);
+	wrong = mfa_wrong_answer(&pg, mfa_right_answer(&pg, "1990-01-02", buf));
+	REQUIRE(t, wrong != NULL && mfa_answer(a, p2[1].page_id, wrong, NULL) == 0);
+	mfa_page_free(&pg);
+	EXPECT(t, h_mono_ms() < t0 + 4000, "expected the first window's events within 4 s, took %lld ms",
+	       h_mono_ms() - t0);
+
+	h_sleep_ms((int)(t0 + 4300 - h_mono_ms()));
+	REQUIRE(t, d_api(a, "POST", "/v1/challenges", "application/json", body, &rs) == 0);
+	EXPECT_INT(t, "a 4th mint 0.3 s after a fixed window's end (rate_phone 3/4, 3rd at 3 s)", 429, rs.status);
+	const char *ra = resp_header(&rs, "Retry-After");
+	EXPECT(t, ra != NULL && atoi(ra) >= 2, "expected Retry-After >= 2 (locked until 7 s), got %s",
+	       ra != NULL ? ra : "none");
+	resp_free(&rs);
+	REQUIRE(t, mfa_get_page(a, p2[2].page_id, &pg) == 0);
+	REQUIRE(t, mfa_answer(a, p2[2].page_id, mfa_right_answer(&pg, "1990-01-02", buf), NULL) == 0);
+	mfa_page_free(&pg);
+	REQUIRE(t, mfa_expect_status(t, a, &p2[2], "locked") == 0);
+}
+
 static void test_expiry_audited_once(struct t *t)
 {
 	struct fake_cf *f;
@@ -725,6 +780,7 @@ const struct test e2e_tests_redis[] = {
 	{ "redis_two_nodes_share_challenges", test_two_nodes_share, NULL },
 	{ "redis_racing_answers_decided_once", test_racing_answers_decided_once, NULL },
 	{ "redis_limits_and_lockout_across_nodes", test_limits_across_nodes, NULL },
+	{ "redis_windows_slide_and_locks_last_a_window", test_windows_slide, NULL },
 	{ "redis_expiry_audited_once_by_minting_node", test_expiry_audited_once, NULL },
 	{ "redis_expiry_audited_when_sweep_reply_lost", test_expiry_survives_lost_sweep_reply, NULL },
 	{ "redis_answer_reply_lost_is_undone", test_answer_reply_lost_is_undone, NULL },
