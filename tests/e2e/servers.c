@@ -169,7 +169,7 @@ pid_t srv_haproxy(struct t *t, const char *name, int port, const int *backends, 
 	pid_t pid = -1;
 
 	len = (size_t)snprintf(text, sizeof text,
-	                       "global\n  maxconn 512\n"
+	                       "global\n  maxconn 512\n  nbthread 1\n"
 	                       "defaults\n  mode tcp\n  timeout connect 2s\n  timeout client 20s\n"
 	                       "  timeout server 20s\n"
 	                       "frontend fe\n  bind 127.0.0.1:%d\n  default_backend nodes\n"
