@@ -37,7 +37,7 @@ SRCS     = $(LIB_SRCS) main.c
 LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 OBJS     = $(LIB_OBJS) $(BUILD)/obj/main.o
 # The store and limiter implementations behind their interfaces.
-LIB_SRCS += store_mem.c limiter_mem.c
+LIB_SRCS += store_mem.c store_mem_table.c limiter_mem.c
 # Several nodes on Redis.
 LIB_SRCS += redis.c store_redis.c store_redis_lua.c limiter_redis.c
 

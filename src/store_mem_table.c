@@ -1,0 +1,128 @@
+/*
+ * store_mem_table: the memory store's records and table (store_mem_table.h):
+ * a record's one allocation, the shard's chained hash table and its
+ * resizing, the timer wheel of pending records, the unreported expiries
+ * and the tombstone list, and the moves of a record between them. The
+ * operations that use them, and why the table is shaped so, are
+ * store_mem.c's.
+ */
+#include "store_mem_table.h"
+#include "util.h"
+
+#include <stdlib.h>
+
+void store_rec_free(struct rec *r)
+{
+	explicit_bzero(r, store_rec_size(r));
+	free(r);
+}
+
+void store_unlink(struct shard *sh, struct rec *r)
+{
+	*r->lprev = r->lnext;
+	if (r->lnext != NULL)
+		r->lnext->lprev = r->lprev;
+	else if (sh->tomb_tail == &r->lnext)
+		sh->tomb_tail = r->lprev;
+	r->lnext = NULL;
+	r->lprev = NULL;
+}
+
+void store_wheel_add(struct shard *sh, struct rec *r)
+{
+	int64_t slot = store_wheel_slot(r->expires_ms);
+	struct rec **head = &sh->wheel[slot & (STORE_WHEEL_SLOTS - 1)];
+
+	if (slot < sh->wheel_pos)
+		sh->wheel_pos = slot;    /* an expiry behind the sweep: looked at next time */
+	r->lnext = *head;
+	if (*head != NULL)
+		(*head)->lprev = &r->lnext;
+	*head = r;
+	r->lprev = head;
+}
+
+void store_tomb_add(struct shard *sh, struct rec *r)
+{
+	r->lnext = NULL;
+	r->lprev = sh->tomb_tail;
+	*sh->tomb_tail = r;
+	sh->tomb_tail = &r->lnext;
+}
+
+void store_resize(struct shard *sh, size_t nbuckets)
+{
+	struct rec **nb = xcalloc(nbuckets, sizeof *nb);
+
+	for (size_t i = 0; i < sh->nbuckets; i++) {
+		struct rec *r = sh->buckets[i], *next;
+		for (; r != NULL; r = next) {
+			size_t b = store_hash_id(r->id) & (nbuckets - 1);
+			next = r->next;
+			r->next = nb[b];
+			nb[b] = r;
+		}
+	}
+	free(sh->buckets);
+	sh->buckets = nb;
+	sh->nbuckets = nbuckets;
+}
+
+void store_forget_question(struct rec *r)
+{
+	r->q.truth = 0;
+	memset(r->q.options, 0, sizeof r->q.options);
+}
+
+
+void store_decide(struct mstore *s, struct rec *r, enum chal_status status, int64_t when)
+{
+	r->status = (uint8_t)status;
+	r->decided_ms = when;
+	store_forget_question(r);
+	atomic_fetch_sub(&s->pending, 1);
+}
+
+
+void store_decide_now(struct mstore *s, struct shard *sh, struct rec *r,
+                      enum chal_status status, int64_t when)
+{
+	store_decide(s, r, status, when);
+	store_unlink(sh, r);
+	store_tomb_add(sh, r);
+}
+
+
+void store_expire_due(struct mstore *s, struct shard *sh, struct rec *r, int64_t now_ms)
+{
+	if (r->status != CHAL_PENDING || now_ms < r->expires_ms)
+		return;
+	store_decide(s, r, CHAL_EXPIRED, r->expires_ms);
+	r->unreported = 1;
+	store_unlink(sh, r);
+	r->lnext = sh->unreported;
+	if (sh->unreported != NULL)
+		sh->unreported->lprev = &r->lnext;
+	sh->unreported = r;
+	r->lprev = &sh->unreported;
+}
+
+void store_copy_out(const struct rec *r, struct chal *out)
+{
+	const char *phone = r->text + r->client_len + 1;
+	const char *flow = phone + r->phone_len + 1;
+
+	if (out == NULL)
+		return;
+	memset(out, 0, sizeof *out);
+	memcpy(out->id, r->id, PAGE_ID_BYTES);
+	out->created_ms = r->created_ms;
+	out->expires_ms = r->expires_ms;
+	out->decided_ms = r->decided_ms;
+	out->status = r->status;
+	out->lang = r->lang;
+	out->q = r->q;
+	memcpy(out->client_id, r->text, r->client_len);
+	memcpy(out->phone, phone, r->phone_len);
+	memcpy(out->flow, flow, r->flow_len);
+}
