@@ -102,6 +102,18 @@ void caldate_format(int32_t days, char *buf, size_t len)
 	int y, m, d;
 
 	caldate_to_ymd(days, &y, &m, &d);
+	if (y >= 0 && y <= CALDATE_MAX_YEAR && len > CALDATE_TEXT_LEN) {
+		/* The page prints one per option: digits, not snprintf. */
+		const int v[3] = { y, m, d }, w[3] = { 4, 2, 2 };
+		char *p = buf;
+		for (int i = 0; i < 3; i++) {
+			for (int k = w[i] - 1, x = v[i]; k >= 0; k--, x /= 10)
+				p[k] = (char)('0' + x % 10);
+			p += w[i];
+			*p++ = i < 2 ? '-' : '\0';
+		}
+		return;
+	}
 	snprintf(buf, len, "%04d-%02d-%02d", y, m, d);
 }
 

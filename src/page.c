@@ -20,44 +20,72 @@
 #define HTML_ESCAPE_MAX_GROWTH 6     /* "'" becomes "&#39;": 5 bytes, plus room */
 #define MS_PER_DAY 86400000LL
 
-/* Appends s escaped for HTML text and attribute values. */
-static void put_escaped(struct buf *b, const char *s)
-{
-	size_t n = strlen(s);
-	buf_reserve(b, n * HTML_ESCAPE_MAX_GROWTH);
-	b->len += (size_t)html_escape(s, n, b->data + b->len, b->cap - b->len);
-}
+/* html_escape's replacements; escape_of[c] is 1 + the index of c's, or 0. */
+static const char *const escapes[] = { "&amp;", "&lt;", "&gt;", "&quot;", "&#39;" };
+static const unsigned char escape_len[] = { 5, 4, 4, 6, 5 };
+static const unsigned char escape_of[256] = {
+	['&'] = 1, ['<'] = 2, ['>'] = 3, ['"'] = 4, ['\''] = 5,
+};
 
 long html_escape(const char *in, size_t len, char *out, size_t cap)
 {
-	size_t o = 0;
+	size_t o = 0, i = 0;
 
-	for (size_t i = 0; i < len; i++) {
-		const char *rep = NULL;
-		switch (in[i]) {
-		case '&': rep = "&amp;"; break;
-		case '<': rep = "&lt;"; break;
-		case '>': rep = "&gt;"; break;
-		case '"': rep = "&quot;"; break;
-		case '\'': rep = "&#39;"; break;
-		default: break;
-		}
-		if (rep != NULL) {
-			size_t n = strlen(rep);
+	/* Runs of bytes that need nothing are copied whole (the page's texts are
+	 * mostly such runs): a table look-up a byte, one memcpy a run. */
+	while (i < len) {
+		size_t start = i, n;
+		unsigned e;
+		while (i < len && escape_of[(unsigned char)in[i]] == 0)
+			i++;
+		n = i - start;
+		if (n > 0) {
 			if (o + n >= cap)
 				return -1;
-			memcpy(out + o, rep, n);
+			memcpy(out + o, in + start, n);
 			o += n;
-		} else {
-			if (o + 1 >= cap)
-				return -1;
-			out[o++] = in[i];
 		}
+		if (i == len)
+			break;
+		e = escape_of[(unsigned char)in[i++]] - 1u;
+		if (o + escape_len[e] >= cap)
+			return -1;
+		memcpy(out + o, escapes[e], escape_len[e]);
+		o += escape_len[e];
 	}
 	if (o >= cap)
 		return -1;
 	out[o] = '\0';
 	return (long)o;
+}
+
+/* Appends n bytes of s escaped for HTML text and attribute values. */
+static void put_escaped_n(struct buf *b, const char *s, size_t n)
+{
+	buf_reserve(b, n * HTML_ESCAPE_MAX_GROWTH);
+	b->len += (size_t)html_escape(s, n, b->data + b->len, b->cap - b->len);
+}
+
+static void put_escaped(struct buf *b, const char *s)
+{
+	put_escaped_n(b, s, strlen(s));
+}
+
+/* A string literal, its length known at compile time. */
+#define PUT_LIT(b, lit) buf_add((b), (lit), sizeof(lit) - 1)
+
+/* The decimal digits of v, at least `width` of them (zero-padded). */
+static void put_uint(struct buf *b, uint64_t v, int width)
+{
+	char num[24];
+	size_t k = sizeof num;
+
+	do {
+		num[--k] = (char)('0' + v % 10);
+		v /= 10;
+		width--;
+	} while (v != 0 || width > 0);
+	buf_add(b, num + k, sizeof num - k);
 }
 
 /* ---- strings: one table per language ---- */
@@ -135,15 +163,42 @@ static const char *const months[2][12] = {
 
 static const char *const lang_codes[2] = { [LANG_ES] = "es", [LANG_EN] = "en" };
 
-void page_format_date(int32_t day, enum lang lang, char *buf, size_t len)
+/* A signed decimal number. */
+static void put_int(struct buf *b, int64_t v)
+{
+	if (v < 0)
+		PUT_LIT(b, "-");
+	put_uint(b, v < 0 ? -(uint64_t)v : (uint64_t)v, 1);
+}
+
+/* "17 de mayo de 1990" / "May 17, 1990". */
+static void put_date_words(struct buf *b, int32_t day, enum lang lang)
 {
 	int y, m, d;
 
 	caldate_to_ymd(day, &y, &m, &d);
-	if (lang == LANG_EN)
-		snprintf(buf, len, "%s %d, %d", months[LANG_EN][m - 1], d, y);
-	else
-		snprintf(buf, len, "%d de %s de %d", d, months[LANG_ES][m - 1], y);
+	if (lang == LANG_EN) {
+		buf_puts(b, months[LANG_EN][m - 1]);
+		PUT_LIT(b, " ");
+		put_int(b, d);
+		PUT_LIT(b, ", ");
+		put_int(b, y);
+	} else {
+		put_int(b, d);
+		PUT_LIT(b, " de ");
+		buf_puts(b, months[LANG_ES][m - 1]);
+		PUT_LIT(b, " de ");
+		put_int(b, y);
+	}
+}
+
+void page_format_date(int32_t day, enum lang lang, char *buf, size_t len)
+{
+	struct buf t = { 0 };
+
+	put_date_words(&t, day, lang == LANG_EN ? LANG_EN : LANG_ES);
+	strlcpy_(buf, t.data, len);
+	buf_free(&t);
 }
 
 static int lang_from_tag(const char *s, size_t n)
@@ -187,46 +242,52 @@ enum lang page_pick_lang(int chal_lang, const char *accept_language, enum lang d
 	return default_lang;
 }
 
-static void asset_link(struct buf *b, const char *fmt, const char *name)
+/* before + "/static/NAME?v=VERSION" + after. */
+static void asset_link(struct buf *b, const char *before, const char *name, const char *after)
 {
 	const struct asset *a = asset_find(name);
-	char url[96];
 
-	snprintf(url, sizeof url, "/static/%s?v=%s", name, a ? a->version : "0");
-	buf_printf(b, fmt, url);
+	buf_puts(b, before);
+	PUT_LIT(b, "/static/");
+	buf_puts(b, name);
+	PUT_LIT(b, "?v=");
+	buf_puts(b, a ? a->version : "0");
+	buf_puts(b, after);
 }
 
 static void render_head(struct buf *b, const struct config *cfg, enum lang lang, const char *title,
                         bool script)
 {
-	buf_printf(b, "<!doctype html>\n<html lang=\"%s\">\n<head>\n<meta charset=\"utf-8\">\n"
-	          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-	          "<meta name=\"robots\" content=\"noindex, nofollow\">\n"
-	          "<meta name=\"color-scheme\" content=\"light dark\">\n"
-	          "<meta name=\"format-detection\" content=\"telephone=no\">\n<title>", lang_codes[lang]);
+	PUT_LIT(b, "<!doctype html>\n<html lang=\"");
+	buf_puts(b, lang_codes[lang]);
+	PUT_LIT(b, "\">\n<head>\n<meta charset=\"utf-8\">\n"
+	        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+	        "<meta name=\"robots\" content=\"noindex, nofollow\">\n"
+	        "<meta name=\"color-scheme\" content=\"light dark\">\n"
+	        "<meta name=\"format-detection\" content=\"telephone=no\">\n<title>");
 	put_escaped(b, title);
 	if (cfg->brand_name != NULL) {
-		buf_puts(b, " · ");
+		PUT_LIT(b, " · ");
 		put_escaped(b, cfg->brand_name);
 	}
-	buf_puts(b, "</title>\n");
-	asset_link(b, "<link rel=\"stylesheet\" href=\"%s\">\n", "app.css");
-	asset_link(b, "<link rel=\"icon\" href=\"%s\" type=\"image/svg+xml\">\n", "favicon.svg");
+	PUT_LIT(b, "</title>\n");
+	asset_link(b, "<link rel=\"stylesheet\" href=\"", "app.css", "\">\n");
+	asset_link(b, "<link rel=\"icon\" href=\"", "favicon.svg", "\" type=\"image/svg+xml\">\n");
 	if (cfg->brand_color != NULL)
-		asset_link(b, "<link rel=\"stylesheet\" href=\"%s\">\n", "brand.css");
+		asset_link(b, "<link rel=\"stylesheet\" href=\"", "brand.css", "\">\n");
 	if (script)
-		asset_link(b, "<script src=\"%s\" defer></script>\n", "app.js");
-	buf_puts(b, "</head>\n<body>\n<main>\n<header>");
+		asset_link(b, "<script src=\"", "app.js", "\" defer></script>\n");
+	PUT_LIT(b, "</head>\n<body>\n<main>\n<header>");
 	if (cfg->brand_logo != NULL)
-		buf_puts(b, "<img src=\"/static/brand-logo\" alt=\"\">");
+		PUT_LIT(b, "<img src=\"/static/brand-logo\" alt=\"\">");
 	else
-		asset_link(b, "<img src=\"%s\" alt=\"\">", "logo.svg");
+		asset_link(b, "<img src=\"", "logo.svg", "\" alt=\"\">");
 	if (cfg->brand_name != NULL) {
-		buf_puts(b, "<span class=\"brand\">");
+		PUT_LIT(b, "<span class=\"brand\">");
 		put_escaped(b, cfg->brand_name);
-		buf_puts(b, "</span>");
+		PUT_LIT(b, "</span>");
 	}
-	buf_puts(b, "</header>\n");
+	PUT_LIT(b, "</header>\n");
 }
 
 /* The "back to chat" button; on the challenge page it stays hidden until the
@@ -234,74 +295,80 @@ static void render_head(struct buf *b, const struct config *cfg, enum lang lang,
 static void render_back(struct buf *b, const struct config *cfg, enum lang lang, const char *extra)
 {
 	if (cfg->wa_digits[0] != '\0') {
-		buf_printf(b, "<a class=\"button\" href=\"https://wa.me/%s\"%s>", cfg->wa_digits, extra);
+		PUT_LIT(b, "<a class=\"button\" href=\"https://wa.me/");
+		buf_puts(b, cfg->wa_digits);
+		PUT_LIT(b, "\"");
+		buf_puts(b, extra);
+		PUT_LIT(b, ">");
 		put_escaped(b, strings[lang][S_BACK]);
-		buf_puts(b, "</a>\n");
+		PUT_LIT(b, "</a>\n");
 	}
 }
 
 static void render_foot(struct buf *b, enum lang lang)
 {
-	buf_puts(b, "<footer>");
+	PUT_LIT(b, "<footer>");
 	put_escaped(b, strings[lang][S_FOOTER]);
-	buf_puts(b, "</footer>\n</main>\n</body>\n</html>\n");
+	PUT_LIT(b, "</footer>\n</main>\n</body>\n</html>\n");
 }
 
 /* "Este enlace vence en 1:00": the timer's text before the script takes over,
- * so a page without JavaScript still says how long it had when it loaded. */
+ * so a page without JavaScript still says how long it had when it loaded.
+ * left >= 0. */
 static void render_timer(struct buf *b, enum lang lang, int64_t left)
 {
 	const char *t = strings[lang][S_TIMER], *slot = strstr(t, "{s}");
-	char mmss[24];
 
-	snprintf(mmss, sizeof mmss, "%lld:%02lld", (long long)(left / 60), (long long)(left % 60));
-	buf_puts(b, "<p class=\"timer\" id=\"timer\" role=\"timer\" data-template=\"");
+	PUT_LIT(b, "<p class=\"timer\" id=\"timer\" role=\"timer\" data-template=\"");
 	put_escaped(b, t);
-	buf_puts(b, "\">");
+	PUT_LIT(b, "\">");
 	if (slot != NULL) {
-		char head[128];
-		snprintf(head, sizeof head, "%.*s", (int)(slot - t), t);
-		put_escaped(b, head);
-		buf_puts(b, mmss);
+		put_escaped_n(b, t, (size_t)(slot - t));
+		put_uint(b, (uint64_t)(left / 60), 1);
+		PUT_LIT(b, ":");
+		put_uint(b, (uint64_t)(left % 60), 2);
 		put_escaped(b, slot + 3);
 	}
-	buf_puts(b, "</p>\n");
+	PUT_LIT(b, "</p>\n");
 }
 
 static void render_entry(struct buf *b, const struct question *q, enum lang lang, int64_t now)
 {
 	if (q->kind == QUESTION_SUM) {
-		buf_puts(b, "<input class=\"entry\" type=\"number\" name=\"respuesta\" min=\"2\" max=\"43\" "
-		       "inputmode=\"numeric\" required aria-describedby=\"hint\" aria-label=\"");
+		PUT_LIT(b, "<input class=\"entry\" type=\"number\" name=\"respuesta\" min=\"2\" max=\"43\" "
+		        "inputmode=\"numeric\" required aria-describedby=\"hint\" aria-label=\"");
 		put_escaped(b, strings[lang][S_ENTRY_SUM]);
 	} else {
 		char today[16];
 		caldate_format((int32_t)(now / MS_PER_DAY), today, sizeof today);
-		buf_printf(b, "<input class=\"entry\" type=\"date\" name=\"respuesta\" min=\"1900-01-01\" "
-		          "max=\"%s\" required aria-label=\"", today);
+		PUT_LIT(b, "<input class=\"entry\" type=\"date\" name=\"respuesta\" min=\"1900-01-01\" "
+		        "max=\"");
+		buf_puts(b, today);
+		PUT_LIT(b, "\" required aria-label=\"");
 		put_escaped(b, strings[lang][S_ENTRY_DATE]);
 	}
-	buf_puts(b, "\">\n");
+	PUT_LIT(b, "\">\n");
 }
 
 static void render_options(struct buf *b, const struct question *q, enum lang lang)
 {
 	for (int i = 0; i < q->n_options; i++) {
-		char value[CHALLENGE_ANSWER_MAX], shown[64];
+		char value[CHALLENGE_ANSWER_MAX];
 		challenge_option_value(q, i, value, sizeof value);
+		PUT_LIT(b, "<label class=\"option\"><input type=\"radio\" name=\"respuesta\" value=\"");
+		buf_puts(b, value);
+		PUT_LIT(b, "\" required> ");
+		/* a date in words, or the number: neither has a byte to escape */
 		if (q->kind == QUESTION_DATE)
-			page_format_date(q->options[i], lang, shown, sizeof shown);
+			put_date_words(b, q->options[i], lang);
 		else
-			snprintf(shown, sizeof shown, "%s", value);
-		buf_printf(b, "<label class=\"option\"><input type=\"radio\" name=\"respuesta\" "
-		          "value=\"%s\" required> ", value);
-		put_escaped(b, shown);
-		buf_puts(b, "</label>\n");
+			put_escaped(b, value);
+		PUT_LIT(b, "</label>\n");
 	}
-	buf_puts(b, "<label class=\"option\"><input type=\"radio\" name=\"respuesta\" value=\"none\" "
-	       "required> ");
+	PUT_LIT(b, "<label class=\"option\"><input type=\"radio\" name=\"respuesta\" value=\"none\" "
+	        "required> ");
 	put_escaped(b, strings[lang][S_NONE]);
-	buf_puts(b, "</label>\n");
+	PUT_LIT(b, "</label>\n");
 }
 
 /*
@@ -324,36 +391,40 @@ char *page_render_challenge(const struct config *cfg, const struct chal *c, enum
 	buf_reserve(&b, PAGE_INITIAL_CAP);
 	b64url_encode(c->id, PAGE_ID_BYTES, id);
 	render_head(&b, cfg, lang, strings[lang][S_TITLE], true);
-	buf_puts(&b, "<h1>");
+	PUT_LIT(&b, "<h1>");
 	put_escaped(&b, strings[lang][S_TITLE]);
-	buf_puts(&b, "</h1>\n<p>");
+	PUT_LIT(&b, "</h1>\n<p>");
 	put_escaped(&b, strings[lang][S_INTRO]);
-	buf_printf(&b, "</p>\n<form method=\"post\" action=\"/validate_answer\" id=\"challenge\" "
-	          "data-expires-in=\"%lld\">\n<input type=\"hidden\" name=\"page_id\" value=\"%s\">\n"
-	          "<input type=\"hidden\" name=\"refdata\" id=\"refdata\" value=\"\">\n",
-	          (long long)left, id);
-	buf_puts(&b, q->kind == QUESTION_SUM ? "<fieldset aria-describedby=\"hint\">\n<legend><h2>"
-	                                   : "<fieldset>\n<legend><h2>");
+	PUT_LIT(&b, "</p>\n<form method=\"post\" action=\"/validate_answer\" id=\"challenge\" "
+	        "data-expires-in=\"");
+	put_uint(&b, (uint64_t)left, 1);
+	PUT_LIT(&b, "\">\n<input type=\"hidden\" name=\"page_id\" value=\"");
+	buf_puts(&b, id);
+	PUT_LIT(&b, "\">\n<input type=\"hidden\" name=\"refdata\" id=\"refdata\" value=\"\">\n");
+	if (q->kind == QUESTION_SUM)
+		PUT_LIT(&b, "<fieldset aria-describedby=\"hint\">\n<legend><h2>");
+	else
+		PUT_LIT(&b, "<fieldset>\n<legend><h2>");
 	put_escaped(&b, strings[lang][q->kind == QUESTION_SUM ? S_Q_SUM : S_Q_DATE]);
-	buf_puts(&b, "</h2></legend>\n");
+	PUT_LIT(&b, "</h2></legend>\n");
 	if (q->kind == QUESTION_SUM) {
-		buf_puts(&b, "<p class=\"hint\" id=\"hint\">");
+		PUT_LIT(&b, "<p class=\"hint\" id=\"hint\">");
 		put_escaped(&b, strings[lang][S_Q_SUM_HINT]);
-		buf_puts(&b, "</p>\n");
+		PUT_LIT(&b, "</p>\n");
 	}
 	if (q->mode == MODE_ENTRY)
 		render_entry(&b, q, lang, now);
 	else
 		render_options(&b, q, lang);
-	buf_puts(&b, "</fieldset>\n<button class=\"button\" id=\"send\" type=\"submit\">");
+	PUT_LIT(&b, "</fieldset>\n<button class=\"button\" id=\"send\" type=\"submit\">");
 	put_escaped(&b, strings[lang][S_SUBMIT]);
-	buf_puts(&b, "</button>\n");
+	PUT_LIT(&b, "</button>\n");
 	render_timer(&b, lang, left);
 	/* An alert region present from the start (empty), so screen readers
 	 * announce the text the script puts in it; the ticking timer stays quiet. */
-	buf_puts(&b, "<p class=\"alert\" id=\"expired\" role=\"alert\" data-text=\"");
+	PUT_LIT(&b, "<p class=\"alert\" id=\"expired\" role=\"alert\" data-text=\"");
 	put_escaped(&b, strings[lang][S_EXPIRED]);
-	buf_puts(&b, "\"></p>\n</form>\n");
+	PUT_LIT(&b, "\"></p>\n</form>\n");
 	render_back(&b, cfg, lang, " id=\"back\" hidden");
 	render_foot(&b, lang);
 	return buf_take(&b, len);
@@ -373,11 +444,11 @@ char *page_render_state(const struct config *cfg, enum page_state st, enum lang 
 
 	buf_reserve(&b, PAGE_INITIAL_CAP);
 	render_head(&b, cfg, lang, strings[lang][heads[st][0]], false);
-	buf_puts(&b, "<h1>");
+	PUT_LIT(&b, "<h1>");
 	put_escaped(&b, strings[lang][heads[st][0]]);
-	buf_puts(&b, "</h1>\n<p>");
+	PUT_LIT(&b, "</h1>\n<p>");
 	put_escaped(&b, strings[lang][heads[st][1]]);
-	buf_puts(&b, "</p>\n");
+	PUT_LIT(&b, "</p>\n");
 	render_back(&b, cfg, lang, "");
 	render_foot(&b, lang);
 	return buf_take(&b, len);
