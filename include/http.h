@@ -18,7 +18,14 @@
 #define HTTP_DISCARD_MAX (1024 * 1024)    /* oversized bodies read and dropped before the 413 */
 #define HTTP_CONN_LIMIT 30000            /* per daemon at most, split across pool threads */
 #define HTTP_CONN_TIMEOUT_S 30           /* keep-alive idle (libmicrohttpd's idle timeout) */
-#define HTTP_CONN_MEMORY_LIMIT (16 * 1024)   /* headers; MHD zeroes it per request */
+/* libmicrohttpd's memory per connection: the request line and headers, their
+ * index, and our response's header block. It zeroes it for every request
+ * (the page's largest cost at 16 KiB), so it is no larger than it must be. */
+#define HTTP_CONN_MEMORY_LIMIT (8 * 1024)
+/* Request line + headers past this get a 431 from http.c (with few headers
+ * of its own): between it and the memory limit a request's headers would fit
+ * but not the response's, and libmicrohttpd would close without an answer. */
+#define HTTP_HEADERS_MAX (6 * 1024)
 #define HTTP_DRAIN_POLL_MS 10            /* the drain looks at the deferred count this often */
 
 struct http_server;

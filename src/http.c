@@ -435,6 +435,43 @@ static enum MHD_Result queue_and_release(struct http_exchange *x)
 	return ret;
 }
 
+/* MHD_KeyValueIterator: adds one header's or query argument's bytes. */
+static enum MHD_Result count_bytes(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value)
+{
+	size_t *n = cls;
+
+	(void)kind;
+	*n += strlen(key) + (value != NULL ? strlen(value) : 0) + 4;    /* ": " CRLF, "=&" */
+	return MHD_YES;
+}
+
+/* The request line's and headers' size, near enough (as parsed). */
+static size_t request_head_bytes(struct MHD_Connection *conn, const char *url, const char *method)
+{
+	size_t n = strlen(url) + strlen(method) + sizeof " HTTP/1.1\r\n";
+
+	MHD_get_connection_values(conn, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND, count_bytes, &n);
+	return n;
+}
+
+/* 431 for headers over HTTP_HEADERS_MAX, with as few bytes of our own as
+ * libmicrohttpd's own answer (its memory is nearly full) and the close. */
+static enum MHD_Result refuse_large_head(struct http_exchange *x)
+{
+	struct MHD_Response *resp = MHD_create_response_from_buffer(0, (void *)"",
+	                                                            MHD_RESPMEM_PERSISTENT);
+	enum MHD_Result ret;
+
+	if (resp == NULL)
+		return MHD_NO;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+	x->answered = true;
+	ret = MHD_queue_response(x->conn, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size, void **con_cls)
@@ -455,6 +492,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		r->path = url;
 		req_fill_peer(x);
 		*con_cls = x;
+		if (request_head_bytes(conn, url, method) > HTTP_HEADERS_MAX)
+			return refuse_large_head(x);
 		conn_deadline_set(s, conn, mono_ms() + s->request_ms);   /* now the body */
 		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl != NULL) {
