@@ -8,7 +8,9 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +72,24 @@ static void call_free(struct fake_call *c)
 	free(c->signature);
 	free(c->body);
 	free(c);
+}
+
+/* When the request's last bytes reached the kernel (TCP_INFO: ms since the
+ * socket last received data; nothing more comes before we answer), on
+ * h_mono_ms()'s clock, to the kernel's tick. A fake thread that a loaded
+ * machine runs late does not move it, as the time it reads itself would.
+ * That time only if the socket cannot say. */
+static long long received_ms(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	long long now = h_mono_ms();
+	struct tcp_info ti;
+	socklen_t len = sizeof ti;
+
+	if (ci == NULL || getsockopt(ci->connect_fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 ||
+	    len < offsetof(struct tcp_info, tcpi_last_data_recv) + sizeof ti.tcpi_last_data_recv)
+		return now;
+	return now - (long long)ti.tcpi_last_data_recv;
 }
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
@@ -154,7 +174,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	c->signature = dup0(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Mnmfa-Signature"));
 	if (c->body == NULL)
 		c->body = dup0("");
-	c->at_ms = h_mono_ms();
+	c->at_ms = received_ms(conn);
 
 	int status = MHD_HTTP_OK;
 	pthread_mutex_lock(&f->mu);
@@ -306,6 +326,39 @@ int fake_quiet(struct fake_cf *f, int window_ms)
 {
 	h_sleep_ms(window_ms);
 	return fake_count(f);
+}
+
+static int cmp_ll(const void *a, const void *b)
+{
+	long long x = *(const long long *)a, y = *(const long long *)b;
+	return x < y ? -1 : x > y;
+}
+
+int fake_most_in_window(struct fake_cf *f, long long window_ms, long long *first_ms)
+{
+	long long *at;
+	int n, most = 0;
+
+	pthread_mutex_lock(&f->mu);
+	n = f->ncalls;
+	at = malloc(((size_t)n + 1) * sizeof *at);
+	if (at == NULL)
+		abort();
+	for (int i = 0; i < n; i++)
+		at[i] = f->calls[i]->at_ms;
+	pthread_mutex_unlock(&f->mu);
+	qsort(at, (size_t)n, sizeof *at, cmp_ll);
+	for (int i = 0, j = 0; i < n; i++) {
+		while (j < n && at[j] < at[i] + window_ms)
+			j++;
+		if (j - i > most) {
+			most = j - i;
+			if (first_ms != NULL)
+				*first_ms = at[i] - at[0];
+		}
+	}
+	free(at);
+	return most;
 }
 
 const struct fake_call *fake_call(struct fake_cf *f, int i)

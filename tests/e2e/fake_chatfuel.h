@@ -2,7 +2,8 @@
  * fake_chatfuel: a plain-HTTP libmicrohttpd server on 127.0.0.1 standing in
  * for Chatfuel's Broadcasting API (and for webhook receivers). It records
  * every request -- method, decoded path, raw request URI, decoded query
- * arguments, a few headers, body, arrival time -- under a mutex and answers
+ * arguments, a few headers, body, arrival time (the kernel's, not the fake
+ * thread's, so load on the machine does not bunch arrivals) -- under a mutex and answers
  * {"success": true, "result": "ok"}, or a scripted error status for the next
  * N requests.
  */
@@ -30,7 +31,8 @@ struct fake_call {
 	char *signature;              /* X-Mnmfa-Signature header or NULL */
 	char *body;
 	size_t body_len;
-	long long at_ms;              /* monotonic arrival time */
+	long long at_ms;              /* arrival: when the kernel received its last bytes, on
+	                                 h_mono_ms()'s clock (see received_ms) */
 	int answered;                 /* status we answered */
 };
 
@@ -60,6 +62,10 @@ int fake_count(struct fake_cf *f);
 int fake_wait(struct fake_cf *f, int n, int timeout_ms);
 /* Observes for window_ms; returns the count at its end. */
 int fake_quiet(struct fake_cf *f, int window_ms);
+/* The most calls that arrived in any span of window_ms (sliding: every
+ * call's arrival starts one); *first_ms (may be NULL) gets where the first
+ * such span starts, in ms after the first arrival. */
+int fake_most_in_window(struct fake_cf *f, long long window_ms, long long *first_ms);
 /* The i-th recorded call (stable pointer, immutable once recorded). */
 const struct fake_call *fake_call(struct fake_cf *f, int i);
 

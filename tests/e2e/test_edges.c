@@ -688,7 +688,8 @@ static int cmp_ll(const void *a, const void *b)
 }
 
 /* Sends are paced evenly at chatfuel_rps: no sliding second holds more, and
- * none go out in a burst. */
+ * none go out in a burst. Arrivals are the fake's kernel receive times, so a
+ * loaded machine running the fake late cannot bunch them. */
 static void test_chatfuel_pacing_in_a_sliding_second(struct t *t)
 {
 	struct fake_cf *f = t_fake(t);
@@ -704,20 +705,18 @@ static void test_chatfuel_pacing_in_a_sliding_second(struct t *t)
 		REQUIRE(t, mfa_mint_and_answer(d, cid, phone, "FlowP", "1990-01-02", i % 2 == 0, &m) == 0);
 	}
 	EXPECT_INT(t, "calls", CF_RESULTS, fake_wait(f, CF_RESULTS, CF_RESULTS * 1000 / CF_RPS + H_CALL_TIMEOUT_MS));
+	long long from = 0;
+	int most = fake_most_in_window(f, CF_WINDOW_MS, &from);
+	EXPECT(t, most <= CF_RPS, "expected at most %d sends in any second (chatfuel_rps), got %d "
+	       "in the second from %lld ms after the first", CF_RPS, most, from);
 	long long at[CF_RESULTS];
 	for (int i = 0; i < CF_RESULTS; i++)
 		at[i] = fake_call(f, i)->at_ms;
 	qsort(at, CF_RESULTS, sizeof at[0], cmp_ll);
-	for (int i = 0; i < CF_RESULTS; i++) {
-		int in = 0;
-		for (int j = i; j < CF_RESULTS && at[j] < at[i] + CF_WINDOW_MS; j++)
-			in++;
-		EXPECT(t, in <= CF_RPS, "expected at most %d sends in any second (chatfuel_rps), got %d "
-		       "from call %d on", CF_RPS, in, i);
-		EXPECT(t, i == 0 || at[i] - at[i - 1] >= 1000 / CF_RPS / 2,
+	for (int i = 1; i < CF_RESULTS; i++)
+		EXPECT(t, at[i] - at[i - 1] >= 1000 / CF_RPS / 2,
 		       "expected sends paced about %d ms apart, got %lld ms between calls %d and %d",
 		       1000 / CF_RPS, at[i] - at[i - 1], i - 1, i);
-	}
 	EXPECT(t, d_stop(d) == 0, "expected a clean exit");
 }
 
