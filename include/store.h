@@ -105,6 +105,16 @@ enum store_result store_reopen(struct store *s, const uint8_t id[PAGE_ID_BYTES],
  * store_sweep) and calls on_canceled for each. Returns how many. */
 size_t store_cancel_pending(struct store *s, int64_t now_ms, store_expired_fn on_canceled, void *ctx);
 
+/* A phone just locked out (a wrong answer brought its failures to the
+ * lockout's limit): every pending, unexpired record whose phone has this key
+ * (store_phone_key) ends as CHAL_LOCKED at now_ms, its question wiped, and is
+ * reported once through on_locked (outside the store's locks). Overdue
+ * records are left to the sweep. Returns how many were reported. In memory a
+ * walk of every shard's pending records; in Redis one script over the
+ * phone's set of pending ids, whichever node minted them. */
+size_t store_lock_phone(struct store *s, const char *phone_key, int64_t now_ms, store_expired_fn on_locked,
+                        void *ctx);
+
 struct limiter;
 
 /* The key a phone's limits are counted under (rate_phone, lockout, in

@@ -22,6 +22,8 @@ struct store_ops {
 	enum store_result (*reopen)(struct store *s, const uint8_t id[PAGE_ID_BYTES],
 	                            const struct question *q, int64_t now_ms);
 	size_t (*cancel_pending)(struct store *s, int64_t now_ms, store_expired_fn on_canceled, void *ctx);
+	size_t (*lock_phone)(struct store *s, const char *phone_key, int64_t now_ms, store_expired_fn on_locked,
+	                     void *ctx);
 	/* NULL: store_get_counted calls limiter_hit, then get. */
 	enum store_result (*get_counted)(struct store *s, const uint8_t id[PAGE_ID_BYTES], int64_t now_ms,
 	                                 struct chal *out, struct limiter *l, const char *key, size_t len,

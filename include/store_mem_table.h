@@ -27,11 +27,14 @@
 #define STORE_WHEEL_TICK_MS 256      /* one wheel slot's span of expires_ms */
 #define STORE_WHEEL_SLOTS 4096       /* a power of two; 4096 x 256 ms = 17.5 min of expiries
                                         before records share a slot with later rounds */
+#define STORE_PHONE_BUCKETS 1024     /* per shard, a power of two: pending records by phone */
 
 struct rec {
 	struct rec *next;            /* hash chain */
 	struct rec *lnext;           /* wheel slot or tombstone list */
 	struct rec **lprev;          /* the pointer to this record in that list */
+	struct rec *pnext;           /* pending: its phone's list */
+	struct rec **pprev;          /* NULL when not pending */
 	uint8_t id[PAGE_ID_BYTES];
 	int64_t created_ms;
 	int64_t expires_ms;
@@ -52,6 +55,7 @@ struct shard {
 	size_t nbuckets;             /* a power of two */
 	size_t count;
 	struct rec **wheel;          /* STORE_WHEEL_SLOTS lists: pending and unreported records */
+	struct rec **phones;         /* STORE_PHONE_BUCKETS lists: pending records by phone */
 	int64_t wheel_pos;           /* lowest absolute slot that may hold a due record */
 	struct rec *unreported;      /* expiries noticed by requests, for the sweep to report */
 	struct rec *tomb;            /* decided records, oldest decision first */
@@ -143,7 +147,17 @@ void store_tomb_add(struct shard *sh, struct rec *r);
 void store_resize(struct shard *sh, size_t nbuckets);
 void store_forget_question(struct rec *r);
 
-/* Moves r out of pending. Shard locked. */
+/* The bucket of a phone's limiter key (store_phone_key) in sh->phones. */
+size_t store_phone_bucket(const char *phone_key);
+static inline const char *store_rec_phone(const struct rec *r)
+{
+	return r->text + r->client_len + 1;
+}
+/* Puts a pending record on its phone's list; takes one off (if on it). */
+void store_phone_add(struct shard *sh, struct rec *r);
+void store_phone_unlink(struct rec *r);
+
+/* Moves r out of pending (and off its phone's list). Shard locked. */
 void store_decide(struct mstore *s, struct rec *r, enum chal_status status, int64_t when);
 
 /* A decision by a request (take, finish): off the wheel, onto the tombstones. */

@@ -69,6 +69,12 @@ size_t store_cancel_pending(struct store *s, int64_t now_ms, store_expired_fn on
 	return s->ops->cancel_pending(s, now_ms, on_canceled, ctx);
 }
 
+size_t store_lock_phone(struct store *s, const char *phone_key, int64_t now_ms, store_expired_fn on_locked,
+                        void *ctx)
+{
+	return s->ops->lock_phone(s, phone_key, now_ms, on_locked, ctx);
+}
+
 enum store_result store_get_counted(struct store *s, const uint8_t id[PAGE_ID_BYTES], int64_t now_ms,
                                     struct chal *out, struct limiter *l, const char *key, size_t len,
                                     int *limit_secs)

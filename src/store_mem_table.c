@@ -1,8 +1,8 @@
 /*
  * store_mem_table: the memory store's records and table (store_mem_table.h):
  * a record's one allocation, the shard's chained hash table and its
- * resizing, the timer wheel of pending records, the unreported expiries
- * and the tombstone list, and the moves of a record between them. The
+ * resizing, the timer wheel of pending records, the pending records by
+ * phone, the unreported expiries and the tombstone list, and the moves of a record between them. The
  * operations that use them, and why the table is shaped so, are
  * store_mem.c's.
  */
@@ -73,13 +73,44 @@ void store_forget_question(struct rec *r)
 	r->q.truth = 0;
 	memset(r->q.options, 0, sizeof r->q.options);
 }
+/* FNV-1a. */
+size_t store_phone_bucket(const char *phone_key)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
 
+	for (; *phone_key != '\0'; phone_key++)
+		h = (h ^ (uint8_t)*phone_key) * 0x100000001b3ULL;
+	return (size_t)(h & (STORE_PHONE_BUCKETS - 1));
+}
+
+void store_phone_add(struct shard *sh, struct rec *r)
+{
+	struct rec **head = &sh->phones[store_phone_bucket(store_phone_key(store_rec_phone(r)))];
+
+	r->pnext = *head;
+	if (*head != NULL)
+		(*head)->pprev = &r->pnext;
+	*head = r;
+	r->pprev = head;
+}
+
+void store_phone_unlink(struct rec *r)
+{
+	if (r->pprev == NULL)
+		return;
+	*r->pprev = r->pnext;
+	if (r->pnext != NULL)
+		r->pnext->pprev = r->pprev;
+	r->pnext = NULL;
+	r->pprev = NULL;
+}
 
 void store_decide(struct mstore *s, struct rec *r, enum chal_status status, int64_t when)
 {
 	r->status = (uint8_t)status;
 	r->decided_ms = when;
 	store_forget_question(r);
+	store_phone_unlink(r);
 	atomic_fetch_sub(&s->pending, 1);
 }
 

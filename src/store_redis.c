@@ -21,12 +21,16 @@
  * sweep can report a batch twice).
  * The set survives a restart, so a node resumes its sweeps; a node that
  * stops leaves its pending challenges to the other nodes (no cancel at
- * stop). A per-phone set mnmfa:p:<phone> holds the pending ids of a phone.
+ * stop). A per-phone set mnmfa:p:<phone> holds the pending ids of a phone:
+ * when a wrong answer locks the phone, one script ends every pending link in
+ * it as locked, whichever node minted it (mnmfa:pl:<token> keeps which, so a
+ * retried call reports the same links).
  *
  * Round trips: get 1 (HMGET; a page's read rides with its rate_ip count in
  * one pipelined round trip), put/take/finish/reopen 1 (a script each), an
  * answer 1 (the lockout of the page's phone is checked and counted in the
- * same script, when the lockout limiter is in this Redis too).
+ * same script, when the lockout limiter is in this Redis too), a lockout's
+ * end of the phone's other links 2 (the set's ids, then the script).
  * Writes that decide are sent with a request token: a retry after a lost
  * connection finds its own decision instead of deciding twice. When every
  * retry fails the caller shows 503 "try again", yet Redis may still run the
@@ -530,12 +534,15 @@ static enum store_result rs_reopen(struct store *base, const uint8_t id[PAGE_ID_
 	return res;
 }
 
-/* The expiries in one sweep reply, reported through on_expired. */
-static size_t rs_sweep_report(const redisReply *rep, int64_t now_ms, store_expired_fn on_expired, void *ctx)
+/* The (id, record...) entries of a reply from element `from` on, reported
+ * through report: the expiries of a sweep (expired: as expired whatever
+ * they read as), or the links a lockout ended. */
+static size_t rs_report(const redisReply *rep, size_t from, int64_t now_ms, bool expired,
+                        store_expired_fn report, void *ctx)
 {
 	size_t reported = 0;
 
-	for (size_t i = 2; i + 1 + RS_FIELDS <= rep->elements; i += 1 + RS_FIELDS) {
+	for (size_t i = from; i + 1 + RS_FIELDS <= rep->elements; i += 1 + RS_FIELDS) {
 		uint8_t id[PAGE_ID_BYTES];
 		struct chal c;
 		const redisReply *e = rep->element[i];
@@ -545,10 +552,12 @@ static size_t rs_sweep_report(const redisReply *rep, int64_t now_ms, store_expir
 			continue;
 		if (rs_parse(rep, i + 1, id, now_ms, &c) == STORE_NOT_FOUND)
 			continue;
-		c.status = CHAL_EXPIRED;
-		c.decided_ms = c.expires_ms;
-		if (on_expired != NULL)
-			on_expired(ctx, &c);
+		if (expired) {
+			c.status = CHAL_EXPIRED;
+			c.decided_ms = c.expires_ms;
+		}
+		if (report != NULL)
+			report(ctx, &c);
 		reported++;
 		explicit_bzero(&c, sizeof c);
 	}
@@ -586,7 +595,7 @@ static size_t rs_sweep(struct store *base, int64_t now_ms, store_expired_fn on_e
 		s->sweep_ack = s->sweep_seq;
 		atomic_store(&s->pending, (size_t)rs_ll(rep->element[0]));
 		taken = rs_ll(rep->element[1]);
-		reported += rs_sweep_report(rep, now_ms, on_expired, ctx);
+		reported += rs_report(rep, 2, now_ms, true, on_expired, ctx);
 		freeReplyObject(rep);
 		if (taken < RS_SWEEP_BATCH)
 			break;
@@ -617,6 +626,54 @@ static size_t rs_cancel_pending(struct store *base, int64_t now_ms, store_expire
 	return 0;
 }
 
+/* The phone's pending ids are read first: if the script's reply is lost
+ * (Redis may have run it), each is noted in doubt, and the next sweep undoes
+ * the locks this call made (by its token), so no link stays locked without
+ * its audit row; those links then end as locked when answered. */
+static size_t rs_lock_phone(struct store *base, const char *phone_key, int64_t now_ms,
+                            store_expired_fn on_locked, void *ctx)
+{
+	struct rstore *s = (struct rstore *)base;
+	char pkey[RS_KEY_MAX], lkey[RS_KEY_MAX], now[24], ttl[24], token[RS_TOKEN_HEX + 1];
+	const char *members[] = { "SMEMBERS", pkey };
+	const char *av[] = { pkey, lkey, now, ttl, token };
+	redisReply *ids, *rep;
+	size_t reported = 0;
+
+	snprintf(pkey, sizeof pkey, "mnmfa:p:%s", phone_key);
+	ids = redis_command(s->redis, (int)ARRAY_LEN(members), members, NULL);
+	if (ids == NULL || ids->type != REDIS_REPLY_ARRAY || ids->elements == 0) {
+		if (ids == NULL)
+			log_warn("redis: a locked phone's pending links could not be read; each ends as locked when answered");
+		if (ids != NULL)
+			freeReplyObject(ids);
+		return 0;
+	}
+	rs_token(token);
+	snprintf(lkey, sizeof lkey, "mnmfa:pl:%s", token);
+	snprintf(now, sizeof now, "%lld", (long long)now_ms);
+	snprintf(ttl, sizeof ttl, "%lld", (long long)STORE_DECIDED_TTL_MS);
+	rep = redis_eval(s->redis, &s->scripts[RS_LOCK_PHONE], 2, (int)ARRAY_LEN(av), av, NULL,
+	                 REDIS_REPEATABLE | REDIS_DURABLE);
+	if (rep == NULL) {
+		for (size_t i = 0; i < ids->elements; i++) {
+			const redisReply *e = ids->element[i];
+			uint8_t id[PAGE_ID_BYTES];
+
+			if (e->type == REDIS_REPLY_STRING && e->len == PAGE_ID_LEN &&
+			    b64url_decode(e->str, e->len, id, sizeof id) == PAGE_ID_BYTES)
+				rs_doubt_add(s, id, token, now_ms);
+		}
+		log_warn("redis: a locked phone's pending links may have been locked unheard; the next sweep undoes it");
+	} else {
+		if (rep->type == REDIS_REPLY_ARRAY)
+			reported = rs_report(rep, 0, now_ms, false, on_locked, ctx);
+		freeReplyObject(rep);
+	}
+	freeReplyObject(ids);
+	return reported;
+}
+
 static size_t rs_pending(const struct store *base)
 {
 	return atomic_load(&((const struct rstore *)base)->pending);
@@ -642,6 +699,7 @@ static const struct store_ops rs_ops = {
 	.sweep = rs_sweep,
 	.reopen = rs_reopen,
 	.cancel_pending = rs_cancel_pending,
+	.lock_phone = rs_lock_phone,
 	.answer = rs_answer,
 	.get_counted = rs_get_counted,
 	.pending = rs_pending,

@@ -191,6 +191,37 @@ static const char rs_lua_sweep_ack[] =
 	"if redis.call('HGET',KEYS[1],'sq')==ARGV[1] then redis.call('DEL',KEYS[1]) end\n"
 	"return 0\n";
 
+/* store_lock_phone. KEYS: the phone's set of pending ids, this call's result
+ * (mnmfa:pl:<token>). ARGV: now ttl token. Every pending, unexpired challenge
+ * in the set ends as locked, as a decision by this token (what undoing it
+ * takes is kept, as the deciding scripts keep it), whichever node minted it;
+ * overdue ones are left to their node's sweep. The ids are kept under the
+ * result key for RS_UNDO_MS, so a repeat of the call (a retry after a lost
+ * reply) reports the same challenges again instead of none. Returns
+ * {(id, record...) per challenge locked}. */
+static const char rs_lua_lock_phone[] = RS_LUA_COMMON RS_LUA_KEEP_UNDO
+	"local ids=redis.call('SMEMBERS',KEYS[2])\n"
+	"if #ids==0 then\n"
+	"  for _,id in ipairs(redis.call('SMEMBERS',KEYS[1])) do\n"
+	"    local k='mnmfa:c:'..id\n"
+	"    local h=redis.call('HMGET',k,'st','em')\n"
+	"    if h[1]=='0' and tonumber(ARGV[1])<tonumber(h[2]) then\n"
+	"      keep_undo(k,id,ARGV[3],ARGV[1],h[2])\n"
+	"      decide(k,id,'5',ARGV[1],tonumber(ARGV[1])+tonumber(ARGV[2]))\n"
+	"      redis.call('HSET',k,'tk',ARGV[3])\n"
+	"      redis.call('SADD',KEYS[2],id)\n"
+	"      table.insert(ids,id)\n"
+	"    elseif not h[1] then redis.call('SREM',KEYS[1],id) end\n"
+	"  end\n"
+	"  if #ids>0 then redis.call('PEXPIRE',KEYS[2]," RS_STR(RS_UNDO_MS) ") end\n"
+	"end\n"
+	"local out={}\n"
+	"for _,id in ipairs(ids) do\n"
+	"  table.insert(out,id)\n"
+	"  for _,v in ipairs(R('mnmfa:c:'..id)) do table.insert(out,v or false) end\n"
+	"end\n"
+	"return out\n";
+
 const struct rs_script_src store_redis_scripts[RS_NSCRIPTS] = {
 	[RS_PUT] = { "put", rs_lua_put },
 	[RS_TAKE] = { "take", rs_lua_take },
@@ -199,4 +230,5 @@ const struct rs_script_src store_redis_scripts[RS_NSCRIPTS] = {
 	[RS_REOPEN] = { "reopen", rs_lua_reopen },
 	[RS_SWEEP] = { "sweep", rs_lua_sweep },
 	[RS_SWEEP_ACK] = { "sweep_ack", rs_lua_sweep_ack },
+	[RS_LOCK_PHONE] = { "lock_phone", rs_lua_lock_phone },
 };

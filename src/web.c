@@ -392,6 +392,26 @@ static void submit_decision(struct web *w, struct http_req *req, const struct au
 	}
 }
 
+/* A link of the phone a lockout ended (store_lock_phone): its own `locked`
+ * row, and the bot told false for it, as for any lockout. It ends a link
+ * already minted, so it is never refused: queued past the normal limit, or
+ * else once there is room (as the sweep waits); lost only if the writer
+ * stopped. */
+static void on_link_locked(void *ctx, const struct chal *c)
+{
+	struct app *app = ctx;
+	struct audit_event ev;
+
+	app_event_for(&ev, AUDIT_LOCKED, c, c->decided_ms);
+	ev.notify = true;
+	ev.validated = false;
+	if (audit_submit_end(app->audit, &ev) < 0 && audit_submit_wait(app->audit, &ev, INT64_MAX) < 0) {
+		log_error("audit: stopped; a link a lockout ended has no locked row");
+		metrics_inc(app->metrics, M_AUDIT_FAILED);
+	}
+	metrics_inc(app->metrics, M_LOCKED);
+}
+
 static void handle_validate(struct web *w, struct http_req *req)
 {
 	struct app *app = w->app;
@@ -468,12 +488,17 @@ static void handle_validate(struct web *w, struct http_req *req)
 			reply_state(w, req, 404, PAGE_NOT_FOUND);
 	}
 	if (out.then_locked) {
+		size_t others;
+
 		/* After the decision, so the log reads denied → locked. The request
 		 * stays valid here: a resume is processed after this handler returns. */
 		audit_event_from(&ev, AUDIT_LOCKED, &c, out.ts_ms, ip, req, NULL);
 		if (audit_submit_end(app->audit, &ev) < 0)
 			metrics_inc(app->metrics, M_AUDIT_FAILED);
-		log_info("a phone was locked after %d failed answers (page %s)", app->cfg.lockout.n, id);
+		/* Then the phone's other pending links, each with its own row. */
+		others = store_lock_phone(app->store, app_phone_key(c.phone), out.ts_ms, on_link_locked, app);
+		log_info("a phone was locked after %d failed answers (page %s; %zu other pending links ended)",
+		         app->cfg.lockout.n, id, others);
 	}
 	goto out;
 unavailable:

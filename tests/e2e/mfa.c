@@ -573,6 +573,77 @@ int mfa_expect_status(struct t *t, struct daemon *d, const struct minted *m, con
 	return rc;
 }
 
+/* `event` rows for page_id in d's audit log (-1 on failure, recorded). */
+static long audit_rows_of(struct t *t, const struct daemon *d, const char *event, const char *page_id)
+{
+	char *stmt = h_printf("SELECT count(*) FROM audit_log WHERE event='%s' AND page_id='%s';", event, page_id);
+	const char *argv[] = { "/usr/bin/sqlite3", "-batch", "-noheader", d->db_path, stmt, NULL };
+	char *out = NULL, *err = NULL;
+	long n = -1;
+
+	if (h_run_prog(t, argv, NULL, &out, &err) == 0 && out != NULL)
+		n = strtol(out, NULL, 10);
+	else
+		FAILF(t, "expected sqlite3 \"%s\" to succeed: %.200s", stmt, err ? err : "");
+	free(stmt);
+	free(out);
+	free(err);
+	return n;
+}
+
+int mfa_expect_ended_locked(struct t *t, struct daemon *d, struct daemon *const *logs, struct fake_cf *f,
+                            const struct minted *m)
+{
+	char *path = h_printf("/%s", m->page_id);
+	struct resp rs;
+	long n = 0, status;
+	int calls = 0;
+
+	if (d_web(d, "GET", path, NULL, NULL, &rs) != 0) {
+		free(path);
+		return -1;
+	}
+	free(path);
+	status = rs.status;
+	resp_free(&rs);
+	if (status != 410) {
+		FAILF(t, "expected the page of a link its phone's lockout ended to answer 410, got %ld", status);
+		return -1;
+	}
+	if (mfa_expect_status(t, d, m, "locked") != 0)
+		return -1;
+	/* The row follows the deciding answer's own rows: waited for, bounded. */
+	for (long long end = h_mono_ms() + 3000;; h_sleep_ms(20)) {
+		n = 0;
+		for (size_t i = 0; logs[i] != NULL; i++)
+			n += audit_rows_of(t, logs[i], "locked", m->page_id);
+		if (n >= 1 || h_mono_ms() >= end)
+			break;
+	}
+	if (n != 1) {
+		FAILF(t, "expected 1 locked audit row for the link a lockout ended, got %ld", n);
+		return -1;
+	}
+	for (int i = 0; i < fake_count(f); i++) {
+		const struct fake_call *c = fake_call(f, i);
+		const char *pid = fake_arg(c, "mfa_page_id");
+		if (pid == NULL || strcmp(pid, m->page_id) != 0)
+			continue;
+		if (mfa_check_call(t, c, m->client_id, m->flow, false, false) != 0)
+			return -1;
+		if (strcmp(fake_arg(c, "mfa_status"), "locked") != 0) {
+			FAILF(t, "expected mfa_status locked for the link a lockout ended, got %s", fake_arg(c, "mfa_status"));
+			return -1;
+		}
+		calls++;
+	}
+	if (calls != 1) {
+		FAILF(t, "expected 1 call telling the bot false for the link a lockout ended, got %d", calls);
+		return -1;
+	}
+	return 0;
+}
+
 struct daemon *mfa_start_default(struct t *t, struct fake_cf **fp)
 {
 	struct fake_cf *f = t_fake(t);

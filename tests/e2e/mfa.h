@@ -91,6 +91,14 @@ int mfa_check_json_ctype(struct t *t, const struct resp *rs);
  * client_id, created_at and (for approved/denied) decided_at. */
 int mfa_expect_status(struct t *t, struct daemon *d, const struct minted *m, const char *want);
 
+/* A link a phone's lockout ended without an answer: its page on d answers
+ * 410 (as a used link), its status on d says locked, the audit logs of `logs`
+ * (NULL-terminated) hold exactly one `locked` row for it (waited for, bounded)
+ * and exactly one recorded call told the bot user_validated=false for it with
+ * mfa_status=locked. Wait for the calls (mfa_expect_calls) first. */
+int mfa_expect_ended_locked(struct t *t, struct daemon *d, struct daemon *const *logs, struct fake_cf *f,
+                            const struct minted *m);
+
 /* Starts a fake Chatfuel registered with the test (stopped at teardown). */
 struct fake_cf *t_fake(struct t *t);
 

@@ -128,6 +128,36 @@ static void test_lockout(struct t *t)
 	           denials_for_flow(t, f, "cid-lock", "F"));
 }
 
+/* A lockout ends the phone's other pending links at once (issue 11 point 4):
+ * with lockout 1/86400 the wrong answer on the first of two links locks the
+ * phone, and the second, never answered, is locked right away: its page, its
+ * status, one `locked` row and one false result for the bot. */
+static void test_lockout_ends_other_links(struct t *t)
+{
+	struct fake_cf *f = t_fake(t);
+	REQUIRE(t, f);
+	struct daemon *d = d_new(t, f);
+	REQUIRE(t, d);
+	d_set_str(d, "lockout", "1/86400");
+	REQUIRE(t, d_start(d, NULL) == 0);
+	struct minted first, other;
+	struct page pg;
+	char buf[40];
+	REQUIRE(t, mfa_mint_v1(d, "cid-lo", "5215557000005", "FlowFirst", "1990-06-02", NULL, NULL, 0, &first) == 0);
+	/* the same phone written with '+': one phone for the lockout */
+	REQUIRE(t, mfa_mint_v1(d, "cid-lo", "+5215557000005", "FlowOther", "1990-06-02", NULL, NULL, 0, &other) == 0);
+	REQUIRE(t, mfa_get_page(d, first.page_id, &pg) == 0);
+	const char *wrong = mfa_wrong_answer(&pg, mfa_right_answer(&pg, "1990-06-02", buf));
+	REQUIRE(t, wrong != NULL && mfa_answer(d, first.page_id, wrong, NULL) == 0);
+	mfa_page_free(&pg);
+	REQUIRE(t, mfa_expect_status(t, d, &first, "denied") == 0);
+	/* the denial's result and the other link's */
+	REQUIRE(t, mfa_expect_calls(t, f, 2) == 0);
+	struct daemon *logs[] = { d, NULL };
+	REQUIRE(t, mfa_expect_ended_locked(t, d, logs, f, &other) == 0);
+	EXPECT_INT(t, "calls for the denial (FlowFirst)", 1, denials_for_flow(t, f, "cid-lo", "FlowFirst"));
+}
+
 static void test_rate_ip(struct t *t)
 {
 	struct daemon *d = d_new(t, NULL);
@@ -206,6 +236,7 @@ static void test_api_keys(struct t *t)
 const struct test e2e_tests_limits[] = {
 	{ "rate_phone_429_with_retry_after", test_rate_phone, NULL },
 	{ "lockout_after_failed_answers_423", test_lockout, NULL },
+	{ "lockout_ends_other_pending_links", test_lockout_ends_other_links, NULL },
 	{ "rate_ip_429_on_web_port", test_rate_ip, NULL },
 	{ "api_keys_bearer_header_query_401", test_api_keys, NULL },
 	{ NULL, NULL, NULL },

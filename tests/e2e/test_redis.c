@@ -297,11 +297,11 @@ static void test_limits_across_nodes(struct t *t)
 	mfa_page_free(&pg);
 	EXPECT_INT(t, "locked rows on B after the second wrong answer", 1,
 	           rows_settle(t, b, NULL, "locked", m[1].page_id, 1));
-	/* Locked everywhere: the third page ends as locked on A, whatever the answer. */
-	REQUIRE(t, mfa_get_page(a, m[2].page_id, &pg) == 0);
-	REQUIRE(t, mfa_answer(a, m[2].page_id, mfa_right_answer(&pg, "1990-01-02", buf), NULL) == 0);
-	mfa_page_free(&pg);
+	/* Locked everywhere: the third page, minted on A, ended as locked with
+	 * the lockout B reached (its row in B's log). */
 	REQUIRE(t, mfa_expect_status(t, a, &m[2], "locked") == 0);
+	EXPECT_INT(t, "locked rows on B for the third page, minted on A", 1,
+	           rows_settle(t, b, NULL, "locked", m[2].page_id, 1));
 	const char *other = "{\"client_id\":\"cid-lim\",\"phone\":\"+5215550303000\",\"flow_name\":\"F\","
 	                    "\"dob\":\"1990-01-02\"}";
 	REQUIRE(t, d_api(b, "POST", "/v1/challenges", "application/json", other, &rs) == 0);
@@ -309,10 +309,37 @@ static void test_limits_across_nodes(struct t *t)
 	resp_free(&rs);
 }
 
+/* A lockout reached on node A ends the phone's link minted on node B at
+ * once (lockout 1/600: one wrong answer locks): B's page and status say so
+ * without an answer, one `locked` row, one false result for the bot. */
+static void test_lockout_ends_links_across_nodes(struct t *t)
+{
+	struct fake_cf *f;
+	struct daemon *a, *b;
+	int port;
+	struct minted first, other;
+	struct page pg;
+	char buf[40];
+
+	REQUIRE(t, two_nodes(t, &f, &a, &b, &port, NULL, "1/600") == 0);
+	REQUIRE(t, mfa_mint_v1(a, "cid-rlo", "5215550404000", "FlowFirst", "1990-01-02", NULL, NULL, 0, &first) == 0);
+	REQUIRE(t, mfa_mint_v1(b, "cid-rlo", "+5215550404000", "FlowOther", "1990-01-02", NULL, NULL, 0, &other) == 0);
+	REQUIRE(t, mfa_get_page(a, first.page_id, &pg) == 0);
+	const char *wrong = mfa_wrong_answer(&pg, mfa_right_answer(&pg, "1990-01-02", buf));
+	REQUIRE(t, wrong != NULL && mfa_answer(a, first.page_id, wrong, NULL) == 0);
+	mfa_page_free(&pg);
+	REQUIRE(t, mfa_expect_calls(t, f, 2) == 0);   /* the denial's result and the other link's */
+	struct daemon *logs[] = { a, b, NULL };
+	REQUIRE(t, mfa_expect_ended_locked(t, b, logs, f, &other) == 0);
+	REQUIRE(t, mfa_expect_status(t, a, &other, "locked") == 0);
+	EXPECT_INT(t, "locked rows for the denied link (after its denial)", 1,
+	           rows(t, a, "locked", first.page_id) + rows(t, b, "locked", first.page_id));
+}
+
 /* Sliding windows in Redis (rate_phone 3/4, lockout 2/4): a fixed window
  * starting at t0 would open afresh at t0+4 s; here the events at t0+3 s reach
  * the limit and lock for a full window, so at t0+4.3 s a 4th mint is 429 and
- * a right answer on a third page ends as locked. */
+ * a mint for the phone locked at t0+3 s is 423. */
 static void test_windows_slide(struct t *t)
 {
 	struct fake_cf *f;
@@ -358,10 +385,14 @@ static void test_windows_slide(struct t *t)
 	EXPECT(t, ra != NULL && atoi(ra) >= 2, "expected Retry-After >= 2 (locked until 7 s), got %s",
 	       ra != NULL ? ra : "none");
 	resp_free(&rs);
-	REQUIRE(t, mfa_get_page(a, p2[2].page_id, &pg) == 0);
-	REQUIRE(t, mfa_answer(a, p2[2].page_id, mfa_right_answer(&pg, "1990-01-02", buf), NULL) == 0);
-	mfa_page_free(&pg);
+	/* The locked phone's third page ended with the lock at 3 s; at 4.3 s the
+	 * phone is still locked. */
 	REQUIRE(t, mfa_expect_status(t, a, &p2[2], "locked") == 0);
+	const char *locked_body = "{\"client_id\":\"cid-win\",\"phone\":\"5215550304111\",\"flow_name\":\"F\","
+	                          "\"dob\":\"1990-01-02\"}";
+	REQUIRE(t, d_api(a, "POST", "/v1/challenges", "application/json", locked_body, &rs) == 0);
+	EXPECT_INT(t, "a mint 0.3 s after a fixed window's end for the phone locked at 3 s", 423, rs.status);
+	resp_free(&rs);
 }
 
 static void test_expiry_audited_once(struct t *t)
@@ -781,6 +812,7 @@ const struct test e2e_tests_redis[] = {
 	{ "redis_racing_answers_decided_once", test_racing_answers_decided_once, NULL },
 	{ "redis_limits_and_lockout_across_nodes", test_limits_across_nodes, NULL },
 	{ "redis_windows_slide_and_locks_last_a_window", test_windows_slide, NULL },
+	{ "redis_lockout_ends_other_links_on_every_node", test_lockout_ends_links_across_nodes, NULL },
 	{ "redis_expiry_audited_once_by_minting_node", test_expiry_audited_once, NULL },
 	{ "redis_expiry_audited_when_sweep_reply_lost", test_expiry_survives_lost_sweep_reply, NULL },
 	{ "redis_answer_reply_lost_is_undone", test_answer_reply_lost_is_undone, NULL },

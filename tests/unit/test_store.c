@@ -26,6 +26,7 @@
 #define MIX_PER_THREAD 20000
 #define MEM_CHALLENGES 100000
 #define MEM_LIMIT_BYTES 512
+#define LOCK_LINKS 5000              /* ~78 a shard: more than one batch of 64 */
 
 /* cmocka's fail_msg longjmps: only the test's own thread may call it. Worker
  * threads print and count instead, and the test asserts the count is 0. */
@@ -578,6 +579,69 @@ static void test_cancel_pending_and_reopen(void **state)
 	store_free(s);
 }
 
+struct locked_seen {
+	int n, wrong;                /* reports; reports not locked at T0 + 500 with the question wiped */
+};
+
+static void count_locked(void *ctx, const struct chal *c)
+{
+	struct locked_seen *seen = ctx;
+
+	seen->n++;
+	if (c->status != CHAL_LOCKED || c->decided_ms != T0 + 500 || c->q.truth != 0 ||
+	    strcmp(store_phone_key(c->phone), "5215550007777") != 0)
+		seen->wrong++;
+}
+
+/* A lockout ends every pending link of its phone (however the phone was
+ * written) and only those: more than a sweep batch in a shard, each
+ * reported once as locked; another phone's link, an overdue one (the
+ * sweep's) and a decided one are left as they are. */
+static void test_lock_phone_ends_its_pending_links(void **state)
+{
+	struct store *s = store_new(LOCK_LINKS + 10);
+	struct chal c, other, overdue, approved, out;
+	char ans[CHALLENGE_ANSWER_MAX];
+	struct locked_seen seen = { 0, 0 };
+	int reports = 0;
+
+	(void)state;
+	for (uint64_t i = 0; i < LOCK_LINKS; i++) {
+		make_chal(&c, 9000 + i, T0, T0 + LIFE_MS);
+		snprintf(c.phone, sizeof c.phone, i % 2 ? "+5215550007777" : "5215550007777");
+		assert_int_equal(store_put(s, &c), STORE_OK);
+	}
+	make_chal(&other, 8001, T0, T0 + LIFE_MS);
+	snprintf(other.phone, sizeof other.phone, "+5215550007778");
+	make_chal(&overdue, 8002, T0, T0 + 100);
+	make_chal(&approved, 8003, T0, T0 + LIFE_MS);
+	snprintf(overdue.phone, sizeof overdue.phone, "+5215550007777");
+	snprintf(approved.phone, sizeof approved.phone, "+5215550007777");
+	assert_int_equal(store_put(s, &other), STORE_OK);
+	assert_int_equal(store_put(s, &overdue), STORE_OK);
+	assert_int_equal(store_put(s, &approved), STORE_OK);
+	right_answer(&approved, ans, sizeof ans);
+	assert_int_equal(take_str(s, &approved, T0 + 10, ans, &out), STORE_OK);
+
+	assert_int_equal(store_lock_phone(s, "5215550007777", T0 + 500, count_locked, &seen), LOCK_LINKS);
+	assert_int_equal(seen.n, LOCK_LINKS);
+	assert_int_equal(seen.wrong, 0);
+	assert_int_equal(store_pending(s), 2);                /* the other phone's and the overdue one */
+	make_chal(&c, 9000, T0, T0 + LIFE_MS);
+	assert_int_equal(store_get(s, c.id, T0 + 600, &out), STORE_USED);
+	assert_int_equal(out.status, CHAL_LOCKED);
+	assert_int_equal(out.decided_ms, T0 + 500);
+	assert_int_equal(store_get(s, other.id, T0 + 600, &out), STORE_OK);
+	assert_int_equal(store_get(s, approved.id, T0 + 600, &out), STORE_USED);
+	assert_int_equal(out.status, CHAL_APPROVED);
+	/* once only; the overdue link is the sweep's to report, as expired */
+	assert_int_equal(store_lock_phone(s, "5215550007777", T0 + 700, count_locked, &seen), 0);
+	assert_int_equal(store_sweep(s, T0 + 700, count_expired, &reports), 1);
+	assert_int_equal(store_get(s, overdue.id, T0 + 700, &out), STORE_EXPIRED);
+	assert_int_equal(store_pending(s), 1);
+	store_free(s);
+}
+
 static void test_longest_fields_round_trip(void **state)
 {
 	struct store *s = store_new(10);
@@ -821,6 +885,7 @@ int main(void)
 		cmocka_unit_test(test_tombstones_kept_then_removed),
 		cmocka_unit_test(test_decided_records_capped),
 		cmocka_unit_test(test_cancel_pending_and_reopen),
+		cmocka_unit_test(test_lock_phone_ends_its_pending_links),
 		cmocka_unit_test(test_longest_fields_round_trip),
 		cmocka_unit_test(test_concurrent_take_has_one_winner),
 		cmocka_unit_test(test_concurrent_mixed_traffic),
