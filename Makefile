@@ -152,12 +152,17 @@ $(BUILD)/bench/tlsconn: bench/tlsconn.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(DEPS_CFLAGS) $(LDFLAGS) -o $@ $< $(DEPS_LIBS) $(LDLIBS)
 
+# Idle keep-alive connections held while requests are timed (bench/idle.c).
+$(BUILD)/bench/idle: bench/idle.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(DEPS_CFLAGS) $(LDFLAGS) -o $@ $< $(DEPS_LIBS) $(LDLIBS)
+
 # One expiry sweep's cost with 1,000,000 live challenges (bench/sweep.c).
 $(BUILD)/bench/sweep: bench/sweep.c $(BUILD)/libmnmfa.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(DEPS_CFLAGS) $(LDFLAGS) -o $@ $^ $(DEPS_LIBS) $(LDLIBS)
 
-bench: $(BUILD)/mnmfa $(BUILD)/bench/writer $(BUILD)/bench/tlsconn $(BUILD)/bench/sweep
+bench: $(BUILD)/mnmfa $(BUILD)/bench/writer $(BUILD)/bench/tlsconn $(BUILD)/bench/sweep $(BUILD)/bench/idle
 	@bench/run $(BUILD)/mnmfa && bench/redis $(BUILD)/mnmfa
 
 # Fuzzers: each tests/fuzz/fuzz_NAME.c with libFuzzer, linked against the
