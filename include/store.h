@@ -109,9 +109,9 @@ size_t store_cancel_pending(struct store *s, int64_t now_ms, store_expired_fn on
  * lockout's limit): every pending, unexpired record whose phone has this key
  * (store_phone_key) ends as CHAL_LOCKED at now_ms, its question wiped, and is
  * reported once through on_locked (outside the store's locks). Overdue
- * records are left to the sweep. Returns how many were reported. In memory a
- * walk of every shard's pending records; in Redis one script over the
- * phone's set of pending ids, whichever node minted them. */
+ * records are left to the sweep. Returns how many were reported. In memory
+ * each shard's list of that phone's pending records; in Redis one script
+ * over the phone's set of pending ids, whichever node minted them. */
 size_t store_lock_phone(struct store *s, const char *phone_key, int64_t now_ms, store_expired_fn on_locked,
                         void *ctx);
 
