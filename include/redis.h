@@ -10,6 +10,8 @@
 #ifndef MNMFA_REDIS_H
 #define MNMFA_REDIS_H
 
+#include "challenge.h"             /* rng_fn */
+
 #include <hiredis/hiredis.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -18,6 +20,7 @@
 #define REDIS_CALL_TIMEOUT_MS 500        /* connect, and each command */
 #define REDIS_BACKOFF_MIN_MS 50          /* first wait before a reconnect */
 #define REDIS_BACKOFF_MAX_MS 2000
+#define REDIS_FAILURES_COUNTED 32        /* past this many failed connects, still the cap */
 #define REDIS_TRIES 3                    /* for calls safe to repeat */
 #define REDIS_TRIES_MS 3000              /* ... within this long */
 #define REDIS_WAIT_MS 200                /* WAIT for a replica (with Sentinel) */
@@ -46,6 +49,12 @@ struct redis_script {
 	const char *src;
 	char sha[41];                        /* filled by redis_new */
 };
+
+/* How long a thread waits before its next connect after `failures` (>= 1)
+ * failed ones in a row: REDIS_BACKOFF_MIN_MS doubling up to
+ * REDIS_BACKOFF_MAX_MS, jittered by rng (backoff.h: a value in [d/2, d]) so
+ * that the threads of several nodes do not reconnect in lockstep. */
+int64_t redis_reconnect_delay(int failures, rng_fn rng, void *ctx);
 
 /* Fills s->sha from s->src. */
 void redis_script_init(struct redis_script *s, const char *name, const char *src);

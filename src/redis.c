@@ -5,7 +5,8 @@
  * thread ends; every connection is also on a list so redis_free can close
  * those of threads still alive. A call that finds no connection makes one,
  * unless the last attempt failed less than a backoff ago (50 ms doubling to
- * 2 s): then it fails at once, so a Redis that is down answers every request
+ * 2 s, each wait jittered over [d/2, d] so the threads of several nodes that
+ * lost Redis together do not reconnect in lockstep): then it fails at once, so a Redis that is down answers every request
  * quickly (503) instead of holding worker threads.
  *
  * With Sentinel, a connection starts by asking each sentinel in turn for the
@@ -19,6 +20,8 @@
  * (REDIS_REPEATABLE: a token per request) are sent again.
  */
 #include "redis.h"
+#include "backoff.h"
+#include "crypto.h"
 #include "log.h"
 #include "util.h"
 
@@ -36,7 +39,7 @@
 struct rconn {
 	redisContext *c;             /* NULL: not connected */
 	int64_t retry_at;            /* monotonic ms: no attempt before */
-	int64_t backoff;
+	int failures;                /* connects failed in a row */
 	struct rconn *prev, *next;
 	struct redis *owner;
 };
@@ -334,6 +337,11 @@ static bool conn_setup(struct redis *r, redisContext *c)
 	return ok;
 }
 
+int64_t redis_reconnect_delay(int failures, rng_fn rng, void *ctx)
+{
+	return backoff(failures, REDIS_BACKOFF_MIN_MS, REDIS_BACKOFF_MAX_MS, rng, ctx);
+}
+
 static struct rconn *conn_get(struct redis *r)
 {
 	struct rconn *k = pthread_getspecific(r->key);
@@ -366,15 +374,15 @@ static struct rconn *conn_get(struct redis *r)
 		c = NULL;
 	}
 	if (c == NULL) {
-		k->backoff = k->backoff == 0 ? REDIS_BACKOFF_MIN_MS
-		           : k->backoff * 2 > REDIS_BACKOFF_MAX_MS ? REDIS_BACKOFF_MAX_MS : k->backoff * 2;
-		k->retry_at = now + k->backoff;
+		if (k->failures < REDIS_FAILURES_COUNTED)
+			k->failures++;
+		k->retry_at = now + redis_reconnect_delay(k->failures, crypto_rng_u64, NULL);
 		if (atomic_exchange(&r->up, false))
 			log_warn("redis: cannot connect; retrying with backoff");
 		return NULL;
 	}
 	k->c = c;
-	k->backoff = 0;
+	k->failures = 0;
 	k->retry_at = 0;
 	if (!atomic_exchange(&r->up, true))
 		log_info("redis: connected");
