@@ -77,6 +77,7 @@ struct config {
 	struct strlist redis_sentinels;
 	char *redis_master;
 	char *node_id;                 /* default: the host name */
+	bool node_id_is_host;          /* node_id was not set: it is the host name */
 	char *audit_key;               /* NULL: audit.key beside db_path (checkpoint_key_path) */
 	char *audit_anchor_url;        /* NULL: no anchor (anchor.c) */
 

@@ -372,6 +372,7 @@ static int config_finish(struct config *cfg)
 		n = strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_");
 		host[n] = '\0';              /* a host name is already of these characters */
 		cfg->node_id = xstrdup(host[0] != '\0' ? host : "node");
+		cfg->node_id_is_host = true;
 	}
 	if (cfg->threads == 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);

@@ -43,6 +43,10 @@ static const struct {
 	[M_AUDIT_FAILED] = { "mnmfa_audit_failures_total", "Audit events that could not be queued or written" },
 	[M_REPLAYS_UNLOGGED] = { "mnmfa_replays_not_logged_total",
 	                         "Replays not written to the audit log (one row per page and address per minute)" },
+	[M_REOPEN_FAILED] = { "mnmfa_decisions_not_reopened_total",
+	                      "Decisions without their audit row whose page could not be reopened" },
+	[M_IN_DOUBT] = { "mnmfa_decisions_in_doubt_total",
+	                 "Answers shown 503 because their decision was not confirmed (settled later)" },
 };
 
 static const struct {

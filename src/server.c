@@ -249,6 +249,13 @@ static int state_open(struct app *app)
 	 * /healthz says degraded. */
 	if (!redis_ping(app->redis))
 		log_warn("redis: not reachable yet; answering 503 until it is");
+	/* SPEC gives node_id the host name by default; under Redis it names this
+	 * node's expiry set, and a container's host name changes at a restart. */
+	if (cfg->node_id_is_host)
+		log_warn("node_id is not set: using the host name \"%s\". With Redis it names this node's set of "
+		         "expiries; if the host name changes (a container restart), the node will not resume the "
+		         "expiries it left and they are never audited. Set node_id to a name that stays",
+		         cfg->node_id);
 	log_info("node %s: challenges and limits in Redis (%s)", cfg->node_id,
 	         cfg->redis_sentinels.n > 0 ? "via Sentinel" : "redis_url");
 	return 0;

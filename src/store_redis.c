@@ -27,7 +27,7 @@
  * retried call reports the same links).
  *
  * Round trips: get 1 (HMGET; a page's read rides with its rate_ip count in
- * one pipelined round trip), put/take/finish/reopen 1 (a script each), an
+ * one pipelined round trip), put/take/finish/reopen/withdraw 1 (a script each), an
  * answer 1 (the lockout of the page's phone is checked and counted in the
  * same script, when the lockout limiter is in this Redis too), a lockout's
  * end of the phone's other links 2 (the set's ids, then the script).
@@ -534,6 +534,31 @@ static enum store_result rs_reopen(struct store *base, const uint8_t id[PAGE_ID_
 	return res;
 }
 
+/* A mint whose `minted` row never became durable: gone, not canceled. */
+static enum store_result rs_withdraw(struct store *base, const uint8_t id[PAGE_ID_BYTES])
+{
+	struct rstore *s = (struct rstore *)base;
+	char key[RS_KEY_MAX], b64[PAGE_ID_LEN + 1];
+	const char *av[] = { key, b64 };
+	redisReply *rep;
+	enum store_result res = STORE_NOT_FOUND;
+
+	rs_rec_key(id, key, b64);
+	rep = redis_eval(s->redis, &s->scripts[RS_WITHDRAW], 1, (int)ARRAY_LEN(av), av, NULL, REDIS_REPEATABLE);
+	if (rep == NULL) {
+		log_error("redis: a mint without its audit row could not be withdrawn; page %.8s... stays "
+		          "pending until it expires (nobody has its link)", b64);
+		return STORE_UNAVAILABLE;
+	}
+	if (rep->type == REDIS_REPLY_INTEGER && rep->integer == 0) {
+		res = STORE_OK;
+		if (atomic_load(&s->pending) > 0)
+			atomic_fetch_sub(&s->pending, 1);
+	}
+	freeReplyObject(rep);
+	return res;
+}
+
 /* The (id, record...) entries of a reply from element `from` on, reported
  * through report: the expiries of a sweep (expired: as expired whatever
  * they read as), or the links a lockout ended. */
@@ -701,6 +726,7 @@ static const struct store_ops rs_ops = {
 	.cancel_pending = rs_cancel_pending,
 	.lock_phone = rs_lock_phone,
 	.answer = rs_answer,
+	.withdraw = rs_withdraw,
 	.get_counted = rs_get_counted,
 	.pending = rs_pending,
 	.size = rs_pending,          /* what this node holds in Redis: its pending */

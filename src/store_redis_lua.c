@@ -24,6 +24,16 @@
 	"  redis.call('PEXPIREAT',k,expire_at)\n" \
 	"  redis.call('ZREM','mnmfa:x:'..f[2],id)\n" \
 	"  redis.call('SREM','mnmfa:p:'..f[3],id)\n" \
+	"end\n" \
+	"local function phone_add(p,id,until_ms)\n" \
+	"  redis.call('SADD',p,id)\n" \
+	"  if redis.call('PEXPIRETIME',p)<until_ms then redis.call('PEXPIREAT',p,until_ms) end\n" \
+	"end\n" \
+	"local function pend_again(k,id,em,nd,pk,ttl)\n" \
+	"  local until_ms=tonumber(em)+tonumber(ttl)\n" \
+	"  redis.call('PEXPIREAT',k,until_ms)\n" \
+	"  redis.call('ZADD','mnmfa:x:'..nd,em,id)\n" \
+	"  phone_add('mnmfa:p:'..pk,id,until_ms)\n" \
 	"end\n"
 
 /* Before a decision: what undoing it takes (the question, the answer key)
@@ -49,8 +59,7 @@ static const char rs_lua_put[] = RS_LUA_COMMON
 	"local until_ms=tonumber(ARGV[4])+tonumber(ARGV[14])\n"
 	"redis.call('PEXPIREAT',KEYS[1],until_ms)\n"
 	"redis.call('ZADD',KEYS[2],ARGV[4],ARGV[1])\n"
-	"redis.call('SADD',KEYS[3],ARGV[1])\n"
-	"if redis.call('PEXPIRETIME',KEYS[3])<until_ms then redis.call('PEXPIREAT',KEYS[3],until_ms) end\n"
+	"phone_add(KEYS[3],ARGV[1],until_ms)\n"
 	"return 0\n";
 
 /* KEYS: record. ARGV: id now ttl token raw date sum status ('' = check the
@@ -78,7 +87,9 @@ static const char rs_lua_take[] = RS_LUA_COMMON RS_LUA_KEEP_UNDO
  * <prefix><the record's phone key>, counted as the Redis limiter does
  * (LIMITER_REDIS_LUA). Returns
  * {code, locked, reached, question before, record...}; codes as take. A
- * retry that finds its own decision (same token) has no question before. */
+ * retry that finds its own decision (same token) gets the question before
+ * from mnmfa:u:<id> (kept with that token), so a page whose evidence then
+ * fails can still be reopened with its question. */
 static const char rs_lua_answer[] = RS_LUA_COMMON RS_LUA_KEEP_UNDO LIMITER_REDIS_LUA
 	"local k=KEYS[1]\n"
 	"local h=redis.call('HMGET',k,'st','em','xm','x','tk','pk','q')\n"
@@ -86,7 +97,9 @@ static const char rs_lua_answer[] = RS_LUA_COMMON RS_LUA_KEEP_UNDO LIMITER_REDIS
 	"if h[1]=='3' then return {2,0,0,'',unpack(R(k))} end\n"
 	"if h[1]~='0' then\n"
 	"  if h[5]==ARGV[4] then\n"
-	"    return {0,h[1]=='5' and 1 or 0,tonumber(redis.call('HGET',k,'lr') or '0'),'',unpack(R(k))}\n"
+	"    local u=redis.call('HMGET','mnmfa:u:'..ARGV[1],'tk','q')\n"
+	"    local qb=u[1]==ARGV[4] and u[2] or ''\n"
+	"    return {0,h[1]=='5' and 1 or 0,tonumber(redis.call('HGET',k,'lr') or '0'),qb,unpack(R(k))}\n"
 	"  end\n"
 	"  return {3,0,0,'',unpack(R(k))}\n"
 	"end\n"
@@ -112,7 +125,7 @@ static const char rs_lua_answer[] = RS_LUA_COMMON RS_LUA_KEEP_UNDO LIMITER_REDIS
  * the request that made it (its token) can, while mnmfa:u:<id> lasts; the
  * page is pending again (an overdue one is then expired by its node's
  * sweep). KEYS: record. ARGV: id token ttl. 0 undone, 1 nothing to undo. */
-static const char rs_lua_undo[] =
+static const char rs_lua_undo[] = RS_LUA_COMMON
 	"local k=KEYS[1]\n"
 	"local u='mnmfa:u:'..ARGV[1]\n"
 	"local v=redis.call('HMGET',u,'tk','q','x','xm')\n"
@@ -122,12 +135,7 @@ static const char rs_lua_undo[] =
 	"if not h[1] or h[1]=='0' or h[1]=='3' or h[5]~=ARGV[2] then return 1 end\n"
 	"redis.call('HSET',k,'st','0','dm','0','q',v[2],'x',v[3],'xm',v[4])\n"
 	"redis.call('HDEL',k,'tk','lr')\n"
-	"local until_ms=tonumber(h[2])+tonumber(ARGV[3])\n"
-	"redis.call('PEXPIREAT',k,until_ms)\n"
-	"redis.call('ZADD','mnmfa:x:'..h[3],h[2],ARGV[1])\n"
-	"local p='mnmfa:p:'..h[4]\n"
-	"redis.call('SADD',p,ARGV[1])\n"
-	"if redis.call('PEXPIRETIME',p)<until_ms then redis.call('PEXPIREAT',p,until_ms) end\n"
+	"pend_again(k,ARGV[1],h[2],h[3],h[4],ARGV[3])\n"
 	"return 0\n";
 
 /* KEYS: record. ARGV: id now q x xm ttl. 0 reopened, 1 not. */
@@ -137,10 +145,21 @@ static const char rs_lua_reopen[] = RS_LUA_COMMON
 	"if not h[1] then return 1 end\n"
 	"if (h[1]~='1' and h[1]~='2' and h[1]~='5') or tonumber(ARGV[2])>=tonumber(h[2]) then return 1 end\n"
 	"redis.call('HSET',k,'st','0','dm','0','q',ARGV[3],'x',ARGV[4],'xm',ARGV[5])\n"
-	"redis.call('HDEL',k,'tk')\n"
-	"redis.call('PEXPIREAT',k,tonumber(h[2])+tonumber(ARGV[6]))\n"
-	"redis.call('ZADD','mnmfa:x:'..h[3],h[2],ARGV[1])\n"
-	"redis.call('SADD','mnmfa:p:'..h[4],ARGV[1])\n"
+	"redis.call('HDEL',k,'tk','lr')\n"
+	"pend_again(k,ARGV[1],h[2],h[3],h[4],ARGV[6])\n"
+	"return 0\n";
+
+/* A mint whose `minted` row never became durable (the bot was told 503):
+ * the record goes as if never put, from the node's and the phone's sets too,
+ * while still pending (nobody else has its link). KEYS: record. ARGV: id.
+ * 0 withdrawn, 1 not. */
+static const char rs_lua_withdraw[] =
+	"local k=KEYS[1]\n"
+	"local h=redis.call('HMGET',k,'st','nd','pk')\n"
+	"if h[1]~='0' then return 1 end\n"
+	"redis.call('DEL',k,'mnmfa:u:'..ARGV[1])\n"
+	"redis.call('ZREM','mnmfa:x:'..h[2],ARGV[1])\n"
+	"redis.call('SREM','mnmfa:p:'..h[3],ARGV[1])\n"
 	"return 0\n";
 
 /* KEYS: node set, the node's last sweep result. ARGV: now batch ttl seq
@@ -231,4 +250,5 @@ const struct rs_script_src store_redis_scripts[RS_NSCRIPTS] = {
 	[RS_SWEEP] = { "sweep", rs_lua_sweep },
 	[RS_SWEEP_ACK] = { "sweep_ack", rs_lua_sweep_ack },
 	[RS_LOCK_PHONE] = { "lock_phone", rs_lua_lock_phone },
+	[RS_WITHDRAW] = { "withdraw", rs_lua_withdraw },
 };

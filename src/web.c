@@ -320,12 +320,25 @@ static void decision_free(void *p)
 
 /* The decision could not be made durable: undo it so the link works again,
  * and tell the person to retry, rather than send them back to a bot that
- * will never hear the result. */
+ * will never hear the result. When even the reopen fails (the store
+ * unavailable, or the page expired meanwhile) the page stays decided with no
+ * audit row: its link answers 410 and a next answer returns to the chat with
+ * no result for the bot. That is logged and counted
+ * (mnmfa_decisions_not_reopened_total), never silent. */
 static void decision_undo(struct decision *d)
 {
 	struct http_req *req = d->req;
+	enum store_result sr = store_reopen(d->w->app->store, d->id, &d->q, now_ms());
 
-	store_reopen(d->w->app->store, d->id, &d->q, now_ms());
+	if (sr != STORE_OK) {
+		char b64[PAGE_ID_LEN + 1];
+		b64url_encode(d->id, PAGE_ID_BYTES, b64);
+		log_error("audit: a decision without its audit row could not be undone (%s): page %.8s... "
+		          "stays used with no audit row and no result for the bot",
+		          sr == STORE_UNAVAILABLE ? "the store is unavailable" : "the page is no longer open",
+		          b64);
+		metrics_inc(d->w->app->metrics, M_REOPEN_FAILED);
+	}
 	metrics_inc(d->w->app->metrics, M_AUDIT_FAILED);
 	reply_state(d->w, req, 503, PAGE_UNAVAILABLE);
 	http_reply_retry_after(req, RETRY_AFTER_UNDO_S);

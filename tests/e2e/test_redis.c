@@ -9,8 +9,10 @@
  */
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +29,8 @@
 #define RT_SENTINEL_PAGES 12
 #define RT_STALL_FROM_MS 9300           /* after a 10 s mint: Redis stopped ... */
 #define RT_STALL_MS 2700                /* ... across its expiry */
+#define RT_FS_LIMIT 1024                /* bytes: every audit write fails past it (a full disk) */
+#define RT_SETTLE_MS 5000               /* a node's sweeps settle what it owes within this */
 
 static char *sql(struct t *t, const char *db, const char *stmt)
 {
@@ -513,6 +517,257 @@ static void test_answer_reply_lost_is_undone(struct t *t)
 	free(form);
 }
 
+/* An integer reply of the test's own Redis (":N"), or LLONG_MIN. */
+static long long redis_int(int port, const char *cmd)
+{
+	char *r = srv_redis_cmd(port, cmd);
+	long long v = r != NULL && r[0] == ':' ? strtoll(r + 1, NULL, 10) : LLONG_MIN;
+	free(r);
+	return v;
+}
+
+/* How many keys match pattern in the test's Redis (KEYS' "*N"), or -1. */
+static long redis_keys(int port, const char *pattern)
+{
+	char *cmd = h_printf("KEYS %s", pattern), *r = srv_redis_cmd(port, cmd);
+	long n = r != NULL && r[0] == '*' ? strtol(r + 1, NULL, 10) : -1;
+	free(cmd);
+	free(r);
+	return n;
+}
+
+/* Every audit write of d fails (RLIMIT_FSIZE reached, as a full disk) or
+ * works again. */
+static int audit_disk_full(struct daemon *d, bool full)
+{
+	struct rlimit small = { RT_FS_LIMIT, RLIM_INFINITY }, big = { RLIM_INFINITY, RLIM_INFINITY };
+	return prlimit(d->pid, RLIMIT_FSIZE, full ? &small : &big, NULL);
+}
+
+/* A node on a fresh Redis whose answers wait 1 s for their evidence. */
+static struct daemon *short_wait_node(struct t *t, struct fake_cf **f, int *port, pid_t *redis)
+{
+	struct daemon *a;
+
+	*redis = srv_redis(t, 0, 0, port);
+	if (*redis <= 0 || (*f = t_fake(t)) == NULL || (a = node(t, *f, "node-a", *port, NULL)) == NULL)
+		return NULL;
+	d_set_int(a, "answer_wait", 1);
+	return d_start(a, NULL) == 0 ? a : NULL;
+}
+
+static long post_answer(struct daemon *d, const char *page_id, const char *answer)
+{
+	char *form = h_printf("page_id=%s&respuesta=%s", page_id, answer);
+	struct resp rs;
+	long st = 0;
+
+	if (d_web(d, "POST", "/validate_answer", "application/x-www-form-urlencoded", form, &rs) == 0) {
+		st = rs.status;
+		resp_free(&rs);
+	}
+	free(form);
+	return st;
+}
+
+/* Mints a 120 s challenge on d and reads its page: the right answer (in
+ * buf), or NULL. */
+static const char *mint_for_answer(struct t *t, struct daemon *d, const char *cid, const char *phone,
+                                   struct minted *m, char buf[40])
+{
+	struct page pg;
+	const char *right;
+
+	if (mfa_mint_v1(d, cid, phone, "F", "1991-02-03", NULL, NULL, 120, m) != 0 ||
+	    mfa_get_page(d, m->page_id, &pg) != 0)
+		return NULL;
+	right = mfa_right_answer(&pg, "1991-02-03", buf);
+	mfa_page_free(&pg);
+	if (right == NULL && !t->failed)
+		FAILF(t, "expected a right answer on the page of %s, got none", cid);
+	return right;
+}
+
+/* A decision whose audit row cannot be written is undone: the page is
+ * pending again, and so is its phone's set of pending pages, with an expiry
+ * (a set without one would stay in Redis for ever). */
+static void test_reopen_keeps_phone_set_expiry(struct t *t)
+{
+	struct fake_cf *f;
+	int port;
+	pid_t redis;
+	struct daemon *a = short_wait_node(t, &f, &port, &redis);
+	struct minted m;
+	struct page pg;
+	char buf[40];
+
+	REQUIRE(t, a != NULL);
+	const char *right = mint_for_answer(t, a, "cid-reopen", "5215550404301", &m, buf);
+	REQUIRE(t, right != NULL);
+	REQUIRE(t, audit_disk_full(a, true) == 0);
+	long st = post_answer(a, m.page_id, right);
+	REQUIRE(t, audit_disk_full(a, false) == 0);
+	EXPECT_INT(t, "answer status while the audit log cannot be written", 503, st);
+	REQUIRE(t, mfa_get_page(a, m.page_id, &pg) == 0);      /* open again */
+	mfa_page_free(&pg);
+	char *hs = h_printf("SISMEMBER mnmfa:p:5215550404301 %s", m.page_id);
+	EXPECT_INT(t, "the reopened page back in its phone's pending set", 1, redis_int(port, hs));
+	free(hs);
+	long long pttl = redis_int(port, "PTTL mnmfa:p:5215550404301");
+	EXPECT(t, pttl > 0 && pttl <= (120 + 3600) * 1000LL,
+	       "expected the phone's pending set to expire with the page (PTTL in (0, 3720000]), got %lld", pttl);
+	EXPECT_INT(t, "the person's next answer", 303, post_answer(a, m.page_id, right));
+	EXPECT_INT(t, "approved rows", 1, rows_settle(t, a, NULL, "approved", m.page_id, 1));
+	REQUIRE(t, mfa_expect_calls(t, f, 1) == 0);
+}
+
+struct stall {
+	int port;
+	const char *page_id;
+	pid_t redis;
+	bool stopped;
+};
+
+/* Stops Redis once the page is decided there: the node is then waiting for
+ * the decision's audit row, which cannot be written. */
+static void *stall_when_decided(void *arg)
+{
+	struct stall *s = arg;
+	char *cmd = h_printf("HGET mnmfa:c:%s st", s->page_id);
+
+	for (long long end = h_mono_ms() + 5000; h_mono_ms() < end; h_sleep_ms(5)) {
+		char *r = srv_redis_cmd(s->port, cmd);
+		bool decided = r != NULL && strncmp(r, "$1\r\n", 4) == 0 && r[4] != '0';
+		free(r);
+		if (decided) {
+			s->stopped = kill(s->redis, SIGSTOP) == 0;
+			break;
+		}
+	}
+	free(cmd);
+	return NULL;
+}
+
+struct poster {
+	struct t t;
+	struct daemon d;
+	const char *page_id, *answer;
+	long status;
+};
+
+static void *post_one(void *arg)
+{
+	struct poster *p = arg;
+	p->status = post_answer(&p->d, p->page_id, p->answer);
+	p->t.failed = false;
+	return NULL;
+}
+
+/* The audit row of a decision cannot be written and Redis stalls before the
+ * page can be reopened: the page stays used with no row. That is counted
+ * (mnmfa_decisions_not_reopened_total) and the person was told "try again";
+ * the link then answers 410. */
+static void test_reopen_failure_counted(struct t *t)
+{
+	struct fake_cf *f;
+	int port;
+	pid_t redis;
+	struct daemon *a = short_wait_node(t, &f, &port, &redis);
+	struct minted m;
+	struct resp rs;
+	char buf[40];
+	static struct poster p;
+	struct stall s;
+	pthread_t tp, ts;
+
+	REQUIRE(t, a != NULL);
+	const char *right = mint_for_answer(t, a, "cid-noreopen", "5215550404302", &m, buf);
+	REQUIRE(t, right != NULL);
+	memset(&p, 0, sizeof p);
+	p.t.name = t->name;
+	snprintf(p.t.dir, sizeof p.t.dir, "%s", t->dir);
+	p.d = *a;
+	p.d.t = &p.t;
+	p.page_id = m.page_id;
+	p.answer = right;
+	s = (struct stall){ .port = port, .page_id = m.page_id, .redis = redis };
+	REQUIRE(t, audit_disk_full(a, true) == 0);
+	REQUIRE(t, pthread_create(&ts, NULL, stall_when_decided, &s) == 0);
+	REQUIRE(t, pthread_create(&tp, NULL, post_one, &p) == 0);
+	pthread_join(ts, NULL);
+	pthread_join(tp, NULL);
+	if (s.stopped)
+		kill(redis, SIGCONT);
+	REQUIRE(t, audit_disk_full(a, false) == 0);
+	EXPECT(t, s.stopped, "expected the page decided in Redis within 5 s, got it still pending");
+	EXPECT_INT(t, "answer status (no audit row, no reopen)", 503, p.status);
+	REQUIRE(t, d_api(a, "GET", "/metrics", NULL, NULL, &rs) == 0);
+	EXPECT(t, rs.body != NULL && strstr(rs.body, "\nmnmfa_decisions_not_reopened_total 1\n") != NULL,
+	       "expected mnmfa_decisions_not_reopened_total 1, got %.200s",
+	       rs.body && strstr(rs.body, "not_reopened") ? strstr(rs.body, "not_reopened") : "(none)");
+	resp_free(&rs);
+	char *path = h_printf("/%s", m.page_id);
+	REQUIRE(t, d_web(a, "GET", path, NULL, NULL, &rs) == 0);
+	EXPECT_INT(t, "the page's status after a decision that could not be undone", 410, rs.status);
+	resp_free(&rs);
+	free(path);
+	EXPECT_INT(t, "approved rows", 0, rows(t, a, "approved", m.page_id));
+}
+
+/* A mint whose `minted` row cannot be written is refused (503) and
+ * withdrawn: no record is left in Redis for any node to find, not even a
+ * canceled one. */
+static void test_withdrawn_mint_leaves_nothing(struct t *t)
+{
+	struct fake_cf *f;
+	int port;
+	pid_t redis;
+	struct daemon *a = short_wait_node(t, &f, &port, &redis);
+	struct minted m;
+	struct resp rs;
+	const char *body = "{\"client_id\":\"cid-wd\",\"phone\":\"5215550404303\",\"flow_name\":\"F\","
+	                   "\"dob\":\"1991-02-03\"}";
+
+	REQUIRE(t, a != NULL);
+	REQUIRE(t, mfa_mint_v1(a, "cid-wd", "5215550404303", "F", "1991-02-03", NULL, NULL, 120, &m) == 0);
+	REQUIRE(t, audit_disk_full(a, true) == 0);
+	int rc = d_api(a, "POST", "/v1/challenges", "application/json", body, &rs);
+	REQUIRE(t, audit_disk_full(a, false) == 0);
+	REQUIRE(t, rc == 0);
+	EXPECT_INT(t, "mint status while the audit log cannot be written", 503, rs.status);
+	resp_free(&rs);
+	EXPECT_INT(t, "challenge records in Redis (the refused mint's withdrawn)", 1, redis_keys(port, "mnmfa:c:*"));
+	EXPECT_INT(t, "node-a's expiry set", 1, redis_int(port, "ZCARD mnmfa:x:node-a"));
+	EXPECT_INT(t, "the phone's pending set", 1, redis_int(port, "SCARD mnmfa:p:5215550404303"));
+}
+
+/* node_id defaults to the host name (SPEC §3); under Redis it names the
+ * node's expiry set, which a changed host name would orphan: the node warns
+ * at start. A node with its own node_id does not. */
+static void test_node_id_default_warns(struct t *t)
+{
+	struct fake_cf *f;
+	struct daemon *a, *b;
+	int port;
+
+	REQUIRE(t, srv_redis(t, 0, 0, &port) > 0 && (f = t_fake(t)) != NULL);
+	a = d_new(t, f);
+	b = node(t, f, "node-b", port, NULL);
+	REQUIRE(t, a != NULL && b != NULL);
+	char *url = h_printf("redis://127.0.0.1:%d/0", port);
+	d_set_str(a, "redis_url", url);
+	free(url);
+	REQUIRE(t, d_start(a, NULL) == 0 && d_start(b, NULL) == 0);
+	char *ea = h_read_file(a->err_path, NULL), *eb = h_read_file(b->err_path, NULL);
+	EXPECT(t, ea != NULL && h_contains(ea, "node_id is not set: using the host name") &&
+	       h_contains(ea, "Set node_id"),
+	       "expected a warning that node_id is the host name, got: %s", ea ? h_tail(ea, 5) : "(none)");
+	EXPECT(t, eb != NULL && !h_contains(eb, "node_id is not set"),
+	       "expected no node_id warning with node_id set, got: %s", eb ? h_tail(eb, 5) : "(none)");
+	free(ea);
+	free(eb);
+}
+
 #define RT_LOAD_REQUESTS 60            /* per loader thread, across the kill */
 
 struct loader {
@@ -816,6 +1071,10 @@ const struct test e2e_tests_redis[] = {
 	{ "redis_expiry_audited_once_by_minting_node", test_expiry_audited_once, NULL },
 	{ "redis_expiry_audited_when_sweep_reply_lost", test_expiry_survives_lost_sweep_reply, NULL },
 	{ "redis_answer_reply_lost_is_undone", test_answer_reply_lost_is_undone, NULL },
+	{ "redis_reopen_keeps_phone_set_expiry", test_reopen_keeps_phone_set_expiry, NULL },
+	{ "redis_reopen_failure_counted", test_reopen_failure_counted, NULL },
+	{ "redis_withdrawn_mint_leaves_nothing", test_withdrawn_mint_leaves_nothing, NULL },
+	{ "redis_node_id_default_warns", test_node_id_default_warns, NULL },
 	{ "redis_down_503_then_recovers", test_redis_down_is_503, NULL },
 	{ "redis_haproxy_round_robin_whole_flow", test_haproxy_round_robin, NULL },
 	{ "redis_sentinel_failover_decides_once", test_sentinel_failover, NULL },
