@@ -573,6 +573,24 @@ int mfa_expect_status(struct t *t, struct daemon *d, const struct minted *m, con
 	return rc;
 }
 
+long long mfa_metric(struct t *t, struct daemon *d, const char *name)
+{
+	struct resp rs;
+	long long v = -1;
+
+	if (d_api(d, "GET", "/metrics", NULL, NULL, &rs) != 0)
+		return -1;
+	const char *p = rs.body ? strstr(rs.body, name) : NULL;
+	while (p != NULL && p > rs.body && p[-1] != '\n')
+		p = strstr(p + 1, name);
+	if (p != NULL && p[strlen(name)] == ' ')
+		v = atoll(p + strlen(name) + 1);
+	else
+		FAILF(t, "expected %s in /metrics, got none", name);
+	resp_free(&rs);
+	return v;
+}
+
 /* `event` rows for page_id in d's audit log (-1 on failure, recorded). */
 static long audit_rows_of(struct t *t, const struct daemon *d, const char *event, const char *page_id)
 {

@@ -91,6 +91,10 @@ int mfa_check_json_ctype(struct t *t, const struct resp *rs);
  * client_id, created_at and (for approved/denied) decided_at. */
 int mfa_expect_status(struct t *t, struct daemon *d, const struct minted *m, const char *want);
 
+/* The value of a /metrics line `name value` from d's API port (-1 and a
+ * failure recorded when there is none). */
+long long mfa_metric(struct t *t, struct daemon *d, const char *name);
+
 /* A link a phone's lockout ended without an answer: its page on d answers
  * 410 (as a used link), its status on d says locked, the audit logs of `logs`
  * (NULL-terminated) hold exactly one `locked` row for it (waited for, bounded)

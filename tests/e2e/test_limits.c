@@ -156,6 +156,9 @@ static void test_lockout_ends_other_links(struct t *t)
 	struct daemon *logs[] = { d, NULL };
 	REQUIRE(t, mfa_expect_ended_locked(t, d, logs, f, &other) == 0);
 	EXPECT_INT(t, "calls for the denial (FlowFirst)", 1, denials_for_flow(t, f, "cid-lo", "FlowFirst"));
+	/* the denial counts as denied, the link it ended as locked */
+	EXPECT_INT(t, "mnmfa_challenges_denied_total", 1, mfa_metric(t, d, "mnmfa_challenges_denied_total"));
+	EXPECT_INT(t, "mnmfa_challenges_locked_total", 1, mfa_metric(t, d, "mnmfa_challenges_locked_total"));
 }
 
 static void test_rate_ip(struct t *t)

@@ -52,24 +52,6 @@ static long post_from(struct daemon *d, const char *page_id, const char *ip)
 	return st;
 }
 
-static long long metric(struct t *t, struct daemon *d, const char *name)
-{
-	struct resp rs;
-	long long v = -1;
-
-	if (d_api(d, "GET", "/metrics", NULL, NULL, &rs) != 0)
-		return -1;
-	const char *p = rs.body ? strstr(rs.body, name) : NULL;
-	while (p != NULL && p > rs.body && p[-1] != '\n')
-		p = strstr(p + 1, name);
-	if (p != NULL && p[strlen(name)] == ' ')
-		v = atoll(p + strlen(name) + 1);
-	else
-		FAILF(t, "expected %s in /metrics, got none", name);
-	resp_free(&rs);
-	return v;
-}
-
 static struct daemon *start_proxied(struct t *t, struct fake_cf **f, const char *rate_ip)
 {
 	*f = t_fake(t);
@@ -97,7 +79,7 @@ static void test_replays_logged_once_per_page_and_address(struct t *t)
 		EXPECT(t, st == 303, "expected replay %d to answer 303, got %ld", i + 1, st);
 	}
 	EXPECT(t, post_from(d, m.page_id, "198.51.100.4") == 303, "expected a replay from another address to answer 303");
-	long long unlogged = metric(t, d, "mnmfa_replays_not_logged_total");
+	long long unlogged = mfa_metric(t, d, "mnmfa_replays_not_logged_total");
 	REQUIRE(t, d_stop(d) == 0);
 	long long rows = db_count(t, d->db_path, "SELECT count(*) FROM audit_log WHERE event = 'replayed'");
 	long long first = db_count(t, d->db_path, "SELECT count(*) FROM audit_log WHERE event = 'replayed' "
