@@ -32,14 +32,14 @@ LIB_SRCS = util.c log.c crypto.c caldate.c challenge.c store.c validate.c form.c
            config_keys.c \
            timeline.c report.c evidence.c backlog.c cli.c \
            health.c url.c deadline.c \
-           metrics.c limiter.c server.c
+           metrics.c limiter.c server.c web_doubt.c
 SRCS     = $(LIB_SRCS) main.c
 LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 OBJS     = $(LIB_OBJS) $(BUILD)/obj/main.o
 # The store and limiter implementations behind their interfaces.
 LIB_SRCS += store_mem.c store_mem_table.c limiter_mem.c
 # Several nodes on Redis.
-LIB_SRCS += redis.c store_redis.c store_redis_lua.c limiter_redis.c
+LIB_SRCS += redis.c store_redis.c store_redis_rec.c store_redis_lua.c limiter_redis.c
 
 UNIT_TESTS = $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
 UNIT_BINS  = $(UNIT_TESTS:%=$(BUILD)/tests/test_%)

@@ -23,7 +23,7 @@
 #define REDIS_FAILURES_COUNTED 32        /* past this many failed connects, still the cap */
 #define REDIS_TRIES 3                    /* for calls safe to repeat */
 #define REDIS_TRIES_MS 3000              /* ... within this long */
-#define REDIS_WAIT_MS 200                /* WAIT for a replica (with Sentinel) */
+#define REDIS_WAIT_MS 200                /* WAIT for a replica (when the master has one) */
 #define REDIS_HOST_MAX 256
 #define REDIS_SECRET_MAX 256
 #define REDIS_SENTINELS_MAX 8
@@ -66,7 +66,7 @@ void redis_free(struct redis *r);
 
 /* Flags for redis_eval. */
 #define REDIS_REPEATABLE 1               /* the script is idempotent: retried on a lost connection */
-#define REDIS_DURABLE 2                  /* with Sentinel: wait for a replica to have it */
+#define REDIS_DURABLE 2                  /* when the master has replicas: WAIT for one to have it */
 
 /* Runs script s with keys then args (binary-safe, lengths given; lens NULL:
  * NUL-terminated strings). Returns the reply (free with freeReplyObject), or
@@ -74,6 +74,17 @@ void redis_free(struct redis *r);
  * a script error is logged and returned as NULL too. */
 redisReply *redis_eval(struct redis *r, const struct redis_script *s, int nkeys, int argc,
                        const char **argv, const size_t *lens, int flags);
+/* What redis_eval_acked knows of a write that must survive a failover. */
+struct redis_ack {
+	bool sent;      /* it went out on a connection at least once (without a
+	                   reply, Redis may have run it) */
+	bool acked;     /* with a reply: on a replica, or on a master with none
+	                   (nothing to fail over to). false: the master lists a
+	                   replica and none confirmed within REDIS_WAIT_MS */
+};
+/* redis_eval with REDIS_DURABLE, telling *ack. */
+redisReply *redis_eval_acked(struct redis *r, const struct redis_script *s, int nkeys, int argc,
+                             const char **argv, const size_t *lens, int flags, struct redis_ack *ack);
 /* One plain command, same contract. */
 redisReply *redis_command(struct redis *r, int argc, const char **argv, const size_t *lens);
 

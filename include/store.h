@@ -52,8 +52,11 @@ enum store_result {
 	STORE_EXPIRED,       /* known, pending past expires_ms, or already expired */
 	STORE_USED,          /* decided (approved/denied/locked) or canceled */
 	STORE_FULL,          /* put: max_pending live challenges reached (or the id exists) */
-	STORE_UNAVAILABLE    /* Redis could not be reached in time: nothing was changed that
+	STORE_UNAVAILABLE,   /* Redis could not be reached in time: nothing was changed that
 	                        the caller must account for (retry later; 503) */
+	STORE_IN_DOUBT       /* store_answer: Redis may have decided the page (no reply came,
+	                        or no replica confirmed it): the caller answers 503 and asks
+	                        store_settle later with the answer's token */
 };
 
 struct store;
@@ -126,6 +129,8 @@ static inline const char *store_phone_key(const char *phone)
 	return validate_phone_digits(phone, strlen(phone), &digits) < 0 ? phone : digits;
 }
 
+#define STORE_TOKEN_MAX 32           /* a deciding request's token (hex) */
+
 /* What store_answer found and did, for decide_answer. */
 struct store_answer {
 	bool pending;                /* the page was pending: its phone's lockout was consulted */
@@ -133,6 +138,7 @@ struct store_answer {
 	bool lockout_reached;        /* a wrong answer brought the phone's failures to the limit */
 	struct question q_before;    /* the question as it stood, to reopen the page */
 	struct chal c;               /* the record as the call left it */
+	char token[STORE_TOKEN_MAX + 1];   /* on STORE_IN_DOUBT: the answer's, for store_settle */
 };
 
 /* One answer to a page, as one step. The page's phone's lockout (failed
@@ -146,6 +152,15 @@ struct store_answer {
  * lockout in the same Redis, as one script. */
 enum store_result store_answer(struct store *s, struct limiter *lockout, const uint8_t id[PAGE_ID_BYTES],
                                int64_t now_ms, const char *answer, size_t answer_len,
+                               struct store_answer *out);
+
+/* After store_answer returned STORE_IN_DOUBT with token: did that answer
+ * decide the page? STORE_OK: it did (out as store_answer would have filled
+ * it; the caller owes the decision's evidence); STORE_NOT_FOUND: it did not,
+ * and now never will (a late run of it is refused); STORE_IN_DOUBT (decided,
+ * not yet confirmed by a replica) or STORE_UNAVAILABLE: ask again later.
+ * The memory store is never in doubt: STORE_NOT_FOUND. */
+enum store_result store_settle(struct store *s, const uint8_t id[PAGE_ID_BYTES], const char *token,
                                struct store_answer *out);
 
 /* store_get, and one event counted on l for key (what limiter_hit says goes

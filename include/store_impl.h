@@ -32,6 +32,9 @@ struct store_ops {
 	enum store_result (*answer)(struct store *s, struct limiter *lockout, const uint8_t id[PAGE_ID_BYTES],
 	                            int64_t now_ms, const char *answer, size_t answer_len,
 	                            struct store_answer *out);
+	/* NULL: never in doubt (store_settle answers STORE_NOT_FOUND). */
+	enum store_result (*settle)(struct store *s, const uint8_t id[PAGE_ID_BYTES], const char *token,
+	                            struct store_answer *out);
 	/* NULL: store_withdraw finishes the record as canceled. */
 	enum store_result (*withdraw)(struct store *s, const uint8_t id[PAGE_ID_BYTES]);
 	size_t (*pending)(const struct store *s);

@@ -16,6 +16,13 @@ struct web;
 struct web *web_new(struct app *app);
 void web_free(struct web *w);
 
+/* Settles the answers this node answered 503 because the store could not
+ * say whether they decided their page: writes the evidence of each that
+ * did, forgets each that did not (see web.c). Called with every sweep (main
+ * thread); asks the store once per answer, and stops at the first the store
+ * cannot be asked about. */
+void web_settle(struct web *w);
+
 /* The http_handler_fn of the web port; ctx is the struct web. */
 void web_handle(void *ctx, struct http_req *req);
 

@@ -13,9 +13,13 @@
  * master's address and checks with ROLE that the server is a master; a
  * master that was demoted answers writes with READONLY, which drops the
  * connection and the next call asks the sentinels again (how a node follows
- * a failover). After a decision (REDIS_DURABLE) a WAIT for one replica rides
- * in the same round trip, so what was decided is on a replica before the
- * node writes its evidence. A call whose connection broke mid-way has an
+ * a failover). Every connection learns from ROLE how many replicas its
+ * master has; after a decision (REDIS_DURABLE) on a master with replicas a
+ * WAIT for one rides in the same round trip, and its answer goes back to the
+ * caller (redis_eval_acked): a decision no replica confirmed is one a
+ * failover may forget, so the caller does not answer on it. A WAIT that got
+ * no replica asks ROLE again, so a replica that went away stops costing
+ * the wait. A call whose connection broke mid-way has an
  * unknown outcome: only scripts made idempotent by the caller
  * (REDIS_REPEATABLE: a token per request) are sent again.
  */
@@ -40,6 +44,7 @@ struct rconn {
 	redisContext *c;             /* NULL: not connected */
 	int64_t retry_at;            /* monotonic ms: no attempt before */
 	int failures;                /* connects failed in a row */
+	int replicas;                /* the master's replicas, as ROLE last said */
 	struct rconn *prev, *next;
 	struct redis *owner;
 };
@@ -301,7 +306,15 @@ static redisContext *connect_via_sentinels(struct redis *r)
 	return NULL;
 }
 
-static bool conn_setup(struct redis *r, redisContext *c)
+/* The replicas a master's ROLE reply lists; 0 for anything else. */
+static int role_replicas(const redisReply *rep)
+{
+	if (!reply_first_is(rep, "master") || rep->elements < 3 || rep->element[2]->type != REDIS_REPLY_ARRAY)
+		return 0;
+	return (int)rep->element[2]->elements;
+}
+
+static bool conn_setup(struct redis *r, redisContext *c, int *replicas)
 {
 	redisReply *rep = NULL;
 	bool ok = true;
@@ -327,13 +340,14 @@ static bool conn_setup(struct redis *r, redisContext *c)
 		if (!ok)
 			return false;
 	}
-	if (r->nsentinels > 0) {
-		/* A sentinel's answer can be stale during a failover. */
-		rep = redisCommand(c, "ROLE");
+	/* A sentinel's answer can be stale during a failover: a master only
+	 * then. Without Sentinel a ROLE refused only means no replica known. */
+	rep = redisCommand(c, "ROLE");
+	*replicas = role_replicas(rep);
+	if (r->nsentinels > 0)
 		ok = reply_first_is(rep, "master");
-		if (rep != NULL)
-			freeReplyObject(rep);
-	}
+	if (rep != NULL)
+		freeReplyObject(rep);
 	return ok;
 }
 
@@ -347,6 +361,7 @@ static struct rconn *conn_get(struct redis *r)
 	struct rconn *k = pthread_getspecific(r->key);
 	int64_t now = mono_ms();
 	redisContext *c;
+	int replicas = 0;
 
 	if (k == NULL) {
 		k = xcalloc(1, sizeof *k);
@@ -369,7 +384,7 @@ static struct rconn *conn_get(struct redis *r)
 		c = redisConnectUnixWithTimeout(r->addr.path, call_timeout());
 	else
 		c = connect_tcp(r->addr.host, r->addr.port);
-	if (c != NULL && (c->err != 0 || redisSetTimeout(c, call_timeout()) != REDIS_OK || !conn_setup(r, c))) {
+	if (c != NULL && (c->err != 0 || redisSetTimeout(c, call_timeout()) != REDIS_OK || !conn_setup(r, c, &replicas))) {
 		redisFree(c);
 		c = NULL;
 	}
@@ -382,6 +397,7 @@ static struct rconn *conn_get(struct redis *r)
 		return NULL;
 	}
 	k->c = c;
+	k->replicas = replicas;
 	k->failures = 0;
 	k->retry_at = 0;
 	if (!atomic_exchange(&r->up, true))
@@ -405,15 +421,31 @@ static void count_call(struct redis *r, int64_t t0, bool ok)
 		atomic_fetch_add_explicit(&r->errors, 1, memory_order_relaxed);
 }
 
-/* Sends argv (and a WAIT when asked) and reads the first reply. NULL with
- * *broken set when the connection failed. */
+/* After a WAIT no replica answered: how many the master has now. */
+static void replicas_refresh(struct rconn *k)
+{
+	redisReply *rep = redisCommand(k->c, "ROLE");
+
+	k->replicas = role_replicas(rep);
+	if (rep != NULL)
+		freeReplyObject(rep);
+}
+
+/* Sends argv (and a WAIT when asked and the master has replicas) and reads
+ * the first reply. NULL with *broken set when the connection failed. ack
+ * (may be NULL): sent, and acked false when a WAIT got no replica. */
 static redisReply *send_once(struct redis *r, struct rconn *k, int argc, const char **argv,
-                             const size_t *lens, bool wait, bool *broken)
+                             const size_t *lens, bool durable, struct redis_ack *ack, bool *broken)
 {
 	redisReply *rep = NULL, *w = NULL;
 	int64_t t0 = mono_us();
+	bool wait = durable && k->replicas > 0;
 
 	*broken = false;
+	if (ack != NULL) {
+		ack->sent = true;
+		ack->acked = true;
+	}
 	if (redisAppendCommandArgv(k->c, argc, argv, lens) != REDIS_OK)
 		goto broke;
 	if (wait && redisAppendCommand(k->c, "WAIT 1 %d", REDIS_WAIT_MS) != REDIS_OK)
@@ -422,8 +454,15 @@ static redisReply *send_once(struct redis *r, struct rconn *k, int argc, const c
 		goto broke;
 	if (wait && (redisGetReply(k->c, (void **)&w) != REDIS_OK || w == NULL))
 		goto broke;
-	if (w != NULL)
+	if (w != NULL) {
+		bool none = w->type != REDIS_REPLY_INTEGER || w->integer < 1;
 		freeReplyObject(w);
+		if (none && rep->type != REDIS_REPLY_ERROR) {
+			if (ack != NULL)
+				ack->acked = false;
+			replicas_refresh(k);
+		}
+	}
 	if (reply_is_fault(rep)) {
 		log_warn("redis: %s; reconnecting", rep->str);
 		freeReplyObject(rep);
@@ -444,7 +483,7 @@ broke:
 
 /* Runs argv, retrying a broken connection when `tries` > 1. */
 static redisReply *call(struct redis *r, int argc, const char **argv, const size_t *lens, int tries,
-                        bool wait)
+                        bool durable, struct redis_ack *ack)
 {
 	int64_t deadline = mono_ms() + REDIS_TRIES_MS;
 
@@ -461,7 +500,7 @@ static redisReply *call(struct redis *r, int argc, const char **argv, const size
 			nanosleep(&ts, NULL);
 			continue;
 		}
-		rep = send_once(r, k, argc, argv, lens, wait, &broken);
+		rep = send_once(r, k, argc, argv, lens, durable, ack, &broken);
 		if (!broken)
 			return rep;
 		k->retry_at = 0;            /* the next try reconnects at once */
@@ -473,18 +512,21 @@ static redisReply *call(struct redis *r, int argc, const char **argv, const size
 
 redisReply *redis_command(struct redis *r, int argc, const char **argv, const size_t *lens)
 {
-	return call(r, argc, argv, lens, 1, false);
+	return call(r, argc, argv, lens, 1, false, NULL);
 }
 
-redisReply *redis_eval(struct redis *r, const struct redis_script *s, int nkeys, int argc,
-                       const char **argv, const size_t *lens, int flags)
+redisReply *redis_eval_acked(struct redis *r, const struct redis_script *s, int nkeys, int argc,
+                             const char **argv, const size_t *lens, int flags, struct redis_ack *ack)
 {
 	const char *av[REDIS_ARGS_MAX + 3];
 	size_t al[REDIS_ARGS_MAX + 3];
 	char nk[16];
 	int tries = flags & REDIS_REPEATABLE ? REDIS_TRIES : 1;
-	bool wait = (flags & REDIS_DURABLE) && r->nsentinels > 0;
+	bool durable = (flags & REDIS_DURABLE) != 0;
 	redisReply *rep;
+
+	if (ack != NULL)
+		*ack = (struct redis_ack){ .sent = false, .acked = false };
 
 	if (argc > REDIS_ARGS_MAX)
 		fatal("%s: too many arguments", __func__);
@@ -499,14 +541,14 @@ redisReply *redis_eval(struct redis *r, const struct redis_script *s, int nkeys,
 	al[0] = 7;
 	al[1] = 40;
 	al[2] = strlen(nk);
-	rep = call(r, argc + 3, av, al, tries, wait);
+	rep = call(r, argc + 3, av, al, tries, durable, ack);
 	if (rep != NULL && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0) {
 		freeReplyObject(rep);
 		av[0] = "EVAL";
 		al[0] = 4;
 		av[1] = s->src;
 		al[1] = strlen(s->src);
-		rep = call(r, argc + 3, av, al, tries, wait);
+		rep = call(r, argc + 3, av, al, tries, durable, ack);
 	}
 	if (rep != NULL && rep->type == REDIS_REPLY_ERROR) {
 		log_error("redis: script %s failed: %s", s->name, rep->str);
@@ -514,6 +556,12 @@ redisReply *redis_eval(struct redis *r, const struct redis_script *s, int nkeys,
 		return NULL;
 	}
 	return rep;
+}
+
+redisReply *redis_eval(struct redis *r, const struct redis_script *s, int nkeys, int argc,
+                       const char **argv, const size_t *lens, int flags)
+{
+	return redis_eval_acked(r, s, nkeys, argc, argv, lens, flags, NULL);
 }
 
 /* The argv of cmd as sent: EVALSHA sha nkeys ... for a script. */
@@ -598,7 +646,7 @@ broke:
 bool redis_ping(struct redis *r)
 {
 	const char *av[1] = { "PING" };
-	redisReply *rep = call(r, 1, av, NULL, 1, false);
+	redisReply *rep = call(r, 1, av, NULL, 1, false, NULL);
 	bool ok = rep != NULL && rep->type == REDIS_REPLY_STATUS;
 
 	if (rep != NULL)

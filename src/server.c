@@ -271,7 +271,7 @@ static void warn_defaults(const struct config *cfg)
 		log_warn("api_tls is false: the API port speaks plain HTTP; keep it behind a local proxy");
 }
 
-static int signal_loop(struct app *app, struct stop_clock *sc)
+static int signal_loop(struct app *app, struct web *web, struct stop_clock *sc)
 {
 	sigset_t set;
 	struct timespec ts = { SWEEP_INTERVAL_MS / 1000, (SWEEP_INTERVAL_MS % 1000) * 1000000L };
@@ -293,6 +293,7 @@ static int signal_loop(struct app *app, struct stop_clock *sc)
 			tls_material_reload(app->tls);
 		}
 		store_sweep(app->store, now_ms(), on_expired, sc);
+		web_settle(web);
 		if (sc->stopping)      /* the signal came during the sweep */
 			return 0;
 	}
@@ -363,7 +364,7 @@ int server_run(struct app *app)
 	warn_defaults(cfg);
 	log_info("mnmfa ready: pages at %s/<page_id>, API on port %d", cfg->public_url,
 	         http_server_port(app->api));
-	rc = signal_loop(app, &sc);
+	rc = signal_loop(app, web, &sc);
 out:
 	/* The stop (SPEC: within stop_timeout). No new connections, and no new
 	 * deferral (a later answer gets the "try again" page); answers already
@@ -396,6 +397,8 @@ out:
 	if (app->store != NULL && app->audit != NULL) {
 		size_t n;
 		store_sweep(app->store, now_ms(), on_expired, &sc);
+		if (web != NULL)
+			web_settle(web);      /* a last try for the answers in doubt */
 		n = store_cancel_pending(app->store, now_ms(), on_canceled_at_stop, &sc);
 		if (n > 0)
 			log_info("stop: %zu unanswered challenge(s) canceled", n);

@@ -126,6 +126,15 @@ enum store_result store_answer(struct store *s, struct limiter *lockout, const u
 	return store_answer_steps(s, lockout, id, now_ms, answer, answer_len, out);
 }
 
+enum store_result store_settle(struct store *s, const uint8_t id[PAGE_ID_BYTES], const char *token,
+                               struct store_answer *out)
+{
+	memset(out, 0, sizeof *out);
+	if (s->ops->settle == NULL)
+		return STORE_NOT_FOUND;
+	return s->ops->settle(s, id, token, out);
+}
+
 enum store_result store_withdraw(struct store *s, const uint8_t id[PAGE_ID_BYTES])
 {
 	/* An implementation without its own withdraw ends the record as

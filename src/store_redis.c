@@ -33,16 +33,21 @@
  * end of the phone's other links 2 (the set's ids, then the script).
  * Writes that decide are sent with a request token: a retry after a lost
  * connection finds its own decision instead of deciding twice. When every
- * retry fails the caller shows 503 "try again", yet Redis may still run the
- * script: the deciding scripts keep what undoing needs under mnmfa:u:<id>
- * (the question and answer key, at most RS_UNDO_MS and never past the
- * page's expiry) and the node's next sweep undoes, by its token, every
- * decision it never heard back about, so no page stays decided without
- * evidence. The Lua scripts are store_redis_lua.c's.
+ * retry fails, or no replica confirmed the decision (redis_eval_acked), the
+ * caller shows 503 "try again", yet the decision may stand. An answer is
+ * then STORE_IN_DOUBT: it is never undone; the caller asks rs_settle later
+ * whether its token decided the page (then it writes the evidence it owes)
+ * or not (then the token is fenced, so a late run of the script decides
+ * nothing). A take or finish in doubt (cancel; answers whose lockout is not
+ * in this Redis) is undone by the node's next sweep instead, by its token:
+ * the deciding scripts keep what undoing needs under mnmfa:u:<id> (the
+ * question and answer key, at most RS_UNDO_MS and never past the page's
+ * expiry). The Lua scripts are store_redis_lua.c's.
  */
 #include "store_redis.h"
 #include "store_impl.h"
 #include "store_redis_lua.h"
+#include "store_redis_rec.h"
 #include "limiter_redis.h"
 #include "challenge.h"
 #include "crypto.h"
@@ -56,12 +61,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RS_KEY_MAX 96
-#define RS_Q_BYTES 40                /* packed struct question */
-#define RS_FIELDS 9                  /* st cm em dm lg q ci ph fl */
 #define RS_SWEEP_BATCH 64
 #define RS_SWEEP_ROUNDS 64           /* batches per sweep at most */
-#define RS_TOKEN_HEX 32
 #define RS_DOUBT_MAX 1024            /* decisions in doubt a node keeps to undo */
 
 
@@ -89,123 +90,6 @@ struct rstore {
 	size_t ndoubts;
 	atomic_size_t pending;       /* this node's, as of the last put or sweep */
 };
-
-static void rs_rec_key(const uint8_t id[PAGE_ID_BYTES], char *out, char b64[PAGE_ID_LEN + 1])
-{
-	b64url_encode(id, PAGE_ID_BYTES, b64);
-	snprintf(out, RS_KEY_MAX, "mnmfa:c:%s", b64);
-}
-
-static void rs_put32(uint8_t *p, int32_t v)
-{
-	uint32_t u = (uint32_t)v;
-
-	p[0] = (uint8_t)u;
-	p[1] = (uint8_t)(u >> 8);
-	p[2] = (uint8_t)(u >> 16);
-	p[3] = (uint8_t)(u >> 24);
-}
-
-static int32_t rs_get32(const uint8_t *p)
-{
-	return (int32_t)((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
-}
-
-static void rs_pack_q(const struct question *q, uint8_t out[RS_Q_BYTES])
-{
-	out[0] = q->kind;
-	out[1] = q->mode;
-	out[2] = q->n_options;
-	out[3] = q->correct;
-	rs_put32(out + 4, q->truth);
-	for (int i = 0; i < CHALLENGE_MAX_CHOICES; i++)
-		rs_put32(out + 8 + 4 * i, q->options[i]);
-}
-
-static void rs_unpack_q(const uint8_t *in, size_t len, struct question *q)
-{
-	memset(q, 0, sizeof *q);
-	if (len != RS_Q_BYTES)
-		return;
-	q->kind = in[0];
-	q->mode = in[1];
-	q->n_options = in[2];
-	q->correct = in[3];
-	q->truth = rs_get32(in + 4);
-	for (int i = 0; i < CHALLENGE_MAX_CHOICES; i++)
-		q->options[i] = rs_get32(in + 8 + 4 * i);
-}
-
-static long long rs_ll(const redisReply *e)
-{
-	long long v = 0;
-	const char *err;
-
-	if (e->type == REDIS_REPLY_INTEGER)
-		return e->integer;
-	if (e->type == REDIS_REPLY_STRING && parse_ll(e->str, -(1LL << 53), 1LL << 53, &v, &err) == 0)
-		return v;
-	return 0;
-}
-
-static void rs_str(const redisReply *e, char *out, size_t cap)
-{
-	size_t n = e->type == REDIS_REPLY_STRING ? e->len : 0;
-
-	if (n >= cap)
-		n = cap - 1;
-	memcpy(out, n > 0 ? e->str : "", n);
-	out[n] = '\0';
-}
-
-/* The record at rep->element[at ...], as the store hands it out: a pending
- * record past its expiry reads as expired (the sweep of its node marks it);
- * one that left pending has no truth and no options. */
-static enum store_result rs_parse(const redisReply *rep, size_t at, const uint8_t id[PAGE_ID_BYTES],
-                                  int64_t now_ms, struct chal *out)
-{
-	struct redisReply *const *e = rep->element + at;
-	struct chal c;
-	enum store_result res;
-
-	if (rep->type != REDIS_REPLY_ARRAY || rep->elements < at + RS_FIELDS || e[0]->type != REDIS_REPLY_STRING)
-		return STORE_NOT_FOUND;
-	memset(&c, 0, sizeof c);
-	memcpy(c.id, id, PAGE_ID_BYTES);
-	c.status = (uint8_t)rs_ll(e[0]);
-	c.created_ms = rs_ll(e[1]);
-	c.expires_ms = rs_ll(e[2]);
-	c.decided_ms = rs_ll(e[3]);
-	c.lang = (uint8_t)rs_ll(e[4]);
-	if (e[5]->type == REDIS_REPLY_STRING)
-		rs_unpack_q((const uint8_t *)e[5]->str, e[5]->len, &c.q);
-	rs_str(e[6], c.client_id, sizeof c.client_id);
-	rs_str(e[7], c.phone, sizeof c.phone);
-	rs_str(e[8], c.flow, sizeof c.flow);
-	if (c.status == CHAL_PENDING && now_ms >= c.expires_ms) {
-		c.status = CHAL_EXPIRED;
-		c.decided_ms = c.expires_ms;
-	}
-	if (c.status != CHAL_PENDING) {
-		c.q.truth = 0;
-		memset(c.q.options, 0, sizeof c.q.options);
-	}
-	res = c.status == CHAL_PENDING ? STORE_OK : c.status == CHAL_EXPIRED ? STORE_EXPIRED : STORE_USED;
-	if (out != NULL)
-		*out = c;
-	explicit_bzero(&c, sizeof c);
-	return res;
-}
-
-static void rs_token(char out[RS_TOKEN_HEX + 1])
-{
-	uint8_t raw[RS_TOKEN_HEX / 2];
-
-	if (crypto_random(raw, sizeof raw) < 0)
-		memset(raw, 0, sizeof raw);    /* still unique enough with the id in the key */
-	for (size_t i = 0; i < sizeof raw; i++)
-		snprintf(out + 2 * i, 3, "%02x", raw[i]);
-}
 
 static enum store_result rs_put(struct store *base, const struct chal *c)
 {
@@ -343,17 +227,24 @@ static void rs_doubt_add(struct rstore *s, const uint8_t id[PAGE_ID_BYTES], cons
 	pthread_mutex_unlock(&s->doubt_lock);
 }
 
-/* Runs a deciding script. A reply that never came leaves the decision in
- * doubt (it may have been applied): it is noted for the next sweep's undo.
- * The arguments are wiped either way; NULL when no reply came. */
+/* Runs a deciding script (take or finish). A reply that never came, or a
+ * decision no replica confirmed, leaves it in doubt (it may stand): it is
+ * noted for the next sweep's undo and the caller gets NULL (503). The
+ * arguments are wiped either way. */
 static redisReply *rs_eval_deciding(struct rstore *s, int script, int argc, const char **av,
                                     struct rs_decide_args *a, const uint8_t id[PAGE_ID_BYTES],
                                     int64_t now_ms)
 {
-	redisReply *rep = redis_eval(s->redis, &s->scripts[script], 1, argc, av, NULL,
-	                             REDIS_REPEATABLE | REDIS_DURABLE);
+	struct redis_ack ack;
+	redisReply *rep = redis_eval_acked(s->redis, &s->scripts[script], 1, argc, av, NULL,
+	                                   REDIS_REPEATABLE | REDIS_DURABLE, &ack);
 
-	if (rep == NULL)
+	if (rep != NULL && !ack.acked && rep->type == REDIS_REPLY_ARRAY && rep->elements >= 1 &&
+	    rs_ll(rep->element[0]) == 0) {
+		freeReplyObject(rep);
+		rep = NULL;
+	}
+	if (rep == NULL && ack.sent)
 		rs_doubt_add(s, id, a->token, now_ms);
 	explicit_bzero(a, sizeof *a);
 	return rep;
@@ -455,8 +346,6 @@ static enum store_result rs_finish(struct store *base, const uint8_t id[PAGE_ID_
 	return rs_decide((struct rstore *)base, id, now_ms, "", 0, status, out);
 }
 
-#define RS_ANSWER_HEAD 4              /* code, locked, reached, question before */
-
 static enum store_result rs_answer(struct store *base, struct limiter *lockout, const uint8_t id[PAGE_ID_BYTES],
                                    int64_t now_ms, const char *answer, size_t answer_len,
                                    struct store_answer *out)
@@ -466,7 +355,8 @@ static enum store_result rs_answer(struct store *base, struct limiter *lockout, 
 	char prefix[RS_KEY_MAX], n[16], window[24];
 	struct limiter_redis_spec spec;
 	redisReply *rep;
-	enum store_result res = STORE_UNAVAILABLE;
+	enum store_result res;
+	struct redis_ack ack;
 
 	/* The lockout elsewhere (memory): the steps one by one. */
 	if (limiter_redis_spec(lockout, &spec) < 0 || spec.redis != s->redis)
@@ -479,30 +369,48 @@ static enum store_result rs_answer(struct store *base, struct limiter *lockout, 
 	{
 		const char *av[] = { a.key, a.b64, a.now, a.ttl, a.token, a.keys[0], a.keys[1], a.keys[2],
 		                     prefix, n, window };
-		rep = rs_eval_deciding(s, RS_ANSWER, (int)ARRAY_LEN(av), av, &a, id, now_ms);
+		rep = redis_eval_acked(s->redis, &s->scripts[RS_ANSWER], 1, (int)ARRAY_LEN(av), av, NULL,
+		                       REDIS_REPEATABLE | REDIS_DURABLE, &ack);
 	}
+	/* Sent without a reply (Redis may still run it), or decided and not on
+	 * a replica: in doubt. The caller answers 503 and settles it
+	 * (rs_settle). Never sent: unavailable, nothing decided. */
+	snprintf(out->token, sizeof out->token, "%s", a.token);
+	explicit_bzero(&a, sizeof a);
+	if (rep == NULL)
+		res = ack.sent ? STORE_IN_DOUBT : STORE_UNAVAILABLE;
+	else
+		res = rs_answer_reply(rep, id, now_ms, out);
+	if (res == STORE_OK && !ack.acked)
+		res = STORE_IN_DOUBT;
+	if (res != STORE_IN_DOUBT)
+		explicit_bzero(out->token, sizeof out->token);
+	if (rep != NULL)
+		freeReplyObject(rep);
+	return res;
+}
+
+/* Did the answer with this token decide the page? (store_settle) */
+static enum store_result rs_settle(struct store *base, const uint8_t id[PAGE_ID_BYTES], const char *token,
+                                   struct store_answer *out)
+{
+	struct rstore *s = (struct rstore *)base;
+	char key[RS_KEY_MAX], b64[PAGE_ID_LEN + 1];
+	const char *av[] = { key, b64, token };
+	struct redis_ack ack;
+	redisReply *rep;
+	enum store_result res;
+
+	rs_rec_key(id, key, b64);
+	rep = redis_eval_acked(s->redis, &s->scripts[RS_SETTLE], 1, (int)ARRAY_LEN(av), av, NULL,
+	                       REDIS_REPEATABLE | REDIS_DURABLE, &ack);
 	if (rep == NULL)
 		return STORE_UNAVAILABLE;
-	if (rep->type == REDIS_REPLY_ARRAY && rep->elements >= 1) {
-		long long code = rs_ll(rep->element[0]);
-		res = STORE_NOT_FOUND;
-		if (code != 1 && rep->elements >= RS_ANSWER_HEAD + RS_FIELDS) {
-			const redisReply *qb = rep->element[3];
-			res = rs_parse(rep, RS_ANSWER_HEAD, id, now_ms, &out->c);
-			if (code == 0 && res != STORE_NOT_FOUND) {
-				res = STORE_OK;
-				out->pending = true;
-				out->locked = rs_ll(rep->element[1]) == 1;
-				out->lockout_reached = rs_ll(rep->element[2]) == 1;
-				if (qb->type == REDIS_REPLY_STRING)
-					rs_unpack_q((const uint8_t *)qb->str, qb->len, &out->q_before);
-			}
-			if (code == 2)
-				res = STORE_EXPIRED;
-		}
-	}
+	res = rs_answer_reply(rep, id, 0, out);
 	freeReplyObject(rep);
-	return res;
+	if (res == STORE_OK && !ack.acked)
+		return STORE_IN_DOUBT;
+	return res == STORE_OK ? STORE_OK : STORE_NOT_FOUND;
 }
 
 static enum store_result rs_reopen(struct store *base, const uint8_t id[PAGE_ID_BYTES],
@@ -727,6 +635,7 @@ static const struct store_ops rs_ops = {
 	.lock_phone = rs_lock_phone,
 	.answer = rs_answer,
 	.withdraw = rs_withdraw,
+	.settle = rs_settle,
 	.get_counted = rs_get_counted,
 	.pending = rs_pending,
 	.size = rs_pending,          /* what this node holds in Redis: its pending */

@@ -45,6 +45,12 @@
 	"  local u='mnmfa:u:'..id\n" \
 	"  redis.call('HSET',u,'tk',tk,'q',f[1] or '','x',f[2] or '','xm',f[3] or '0')\n" \
 	"  redis.call('PEXPIRE',u,math.min(tonumber(em)-tonumber(now)," RS_STR(RS_UNDO_MS) "))\n" \
+	"end\n" \
+	"local function own(k,id,tk,st)\n" \
+	"  redis.call('HSET',k,'tk',tk)\n" \
+	"  local u=redis.call('HMGET','mnmfa:u:'..id,'tk','q')\n" \
+	"  local qb=u[1]==tk and u[2] or ''\n" \
+	"  return {0,st=='5' and 1 or 0,tonumber(redis.call('HGET',k,'lr') or '0'),qb,unpack(R(k))}\n" \
 	"end\n"
 
 /* KEYS: record, node set, phone set. ARGV: id max_pending cm em lg q x xm ci
@@ -70,7 +76,10 @@ static const char rs_lua_take[] = RS_LUA_COMMON RS_LUA_KEEP_UNDO
 	"local h=redis.call('HMGET',k,'st','em','xm','x','tk')\n"
 	"if not h[1] then return {1} end\n"
 	"if h[1]=='3' then return {2,unpack(R(k))} end\n"
-	"if h[1]~='0' then if h[5]==ARGV[4] then return {0,unpack(R(k))} end return {3,unpack(R(k))} end\n"
+	"if h[1]~='0' then\n"
+	"  if h[5]==ARGV[4] then redis.call('HSET',k,'tk',ARGV[4]) return {0,unpack(R(k))} end\n"
+	"  return {3,unpack(R(k))}\n"
+	"end\n"
 	"if tonumber(ARGV[2])>=tonumber(h[2]) then return {2,unpack(R(k))} end\n"
 	"local st=ARGV[8]\n"
 	"if st=='' then\n"
@@ -89,18 +98,17 @@ static const char rs_lua_take[] = RS_LUA_COMMON RS_LUA_KEEP_UNDO
  * {code, locked, reached, question before, record...}; codes as take. A
  * retry that finds its own decision (same token) gets the question before
  * from mnmfa:u:<id> (kept with that token), so a page whose evidence then
- * fails can still be reopened with its question. */
+ * fails can still be reopened with its question. A token that store_settle
+ * fenced (mnmfa:f:<token>: its answer was found undecided) decides nothing:
+ * a late run of that answer is refused. */
 static const char rs_lua_answer[] = RS_LUA_COMMON RS_LUA_KEEP_UNDO LIMITER_REDIS_LUA
 	"local k=KEYS[1]\n"
+	"if redis.call('EXISTS','mnmfa:f:'..ARGV[4])==1 then return {1} end\n"
 	"local h=redis.call('HMGET',k,'st','em','xm','x','tk','pk','q')\n"
 	"if not h[1] then return {1} end\n"
 	"if h[1]=='3' then return {2,0,0,'',unpack(R(k))} end\n"
 	"if h[1]~='0' then\n"
-	"  if h[5]==ARGV[4] then\n"
-	"    local u=redis.call('HMGET','mnmfa:u:'..ARGV[1],'tk','q')\n"
-	"    local qb=u[1]==ARGV[4] and u[2] or ''\n"
-	"    return {0,h[1]=='5' and 1 or 0,tonumber(redis.call('HGET',k,'lr') or '0'),qb,unpack(R(k))}\n"
-	"  end\n"
+	"  if h[5]==ARGV[4] then return own(k,ARGV[1],ARGV[4],h[1]) end\n"
 	"  return {3,0,0,'',unpack(R(k))}\n"
 	"end\n"
 	"if tonumber(ARGV[2])>=tonumber(h[2]) then return {2,0,0,'',unpack(R(k))} end\n"
@@ -120,6 +128,19 @@ static const char rs_lua_answer[] = RS_LUA_COMMON RS_LUA_KEEP_UNDO LIMITER_REDIS
 	"decide(k,ARGV[1],st,ARGV[2],tonumber(ARGV[2])+tonumber(ARGV[3]))\n"
 	"redis.call('HSET',k,'tk',ARGV[4],'lr',reached)\n"
 	"return {0,locked,reached,h[7],unpack(R(k))}\n";
+
+/* Settles an answer the node answered 503 for (its reply was lost, or no
+ * replica confirmed it): decided by that token, it is the node's to write
+ * the evidence of (the same reply as the answer's; a write, so the WAIT
+ * after it covers the decision too); else the token is fenced for
+ * RS_UNDO_MS so a late run of that answer decides nothing. KEYS: record.
+ * ARGV: id token. */
+static const char rs_lua_settle[] = RS_LUA_COMMON RS_LUA_KEEP_UNDO
+	"local k=KEYS[1]\n"
+	"local h=redis.call('HMGET',k,'st','tk')\n"
+	"if h[1] and h[1]~='0' and h[1]~='3' and h[2]==ARGV[2] then return own(k,ARGV[1],ARGV[2],h[1]) end\n"
+	"redis.call('SET','mnmfa:f:'..ARGV[2],'1','PX'," RS_STR(RS_UNDO_MS) ")\n"
+	"return {1}\n";
 
 /* Undoes a decision whose reply the node never got (it answered 503): only
  * the request that made it (its token) can, while mnmfa:u:<id> lasts; the
@@ -251,4 +272,5 @@ const struct rs_script_src store_redis_scripts[RS_NSCRIPTS] = {
 	[RS_SWEEP_ACK] = { "sweep_ack", rs_lua_sweep_ack },
 	[RS_LOCK_PHONE] = { "lock_phone", rs_lua_lock_phone },
 	[RS_WITHDRAW] = { "withdraw", rs_lua_withdraw },
+	[RS_SETTLE] = { "settle", rs_lua_settle },
 };

@@ -3,6 +3,11 @@
  * everything bound to a challenge (client, phone, flow) from the store, never
  * from the form. A decision is answered only after its audit row and result
  * are durable: the request is deferred until the audit writer's callback.
+ *
+ * An answer is decided once, with its evidence, or not at all: one the store
+ * could not confirm either way is answered 503 and kept in web_doubt.c,
+ * whose settle (every sweep, web_settle) hands back each that did decide its
+ * page for its evidence to be written here (doubt_owed).
  */
 #include "web.h"
 #include "app.h"
@@ -11,6 +16,7 @@
 #include "config.h"
 #include "crypto.h"
 #include "decide.h"
+#include "web_doubt.h"
 #include "fileio.h"
 #include "form.h"
 #include "http.h"
@@ -34,7 +40,6 @@
 #define ANSWER_MAX 64
 #define RETRY_AFTER_UNDO_S 5          /* a decision undone: try again shortly */
 #define ANSWER_WAIT_MIN_MS 250        /* an answer's shortest wait for its evidence */
-
 struct web {
 	struct app *app;
 	struct http_cached **assets;       /* one per embedded asset, same order */
@@ -45,6 +50,7 @@ struct web {
 	char wa_url[64];
 	struct cidr proxies[CONFIG_MAX_LIST];   /* trusted_proxies, parsed once */
 	int nproxies;
+	struct web_doubts *doubts;         /* answers in doubt, to settle */
 };
 
 static struct http_cached *load_brand_logo(struct web *w, const char *path)
@@ -88,6 +94,7 @@ struct web *web_new(struct app *app)
 	const struct config *cfg = &app->cfg;
 
 	w->app = app;
+	w->doubts = web_doubts_new(app->metrics);
 	assets_init();
 	w->assets = xcalloc(assets_count(), sizeof *w->assets);
 	for (size_t i = 0; i < assets_count(); i++) {
@@ -125,6 +132,7 @@ void web_free(struct web *w)
 	http_cached_free(w->brand_css);
 	http_cached_free(w->brand_logo);
 	free(w->brand_logo_data);
+	web_doubts_free(w->doubts);
 	free(w);
 }
 
@@ -359,12 +367,45 @@ static void decision_durable(void *ctx, int rc)
 }
 
 static void audit_event_from(struct audit_event *ev, enum audit_kind kind, const struct chal *c,
-                             int64_t ts, const char *ip, struct http_req *req, const char *refdata)
+                             int64_t ts, const char *ip, const char *user_agent, const char *refdata)
 {
 	app_event_for(ev, kind, c, ts);
 	ev->ip = ip;
-	ev->user_agent = http_header(req, "User-Agent");
+	ev->user_agent = user_agent;
 	ev->refdata = refdata;
+}
+
+static void lock_after_denial(struct web *w, const struct chal *c, int64_t ts, const char *ip,
+                              const char *user_agent);
+
+/* The evidence an answer in doubt owes, now that the store says it decided
+ * the page: its rows as handle_validate would have written them, without
+ * a reply (the person was answered 503). false: not queued, ask again. */
+static bool doubt_owed(void *ctx, const struct store_answer *ans, const struct web_doubt_req *d)
+{
+	struct web *w = ctx;
+	struct app *app = w->app;
+	struct decide_in in = { .c = &ans->c, .sr = STORE_OK, .now_ms = ans->c.decided_ms };
+	struct decide_out out;
+	struct audit_event ev;
+
+	in.plan = decide_plan(ans->pending, ans->locked ? 1 : 0);
+	in.lockout_reached = ans->lockout_reached;
+	decide_answer(&in, &out);
+	audit_event_from(&ev, out.kind, &ans->c, out.ts_ms, d->ip, d->user_agent, d->refdata);
+	ev.notify = out.notify;
+	ev.validated = out.validated;
+	if (audit_submit(app->audit, &ev, NULL, NULL) < 0)
+		return false;
+	metrics_inc(app->metrics, out.metric);
+	if (out.then_locked)
+		lock_after_denial(w, &ans->c, out.ts_ms, d->ip, d->user_agent);
+	return true;
+}
+
+void web_settle(struct web *w)
+{
+	web_doubts_settle(w->doubts, w->app->store, now_ms(), doubt_owed, w);
 }
 
 /* How long an answer waits for its evidence: answer_wait, but at most half
@@ -425,6 +466,25 @@ static void on_link_locked(void *ctx, const struct chal *c)
 	metrics_inc(app->metrics, M_LOCKED);
 }
 
+/* A denial brought the phone to its lockout: the `locked` row after the
+ * decision's, then the phone's other pending links, each with its own. */
+static void lock_after_denial(struct web *w, const struct chal *c, int64_t ts, const char *ip,
+                              const char *user_agent)
+{
+	struct app *app = w->app;
+	struct audit_event ev;
+	char id[PAGE_ID_LEN + 1];
+	size_t others;
+
+	audit_event_from(&ev, AUDIT_LOCKED, c, ts, ip, user_agent, NULL);
+	if (audit_submit_end(app->audit, &ev) < 0)
+		metrics_inc(app->metrics, M_AUDIT_FAILED);
+	others = store_lock_phone(app->store, app_phone_key(c->phone), ts, on_link_locked, app);
+	b64url_encode(c->id, PAGE_ID_BYTES, id);
+	log_info("a phone was locked after %d failed answers (page %s; %zu other pending links ended)",
+	         app->cfg.lockout.n, id, others);
+}
+
 static void handle_validate(struct web *w, struct http_req *req)
 {
 	struct app *app = w->app;
@@ -474,6 +534,12 @@ static void handle_validate(struct web *w, struct http_req *req)
 	explicit_bzero(answer, sizeof answer);
 	if (in.sr == STORE_UNAVAILABLE)
 		goto unavailable;       /* nothing decided or counted: the person tries again */
+	if (in.sr == STORE_IN_DOUBT) {
+		/* decided once, with its evidence, or not at all: web_settle says which */
+		web_doubts_add(w->doubts, raw, ans.token, now,
+		               &(struct web_doubt_req){ ip, http_header(req, "User-Agent"), refdata });
+		goto unavailable;
+	}
 	c = ans.c;
 	q_before = ans.q_before;
 	in.plan = decide_plan(ans.pending, ans.locked ? 1 : 0);
@@ -486,7 +552,7 @@ static void handle_validate(struct web *w, struct http_req *req)
 		metrics_inc(app->metrics, M_REPLAYS_UNLOGGED);
 	}
 	if (out.audit) {
-		audit_event_from(&ev, out.kind, &c, out.ts_ms, ip, req, refdata);
+		audit_event_from(&ev, out.kind, &c, out.ts_ms, ip, http_header(req, "User-Agent"), refdata);
 		ev.notify = out.notify;
 		ev.validated = out.validated;
 	}
@@ -500,19 +566,10 @@ static void handle_validate(struct web *w, struct http_req *req)
 		else
 			reply_state(w, req, 404, PAGE_NOT_FOUND);
 	}
-	if (out.then_locked) {
-		size_t others;
-
-		/* After the decision, so the log reads denied → locked. The request
-		 * stays valid here: a resume is processed after this handler returns. */
-		audit_event_from(&ev, AUDIT_LOCKED, &c, out.ts_ms, ip, req, NULL);
-		if (audit_submit_end(app->audit, &ev) < 0)
-			metrics_inc(app->metrics, M_AUDIT_FAILED);
-		/* Then the phone's other pending links, each with its own row. */
-		others = store_lock_phone(app->store, app_phone_key(c.phone), out.ts_ms, on_link_locked, app);
-		log_info("a phone was locked after %d failed answers (page %s; %zu other pending links ended)",
-		         app->cfg.lockout.n, id, others);
-	}
+	/* After the decision, so the log reads denied → locked. The request
+	 * stays valid here: a resume is processed after this handler returns. */
+	if (out.then_locked)
+		lock_after_denial(w, &c, out.ts_ms, ip, http_header(req, "User-Agent"));
 	goto out;
 unavailable:
 	reply_unavailable(w, req);
