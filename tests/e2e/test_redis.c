@@ -446,6 +446,7 @@ struct relay {
 	atomic_bool drop, stop;
 	char needle[64];                   /* with drop: a connection that sends this ... */
 	bool doomed[RT_RELAY_CONNS];       /* ... gets no reply from then on */
+	int doom_max, ndoomed;             /* doom_max > 0: only the first doom_max connections */
 	pthread_t tid;
 	int fd[RT_RELAY_CONNS][2];         /* the node's side, Redis's side; -1: free */
 };
@@ -482,8 +483,11 @@ static void relay_pass(struct relay *r, int k, int from)
 		return;
 	}
 	if (atomic_load(&r->drop)) {          /* the needle is set before drop */
-		if (from == 0 && memmem(buf, (size_t)n, r->needle, strlen(r->needle)) != NULL)
+		if (from == 0 && !r->doomed[k] && memmem(buf, (size_t)n, r->needle, strlen(r->needle)) != NULL &&
+		    (r->doom_max == 0 || r->ndoomed < r->doom_max)) {
 			r->doomed[k] = true;
+			r->ndoomed++;
+		}
 		if (from == 1 && r->doomed[k])
 			return;
 	}
@@ -913,6 +917,51 @@ static void test_answer_reply_lost_is_settled(struct t *t)
 	resp_free(&rs);
 	REQUIRE(t, mfa_expect_calls(t, f, 2) == 0);
 	free(path);
+	relay_stop(&rl);
+}
+
+/* B's answer decides the page but its reply is lost once; B's retry (the
+ * same token) finds its own decision. Its audit row then cannot be written,
+ * so B reopens the page, with the question as it stood before the decision
+ * (the retry's reply carries it): the person can answer it again, rightly. */
+static void test_retry_own_decision_reopens_its_question(struct t *t)
+{
+	struct fake_cf *f;
+	struct daemon *b;
+	int port;
+	struct minted m;
+	struct page pg;
+	char answer[40], again[40];
+	static struct relay rl;
+
+	REQUIRE(t, srv_redis(t, 0, 0, &port) > 0 && (f = t_fake(t)) != NULL);
+	REQUIRE(t, relay_start(t, &rl, port) == 0);
+	b = node(t, f, "node-b", rl.port, NULL);
+	REQUIRE(t, b != NULL);
+	d_set_int(b, "answer_wait", 1);
+	REQUIRE(t, d_start(b, NULL) == 0);
+	/* One answer first, so Redis has the answer script and runs it by its sha. */
+	REQUIRE(t, mfa_mint_v1(b, "cid-own-0", "5215550404205", "F", "1991-02-03", NULL, NULL, 120, &m) == 0);
+	EXPECT_INT(t, "a first (wrong) answer", 303, post_answer(b, m.page_id, "none"));
+	const char *right = mint_for_answer(t, b, "cid-own", "5215550404206", &m, answer);
+	REQUIRE(t, right != NULL);
+	snprintf(rl.needle, sizeof rl.needle, "%s", m.page_id);
+	rl.doom_max = 1;                    /* the first try's reply only */
+	atomic_store(&rl.drop, true);
+	REQUIRE(t, audit_disk_full(b, true) == 0);
+	long st = post_answer(b, m.page_id, right);
+	REQUIRE(t, audit_disk_full(b, false) == 0);
+	atomic_store(&rl.drop, false);
+	EXPECT_INT(t, "answer status (decided by the retry, no audit row)", 503, st);
+	REQUIRE(t, mfa_get_page(b, m.page_id, &pg) == 0);      /* open again */
+	const char *right2 = mfa_right_answer(&pg, "1991-02-03", again);
+	mfa_page_free(&pg);
+	EXPECT(t, right2 != NULL, "expected the reopened page to ask its question (a right answer among its "
+	       "choices), got none");
+	EXPECT_INT(t, "the person's next, right answer", 303, post_answer(b, m.page_id, right2));
+	EXPECT_INT(t, "approved rows", 1, rows_settle(t, b, NULL, "approved", m.page_id, 1));
+	REQUIRE(t, mfa_expect_calls(t, f, 2) == 0);
+	REQUIRE(t, mfa_check_call(t, mfa_call_for(f, "cid-own"), "cid-own", "F", true, false) == 0);
 	relay_stop(&rl);
 }
 
@@ -1353,6 +1402,7 @@ const struct test e2e_tests_redis[] = {
 	{ "redis_expiry_audited_once_by_minting_node", test_expiry_audited_once, NULL },
 	{ "redis_expiry_audited_when_sweep_reply_lost", test_expiry_survives_lost_sweep_reply, NULL },
 	{ "redis_answer_reply_lost_is_settled", test_answer_reply_lost_is_settled, NULL },
+	{ "redis_retry_own_decision_reopens_its_question", test_retry_own_decision_reopens_its_question, NULL },
 	{ "redis_unconfirmed_decision_not_answered", test_unconfirmed_decision_not_answered, NULL },
 	{ "redis_reopen_keeps_phone_set_expiry", test_reopen_keeps_phone_set_expiry, NULL },
 	{ "redis_reopen_failure_counted", test_reopen_failure_counted, NULL },
