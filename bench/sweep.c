@@ -70,7 +70,7 @@ int main(int argc, char **argv)
 		memcpy(c.id + 8, &b, 8);
 		c.created_ms = SWEEP_T0 + i * (SWEEP_MINT_S * 1000LL) / live;
 		c.expires_ms = c.created_ms + SWEEP_LIFE_S * 1000LL;
-		if (store_put(s, &c) != STORE_OK) {
+		if (store_put(s, &c, (struct now){ c.created_ms, c.created_ms }) != STORE_OK) {
 			fprintf(stderr, "sweep: store_put failed at %ld\n", i);
 			return 1;
 		}
@@ -78,8 +78,9 @@ int main(int argc, char **argv)
 	/* nothing due yet, then the first expiries */
 	start = SWEEP_T0 + SWEEP_LIFE_S * 1000LL - (int64_t)SWEEP_TICKS * SWEEP_INTERVAL_MS;
 	for (int k = 0; k < 2 * SWEEP_TICKS; k++) {
+		int64_t at = start + (int64_t)k * SWEEP_INTERVAL_MS;
 		int64_t t0 = now_us();
-		store_sweep(s, start + (int64_t)k * SWEEP_INTERVAL_MS, on_expired, &reported);
+		store_sweep(s, (struct now){ at, at }, on_expired, &reported);
 		if (k < SWEEP_TICKS) {
 			idle[k] = now_us() - t0;
 		} else {

@@ -7,12 +7,16 @@
  * window's length -- and the event that reaches n locks the key for a full
  * window from then (limiter_blocked is that lock). Used for rate_phone (mints per phone), lockout (failed answers per
  * phone) and rate_ip (web requests per client address). Thread-safe.
+ * Windows and locks run on now.mono_ms in memory and on Redis's clock in
+ * Redis, never on the wall clock: a clock step neither lifts a lock nor
+ * stretches it.
  */
 #ifndef MNMFA_LIMITER_H
 #define MNMFA_LIMITER_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include "util.h"
 
 #define LIMITER_SLOTS (1u << 16)        /* keys tracked per limiter */
 #define LIMITER_PROBE 8                 /* slots searched per key before evicting */
@@ -26,16 +30,16 @@ void limiter_free(struct limiter *l);
 /* Counts one event for key. Returns 0 if it is within the limit, else the
  * seconds until the key may count again (for Retry-After; >= 1). An event
  * over the limit is not counted. */
-int limiter_hit(struct limiter *l, const char *key, size_t len, int64_t now_ms);
+int limiter_hit(struct limiter *l, const char *key, size_t len, struct now now);
 
 /* Seconds until the key is under its limit again (>= 1), or 0 if it is now;
  * counts nothing. For lockout: the key is locked while its count reached n. */
-int limiter_blocked(struct limiter *l, const char *key, size_t len, int64_t now_ms);
+int limiter_blocked(struct limiter *l, const char *key, size_t len, struct now now);
 
 /* Gives back one event counted by limiter_hit in the current window: an
  * attempt reserved before its outcome was known, that turned out not to
  * count (a right answer). */
-void limiter_refund(struct limiter *l, const char *key, size_t len, int64_t now_ms);
+void limiter_refund(struct limiter *l, const char *key, size_t len, struct now now);
 
 /* limiter_blocked(gate, key) and, when that is 0, limiter_hit(l, key), as
  * one step where both limiters are in the same Redis (one round trip): a
@@ -43,6 +47,6 @@ void limiter_refund(struct limiter *l, const char *key, size_t len, int64_t now_
  * *gate_secs gets what limiter_blocked said; the return is what limiter_hit
  * said (0 when gated: nothing counted). */
 int limiter_hit_unless(struct limiter *l, struct limiter *gate, const char *key, size_t len,
-                       int64_t now_ms, int *gate_secs);
+                       struct now now, int *gate_secs);
 
 #endif

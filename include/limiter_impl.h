@@ -10,12 +10,12 @@
 
 struct limiter_ops {
 	void (*free)(struct limiter *l);
-	int (*hit)(struct limiter *l, const char *key, size_t len, int64_t now_ms);
-	int (*blocked)(struct limiter *l, const char *key, size_t len, int64_t now_ms);
-	void (*refund)(struct limiter *l, const char *key, size_t len, int64_t now_ms);
+	int (*hit)(struct limiter *l, const char *key, size_t len, struct now now);
+	int (*blocked)(struct limiter *l, const char *key, size_t len, struct now now);
+	void (*refund)(struct limiter *l, const char *key, size_t len, struct now now);
 	/* NULL: limiter_hit_unless makes the two calls. */
 	int (*hit_unless)(struct limiter *l, struct limiter *gate, const char *key, size_t len,
-	                  int64_t now_ms, int *gate_secs);
+	                  struct now now, int *gate_secs);
 };
 
 struct limiter {

@@ -33,7 +33,8 @@ enum lang page_pick_lang(int chal_lang, const char *accept_language, enum lang d
 /* "17 de mayo de 1990" / "May 17, 1990" */
 void page_format_date(int32_t day, enum lang lang, char *buf, size_t len);
 
-/* Renders into a malloc'd buffer; *len receives its length. */
+/* Renders into a malloc'd buffer; *len receives its length. now is the wall
+ * clock (today's date, for an entry question); the countdown is c->left_ms. */
 char *page_render_challenge(const struct config *cfg, const struct chal *c, enum lang lang,
                             int64_t now_ms, size_t *len);
 char *page_render_state(const struct config *cfg, enum page_state st, enum lang lang, size_t *len);

@@ -7,6 +7,12 @@
  * pending records to `expired` (reporting each once) and drops decided records
  * after their retention. Decided records ("tombstones") stay queryable for
  * status for STORE_DECIDED_TTL_MS. Thread-safe.
+ *
+ * Time: every call takes one `struct now`. A record's times (created_ms,
+ * expires_ms, decided_ms) are wall-clock timestamps, for the log and the
+ * answers; its expiry and retention run on the store's own clock -- the
+ * monotonic one in memory, Redis's (TIME) in Redis, which every node shares
+ * -- so a step of a node's wall clock moves neither.
  */
 #ifndef MNMFA_STORE_H
 #define MNMFA_STORE_H
@@ -16,6 +22,7 @@
 #include <stddef.h>
 #include "challenge.h"
 #include "crypto.h"
+#include "util.h"
 #include "validate.h"
 
 #include <string.h>
@@ -38,6 +45,8 @@ struct chal {
 	int64_t created_ms;
 	int64_t expires_ms;
 	int64_t decided_ms;          /* 0 while pending */
+	int64_t left_ms;             /* out: the life left as of the call, on the store's clock
+	                                (0 once due); what a page counts down */
 	uint8_t status;              /* enum chal_status */
 	uint8_t lang;                /* enum lang, or 0xff: not set, follow Accept-Language */
 	struct question q;
@@ -49,7 +58,7 @@ struct chal {
 enum store_result {
 	STORE_OK = 0,
 	STORE_NOT_FOUND,     /* unknown id (or a tombstone past its retention) */
-	STORE_EXPIRED,       /* known, pending past expires_ms, or already expired */
+	STORE_EXPIRED,       /* known, pending past its expiry, or already expired */
 	STORE_USED,          /* decided (approved/denied/locked) or canceled */
 	STORE_FULL,          /* put: max_pending live challenges reached (or the id exists) */
 	STORE_UNAVAILABLE,   /* Redis could not be reached in time: nothing was changed that
@@ -65,28 +74,30 @@ struct store;
 struct store *store_new(size_t max_pending);
 void store_free(struct store *s);
 
-/* Inserts a copy of c (status must be pending). STORE_OK or STORE_FULL. */
-enum store_result store_put(struct store *s, const struct chal *c);
+/* Inserts a copy of c (status must be pending). It expires after the life
+ * c->expires_ms - now.wall_ms, counted on the store's clock from now on.
+ * STORE_OK or STORE_FULL. */
+enum store_result store_put(struct store *s, const struct chal *c, struct now now);
 
-/* Copies the record out. Expiry is applied as of now_ms (a pending record at or
- * past expires_ms reads as expired, whatever the sweeper did). STORE_OK for
+/* Copies the record out. Expiry is applied as of now (a pending record at or
+ * past its expiry reads as expired, whatever the sweeper did). STORE_OK for
  * pending; for decided/expired/canceled, out is filled too and the result says
  * which. out may be NULL. A record that left pending has its question's truth
  * and options wiped (they reveal the date of birth); kind and mode remain. */
-enum store_result store_get(struct store *s, const uint8_t id[PAGE_ID_BYTES], int64_t now_ms,
+enum store_result store_get(struct store *s, const uint8_t id[PAGE_ID_BYTES], struct now now,
                             struct chal *out);
 
 /* The single use: atomically decides a pending, unexpired record by checking
  * `answer` against its question. On STORE_OK out holds the record with status
- * CHAL_APPROVED or CHAL_DENIED and decided_ms = now_ms. A second take of the
+ * CHAL_APPROVED or CHAL_DENIED and decided_ms = now.wall_ms. A second take of the
  * same id returns STORE_USED; an overdue one STORE_EXPIRED (and marks it). On
  * those, out holds the record as it stands (as store_get would). */
-enum store_result store_take(struct store *s, const uint8_t id[PAGE_ID_BYTES], int64_t now_ms,
+enum store_result store_take(struct store *s, const uint8_t id[PAGE_ID_BYTES], struct now now,
                              const char *answer, size_t answer_len, struct chal *out);
 
 /* Moves a pending record to `status` (CHAL_CANCELED or CHAL_LOCKED). Same
  * results as store_take. */
-enum store_result store_finish(struct store *s, const uint8_t id[PAGE_ID_BYTES], int64_t now_ms,
+enum store_result store_finish(struct store *s, const uint8_t id[PAGE_ID_BYTES], struct now now,
                                enum chal_status status, struct chal *out);
 
 /* Called by store_sweep exactly once per record that expired, whichever call
@@ -96,26 +107,26 @@ typedef void (*store_expired_fn)(void *ctx, const struct chal *c);
 /* Expires overdue pending records, reports every expiry not reported yet
  * through on_expired (may be NULL), and frees decided records older than
  * STORE_DECIDED_TTL_MS. Returns the number of expiries reported. */
-size_t store_sweep(struct store *s, int64_t now_ms, store_expired_fn on_expired, void *ctx);
+size_t store_sweep(struct store *s, struct now now, store_expired_fn on_expired, void *ctx);
 
 /* Puts a decided (approved/denied/locked), unexpired record back to pending
  * with its question q (taken before the decision wiped it): for a decision
  * whose audit row could not be written. STORE_OK or STORE_NOT_FOUND. */
 enum store_result store_reopen(struct store *s, const uint8_t id[PAGE_ID_BYTES], const struct question *q,
-                               int64_t now_ms);
+                               struct now now);
 
 /* Shutdown: cancels every record still pending (overdue ones are left to
  * store_sweep) and calls on_canceled for each. Returns how many. */
-size_t store_cancel_pending(struct store *s, int64_t now_ms, store_expired_fn on_canceled, void *ctx);
+size_t store_cancel_pending(struct store *s, struct now now, store_expired_fn on_canceled, void *ctx);
 
 /* A phone just locked out (a wrong answer brought its failures to the
  * lockout's limit): every pending, unexpired record whose phone has this key
- * (store_phone_key) ends as CHAL_LOCKED at now_ms, its question wiped, and is
+ * (store_phone_key) ends as CHAL_LOCKED at now, its question wiped, and is
  * reported once through on_locked (outside the store's locks). Overdue
  * records are left to the sweep. Returns how many were reported. In memory
  * each shard's list of that phone's pending records; in Redis one script
  * over the phone's set of pending ids, whichever node minted them. */
-size_t store_lock_phone(struct store *s, const char *phone_key, int64_t now_ms, store_expired_fn on_locked,
+size_t store_lock_phone(struct store *s, const char *phone_key, struct now now, store_expired_fn on_locked,
                         void *ctx);
 
 struct limiter;
@@ -151,7 +162,7 @@ struct store_answer {
  * the check and given back unless the answer was wrong); in Redis, with the
  * lockout in the same Redis, as one script. */
 enum store_result store_answer(struct store *s, struct limiter *lockout, const uint8_t id[PAGE_ID_BYTES],
-                               int64_t now_ms, const char *answer, size_t answer_len,
+                               struct now now, const char *answer, size_t answer_len,
                                struct store_answer *out);
 
 /* After store_answer returned STORE_IN_DOUBT with token: did that answer
@@ -166,7 +177,7 @@ enum store_result store_settle(struct store *s, const uint8_t id[PAGE_ID_BYTES],
 /* store_get, and one event counted on l for key (what limiter_hit says goes
  * to *limit_secs), in one round trip where both are in Redis. The record is
  * read whatever the limit says; the caller refuses over the limit. */
-enum store_result store_get_counted(struct store *s, const uint8_t id[PAGE_ID_BYTES], int64_t now_ms,
+enum store_result store_get_counted(struct store *s, const uint8_t id[PAGE_ID_BYTES], struct now now,
                                     struct chal *out, struct limiter *l, const char *key, size_t len,
                                     int *limit_secs);
 /* Removes a pending record as if it had never been put, reporting nothing:

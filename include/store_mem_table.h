@@ -24,7 +24,7 @@
 #define STORE_BUCKETS_MIN 16         /* per shard; a power of two */
 #define STORE_SWEEP_BATCH 64         /* expired records copied out per lock hold */
 #define STORE_CACHE_LINE 64
-#define STORE_WHEEL_TICK_MS 256      /* one wheel slot's span of expires_ms */
+#define STORE_WHEEL_TICK_MS 256      /* one wheel slot's span of due_mono */
 #define STORE_WHEEL_SLOTS 4096       /* a power of two; 4096 x 256 ms = 17.5 min of expiries
                                         before records share a slot with later rounds */
 #define STORE_PHONE_BUCKETS 1024     /* per shard, a power of two: pending records by phone */
@@ -37,8 +37,10 @@ struct rec {
 	struct rec **pprev;          /* NULL when not pending */
 	uint8_t id[PAGE_ID_BYTES];
 	int64_t created_ms;
-	int64_t expires_ms;
-	int64_t decided_ms;
+	int64_t expires_ms;          /* wall clock, as the challenge was minted: for answers */
+	int64_t decided_ms;          /* wall clock */
+	int64_t due_mono;            /* the expiry on the monotonic clock: what is enforced */
+	int64_t decided_mono;        /* the decision on it: retention counts from here */
 	struct question q;
 	uint8_t status;              /* enum chal_status */
 	uint8_t lang;
@@ -54,7 +56,7 @@ struct shard {
 	struct rec **buckets;
 	size_t nbuckets;             /* a power of two */
 	size_t count;
-	struct rec **wheel;          /* STORE_WHEEL_SLOTS lists: pending and unreported records */
+	struct rec **wheel;          /* STORE_WHEEL_SLOTS lists of pending records, by due_mono */
 	struct rec **phones;         /* STORE_PHONE_BUCKETS lists: pending records by phone */
 	int64_t wheel_pos;           /* lowest absolute slot that may hold a due record */
 	struct rec *unreported;      /* expiries noticed by requests, for the sweep to report */
@@ -119,16 +121,22 @@ static inline struct rec **store_find(struct shard *sh, uint64_t h, const uint8_
 	return NULL;
 }
 
-static inline int64_t store_wheel_slot(int64_t expires_ms)
+static inline int64_t store_wheel_slot(int64_t mono_ms)
 {
-	return expires_ms >= 0 ? expires_ms / STORE_WHEEL_TICK_MS : 0;
+	return mono_ms >= 0 ? mono_ms / STORE_WHEEL_TICK_MS : 0;
+}
+
+/* The instant a record falls due, on both clocks. */
+static inline struct now store_rec_due(const struct rec *r)
+{
+	return (struct now){ .wall_ms = r->expires_ms, .mono_ms = r->due_mono };
 }
 
 /* A tombstone past its retention reads as unknown (the sweep frees it). */
-static inline bool store_retention_over(struct mstore *s, const struct rec *r, int64_t now_ms)
+static inline bool store_retention_over(struct mstore *s, const struct rec *r, struct now now)
 {
 	return r->status != CHAL_PENDING &&
-	       now_ms - r->decided_ms >= atomic_load_explicit(&s->retention_ms, memory_order_relaxed);
+	       now.mono_ms - r->decided_mono >= atomic_load_explicit(&s->retention_ms, memory_order_relaxed);
 }
 
 static inline enum store_result store_result_of(const struct rec *r)
@@ -158,16 +166,17 @@ void store_phone_add(struct shard *sh, struct rec *r);
 void store_phone_unlink(struct rec *r);
 
 /* Moves r out of pending (and off its phone's list). Shard locked. */
-void store_decide(struct mstore *s, struct rec *r, enum chal_status status, int64_t when);
+void store_decide(struct mstore *s, struct rec *r, enum chal_status status, struct now when);
 
 /* A decision by a request (take, finish): off the wheel, onto the tombstones. */
 void store_decide_now(struct mstore *s, struct shard *sh, struct rec *r,
-                      enum chal_status status, int64_t when);
+                      enum chal_status status, struct now when);
 
-/* Applies expiry as of now_ms: an expiry a request noticed waits on the
+/* Applies expiry as of now: an expiry a request noticed waits on the
  * shard's unreported list for the sweep to report it. Shard locked. */
-void store_expire_due(struct mstore *s, struct shard *sh, struct rec *r, int64_t now_ms);
+void store_expire_due(struct mstore *s, struct shard *sh, struct rec *r, struct now now);
 
-void store_copy_out(const struct rec *r, struct chal *out);
+/* The record as a struct chal, its life left as of now (out may be NULL). */
+void store_copy_out(const struct rec *r, struct now now, struct chal *out);
 
 #endif

@@ -3,7 +3,8 @@
  * private header of store_redis.c): a challenge's key mnmfa:c:<page id>,
  * its question packed in RS_Q_BYTES, request tokens, and the replies of the
  * scripts that return a record (RS_FIELDS fields, in the order of the Lua
- * R(): st cm em dm lg q ci ph fl).
+ * R(): st cm em dm lg q ci ph fl, then the ms left until the expiry on
+ * Redis's clock).
  */
 #ifndef MNMFA_STORE_REDIS_REC_H
 #define MNMFA_STORE_REDIS_REC_H
@@ -15,7 +16,7 @@
 
 #define RS_KEY_MAX 96
 #define RS_Q_BYTES 40                /* packed struct question */
-#define RS_FIELDS 9                  /* st cm em dm lg q ci ph fl */
+#define RS_FIELDS 10                 /* st cm em dm lg q ci ph fl, ms left */
 #define RS_TOKEN_HEX STORE_TOKEN_MAX
 
 /* The record's key (and the id's base64url in b64). */
@@ -26,16 +27,14 @@ void rs_unpack_q(const uint8_t *in, size_t len, struct question *q);
 /* An integer reply, or a string of one; 0 otherwise. */
 long long rs_ll(const redisReply *e);
 /* The record at rep->element[at ...], as the store hands it out: a pending
- * record past its expiry reads as expired (the sweep of its node marks it);
- * one that left pending has no truth and no options. */
-enum store_result rs_parse(const redisReply *rep, size_t at, const uint8_t id[PAGE_ID_BYTES], int64_t now_ms,
-                           struct chal *out);
+ * record past its expiry on Redis's clock reads as expired (the sweep of
+ * its node marks it); one that left pending has no truth and no options. */
+enum store_result rs_parse(const redisReply *rep, size_t at, const uint8_t id[PAGE_ID_BYTES], struct chal *out);
 /* A fresh request token (hex). */
 void rs_token(char out[RS_TOKEN_HEX + 1]);
 /* The reply of the answer script (and of the settle script) into out:
  * {code, locked, reached, question before, record...}, codes 0 decided by
  * this token, 1 unknown, 2 expired, 3 decided before. */
-enum store_result rs_answer_reply(const redisReply *rep, const uint8_t id[PAGE_ID_BYTES], int64_t now_ms,
-                                  struct store_answer *out);
+enum store_result rs_answer_reply(const redisReply *rep, const uint8_t id[PAGE_ID_BYTES], struct store_answer *out);
 
 #endif

@@ -1,6 +1,7 @@
 /*
  * util: allocation wrappers that abort on out-of-memory, range-checked number
- * parsing (strtonum-style), a bounded string copy and the wall/monotonic clocks.
+ * parsing (strtonum-style), a bounded string copy and the wall/monotonic clocks
+ * (struct now: one reading of both).
  * Everything here is pure or trivially thread-safe.
  */
 #ifndef MNMFA_UTIL_H
@@ -40,6 +41,16 @@ void secure_wipe_str(char *s);
 
 int64_t now_ms(void);       /* wall clock, UTC milliseconds since the epoch */
 int64_t mono_ms(void);      /* monotonic milliseconds, for timeouts */
+
+/* One instant on both clocks. The wall clock is for timestamps only (audit
+ * rows, times shown or answered); every expiry, window and lock runs on the
+ * monotonic one, so a step of the wall clock (NTP, an operator) neither
+ * stretches a link or a lockout nor ends it early. */
+struct now {
+	int64_t wall_ms;
+	int64_t mono_ms;
+};
+struct now now_read(void);
 int64_t mono_us(void);      /* monotonic microseconds, for request durations */
 
 /* Formats ms since the epoch as RFC 3339 UTC with milliseconds:

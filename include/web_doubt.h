@@ -35,14 +35,15 @@ struct web_doubts *web_doubts_new(struct metrics *m);
 void web_doubts_free(struct web_doubts *d);
 
 /* Keeps the answer (its page, the token store_answer gave, its request) in
- * doubt. Thread-safe; counted in mnmfa_decisions_in_doubt_total. */
-void web_doubts_add(struct web_doubts *d, const uint8_t id[PAGE_ID_BYTES], const char *token, int64_t now_ms,
+ * doubt; mono_now here and in the settle is mono_ms() (a wall-clock step
+ * moves no retry). Thread-safe; counted in mnmfa_decisions_in_doubt_total. */
+void web_doubts_add(struct web_doubts *d, const uint8_t id[PAGE_ID_BYTES], const char *token, int64_t mono_now,
                     const struct web_doubt_req *req);
 
 /* Asks the store about each answer due (store_settle): one that decided its
  * page gets its evidence through owed; one that did not is forgotten (the
  * store fenced it); one the store cannot tell about yet is kept, until
  * WEB_DOUBT_MS. Stops asking at the first the store cannot be reached for. */
-void web_doubts_settle(struct web_doubts *d, struct store *s, int64_t now_ms, web_doubt_owed_fn owed, void *ctx);
+void web_doubts_settle(struct web_doubts *d, struct store *s, int64_t mono_now, web_doubt_owed_fn owed, void *ctx);
 
 #endif

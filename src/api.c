@@ -172,13 +172,13 @@ static int api_audit(struct app *app, struct http_req *req, enum audit_kind kind
 static int mint_limits(struct app *app, struct http_req *req, struct mint *m)
 {
 	const char *key = app_phone_key(m->c.phone);
-	int64_t now = now_ms();
+	struct now now = now_read();
 	int secs, locked_secs;
 
 	/* The lockout, then rate_phone (counted only for a phone not locked). */
 	secs = limiter_hit_unless(app->rate_phone, app->lockout, key, strlen(key), now, &locked_secs);
 	if (locked_secs > 0) {
-		(void)api_audit(app, req, AUDIT_LOCKED, &m->c, now, true, NULL, NULL, 0);
+		(void)api_audit(app, req, AUDIT_LOCKED, &m->c, now.wall_ms, true, NULL, NULL, 0);
 		metrics_inc(app->metrics, M_LOCKED);
 		http_reply_error(req, 423, "locked", "phone",
 		                 "too many failed answers for this phone; it is locked for a while");
@@ -208,6 +208,7 @@ static void api_reply_unavailable(struct app *app, struct http_req *req)
 static int mint_commit(struct app *app, struct http_req *req, struct mint *m)
 {
 	enum store_result sr;
+	struct now now;
 
 	if (mint_limits(app, req, m) < 0)
 		return -1;
@@ -215,10 +216,11 @@ static int mint_commit(struct app *app, struct http_req *req, struct mint *m)
 		http_reply_error(req, 500, "internal", NULL, "no randomness available");
 		return -1;
 	}
-	m->c.created_ms = now_ms();
-	m->c.expires_ms = m->c.created_ms + (int64_t)m->expires_in * 1000;
+	now = now_read();
+	m->c.created_ms = now.wall_ms;
+	m->c.expires_ms = now.wall_ms + (int64_t)m->expires_in * 1000;   /* shown; enforced on the store's clock */
 	m->c.status = CHAL_PENDING;
-	sr = store_put(app->store, &m->c);
+	sr = store_put(app->store, &m->c, now);
 	if (sr == STORE_UNAVAILABLE) {
 		api_reply_unavailable(app, req);
 		return -1;
@@ -453,14 +455,14 @@ static void handle_v1_item(struct app *app, struct http_req *req, const char *id
 		return;
 	}
 	if (req->method == HTTP_DELETE) {
-		sr = store_finish(app->store, raw, now_ms(), CHAL_CANCELED, &c);
+		sr = store_finish(app->store, raw, now_read(), CHAL_CANCELED, &c);
 		if (sr == STORE_OK) {
 			(void)api_audit(app, req, AUDIT_CANCELED, &c, c.decided_ms, app->cfg.notify_on_expiry,
 			                NULL, NULL, 0);
 			metrics_inc(app->metrics, M_CANCELED);
 		}
 	} else {
-		sr = store_get(app->store, raw, now_ms(), &c);
+		sr = store_get(app->store, raw, now_read(), &c);
 	}
 	if (sr == STORE_UNAVAILABLE) {
 		api_reply_unavailable(app, req);

@@ -13,7 +13,8 @@
  * locked keys are evicted last. Eviction forgets a count early, which only
  * matters once more than the table's keys are active in one window. The
  * event rings share one array of at most LIMITER_EVENTS_MAX times: a large n
- * gets fewer slots.
+ * gets fewer slots. Times are CLOCK_MONOTONIC ms (now.mono_ms): a step of the
+ * wall clock changes no window and no lock.
  */
 #include "limiter.h"
 #include "limiter_impl.h"
@@ -167,8 +168,9 @@ static int seconds_until(int64_t until, int64_t now)
 	return ms <= 0 ? 1 : (int)((ms + 999) / 1000);
 }
 
-static int mem_hit(struct limiter *base, const char *key, size_t len, int64_t now_ms)
+static int mem_hit(struct limiter *base, const char *key, size_t len, struct now t)
 {
+	int64_t now = t.mono_ms;
 	struct mlimiter *l = (struct mlimiter *)base;
 	uint64_t h = key_hash(l, key, len);
 	pthread_mutex_t *m = stripe(l, h);
@@ -176,25 +178,26 @@ static int mem_hit(struct limiter *base, const char *key, size_t len, int64_t no
 	int rc = 0;
 
 	pthread_mutex_lock(m);
-	s = slot_find(l, h, now_ms, true);
-	prune(l, s, now_ms);
-	if (locked(s, now_ms)) {
-		rc = seconds_until(s->locked_until, now_ms);
+	s = slot_find(l, h, now, true);
+	prune(l, s, now);
+	if (locked(s, now)) {
+		rc = seconds_until(s->locked_until, now);
 	} else if (s->count >= l->n) {    /* not reached: reaching n locks */
-		rc = seconds_until(ring(l, s)[s->head] + l->window_ms, now_ms);
+		rc = seconds_until(ring(l, s)[s->head] + l->window_ms, now);
 	} else {
-		ring(l, s)[(s->head + s->count) % l->n] = now_ms;
+		ring(l, s)[(s->head + s->count) % l->n] = now;
 		s->count++;
-		s->last_ms = now_ms;
+		s->last_ms = now;
 		if (s->count == l->n)
-			s->locked_until = now_ms + l->window_ms;
+			s->locked_until = now + l->window_ms;
 	}
 	pthread_mutex_unlock(m);
 	return rc;
 }
 
-static int mem_blocked(struct limiter *base, const char *key, size_t len, int64_t now_ms)
+static int mem_blocked(struct limiter *base, const char *key, size_t len, struct now t)
 {
+	int64_t now = t.mono_ms;
 	struct mlimiter *l = (struct mlimiter *)base;
 	uint64_t h = key_hash(l, key, len);
 	pthread_mutex_t *m = stripe(l, h);
@@ -202,26 +205,27 @@ static int mem_blocked(struct limiter *base, const char *key, size_t len, int64_
 	int rc = 0;
 
 	pthread_mutex_lock(m);
-	s = slot_find(l, h, now_ms, false);
-	if (s != NULL && locked(s, now_ms))
-		rc = seconds_until(s->locked_until, now_ms);
+	s = slot_find(l, h, now, false);
+	if (s != NULL && locked(s, now))
+		rc = seconds_until(s->locked_until, now);
 	pthread_mutex_unlock(m);
 	return rc;
 }
 
 /* Gives back the newest event. A lock can only have come from it (a locked
  * key counts nothing), so a count back below n lifts the lock. */
-static void mem_refund(struct limiter *base, const char *key, size_t len, int64_t now_ms)
+static void mem_refund(struct limiter *base, const char *key, size_t len, struct now t)
 {
+	int64_t now = t.mono_ms;
 	struct mlimiter *l = (struct mlimiter *)base;
 	uint64_t h = key_hash(l, key, len);
 	pthread_mutex_t *m = stripe(l, h);
 	struct slot *s;
 
 	pthread_mutex_lock(m);
-	s = slot_find(l, h, now_ms, false);
+	s = slot_find(l, h, now, false);
 	if (s != NULL) {
-		prune(l, s, now_ms);
+		prune(l, s, now);
 		if (s->count > 0) {
 			s->count--;
 			if (s->count < l->n)

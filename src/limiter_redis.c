@@ -5,7 +5,8 @@
  * event reaching n sets mnmfa:L:<limit>:<key> for a full window (the lock).
  * Both keys have a TTL of the window. Each call is one Lua script, atomic in
  * Redis, so two nodes counting the same phone at once cannot both pass the
- * limit; the times are Redis's, so callers' now_ms is not needed here.
+ * limit; the times are Redis's (TIME), so callers' `now` is not needed here
+ * and no node's clock step moves a window.
  */
 #include "limiter_redis.h"
 #include "limiter_impl.h"
@@ -91,26 +92,26 @@ static int lr_call(struct rlimiter *l, int script, const char *key, size_t len, 
 	return lr_secs(v);
 }
 
-static int lr_hit(struct limiter *base, const char *key, size_t len, int64_t now_ms)
+static int lr_hit(struct limiter *base, const char *key, size_t len, struct now now)
 {
-	(void)now_ms;
+	(void)now;
 	return lr_call((struct rlimiter *)base, LR_HIT, key, len, true);
 }
 
-static int lr_blocked(struct limiter *base, const char *key, size_t len, int64_t now_ms)
+static int lr_blocked(struct limiter *base, const char *key, size_t len, struct now now)
 {
-	(void)now_ms;
+	(void)now;
 	return lr_call((struct rlimiter *)base, LR_BLOCKED, key, len, false);
 }
 
-static void lr_refund(struct limiter *base, const char *key, size_t len, int64_t now_ms)
+static void lr_refund(struct limiter *base, const char *key, size_t len, struct now now)
 {
-	(void)now_ms;
+	(void)now;
 	(void)lr_call((struct rlimiter *)base, LR_REFUND, key, len, false);
 }
 
 static int lr_hit_unless(struct limiter *base, struct limiter *gate, const char *key, size_t len,
-                         int64_t now_ms, int *gate_secs)
+                         struct now now, int *gate_secs)
 {
 	struct rlimiter *l = (struct rlimiter *)base;
 	const struct rlimiter *g = (const struct rlimiter *)gate;
@@ -120,8 +121,8 @@ static int lr_hit_unless(struct limiter *base, struct limiter *gate, const char 
 	int secs = 0;
 
 	if (gate->ops != &lr_ops || g->redis != l->redis) {
-		*gate_secs = limiter_blocked(gate, key, len, now_ms);
-		return *gate_secs > 0 ? 0 : lr_hit(base, key, len, now_ms);
+		*gate_secs = limiter_blocked(gate, key, len, now);
+		return *gate_secs > 0 ? 0 : lr_hit(base, key, len, now);
 	}
 	lr_key(l, key, len, k);
 	lr_key(g, key, len, gk);

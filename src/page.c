@@ -384,7 +384,7 @@ char *page_render_challenge(const struct config *cfg, const struct chal *c, enum
 	struct buf b = { 0 };
 	const struct question *q = &c->q;
 	char id[PAGE_ID_LEN + 1];
-	int64_t left = (c->expires_ms - now + 999) / 1000;
+	int64_t left = (c->left_ms + 999) / 1000;    /* the store's clock, not the wall's */
 
 	if (left < 0)
 		left = 0;

@@ -292,7 +292,7 @@ static int signal_loop(struct app *app, struct web *web, struct stop_clock *sc)
 			/* tlsmat logs the outcome; a failure keeps the old pair serving. */
 			tls_material_reload(app->tls);
 		}
-		store_sweep(app->store, now_ms(), on_expired, sc);
+		store_sweep(app->store, now_read(), on_expired, sc);
 		web_settle(web);
 		if (sc->stopping)      /* the signal came during the sweep */
 			return 0;
@@ -396,10 +396,10 @@ out:
 	app->api = app->web = NULL;
 	if (app->store != NULL && app->audit != NULL) {
 		size_t n;
-		store_sweep(app->store, now_ms(), on_expired, &sc);
+		store_sweep(app->store, now_read(), on_expired, &sc);
 		if (web != NULL)
 			web_settle(web);      /* a last try for the answers in doubt */
-		n = store_cancel_pending(app->store, now_ms(), on_canceled_at_stop, &sc);
+		n = store_cancel_pending(app->store, now_read(), on_canceled_at_stop, &sc);
 		if (n > 0)
 			log_info("stop: %zu unanswered challenge(s) canceled", n);
 	}

@@ -30,63 +30,63 @@ void store_free(struct store *s)
 		s->ops->free(s);
 }
 
-enum store_result store_put(struct store *s, const struct chal *c)
+enum store_result store_put(struct store *s, const struct chal *c, struct now now)
 {
-	return s->ops->put(s, c);
+	return s->ops->put(s, c, now);
 }
 
-enum store_result store_get(struct store *s, const uint8_t id[PAGE_ID_BYTES], int64_t now_ms,
+enum store_result store_get(struct store *s, const uint8_t id[PAGE_ID_BYTES], struct now now,
                             struct chal *out)
 {
-	return s->ops->get(s, id, now_ms, out);
+	return s->ops->get(s, id, now, out);
 }
 
-enum store_result store_take(struct store *s, const uint8_t id[PAGE_ID_BYTES], int64_t now_ms,
+enum store_result store_take(struct store *s, const uint8_t id[PAGE_ID_BYTES], struct now now,
                              const char *answer, size_t answer_len, struct chal *out)
 {
-	return s->ops->take(s, id, now_ms, answer, answer_len, out);
+	return s->ops->take(s, id, now, answer, answer_len, out);
 }
 
-enum store_result store_finish(struct store *s, const uint8_t id[PAGE_ID_BYTES], int64_t now_ms,
+enum store_result store_finish(struct store *s, const uint8_t id[PAGE_ID_BYTES], struct now now,
                                enum chal_status status, struct chal *out)
 {
-	return s->ops->finish(s, id, now_ms, status, out);
+	return s->ops->finish(s, id, now, status, out);
 }
 
-size_t store_sweep(struct store *s, int64_t now_ms, store_expired_fn on_expired, void *ctx)
+size_t store_sweep(struct store *s, struct now now, store_expired_fn on_expired, void *ctx)
 {
-	return s->ops->sweep(s, now_ms, on_expired, ctx);
+	return s->ops->sweep(s, now, on_expired, ctx);
 }
 
 enum store_result store_reopen(struct store *s, const uint8_t id[PAGE_ID_BYTES], const struct question *q,
-                               int64_t now_ms)
+                               struct now now)
 {
-	return s->ops->reopen(s, id, q, now_ms);
+	return s->ops->reopen(s, id, q, now);
 }
 
-size_t store_cancel_pending(struct store *s, int64_t now_ms, store_expired_fn on_canceled, void *ctx)
+size_t store_cancel_pending(struct store *s, struct now now, store_expired_fn on_canceled, void *ctx)
 {
-	return s->ops->cancel_pending(s, now_ms, on_canceled, ctx);
+	return s->ops->cancel_pending(s, now, on_canceled, ctx);
 }
 
-size_t store_lock_phone(struct store *s, const char *phone_key, int64_t now_ms, store_expired_fn on_locked,
+size_t store_lock_phone(struct store *s, const char *phone_key, struct now now, store_expired_fn on_locked,
                         void *ctx)
 {
-	return s->ops->lock_phone(s, phone_key, now_ms, on_locked, ctx);
+	return s->ops->lock_phone(s, phone_key, now, on_locked, ctx);
 }
 
-enum store_result store_get_counted(struct store *s, const uint8_t id[PAGE_ID_BYTES], int64_t now_ms,
+enum store_result store_get_counted(struct store *s, const uint8_t id[PAGE_ID_BYTES], struct now now,
                                     struct chal *out, struct limiter *l, const char *key, size_t len,
                                     int *limit_secs)
 {
 	if (s->ops->get_counted != NULL)
-		return s->ops->get_counted(s, id, now_ms, out, l, key, len, limit_secs);
-	*limit_secs = limiter_hit(l, key, len, now_ms);
-	return store_get(s, id, now_ms, out);
+		return s->ops->get_counted(s, id, now, out, l, key, len, limit_secs);
+	*limit_secs = limiter_hit(l, key, len, now);
+	return store_get(s, id, now, out);
 }
 
 enum store_result store_answer_steps(struct store *s, struct limiter *lockout, const uint8_t id[PAGE_ID_BYTES],
-                                     int64_t now_ms, const char *answer, size_t answer_len,
+                                     struct now now, const char *answer, size_t answer_len,
                                      struct store_answer *out)
 {
 	struct chal *c = &out->c;
@@ -95,7 +95,7 @@ enum store_result store_answer_steps(struct store *s, struct limiter *lockout, c
 	enum store_result sr;
 
 	memset(out, 0, sizeof *out);
-	sr = store_get(s, id, now_ms, c);
+	sr = store_get(s, id, now, c);
 	if (sr == STORE_UNAVAILABLE)
 		return sr;
 	out->pending = sr == STORE_OK;
@@ -103,27 +103,27 @@ enum store_result store_answer_steps(struct store *s, struct limiter *lockout, c
 		out->q_before = c->q;
 		strlcpy_(key, store_phone_key(c->phone), sizeof key);
 		/* counted before the check, so simultaneous answers cannot pass together */
-		out->locked = limiter_hit(lockout, key, strlen(key), now_ms) > 0;
+		out->locked = limiter_hit(lockout, key, strlen(key), now) > 0;
 		reserved = !out->locked;
 	}
 	if (out->locked)
-		sr = store_finish(s, id, now_ms, CHAL_LOCKED, c);
+		sr = store_finish(s, id, now, CHAL_LOCKED, c);
 	else
-		sr = store_take(s, id, now_ms, answer, answer_len, c);
+		sr = store_take(s, id, now, answer, answer_len, c);
 	if (sr == STORE_OK && c->status == CHAL_DENIED)
-		out->lockout_reached = limiter_blocked(lockout, key, strlen(key), now_ms) > 0;
+		out->lockout_reached = limiter_blocked(lockout, key, strlen(key), now) > 0;
 	else if (reserved)
-		limiter_refund(lockout, key, strlen(key), now_ms);   /* right, or nothing decided */
+		limiter_refund(lockout, key, strlen(key), now);   /* right, or nothing decided */
 	return sr;
 }
 
 enum store_result store_answer(struct store *s, struct limiter *lockout, const uint8_t id[PAGE_ID_BYTES],
-                               int64_t now_ms, const char *answer, size_t answer_len,
+                               struct now now, const char *answer, size_t answer_len,
                                struct store_answer *out)
 {
 	if (s->ops->answer != NULL)
-		return s->ops->answer(s, lockout, id, now_ms, answer, answer_len, out);
-	return store_answer_steps(s, lockout, id, now_ms, answer, answer_len, out);
+		return s->ops->answer(s, lockout, id, now, answer, answer_len, out);
+	return store_answer_steps(s, lockout, id, now, answer, answer_len, out);
 }
 
 enum store_result store_settle(struct store *s, const uint8_t id[PAGE_ID_BYTES], const char *token,
@@ -140,7 +140,7 @@ enum store_result store_withdraw(struct store *s, const uint8_t id[PAGE_ID_BYTES
 	/* An implementation without its own withdraw ends the record as
 	 * canceled instead: its page then answers "already used". */
 	if (s->ops->withdraw == NULL)
-		return store_finish(s, id, now_ms(), CHAL_CANCELED, NULL);
+		return store_finish(s, id, now_read(), CHAL_CANCELED, NULL);
 	return s->ops->withdraw(s, id);
 }
 

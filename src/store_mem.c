@@ -8,7 +8,7 @@
  * meet on a lock. A record is one allocation sized to fit: a compact header
  * (id, times, status, lang, the question) followed by client_id, phone and
  * flow, each NUL-terminated. Storing `struct chal` itself would cost ~700
- * bytes a record for its fixed buffers; a typical record here is ~160 bytes
+ * bytes a record for its fixed buffers; a typical record here is ~176 bytes
  * with malloc's overhead, plus ~11 bytes of bucket array.
  *
  * max_pending bounds pending records only, through an atomic counter that a
@@ -16,7 +16,12 @@
  * exceeded. Every transition out of pending happens under the shard lock and
  * releases one unit.
  *
- * Expiry: any operation that finds a pending record at or past expires_ms
+ * Time: a record keeps its wall-clock times (minted, expires, decided) for
+ * the answers and the log, and enforces its expiry and retention on the
+ * monotonic clock (due_mono, decided_mono; now.mono_ms), so a step of the
+ * wall clock neither stretches a link nor ends it early.
+ *
+ * Expiry: any operation that finds a pending record at or past due_mono
  * (get, take, finish or the sweep) moves it to expired on the spot, with
  * decided_ms = expires_ms, and flags it "unreported". Only the sweep calls
  * on_expired, once per flagged record, clearing the flag under the lock, so
@@ -26,7 +31,7 @@
  * A sweep costs what expires, not what is live: each shard keeps its records
  * on an intrusive list besides the hash chain (two pointers a record; the
  * wheels take 2 MB in all). Pending records hang in a timer wheel,
- * STORE_WHEEL_SLOTS slots of STORE_WHEEL_TICK_MS, by expires_ms; the sweep visits only the slots whose
+ * STORE_WHEEL_SLOTS slots of STORE_WHEEL_TICK_MS, by due_mono; the sweep visits only the slots whose
  * time has come since the last sweep (and the current one), and in each only
  * records that are due are taken out (one due rounds later stays). An expiry
  * a request noticed first moves to a short "unreported" list instead. Decided
@@ -124,7 +129,7 @@ static bool store_reserve_pending(struct mstore *s)
 	return true;
 }
 
-static enum store_result mem_put(struct store *base, const struct chal *c)
+static enum store_result mem_put(struct store *base, const struct chal *c, struct now now)
 {
 	struct mstore *s = (struct mstore *)base;
 	size_t clen = strnlen(c->client_id, CLIENT_ID_MAX);
@@ -143,6 +148,7 @@ static enum store_result mem_put(struct store *base, const struct chal *c)
 	memcpy(r->id, c->id, PAGE_ID_BYTES);
 	r->created_ms = c->created_ms;
 	r->expires_ms = c->expires_ms;
+	r->due_mono = now.mono_ms + (c->expires_ms - now.wall_ms);
 	r->status = CHAL_PENDING;            /* whatever c says: a put starts a challenge */
 	r->lang = c->lang;
 	r->q = c->q;
@@ -183,7 +189,7 @@ static enum store_result mem_put(struct store *base, const struct chal *c)
 /* Locks the id's shard and finds its record, applying expiry and retention.
  * Returns the record (shard left locked) or NULL (shard unlocked). */
 static struct rec *store_lock_rec(struct mstore *s, const uint8_t id[PAGE_ID_BYTES],
-                                  int64_t now_ms, struct shard **shp)
+                                  struct now now, struct shard **shp)
 {
 	uint64_t h = store_hash_id(id);
 	struct shard *sh = store_shard_of(s, h);
@@ -193,8 +199,8 @@ static struct rec *store_lock_rec(struct mstore *s, const uint8_t id[PAGE_ID_BYT
 	pp = store_find(sh, h, id);
 	if (pp == NULL)
 		goto fail;
-	store_expire_due(s, sh, *pp, now_ms);
-	if (store_retention_over(s, *pp, now_ms))
+	store_expire_due(s, sh, *pp, now);
+	if (store_retention_over(s, *pp, now))
 		goto fail;
 	*shp = sh;
 	return *pp;
@@ -203,28 +209,28 @@ fail:
 	return NULL;
 }
 
-static enum store_result mem_get(struct store *base, const uint8_t id[PAGE_ID_BYTES], int64_t now_ms,
+static enum store_result mem_get(struct store *base, const uint8_t id[PAGE_ID_BYTES], struct now now,
                             struct chal *out)
 {
 	struct mstore *s = (struct mstore *)base;
 	struct shard *sh;
-	struct rec *r = store_lock_rec(s, id, now_ms, &sh);
+	struct rec *r = store_lock_rec(s, id, now, &sh);
 	enum store_result res;
 
 	if (r == NULL)
 		return STORE_NOT_FOUND;
-	store_copy_out(r, out);
+	store_copy_out(r, now, out);
 	res = store_result_of(r);
 	pthread_mutex_unlock(&sh->lock);
 	return res;
 }
 
-static enum store_result mem_take(struct store *base, const uint8_t id[PAGE_ID_BYTES], int64_t now_ms,
+static enum store_result mem_take(struct store *base, const uint8_t id[PAGE_ID_BYTES], struct now now,
                              const char *answer, size_t answer_len, struct chal *out)
 {
 	struct mstore *s = (struct mstore *)base;
 	struct shard *sh;
-	struct rec *r = store_lock_rec(s, id, now_ms, &sh);
+	struct rec *r = store_lock_rec(s, id, now, &sh);
 	enum store_result res;
 
 	if (r == NULL)
@@ -232,14 +238,14 @@ static enum store_result mem_take(struct store *base, const uint8_t id[PAGE_ID_B
 	res = store_result_of(r);
 	if (res == STORE_OK) {
 		bool right = challenge_check(&r->q, answer, answer_len);
-		store_decide_now(s, sh, r, right ? CHAL_APPROVED : CHAL_DENIED, now_ms);
+		store_decide_now(s, sh, r, right ? CHAL_APPROVED : CHAL_DENIED, now);
 	}
-	store_copy_out(r, out);
+	store_copy_out(r, now, out);
 	pthread_mutex_unlock(&sh->lock);
 	return res;
 }
 
-static enum store_result mem_finish(struct store *base, const uint8_t id[PAGE_ID_BYTES], int64_t now_ms,
+static enum store_result mem_finish(struct store *base, const uint8_t id[PAGE_ID_BYTES], struct now now,
                                enum chal_status status, struct chal *out)
 {
 	struct mstore *s = (struct mstore *)base;
@@ -253,13 +259,13 @@ static enum store_result mem_finish(struct store *base, const uint8_t id[PAGE_ID
 		log_error("%s: cannot finish a challenge as %s", __func__, chal_status_name(status));
 		return STORE_NOT_FOUND;
 	}
-	r = store_lock_rec(s, id, now_ms, &sh);
+	r = store_lock_rec(s, id, now, &sh);
 	if (r == NULL)
 		return STORE_NOT_FOUND;
 	res = store_result_of(r);
 	if (res == STORE_OK)
-		store_decide_now(s, sh, r, status, now_ms);
-	store_copy_out(r, out);
+		store_decide_now(s, sh, r, status, now);
+	store_copy_out(r, now, out);
 	pthread_mutex_unlock(&sh->lock);
 	return res;
 }
@@ -277,15 +283,15 @@ static void store_drop(struct mstore *s, struct shard *sh, struct rec *r)
 	atomic_fetch_sub(&s->size, 1);
 }
 
-/* The wheel slots due by now_ms, from where the last sweep stopped: expires
+/* The wheel slots due by now, from where the last sweep stopped: expires
  * what is due, moves it to the tombstones and copies up to STORE_SWEEP_BATCH
  * newly reportable records into batch; then frees the tombstones whose
  * retention is over. Shard locked. Returns how many were copied; *more says
  * the batch filled up first (the next call goes on from there). */
-static size_t store_sweep_shard(struct mstore *s, struct shard *sh, int64_t now_ms,
+static size_t store_sweep_shard(struct mstore *s, struct shard *sh, struct now now,
                                 struct chal *batch, bool *more)
 {
-	int64_t cur = store_wheel_slot(now_ms);
+	int64_t cur = store_wheel_slot(now.mono_ms);
 	size_t n = 0;
 
 	*more = false;
@@ -296,7 +302,7 @@ static size_t store_sweep_shard(struct mstore *s, struct shard *sh, int64_t now_
 			*more = true;
 			return n;
 		}
-		store_copy_out(r, &batch[n++]);
+		store_copy_out(r, now, &batch[n++]);
 		r->unreported = 0;
 		store_unlink(sh, r);
 		store_tomb_add(sh, r);
@@ -308,14 +314,14 @@ static size_t store_sweep_shard(struct mstore *s, struct shard *sh, int64_t now_
 
 		for (; r != NULL; r = next) {
 			next = r->lnext;
-			if (now_ms < r->expires_ms)
+			if (now.mono_ms < r->due_mono)
 				continue;        /* later in this slot, or a later round */
 			if (n == STORE_SWEEP_BATCH) {
 				*more = true;
 				return n;
 			}
-			store_decide(s, r, CHAL_EXPIRED, r->expires_ms);
-			store_copy_out(r, &batch[n++]);
+			store_decide(s, r, CHAL_EXPIRED, store_rec_due(r));
+			store_copy_out(r, now, &batch[n++]);
 			store_unlink(sh, r);
 			store_tomb_add(sh, r);
 		}
@@ -323,7 +329,7 @@ static size_t store_sweep_shard(struct mstore *s, struct shard *sh, int64_t now_
 			break;               /* the current slot is looked at again next time */
 		sh->wheel_pos++;
 	}
-	while (sh->tomb != NULL && store_retention_over(s, sh->tomb, now_ms))
+	while (sh->tomb != NULL && store_retention_over(s, sh->tomb, now))
 		store_drop(s, sh, sh->tomb);
 	return n;
 }
@@ -347,7 +353,7 @@ static void store_adjust_retention(struct mstore *s)
 	atomic_store_explicit(&s->retention_ms, ttl, memory_order_relaxed);
 }
 
-static size_t mem_sweep(struct store *base, int64_t now_ms, store_expired_fn on_expired, void *ctx)
+static size_t mem_sweep(struct store *base, struct now now, store_expired_fn on_expired, void *ctx)
 {
 	struct mstore *s = (struct mstore *)base;
 	struct chal *batch = xcalloc(STORE_SWEEP_BATCH, sizeof *batch);
@@ -362,7 +368,7 @@ static size_t mem_sweep(struct store *base, int64_t now_ms, store_expired_fn on_
 			size_t n;
 
 			pthread_mutex_lock(&sh->lock);
-			n = store_sweep_shard(s, sh, now_ms, batch, &more);
+			n = store_sweep_shard(s, sh, now, batch, &more);
 			if (sh->nbuckets > STORE_BUCKETS_MIN && sh->count < sh->nbuckets / 4)
 				store_resize(sh, sh->nbuckets / 2);
 			pthread_mutex_unlock(&sh->lock);
@@ -382,7 +388,7 @@ static size_t mem_sweep(struct store *base, int64_t now_ms, store_expired_fn on_
 
 /* Shutdown: every record still pending is canceled and reported, so that no
  * challenge silently vanishes with the process. Same batching as the sweep. */
-static size_t mem_cancel_pending(struct store *base, int64_t now_ms, store_expired_fn on_canceled, void *ctx)
+static size_t mem_cancel_pending(struct store *base, struct now now, store_expired_fn on_canceled, void *ctx)
 {
 	struct mstore *s = (struct mstore *)base;
 	struct chal *batch = xcalloc(STORE_SWEEP_BATCH, sizeof *batch);
@@ -398,10 +404,10 @@ static size_t mem_cancel_pending(struct store *base, int64_t now_ms, store_expir
 				struct rec *r = sh->wheel[w], *next;
 				for (; r != NULL && n < STORE_SWEEP_BATCH; r = next) {
 					next = r->lnext;
-					if (r->status != CHAL_PENDING || now_ms >= r->expires_ms)
+					if (r->status != CHAL_PENDING || now.mono_ms >= r->due_mono)
 						continue;
-					store_decide_now(s, sh, r, CHAL_CANCELED, now_ms);
-					store_copy_out(r, &batch[n++]);
+					store_decide_now(s, sh, r, CHAL_CANCELED, now);
+					store_copy_out(r, now, &batch[n++]);
 				}
 			}
 			pthread_mutex_unlock(&sh->lock);
@@ -419,7 +425,7 @@ static size_t mem_cancel_pending(struct store *base, int64_t now_ms, store_expir
 /* A lockout: the phone's pending, unexpired records in every shard end as
  * locked, each reported once, batched as the sweep is (the callback outside
  * the lock). Overdue ones are left to the sweep. */
-static size_t mem_lock_phone(struct store *base, const char *phone_key, int64_t now_ms,
+static size_t mem_lock_phone(struct store *base, const char *phone_key, struct now now,
                              store_expired_fn on_locked, void *ctx)
 {
 	struct mstore *s = (struct mstore *)base;
@@ -436,10 +442,10 @@ static size_t mem_lock_phone(struct store *base, const char *phone_key, int64_t 
 			pthread_mutex_lock(&sh->lock);
 			for (r = sh->phones[bucket]; r != NULL && n < STORE_SWEEP_BATCH; r = next) {
 				next = r->pnext;
-				if (now_ms >= r->expires_ms || strcmp(store_phone_key(store_rec_phone(r)), phone_key) != 0)
+				if (now.mono_ms >= r->due_mono || strcmp(store_phone_key(store_rec_phone(r)), phone_key) != 0)
 					continue;
-				store_decide_now(s, sh, r, CHAL_LOCKED, now_ms);
-				store_copy_out(r, &batch[n++]);
+				store_decide_now(s, sh, r, CHAL_LOCKED, now);
+				store_copy_out(r, now, &batch[n++]);
 			}
 			pthread_mutex_unlock(&sh->lock);
 			for (size_t j = 0; j < n; j++)
@@ -456,7 +462,7 @@ static size_t mem_lock_phone(struct store *base, const char *phone_key, int64_t 
 /* Undoes a decision whose evidence could not be written (the audit log
  * failed): the page is pending again, so the person can answer once more. */
 static enum store_result mem_reopen(struct store *base, const uint8_t id[PAGE_ID_BYTES], const struct question *q,
-                               int64_t now_ms)
+                               struct now now)
 {
 	struct mstore *s = (struct mstore *)base;
 	uint64_t h = store_hash_id(id);
@@ -467,7 +473,7 @@ static enum store_result mem_reopen(struct store *base, const uint8_t id[PAGE_ID
 	pthread_mutex_lock(&sh->lock);
 	pp = store_find(sh, h, id);
 	if (pp != NULL && ((*pp)->status == CHAL_APPROVED || (*pp)->status == CHAL_DENIED ||
-	                   (*pp)->status == CHAL_LOCKED) && now_ms < (*pp)->expires_ms) {
+	                   (*pp)->status == CHAL_LOCKED) && now.mono_ms < (*pp)->due_mono) {
 		(*pp)->status = CHAL_PENDING;
 		(*pp)->decided_ms = 0;
 		(*pp)->q = *q;

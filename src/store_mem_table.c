@@ -30,7 +30,7 @@ void store_unlink(struct shard *sh, struct rec *r)
 
 void store_wheel_add(struct shard *sh, struct rec *r)
 {
-	int64_t slot = store_wheel_slot(r->expires_ms);
+	int64_t slot = store_wheel_slot(r->due_mono);
 	struct rec **head = &sh->wheel[slot & (STORE_WHEEL_SLOTS - 1)];
 
 	if (slot < sh->wheel_pos)
@@ -105,10 +105,11 @@ void store_phone_unlink(struct rec *r)
 	r->pprev = NULL;
 }
 
-void store_decide(struct mstore *s, struct rec *r, enum chal_status status, int64_t when)
+void store_decide(struct mstore *s, struct rec *r, enum chal_status status, struct now when)
 {
 	r->status = (uint8_t)status;
-	r->decided_ms = when;
+	r->decided_ms = when.wall_ms;
+	r->decided_mono = when.mono_ms;
 	store_forget_question(r);
 	store_phone_unlink(r);
 	atomic_fetch_sub(&s->pending, 1);
@@ -116,7 +117,7 @@ void store_decide(struct mstore *s, struct rec *r, enum chal_status status, int6
 
 
 void store_decide_now(struct mstore *s, struct shard *sh, struct rec *r,
-                      enum chal_status status, int64_t when)
+                      enum chal_status status, struct now when)
 {
 	store_decide(s, r, status, when);
 	store_unlink(sh, r);
@@ -124,11 +125,11 @@ void store_decide_now(struct mstore *s, struct shard *sh, struct rec *r,
 }
 
 
-void store_expire_due(struct mstore *s, struct shard *sh, struct rec *r, int64_t now_ms)
+void store_expire_due(struct mstore *s, struct shard *sh, struct rec *r, struct now now)
 {
-	if (r->status != CHAL_PENDING || now_ms < r->expires_ms)
+	if (r->status != CHAL_PENDING || now.mono_ms < r->due_mono)
 		return;
-	store_decide(s, r, CHAL_EXPIRED, r->expires_ms);
+	store_decide(s, r, CHAL_EXPIRED, store_rec_due(r));
 	r->unreported = 1;
 	store_unlink(sh, r);
 	r->lnext = sh->unreported;
@@ -138,7 +139,7 @@ void store_expire_due(struct mstore *s, struct shard *sh, struct rec *r, int64_t
 	r->lprev = &sh->unreported;
 }
 
-void store_copy_out(const struct rec *r, struct chal *out)
+void store_copy_out(const struct rec *r, struct now now, struct chal *out)
 {
 	const char *phone = r->text + r->client_len + 1;
 	const char *flow = phone + r->phone_len + 1;
@@ -150,6 +151,7 @@ void store_copy_out(const struct rec *r, struct chal *out)
 	out->created_ms = r->created_ms;
 	out->expires_ms = r->expires_ms;
 	out->decided_ms = r->decided_ms;
+	out->left_ms = r->due_mono > now.mono_ms ? r->due_mono - now.mono_ms : 0;
 	out->status = r->status;
 	out->lang = r->lang;
 	out->q = r->q;

@@ -11,6 +11,14 @@
  * decided once across all nodes. At the decision the question's truth and
  * options and the answer key are wiped, as in memory.
  *
+ * Time: the expiry every script enforces is on Redis's clock (TIME in the
+ * script: the put sets ed = Redis's now + the life), which every node
+ * shares; the minted/expires/decided fields are the nodes' wall-clock
+ * timestamps, for answers and the log only. So a node whose clock steps (or
+ * runs apart from the others) neither stretches a link nor ends it early;
+ * only a step of the Redis machine's own clock would, as it moves Redis's
+ * key expiry too.
+ *
  * Expiry: each node keeps a sorted set mnmfa:x:<node_id> of the ids it
  * minted, by expiry time; a decision removes the id (whoever decides), and
  * the minting node's sweep moves the overdue ones to `expired` and reports
@@ -26,8 +34,9 @@
  * it as locked, whichever node minted it (mnmfa:pl:<token> keeps which, so a
  * retried call reports the same links).
  *
- * Round trips: get 1 (HMGET; a page's read rides with its rate_ip count in
- * one pipelined round trip), put/take/finish/reopen/withdraw 1 (a script each), an
+ * Round trips: get 1 (a script: the record and its time left; a page's read
+ * rides with its rate_ip count in one pipelined round trip),
+ * put/take/finish/reopen/withdraw 1 (a script each), an
  * answer 1 (the lockout of the page's phone is checked and counted in the
  * same script, when the lockout limiter is in this Redis too), a lockout's
  * end of the phone's other links 2 (the set's ids, then the script).
@@ -71,7 +80,7 @@
 struct rs_doubt {
 	uint8_t id[PAGE_ID_BYTES];
 	char token[RS_TOKEN_HEX + 1];
-	int64_t until_ms;            /* undoing is possible until then */
+	int64_t until_mono;          /* undoing is possible until then (mono_ms) */
 };
 
 struct rstore {
@@ -91,11 +100,11 @@ struct rstore {
 	atomic_size_t pending;       /* this node's, as of the last put or sweep */
 };
 
-static enum store_result rs_put(struct store *base, const struct chal *c)
+static enum store_result rs_put(struct store *base, const struct chal *c, struct now now)
 {
 	struct rstore *s = (struct rstore *)base;
 	char key[RS_KEY_MAX], pkey[RS_KEY_MAX], b64[PAGE_ID_LEN + 1], maxp[24], cm[24], em[24], lg[8];
-	char x[CHALLENGE_ANSWER_MAX], xm[8], ttl[24], token[RS_TOKEN_HEX + 1];
+	char x[CHALLENGE_ANSWER_MAX], xm[8], ttl[24], token[RS_TOKEN_HEX + 1], life[24];
 	uint8_t q[RS_Q_BYTES];
 	const char *phone = store_phone_key(c->phone);
 	redisReply *rep;
@@ -109,11 +118,12 @@ static enum store_result rs_put(struct store *base, const struct chal *c)
 	snprintf(lg, sizeof lg, "%u", c->lang);
 	snprintf(xm, sizeof xm, "%d", challenge_expected_key(&c->q, x));
 	snprintf(ttl, sizeof ttl, "%lld", (long long)STORE_DECIDED_TTL_MS);
+	snprintf(life, sizeof life, "%lld", (long long)(c->expires_ms - now.wall_ms));
 	rs_pack_q(&c->q, q);
 	rs_token(token);
 	{
 		const char *av[] = { key, s->node_key, pkey, b64, maxp, cm, em, lg, (const char *)q, x, xm,
-		                     c->client_id, c->phone, c->flow, s->node, phone, ttl, token };
+		                     c->client_id, c->phone, c->flow, s->node, phone, ttl, token, life };
 		size_t al[ARRAY_LEN(av)];
 		for (size_t i = 0; i < ARRAY_LEN(av); i++)
 			al[i] = av[i] == (const char *)q ? sizeof q : strlen(av[i]);
@@ -136,32 +146,33 @@ static enum store_result rs_put(struct store *base, const struct chal *c)
 	return res;
 }
 
-static enum store_result rs_get(struct store *base, const uint8_t id[PAGE_ID_BYTES], int64_t now_ms,
+static enum store_result rs_get(struct store *base, const uint8_t id[PAGE_ID_BYTES], struct now now,
                                 struct chal *out)
 {
 	struct rstore *s = (struct rstore *)base;
 	char key[RS_KEY_MAX], b64[PAGE_ID_LEN + 1];
-	const char *av[] = { "HMGET", key, "st", "cm", "em", "dm", "lg", "q", "ci", "ph", "fl" };
+	const char *av[] = { key };
 	redisReply *rep;
 	enum store_result res;
 
+	(void)now;                   /* Redis's clock decides */
 	rs_rec_key(id, key, b64);
-	rep = redis_command(s->redis, (int)ARRAY_LEN(av), av, NULL);
+	rep = redis_eval(s->redis, &s->scripts[RS_GET], 1, 1, av, NULL, REDIS_REPEATABLE);
 	if (rep == NULL)
 		return STORE_UNAVAILABLE;
-	res = rs_parse(rep, 0, id, now_ms, out);
+	res = rs_parse(rep, 0, id, out);
 	freeReplyObject(rep);
 	return res;
 }
 
 /* The page's read and the client's rate_ip count, pipelined. */
-static enum store_result rs_get_counted(struct store *base, const uint8_t id[PAGE_ID_BYTES], int64_t now_ms,
+static enum store_result rs_get_counted(struct store *base, const uint8_t id[PAGE_ID_BYTES], struct now now,
                                         struct chal *out, struct limiter *l, const char *ipkey, size_t len,
                                         int *limit_secs)
 {
 	struct rstore *s = (struct rstore *)base;
 	char key[RS_KEY_MAX], b64[PAGE_ID_LEN + 1], lk[LIMITER_REDIS_KEY_MAX];
-	const char *av[] = { "HMGET", key, "st", "cm", "em", "dm", "lg", "q", "ci", "ph", "fl" };
+	const char *av[] = { key };
 	const char *lav[3];
 	struct redis_cmd cmds[2];
 	struct limiter_redis_spec spec;
@@ -170,18 +181,20 @@ static enum store_result rs_get_counted(struct store *base, const uint8_t id[PAG
 	*limit_secs = 0;
 	if (limiter_redis_spec(l, &spec) < 0 || spec.redis != s->redis ||
 	    limiter_redis_hit_cmd(l, ipkey, len, &cmds[1], lav, lk) < 0) {
-		*limit_secs = limiter_hit(l, ipkey, len, now_ms);
-		return rs_get(base, id, now_ms, out);
+		*limit_secs = limiter_hit(l, ipkey, len, now);
+		return rs_get(base, id, now, out);
 	}
 	rs_rec_key(id, key, b64);
 	memset(&cmds[0], 0, sizeof cmds[0]);
+	cmds[0].script = &s->scripts[RS_GET];
+	cmds[0].nkeys = 1;
 	cmds[0].argc = (int)ARRAY_LEN(av);
 	cmds[0].argv = av;
 	if (redis_pipeline(s->redis, cmds, 2) < 0)
 		return STORE_UNAVAILABLE;
 	*limit_secs = limiter_redis_hit_result(cmds[1].reply);
 	if (cmds[0].reply != NULL)
-		res = rs_parse(cmds[0].reply, 0, id, now_ms, out);
+		res = rs_parse(cmds[0].reply, 0, id, out);
 	for (int i = 0; i < 2; i++)
 		if (cmds[i].reply != NULL)
 			freeReplyObject(cmds[i].reply);
@@ -189,18 +202,18 @@ static enum store_result rs_get_counted(struct store *base, const uint8_t id[PAG
 }
 
 /* The arguments the deciding scripts (take, answer) start with: the record
- * key, id, now, the tombstone's life, this request's token, and the answer
+ * key, id, now (the wall clock's: the decision's timestamp), the tombstone's life, this request's token, and the answer
  * read in each form a question compares (challenge_answer_key). */
 struct rs_decide_args {
 	char key[RS_KEY_MAX], b64[PAGE_ID_LEN + 1], now[24], ttl[24], token[RS_TOKEN_HEX + 1];
 	char keys[CHALLENGE_KEY_FORMS][CHALLENGE_ANSWER_MAX];
 };
 
-static void rs_decide_args_fill(struct rs_decide_args *a, const uint8_t id[PAGE_ID_BYTES], int64_t now_ms,
+static void rs_decide_args_fill(struct rs_decide_args *a, const uint8_t id[PAGE_ID_BYTES], struct now now,
                                 const char *answer, size_t answer_len)
 {
 	rs_rec_key(id, a->key, a->b64);
-	snprintf(a->now, sizeof a->now, "%lld", (long long)now_ms);
+	snprintf(a->now, sizeof a->now, "%lld", (long long)now.wall_ms);
 	snprintf(a->ttl, sizeof a->ttl, "%lld", (long long)STORE_DECIDED_TTL_MS);
 	rs_token(a->token);
 	for (int f = 0; f < CHALLENGE_KEY_FORMS; f++)
@@ -209,7 +222,7 @@ static void rs_decide_args_fill(struct rs_decide_args *a, const uint8_t id[PAGE_
 
 /* A deciding call got no reply: Redis may have run it after the node gave
  * up and answered 503. Kept for the next sweep to undo (rs_doubts_settle). */
-static void rs_doubt_add(struct rstore *s, const uint8_t id[PAGE_ID_BYTES], const char *token, int64_t now_ms)
+static void rs_doubt_add(struct rstore *s, const uint8_t id[PAGE_ID_BYTES], const char *token, struct now now)
 {
 	struct rs_doubt *d;
 
@@ -223,7 +236,7 @@ static void rs_doubt_add(struct rstore *s, const uint8_t id[PAGE_ID_BYTES], cons
 	d = &s->doubts[s->ndoubts++];
 	memcpy(d->id, id, PAGE_ID_BYTES);
 	snprintf(d->token, sizeof d->token, "%s", token);
-	d->until_ms = now_ms + RS_UNDO_MS;
+	d->until_mono = now.mono_ms + RS_UNDO_MS;
 	pthread_mutex_unlock(&s->doubt_lock);
 }
 
@@ -233,7 +246,7 @@ static void rs_doubt_add(struct rstore *s, const uint8_t id[PAGE_ID_BYTES], cons
  * arguments are wiped either way. */
 static redisReply *rs_eval_deciding(struct rstore *s, int script, int argc, const char **av,
                                     struct rs_decide_args *a, const uint8_t id[PAGE_ID_BYTES],
-                                    int64_t now_ms)
+                                    struct now now)
 {
 	struct redis_ack ack;
 	redisReply *rep = redis_eval_acked(s->redis, &s->scripts[script], 1, argc, av, NULL,
@@ -245,14 +258,14 @@ static redisReply *rs_eval_deciding(struct rstore *s, int script, int argc, cons
 		rep = NULL;
 	}
 	if (rep == NULL && ack.sent)
-		rs_doubt_add(s, id, a->token, now_ms);
+		rs_doubt_add(s, id, a->token, now);
 	explicit_bzero(a, sizeof *a);
 	return rep;
 }
 
 /* Undoes every decision in doubt that Redis did make; keeps those Redis
  * cannot be asked about yet, until undoing is no longer possible. */
-static void rs_doubts_settle(struct rstore *s, int64_t now_ms)
+static void rs_doubts_settle(struct rstore *s, struct now now)
 {
 	struct rs_doubt *todo;
 	size_t n, kept = 0;
@@ -272,7 +285,7 @@ static void rs_doubts_settle(struct rstore *s, int64_t now_ms)
 		const char *av[] = { key, b64, todo[i].token, ttl };
 		redisReply *rep;
 
-		if (now_ms >= todo[i].until_ms)
+		if (now.mono_ms >= todo[i].until_mono)
 			continue;
 		rs_rec_key(todo[i].id, key, b64);
 		snprintf(ttl, sizeof ttl, "%lld", (long long)STORE_DECIDED_TTL_MS);
@@ -295,7 +308,7 @@ static void rs_doubts_settle(struct rstore *s, int64_t now_ms)
 }
 
 /* take (status CHAL_PENDING: check the answer) or finish (status given). */
-static enum store_result rs_decide(struct rstore *s, const uint8_t id[PAGE_ID_BYTES], int64_t now_ms,
+static enum store_result rs_decide(struct rstore *s, const uint8_t id[PAGE_ID_BYTES], struct now now,
                                    const char *answer, size_t answer_len, enum chal_status status,
                                    struct chal *out)
 {
@@ -304,12 +317,12 @@ static enum store_result rs_decide(struct rstore *s, const uint8_t id[PAGE_ID_BY
 	redisReply *rep;
 	enum store_result res = STORE_UNAVAILABLE;
 
-	rs_decide_args_fill(&a, id, now_ms, answer, answer_len);
+	rs_decide_args_fill(&a, id, now, answer, answer_len);
 	if (status != CHAL_PENDING)
 		snprintf(st, sizeof st, "%d", (int)status);
 	{
 		const char *av[] = { a.key, a.b64, a.now, a.ttl, a.token, a.keys[0], a.keys[1], a.keys[2], st };
-		rep = rs_eval_deciding(s, RS_TAKE, (int)ARRAY_LEN(av), av, &a, id, now_ms);
+		rep = rs_eval_deciding(s, RS_TAKE, (int)ARRAY_LEN(av), av, &a, id, now);
 	}
 	if (rep == NULL)
 		return STORE_UNAVAILABLE;
@@ -318,7 +331,7 @@ static enum store_result rs_decide(struct rstore *s, const uint8_t id[PAGE_ID_BY
 		if (code == 1) {
 			res = STORE_NOT_FOUND;
 		} else {
-			res = rs_parse(rep, 1, id, now_ms, out);
+			res = rs_parse(rep, 1, id, out);
 			if (code == 0 && res != STORE_NOT_FOUND)
 				res = STORE_OK;
 			if (code == 2)
@@ -329,13 +342,13 @@ static enum store_result rs_decide(struct rstore *s, const uint8_t id[PAGE_ID_BY
 	return res;
 }
 
-static enum store_result rs_take(struct store *base, const uint8_t id[PAGE_ID_BYTES], int64_t now_ms,
+static enum store_result rs_take(struct store *base, const uint8_t id[PAGE_ID_BYTES], struct now now,
                                  const char *answer, size_t answer_len, struct chal *out)
 {
-	return rs_decide((struct rstore *)base, id, now_ms, answer, answer_len, CHAL_PENDING, out);
+	return rs_decide((struct rstore *)base, id, now, answer, answer_len, CHAL_PENDING, out);
 }
 
-static enum store_result rs_finish(struct store *base, const uint8_t id[PAGE_ID_BYTES], int64_t now_ms,
+static enum store_result rs_finish(struct store *base, const uint8_t id[PAGE_ID_BYTES], struct now now,
                                    enum chal_status status, struct chal *out)
 {
 	if (status != CHAL_CANCELED && status != CHAL_LOCKED && status != CHAL_APPROVED &&
@@ -343,11 +356,11 @@ static enum store_result rs_finish(struct store *base, const uint8_t id[PAGE_ID_
 		log_error("%s: cannot finish a challenge as %s", __func__, chal_status_name(status));
 		return STORE_NOT_FOUND;
 	}
-	return rs_decide((struct rstore *)base, id, now_ms, "", 0, status, out);
+	return rs_decide((struct rstore *)base, id, now, "", 0, status, out);
 }
 
 static enum store_result rs_answer(struct store *base, struct limiter *lockout, const uint8_t id[PAGE_ID_BYTES],
-                                   int64_t now_ms, const char *answer, size_t answer_len,
+                                   struct now now, const char *answer, size_t answer_len,
                                    struct store_answer *out)
 {
 	struct rstore *s = (struct rstore *)base;
@@ -360,9 +373,9 @@ static enum store_result rs_answer(struct store *base, struct limiter *lockout, 
 
 	/* The lockout elsewhere (memory): the steps one by one. */
 	if (limiter_redis_spec(lockout, &spec) < 0 || spec.redis != s->redis)
-		return store_answer_steps(base, lockout, id, now_ms, answer, answer_len, out);
+		return store_answer_steps(base, lockout, id, now, answer, answer_len, out);
 	memset(out, 0, sizeof *out);
-	rs_decide_args_fill(&a, id, now_ms, answer, answer_len);
+	rs_decide_args_fill(&a, id, now, answer, answer_len);
 	snprintf(prefix, sizeof prefix, "%s", spec.prefix);
 	snprintf(n, sizeof n, "%d", spec.n);
 	snprintf(window, sizeof window, "%lld", spec.window_ms);
@@ -380,7 +393,7 @@ static enum store_result rs_answer(struct store *base, struct limiter *lockout, 
 	if (rep == NULL)
 		res = ack.sent ? STORE_IN_DOUBT : STORE_UNAVAILABLE;
 	else
-		res = rs_answer_reply(rep, id, now_ms, out);
+		res = rs_answer_reply(rep, id, out);
 	if (res == STORE_OK && !ack.acked)
 		res = STORE_IN_DOUBT;
 	if (res != STORE_IN_DOUBT)
@@ -406,7 +419,7 @@ static enum store_result rs_settle(struct store *base, const uint8_t id[PAGE_ID_
 	                       REDIS_REPEATABLE | REDIS_DURABLE, &ack);
 	if (rep == NULL)
 		return STORE_UNAVAILABLE;
-	res = rs_answer_reply(rep, id, 0, out);
+	res = rs_answer_reply(rep, id, out);
 	freeReplyObject(rep);
 	if (res == STORE_OK && !ack.acked)
 		return STORE_IN_DOUBT;
@@ -414,22 +427,22 @@ static enum store_result rs_settle(struct store *base, const uint8_t id[PAGE_ID_
 }
 
 static enum store_result rs_reopen(struct store *base, const uint8_t id[PAGE_ID_BYTES],
-                                   const struct question *q, int64_t now_ms)
+                                   const struct question *q, struct now now)
 {
 	struct rstore *s = (struct rstore *)base;
-	char key[RS_KEY_MAX], b64[PAGE_ID_LEN + 1], now[24], ttl[24], x[CHALLENGE_ANSWER_MAX], xm[8];
+	char key[RS_KEY_MAX], b64[PAGE_ID_LEN + 1], ttl[24], x[CHALLENGE_ANSWER_MAX], xm[8];
 	uint8_t qb[RS_Q_BYTES];
 	redisReply *rep;
 	enum store_result res = STORE_NOT_FOUND;
 
+	(void)now;                   /* "before its expiry" is Redis's clock's */
 	rs_rec_key(id, key, b64);
-	snprintf(now, sizeof now, "%lld", (long long)now_ms);
 	snprintf(ttl, sizeof ttl, "%lld", (long long)STORE_DECIDED_TTL_MS);
 	snprintf(xm, sizeof xm, "%d", challenge_expected_key(q, x));
 	rs_pack_q(q, qb);
 	{
-		const char *av[] = { key, b64, now, (const char *)qb, x, xm, ttl };
-		size_t al[] = { strlen(key), strlen(b64), strlen(now), sizeof qb, strlen(x), strlen(xm), strlen(ttl) };
+		const char *av[] = { key, b64, (const char *)qb, x, xm, ttl };
+		size_t al[] = { strlen(key), strlen(b64), sizeof qb, strlen(x), strlen(xm), strlen(ttl) };
 		rep = redis_eval(s->redis, &s->scripts[RS_REOPEN], 1, (int)ARRAY_LEN(av), av, al, REDIS_REPEATABLE);
 	}
 	explicit_bzero(qb, sizeof qb);
@@ -470,8 +483,7 @@ static enum store_result rs_withdraw(struct store *base, const uint8_t id[PAGE_I
 /* The (id, record...) entries of a reply from element `from` on, reported
  * through report: the expiries of a sweep (expired: as expired whatever
  * they read as), or the links a lockout ended. */
-static size_t rs_report(const redisReply *rep, size_t from, int64_t now_ms, bool expired,
-                        store_expired_fn report, void *ctx)
+static size_t rs_report(const redisReply *rep, size_t from, bool expired, store_expired_fn report, void *ctx)
 {
 	size_t reported = 0;
 
@@ -483,7 +495,7 @@ static size_t rs_report(const redisReply *rep, size_t from, int64_t now_ms, bool
 		if (e->type != REDIS_REPLY_STRING || e->len != PAGE_ID_LEN ||
 		    b64url_decode(e->str, e->len, id, sizeof id) != PAGE_ID_BYTES)
 			continue;
-		if (rs_parse(rep, i + 1, id, now_ms, &c) == STORE_NOT_FOUND)
+		if (rs_parse(rep, i + 1, id, &c) == STORE_NOT_FOUND)
 			continue;
 		if (expired) {
 			c.status = CHAL_EXPIRED;
@@ -497,25 +509,44 @@ static size_t rs_report(const redisReply *rep, size_t from, int64_t now_ms, bool
 	return reported;
 }
 
-static size_t rs_sweep(struct store *base, int64_t now_ms, store_expired_fn on_expired, void *ctx)
+/* Redis's clock in microseconds (TIME), or -1 when Redis cannot say. */
+static long long rs_redis_us(struct rstore *s)
+{
+	const char *av[] = { "TIME" };
+	redisReply *rep = redis_command(s->redis, (int)ARRAY_LEN(av), av, NULL);
+	long long us = -1;
+
+	if (rep != NULL && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2)
+		us = rs_ll(rep->element[0]) * 1000000 + rs_ll(rep->element[1]);
+	if (rep != NULL)
+		freeReplyObject(rep);
+	return us;
+}
+
+static size_t rs_sweep(struct store *base, struct now now, store_expired_fn on_expired, void *ctx)
 {
 	struct rstore *s = (struct rstore *)base;
-	char now[24], batch[16], ttl[24], seq[24], ack[24];
-	const char *av[] = { s->node_key, s->swept_key, now, batch, ttl, seq, ack };
+	char batch[16], ttl[24], seq[24], ack[24];
+	const char *av[] = { s->node_key, s->swept_key, batch, ttl, seq, ack };
 	size_t reported = 0;
 
-	snprintf(now, sizeof now, "%lld", (long long)now_ms);
 	snprintf(batch, sizeof batch, "%d", RS_SWEEP_BATCH);
 	snprintf(ttl, sizeof ttl, "%lld", (long long)STORE_DECIDED_TTL_MS);
-	rs_doubts_settle(s, now_ms);
+	rs_doubts_settle(s, now);
 	pthread_mutex_lock(&s->sweep_lock);
+	/* seq grows across restarts too (it starts from Redis's clock in
+	 * microseconds), so an older call that Redis runs late is told apart
+	 * from a newer one; no node's clock takes part. */
+	if (s->sweep_seq == 0 && (s->sweep_seq = rs_redis_us(s)) <= 0) {
+		s->sweep_seq = 0;
+		pthread_mutex_unlock(&s->sweep_lock);
+		return 0;
+	}
 	for (int round = 0; round < RS_SWEEP_ROUNDS; round++) {
 		redisReply *rep;
 		long long taken;
 
-		/* Grows across restarts too (the clock's microseconds), so an older
-		 * call that Redis runs late is told apart from a newer one. */
-		s->sweep_seq = s->sweep_seq + 1 > now_ms * 1000 ? s->sweep_seq + 1 : now_ms * 1000;
+		s->sweep_seq++;
 		snprintf(seq, sizeof seq, "%lld", s->sweep_seq);
 		snprintf(ack, sizeof ack, "%lld", s->sweep_ack);
 		rep = redis_eval(s->redis, &s->scripts[RS_SWEEP], 2, (int)ARRAY_LEN(av), av, NULL, REDIS_REPEATABLE);
@@ -528,7 +559,7 @@ static size_t rs_sweep(struct store *base, int64_t now_ms, store_expired_fn on_e
 		s->sweep_ack = s->sweep_seq;
 		atomic_store(&s->pending, (size_t)rs_ll(rep->element[0]));
 		taken = rs_ll(rep->element[1]);
-		reported += rs_report(rep, 2, now_ms, true, on_expired, ctx);
+		reported += rs_report(rep, 2, true, on_expired, ctx);
 		freeReplyObject(rep);
 		if (taken < RS_SWEEP_BATCH)
 			break;
@@ -540,14 +571,14 @@ static size_t rs_sweep(struct store *base, int64_t now_ms, store_expired_fn on_e
 /* A node that stops leaves its challenges to the others, and its expiries to
  * its own next start: nothing is canceled. It only tells Redis that the last
  * sweep result reached it, so its next start does not report it again. */
-static size_t rs_cancel_pending(struct store *base, int64_t now_ms, store_expired_fn on_canceled, void *ctx)
+static size_t rs_cancel_pending(struct store *base, struct now now, store_expired_fn on_canceled, void *ctx)
 {
 	struct rstore *s = (struct rstore *)base;
 	char ack[24];
 	const char *av[] = { s->swept_key, ack };
 	redisReply *rep;
 
-	(void)now_ms, (void)on_canceled, (void)ctx;
+	(void)now, (void)on_canceled, (void)ctx;
 	pthread_mutex_lock(&s->sweep_lock);
 	snprintf(ack, sizeof ack, "%lld", s->sweep_ack);
 	rep = s->sweep_ack > 0
@@ -563,13 +594,13 @@ static size_t rs_cancel_pending(struct store *base, int64_t now_ms, store_expire
  * (Redis may have run it), each is noted in doubt, and the next sweep undoes
  * the locks this call made (by its token), so no link stays locked without
  * its audit row; those links then end as locked when answered. */
-static size_t rs_lock_phone(struct store *base, const char *phone_key, int64_t now_ms,
+static size_t rs_lock_phone(struct store *base, const char *phone_key, struct now now,
                             store_expired_fn on_locked, void *ctx)
 {
 	struct rstore *s = (struct rstore *)base;
-	char pkey[RS_KEY_MAX], lkey[RS_KEY_MAX], now[24], ttl[24], token[RS_TOKEN_HEX + 1];
+	char pkey[RS_KEY_MAX], lkey[RS_KEY_MAX], wall[24], ttl[24], token[RS_TOKEN_HEX + 1];
 	const char *members[] = { "SMEMBERS", pkey };
-	const char *av[] = { pkey, lkey, now, ttl, token };
+	const char *av[] = { pkey, lkey, wall, ttl, token };
 	redisReply *ids, *rep;
 	size_t reported = 0;
 
@@ -584,7 +615,7 @@ static size_t rs_lock_phone(struct store *base, const char *phone_key, int64_t n
 	}
 	rs_token(token);
 	snprintf(lkey, sizeof lkey, "mnmfa:pl:%s", token);
-	snprintf(now, sizeof now, "%lld", (long long)now_ms);
+	snprintf(wall, sizeof wall, "%lld", (long long)now.wall_ms);
 	snprintf(ttl, sizeof ttl, "%lld", (long long)STORE_DECIDED_TTL_MS);
 	rep = redis_eval(s->redis, &s->scripts[RS_LOCK_PHONE], 2, (int)ARRAY_LEN(av), av, NULL,
 	                 REDIS_REPEATABLE | REDIS_DURABLE);
@@ -595,12 +626,12 @@ static size_t rs_lock_phone(struct store *base, const char *phone_key, int64_t n
 
 			if (e->type == REDIS_REPLY_STRING && e->len == PAGE_ID_LEN &&
 			    b64url_decode(e->str, e->len, id, sizeof id) == PAGE_ID_BYTES)
-				rs_doubt_add(s, id, token, now_ms);
+				rs_doubt_add(s, id, token, now);
 		}
 		log_warn("redis: a locked phone's pending links may have been locked unheard; the next sweep undoes it");
 	} else {
 		if (rep->type == REDIS_REPLY_ARRAY)
-			reported = rs_report(rep, 0, now_ms, false, on_locked, ctx);
+			reported = rs_report(rep, 0, false, on_locked, ctx);
 		freeReplyObject(rep);
 	}
 	freeReplyObject(ids);

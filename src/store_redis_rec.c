@@ -80,14 +80,14 @@ static void rs_str(const redisReply *e, char *out, size_t cap)
 }
 
 /* The record at rep->element[at ...], as the store hands it out: a pending
- * record past its expiry reads as expired (the sweep of its node marks it);
- * one that left pending has no truth and no options. */
-enum store_result rs_parse(const redisReply *rep, size_t at, const uint8_t id[PAGE_ID_BYTES], int64_t now_ms,
-                           struct chal *out)
+ * record past its expiry on Redis's clock reads as expired (the sweep of its
+ * node marks it); one that left pending has no truth and no options. */
+enum store_result rs_parse(const redisReply *rep, size_t at, const uint8_t id[PAGE_ID_BYTES], struct chal *out)
 {
 	struct redisReply *const *e = rep->element + at;
 	struct chal c;
 	enum store_result res;
+	long long left;
 
 	if (rep->type != REDIS_REPLY_ARRAY || rep->elements < at + RS_FIELDS || e[0]->type != REDIS_REPLY_STRING)
 		return STORE_NOT_FOUND;
@@ -103,7 +103,9 @@ enum store_result rs_parse(const redisReply *rep, size_t at, const uint8_t id[PA
 	rs_str(e[6], c.client_id, sizeof c.client_id);
 	rs_str(e[7], c.phone, sizeof c.phone);
 	rs_str(e[8], c.flow, sizeof c.flow);
-	if (c.status == CHAL_PENDING && now_ms >= c.expires_ms) {
+	left = rs_ll(e[9]);
+	c.left_ms = left > 0 ? left : 0;
+	if (c.status == CHAL_PENDING && left <= 0) {
 		c.status = CHAL_EXPIRED;
 		c.decided_ms = c.expires_ms;
 	}
@@ -129,8 +131,7 @@ void rs_token(char out[RS_TOKEN_HEX + 1])
 }
 
 /* The answer script's reply (and the settle script's) into out. */
-enum store_result rs_answer_reply(const redisReply *rep, const uint8_t id[PAGE_ID_BYTES], int64_t now_ms,
-                                  struct store_answer *out)
+enum store_result rs_answer_reply(const redisReply *rep, const uint8_t id[PAGE_ID_BYTES], struct store_answer *out)
 {
 	enum store_result res = STORE_UNAVAILABLE;
 
@@ -139,7 +140,7 @@ enum store_result rs_answer_reply(const redisReply *rep, const uint8_t id[PAGE_I
 		res = STORE_NOT_FOUND;
 		if (code != 1 && rep->elements >= RS_ANSWER_HEAD + RS_FIELDS) {
 			const redisReply *qb = rep->element[3];
-			res = rs_parse(rep, RS_ANSWER_HEAD, id, now_ms, &out->c);
+			res = rs_parse(rep, RS_ANSWER_HEAD, id, &out->c);
 			if (code == 0 && res != STORE_NOT_FOUND) {
 				res = STORE_OK;
 				out->pending = true;

@@ -129,6 +129,11 @@ int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+struct now now_read(void)
+{
+	return (struct now){ .wall_ms = now_ms(), .mono_ms = mono_ms() };
+}
+
 int64_t mono_us(void)
 {
 	struct timespec ts;

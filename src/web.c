@@ -209,7 +209,7 @@ static bool over_ip_rate(struct web *w, struct http_req *req)
 
 	client_ip(w, req, ip, sizeof ip);
 	klen = validate_ip_limit_key(ip, key, sizeof key);
-	secs = limiter_hit(w->app->rate_ip, key, klen, now_ms());
+	secs = limiter_hit(w->app->rate_ip, key, klen, now_read());
 	if (secs == 0)
 		return false;
 	reply_ip_limited(w, req, secs);
@@ -225,7 +225,7 @@ static bool replay_unlogged(struct web *w, const char *page_id, const char *ip)
 	int n = snprintf(key, sizeof key, "%s ", page_id);
 
 	n += (int)validate_ip_limit_key(ip, key + n, sizeof key - (size_t)n);
-	return limiter_hit(w->app->replay_log, key, (size_t)n, now_ms()) != 0;
+	return limiter_hit(w->app->replay_log, key, (size_t)n, now_read()) != 0;
 }
 
 static void handle_page(struct web *w, struct http_req *req, const char *id)
@@ -233,7 +233,7 @@ static void handle_page(struct web *w, struct http_req *req, const char *id)
 	uint8_t raw[PAGE_ID_BYTES];
 	struct chal c;
 	enum store_result sr;
-	int64_t now = now_ms();
+	struct now now = now_read();
 	size_t len;
 	char *html, ip[INET6_ADDRSTRLEN], key[VALIDATE_IP_KEY_MAX];
 	size_t klen;
@@ -265,7 +265,7 @@ static void handle_page(struct web *w, struct http_req *req, const char *id)
 		return;
 	}
 	html = page_render_challenge(&w->app->cfg, &c, req_lang(w, req, c.lang == 0xff ? -1 : c.lang),
-	                             now, &len);
+	                             now.wall_ms, &len);
 	metrics_inc(w->app->metrics, M_PAGES);
 	http_reply_take(req, 200, "text/html; charset=utf-8", html, len);
 }
@@ -336,7 +336,7 @@ static void decision_free(void *p)
 static void decision_undo(struct decision *d)
 {
 	struct http_req *req = d->req;
-	enum store_result sr = store_reopen(d->w->app->store, d->id, &d->q, now_ms());
+	enum store_result sr = store_reopen(d->w->app->store, d->id, &d->q, now_read());
 
 	if (sr != STORE_OK) {
 		char b64[PAGE_ID_LEN + 1];
@@ -405,14 +405,15 @@ static bool doubt_owed(void *ctx, const struct store_answer *ans, const struct w
 
 void web_settle(struct web *w)
 {
-	web_doubts_settle(w->doubts, w->app->store, now_ms(), doubt_owed, w);
+	web_doubts_settle(w->doubts, w->app->store, mono_ms(), doubt_owed, w);
 }
 
 /* How long an answer waits for its evidence: answer_wait, but at most half
- * the link's remaining life, so that the "try again" page finds it valid. */
-static int64_t answer_wait_ms(const struct web *w, const struct chal *c, int64_t now)
+ * the link's remaining life (as the store read it, before the decision), so
+ * that the "try again" page finds it valid. */
+static int64_t answer_wait_ms(const struct web *w, int64_t left_ms)
 {
-	int64_t wait = (int64_t)w->app->cfg.answer_wait * 1000, half = (c->expires_ms - now) / 2;
+	int64_t wait = (int64_t)w->app->cfg.answer_wait * 1000, half = left_ms / 2;
 
 	if (half < wait)
 		wait = half;
@@ -479,7 +480,9 @@ static void lock_after_denial(struct web *w, const struct chal *c, int64_t ts, c
 	audit_event_from(&ev, AUDIT_LOCKED, c, ts, ip, user_agent, NULL);
 	if (audit_submit_end(app->audit, &ev) < 0)
 		metrics_inc(app->metrics, M_AUDIT_FAILED);
-	others = store_lock_phone(app->store, app_phone_key(c->phone), ts, on_link_locked, app);
+	/* stamped as the denial; which links are still open is the present's */
+	others = store_lock_phone(app->store, app_phone_key(c->phone), (struct now){ .wall_ms = ts, .mono_ms = mono_ms() },
+	                          on_link_locked, app);
 	b64url_encode(c->id, PAGE_ID_BYTES, id);
 	log_info("a phone was locked after %d failed answers (page %s; %zu other pending links ended)",
 	         app->cfg.lockout.n, id, others);
@@ -495,9 +498,9 @@ static void handle_validate(struct web *w, struct http_req *req)
 	struct chal c;
 	struct audit_event ev;
 	struct question q_before;
-	int64_t now = now_ms();             /* one instant for the whole decision */
+	struct now now = now_read();        /* one instant for the whole decision */
 	struct store_answer ans;
-	struct decide_in in = { .c = &c, .now_ms = now };
+	struct decide_in in = { .c = &c, .now_ms = now.wall_ms };
 	struct decide_out out;
 
 	memset(&q_before, 0, sizeof q_before);
@@ -536,7 +539,7 @@ static void handle_validate(struct web *w, struct http_req *req)
 		goto unavailable;       /* nothing decided or counted: the person tries again */
 	if (in.sr == STORE_IN_DOUBT) {
 		/* decided once, with its evidence, or not at all: web_settle says which */
-		web_doubts_add(w->doubts, raw, ans.token, now,
+		web_doubts_add(w->doubts, raw, ans.token, now.mono_ms,
 		               &(struct web_doubt_req){ ip, http_header(req, "User-Agent"), refdata });
 		goto unavailable;
 	}
@@ -557,7 +560,7 @@ static void handle_validate(struct web *w, struct http_req *req)
 		ev.validated = out.validated;
 	}
 	if (out.undo_on_failure) {
-		submit_decision(w, req, &ev, raw, &q_before, answer_wait_ms(w, &c, now));
+		submit_decision(w, req, &ev, raw, &q_before, answer_wait_ms(w, c.left_ms));
 	} else {
 		if (out.audit && audit_submit(app->audit, &ev, NULL, NULL) < 0)
 			metrics_inc(app->metrics, M_AUDIT_FAILED);

@@ -68,7 +68,7 @@ void web_doubts_free(struct web_doubts *d)
 	free(d);
 }
 
-void web_doubts_add(struct web_doubts *d, const uint8_t id[PAGE_ID_BYTES], const char *token, int64_t now_ms,
+void web_doubts_add(struct web_doubts *d, const uint8_t id[PAGE_ID_BYTES], const char *token, int64_t mono_now,
                     const struct web_doubt_req *req)
 {
 	struct doubt *x;
@@ -85,8 +85,8 @@ void web_doubts_add(struct web_doubts *d, const uint8_t id[PAGE_ID_BYTES], const
 	x = &d->v[d->n++];
 	memcpy(x->id, id, sizeof x->id);
 	snprintf(x->token, sizeof x->token, "%s", token);
-	x->next_ms = now_ms + WEB_DOUBT_QUIET_MS;
-	x->until_ms = now_ms + WEB_DOUBT_MS;
+	x->next_ms = mono_now + WEB_DOUBT_QUIET_MS;
+	x->until_ms = mono_now + WEB_DOUBT_MS;
 	snprintf(x->ip, sizeof x->ip, "%s", req->ip);
 	x->user_agent = req->user_agent != NULL ? xstrndup(req->user_agent, WEB_DOUBT_UA_MAX) : NULL;
 	x->refdata = req->refdata != NULL ? xstrdup(req->refdata) : NULL;
@@ -94,7 +94,7 @@ void web_doubts_add(struct web_doubts *d, const uint8_t id[PAGE_ID_BYTES], const
 }
 
 /* Asks about one answer due. true: settled (drop it). */
-static bool settle_one(struct web_doubts *d, struct doubt *x, struct store *s, int64_t now_ms,
+static bool settle_one(struct web_doubts *d, struct doubt *x, struct store *s, int64_t mono_now,
                        web_doubt_owed_fn owed, void *ctx, bool *reachable)
 {
 	struct store_answer ans;
@@ -109,7 +109,7 @@ static bool settle_one(struct web_doubts *d, struct doubt *x, struct store *s, i
 		sr = store_settle(s, x->id, x->token, &ans);
 	*reachable = sr != STORE_UNAVAILABLE;
 	if (sr == STORE_UNAVAILABLE)
-		x->next_ms = now_ms + WEB_DOUBT_QUIET_MS;
+		x->next_ms = mono_now + WEB_DOUBT_QUIET_MS;
 	if (sr == STORE_OK) {
 		done = owed(ctx, &ans, &req);
 		if (done)
@@ -118,7 +118,7 @@ static bool settle_one(struct web_doubts *d, struct doubt *x, struct store *s, i
 	} else if (sr == STORE_NOT_FOUND) {
 		done = true;
 		log_info("an answer shown \"try again\" did not decide page %.8s...: it stays open", b64);
-	} else if (now_ms >= x->until_ms) {
+	} else if (mono_now >= x->until_ms) {
 		done = true;
 		log_error("an answer in doubt for page %.8s... could not be settled in %lld s: the page may "
 		          "stay decided with no audit row", b64, WEB_DOUBT_MS / 1000);
@@ -128,7 +128,7 @@ static bool settle_one(struct web_doubts *d, struct doubt *x, struct store *s, i
 	return done;
 }
 
-void web_doubts_settle(struct web_doubts *d, struct store *s, int64_t now_ms, web_doubt_owed_fn owed, void *ctx)
+void web_doubts_settle(struct web_doubts *d, struct store *s, int64_t mono_now, web_doubt_owed_fn owed, void *ctx)
 {
 	struct doubt *todo;
 	size_t n, kept = 0;
@@ -145,7 +145,7 @@ void web_doubts_settle(struct web_doubts *d, struct store *s, int64_t now_ms, we
 	d->n = 0;
 	pthread_mutex_unlock(&d->lock);
 	for (size_t i = 0; i < n; i++) {
-		if (now_ms >= todo[i].next_ms && settle_one(d, &todo[i], s, now_ms, owed, ctx, &reachable))
+		if (mono_now >= todo[i].next_ms && settle_one(d, &todo[i], s, mono_now, owed, ctx, &reachable))
 			doubt_drop(&todo[i]);
 		else
 			todo[kept++] = todo[i];

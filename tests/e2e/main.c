@@ -44,6 +44,7 @@ extern const struct test e2e_tests_checkpoint[];
 extern const struct test e2e_tests_replay[];
 extern const struct test e2e_tests_edge[];
 extern const struct test e2e_tests_edges[];
+extern const struct test e2e_tests_clock[];
 
 static const struct test *const tables[] = {
 	e2e_tests_redis,           /* first: the longest, started early */
@@ -52,7 +53,7 @@ static const struct test *const tables[] = {
 	e2e_tests_concurrency, e2e_tests_hardening, e2e_tests_crash, e2e_tests_status,
 	e2e_tests_durability, e2e_tests_evidence, e2e_tests_metrics,
 	e2e_tests_health, e2e_tests_input, e2e_tests_fit,
-	e2e_tests_checkpoint, e2e_tests_edge, e2e_tests_edges, e2e_tests_replay,
+	e2e_tests_checkpoint, e2e_tests_edge, e2e_tests_edges, e2e_tests_replay, e2e_tests_clock,
 };
 
 struct job {

@@ -20,17 +20,17 @@
 
 static int hit(struct limiter *l, const char *key, int64_t at)
 {
-	return limiter_hit(l, key, strlen(key), at);
+	return limiter_hit(l, key, strlen(key), AT(at));
 }
 
 static int blocked(struct limiter *l, const char *key, int64_t at)
 {
-	return limiter_blocked(l, key, strlen(key), at);
+	return limiter_blocked(l, key, strlen(key), AT(at));
 }
 
 static void refund(struct limiter *l, const char *key, int64_t at)
 {
-	limiter_refund(l, key, strlen(key), at);
+	limiter_refund(l, key, strlen(key), AT(at));
 }
 
 static void test_retry_after_and_refused_events_not_counted(void **state)
@@ -113,6 +113,25 @@ static void test_lock_lasts_a_full_window(void **state)
 	limiter_free(l);
 }
 
+/* The wall clock steps while the monotonic one runs on: windows and locks
+ * follow the monotonic clock. */
+static void test_a_wall_clock_step_moves_no_window_or_lock(void **state)
+{
+	struct limiter *l = limiter_new(2, WINDOW_S, 64);
+	const int64_t step = 24 * 3600 * 1000LL;
+
+	(void)state;
+	assert_int_equal(limiter_hit(l, "p", 1, (struct now){ T0, T0 }), 0);
+	assert_int_equal(limiter_hit(l, "p", 1, (struct now){ T0 + 1000, T0 + 1000 }), 0);   /* locked */
+	/* a day forward on the wall, a second on the monotonic clock: still locked */
+	assert_int_equal(limiter_blocked(l, "p", 1, (struct now){ T0 + step, T0 + 2000 }), WINDOW_S - 1);
+	assert_int_not_equal(limiter_hit(l, "p", 1, (struct now){ T0 + step, T0 + 2000 }), 0);
+	/* a day back on the wall once the window has passed: the lock is over */
+	assert_int_equal(limiter_blocked(l, "p", 1, (struct now){ T0 - step, T0 + 1000 + WINDOW_MS }), 0);
+	assert_int_equal(limiter_hit(l, "p", 1, (struct now){ T0 - step, T0 + 1000 + WINDOW_MS }), 0);
+	limiter_free(l);
+}
+
 static void test_keys_are_separate_and_bounded_by_len(void **state)
 {
 	struct limiter *l = limiter_new(1, WINDOW_S, LIMITER_SLOTS);
@@ -123,8 +142,8 @@ static void test_keys_are_separate_and_bounded_by_len(void **state)
 	assert_int_equal(hit(l, "b", T0), 0);
 	assert_int_equal(hit(l, "ab", T0), 0);
 	/* only len bytes are the key: "abc" cut to 2 is "ab" */
-	assert_int_not_equal(limiter_hit(l, "abc", 2, T0), 0);
-	assert_int_equal(limiter_hit(l, "abc", 3, T0), 0);
+	assert_int_not_equal(limiter_hit(l, "abc", 2, AT(T0)), 0);
+	assert_int_equal(limiter_hit(l, "abc", 3, AT(T0)), 0);
 	limiter_free(l);
 }
 
@@ -268,7 +287,7 @@ static void *hammer(void *arg)
 
 	pthread_barrier_wait(j->go);
 	for (int i = 0; i < EACH; i++)
-		if (limiter_hit(j->l, j->key, strlen(j->key), T0 + i % 1000) == 0)
+		if (limiter_hit(j->l, j->key, strlen(j->key), AT(T0 + i % 1000)) == 0)
 			j->allowed++;
 	return NULL;
 }
@@ -279,9 +298,9 @@ static void *hit_and_refund(void *arg)
 
 	pthread_barrier_wait(j->go);
 	for (int i = 0; i < EACH; i++)
-		if (limiter_hit(j->l, j->key, strlen(j->key), T0) == 0) {
+		if (limiter_hit(j->l, j->key, strlen(j->key), AT(T0)) == 0) {
 			j->allowed++;
-			limiter_refund(j->l, j->key, strlen(j->key), T0);
+			limiter_refund(j->l, j->key, strlen(j->key), AT(T0));
 		}
 	return NULL;
 }
@@ -348,7 +367,7 @@ static void *new_key_rounds(void *arg)
 		snprintf(key, sizeof key, "%s-r%d", j->key, r);
 		pthread_barrier_wait(j->go);
 		for (int i = 0; i < 6; i++)
-			ok += limiter_hit(j->l, key, strlen(key), at) == 0;
+			ok += limiter_hit(j->l, key, strlen(key), AT(at)) == 0;
 		if (ok != 3)
 			j->allowed = -1 - r;          /* reported by the main thread */
 	}
@@ -402,6 +421,7 @@ int main(void)
 		cmocka_unit_test(test_retry_after_and_refused_events_not_counted),
 		cmocka_unit_test(test_at_most_n_in_any_window_span),
 		cmocka_unit_test(test_lock_lasts_a_full_window),
+		cmocka_unit_test(test_a_wall_clock_step_moves_no_window_or_lock),
 		cmocka_unit_test(test_keys_are_separate_and_bounded_by_len),
 		cmocka_unit_test(test_refund_gives_back_one_event),
 		cmocka_unit_test(test_blocked_counts_nothing),

@@ -83,6 +83,7 @@ static void make_chal(struct chal *c, enum question_kind kind, enum challenge_mo
 		c->id[i] = (uint8_t)(test_rng_next(&rng) >> 56);
 	c->created_ms = 1700000000000LL;
 	c->expires_ms = c->created_ms + 60000;
+	c->left_ms = 60000;
 	c->status = CHAL_PENDING;
 	c->lang = 0xff;
 	snprintf(c->client_id, sizeof c->client_id, "%s", CLIENT_ID);

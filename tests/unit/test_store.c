@@ -2,7 +2,8 @@
  * test_store: the challenge table's promises. Single use (one winner even when
  * eight threads race), expiry on every read whether or not the sweep ran,
  * capacity counting pending records only, exactly one expiry report per
- * expired record, tombstone retention, and the memory a live challenge costs.
+ * expired record, tombstone retention, all on the monotonic clock whatever
+ * the wall clock does, and the memory a live challenge costs.
  * Times are passed in, so nothing here sleeps.
  */
 #include "unit.h"
@@ -83,7 +84,7 @@ static void wrong_answer(const struct chal *c, char *buf, size_t len)
 static enum store_result take_str(struct store *s, const struct chal *c, int64_t now,
                                   const char *answer, struct chal *out)
 {
-	return store_take(s, c->id, now, answer, strlen(answer), out);
+	return store_take(s, c->id, AT(now), answer, strlen(answer), out);
 }
 
 static void test_put_get_take_once(void **state)
@@ -95,12 +96,12 @@ static void test_put_get_take_once(void **state)
 	(void)state;
 	make_chal(&c, 1, T0, T0 + LIFE_MS);
 	make_chal(&d, 2, T0, T0 + LIFE_MS);
-	assert_int_equal(store_put(s, &c), STORE_OK);
-	assert_int_equal(store_put(s, &d), STORE_OK);
+	assert_int_equal(store_put(s, &c, AT(c.created_ms)), STORE_OK);
+	assert_int_equal(store_put(s, &d, AT(d.created_ms)), STORE_OK);
 	assert_int_equal(store_pending(s), 2);
 	assert_int_equal(store_size(s), 2);
 
-	assert_int_equal(store_get(s, c.id, T0 + 1, &out), STORE_OK);
+	assert_int_equal(store_get(s, c.id, AT(T0 + 1), &out), STORE_OK);
 	assert_memory_equal(out.id, c.id, PAGE_ID_BYTES);
 	assert_string_equal(out.client_id, c.client_id);
 	assert_string_equal(out.phone, c.phone);
@@ -111,7 +112,7 @@ static void test_put_get_take_once(void **state)
 	assert_int_equal(out.status, CHAL_PENDING);
 	assert_int_equal(out.lang, LANG_EN);
 	assert_memory_equal(&out.q, &c.q, sizeof c.q);
-	assert_int_equal(store_get(s, c.id, T0 + 1, NULL), STORE_OK);
+	assert_int_equal(store_get(s, c.id, AT(T0 + 1), NULL), STORE_OK);
 
 	right_answer(&c, ans, sizeof ans);
 	assert_int_equal(take_str(s, &c, T0 + 500, ans, &out), STORE_OK);
@@ -126,7 +127,7 @@ static void test_put_get_take_once(void **state)
 	assert_int_equal(take_str(s, &c, T0 + 600, ans, &out), STORE_USED);
 	assert_int_equal(out.status, CHAL_APPROVED);
 	assert_int_equal(out.decided_ms, T0 + 500);
-	assert_int_equal(store_get(s, c.id, T0 + 700, &out), STORE_USED);
+	assert_int_equal(store_get(s, c.id, AT(T0 + 700), &out), STORE_USED);
 	assert_int_equal(out.status, CHAL_APPROVED);
 
 	wrong_answer(&d, ans, sizeof ans);
@@ -148,17 +149,17 @@ static void test_unknown_ids_and_duplicates(void **state)
 
 	(void)state;
 	make_chal(&c, 1, T0, T0 + LIFE_MS);
-	assert_int_equal(store_get(s, c.id, T0, &out), STORE_NOT_FOUND);
+	assert_int_equal(store_get(s, c.id, AT(T0), &out), STORE_NOT_FOUND);
 	assert_int_equal(take_str(s, &c, T0, "", &out), STORE_NOT_FOUND);
-	assert_int_equal(store_finish(s, c.id, T0, CHAL_CANCELED, &out), STORE_NOT_FOUND);
-	assert_int_equal(store_put(s, &c), STORE_OK);
-	assert_int_equal(store_get(s, zero, T0, &out), STORE_NOT_FOUND);
+	assert_int_equal(store_finish(s, c.id, AT(T0), CHAL_CANCELED, &out), STORE_NOT_FOUND);
+	assert_int_equal(store_put(s, &c, AT(c.created_ms)), STORE_OK);
+	assert_int_equal(store_get(s, zero, AT(T0), &out), STORE_NOT_FOUND);
 	/* a repeated id never replaces the live record */
 	strcpy(c.client_id, "someone_else");
-	assert_int_equal(store_put(s, &c), STORE_FULL);
+	assert_int_equal(store_put(s, &c, AT(c.created_ms)), STORE_FULL);
 	assert_int_equal(store_pending(s), 1);
 	assert_int_equal(store_size(s), 1);
-	assert_int_equal(store_get(s, c.id, T0, &out), STORE_OK);
+	assert_int_equal(store_get(s, c.id, AT(T0), &out), STORE_OK);
 	assert_string_equal(out.client_id, "00000000000000000001");
 	store_free(s);
 }
@@ -171,7 +172,7 @@ static void test_take_after_expiry(void **state)
 
 	(void)state;
 	make_chal(&c, 1, T0, T0 + LIFE_MS);
-	assert_int_equal(store_put(s, &c), STORE_OK);
+	assert_int_equal(store_put(s, &c, AT(c.created_ms)), STORE_OK);
 	right_answer(&c, ans, sizeof ans);
 	/* expires_ms itself is already too late */
 	assert_int_equal(take_str(s, &c, T0 + LIFE_MS, ans, &out), STORE_EXPIRED);
@@ -179,9 +180,9 @@ static void test_take_after_expiry(void **state)
 	assert_int_equal(out.decided_ms, T0 + LIFE_MS);
 	assert_int_equal(store_pending(s), 0);
 	assert_int_equal(take_str(s, &c, T0 + 1, ans, &out), STORE_EXPIRED);   /* no way back */
-	assert_int_equal(store_finish(s, c.id, T0, CHAL_CANCELED, &out), STORE_EXPIRED);
-	assert_int_equal(store_get(s, c.id, T0 + 1, &out), STORE_EXPIRED);
-	assert_int_equal(store_sweep(s, T0 + 1, NULL, NULL), 1);   /* still reported once */
+	assert_int_equal(store_finish(s, c.id, AT(T0), CHAL_CANCELED, &out), STORE_EXPIRED);
+	assert_int_equal(store_get(s, c.id, AT(T0 + 1), &out), STORE_EXPIRED);
+	assert_int_equal(store_sweep(s, AT(T0 + 1), NULL, NULL), 1);   /* still reported once */
 	store_free(s);
 }
 
@@ -199,20 +200,66 @@ static void test_get_after_expiry_without_sweep(void **state)
 
 	(void)state;
 	make_chal(&c, 7, T0, T0 + LIFE_MS);
-	assert_int_equal(store_put(s, &c), STORE_OK);
-	assert_int_equal(store_get(s, c.id, T0 + LIFE_MS - 1, &out), STORE_OK);
-	assert_int_equal(store_get(s, c.id, T0 + LIFE_MS, &out), STORE_EXPIRED);
+	assert_int_equal(store_put(s, &c, AT(c.created_ms)), STORE_OK);
+	assert_int_equal(store_get(s, c.id, AT(T0 + LIFE_MS - 1), &out), STORE_OK);
+	assert_int_equal(store_get(s, c.id, AT(T0 + LIFE_MS), &out), STORE_EXPIRED);
 	assert_int_equal(out.status, CHAL_EXPIRED);
 	assert_int_equal(out.decided_ms, T0 + LIFE_MS);
 	assert_string_equal(out.client_id, c.client_id);
 	assert_int_equal(out.q.truth, 0);
 	assert_int_equal(store_pending(s), 0);
 	/* a reader with a slower clock does not revive it */
-	assert_int_equal(store_get(s, c.id, T0, &out), STORE_EXPIRED);
-	assert_int_equal(store_sweep(s, T0 + LIFE_MS, count_expired, &reports), 1);
+	assert_int_equal(store_get(s, c.id, AT(T0), &out), STORE_EXPIRED);
+	assert_int_equal(store_sweep(s, AT(T0 + LIFE_MS), count_expired, &reports), 1);
 	assert_int_equal(reports, 1);
-	assert_int_equal(store_sweep(s, T0 + LIFE_MS + 1, count_expired, &reports), 0);
+	assert_int_equal(store_sweep(s, AT(T0 + LIFE_MS + 1), count_expired, &reports), 0);
 	assert_int_equal(reports, 1);
+	store_free(s);
+}
+
+/* The wall clock steps (NTP, an operator) while the monotonic one runs on:
+ * expiry, the countdown and retention follow the monotonic clock, and the
+ * record's wall-clock times stay as minted. */
+#define STEP_MS (3600 * 1000LL)
+
+static struct now stepped(int64_t wall, int64_t mono)
+{
+	return (struct now){ .wall_ms = wall, .mono_ms = mono };
+}
+
+static void test_a_wall_clock_step_moves_no_expiry(void **state)
+{
+	struct store *s = store_new(100);
+	struct chal c, d, out;
+	char answer[CHALLENGE_ANSWER_MAX];
+	int reports = 0;
+
+	(void)state;
+	make_chal(&c, 41, T0, T0 + LIFE_MS);
+	make_chal(&d, 42, T0, T0 + LIFE_MS);
+	assert_int_equal(store_put(s, &c, AT(T0)), STORE_OK);
+	assert_int_equal(store_put(s, &d, AT(T0)), STORE_OK);
+	/* a step back of an hour extends nothing */
+	assert_int_equal(store_get(s, c.id, stepped(T0 + LIFE_MS - STEP_MS, T0 + LIFE_MS - 1), &out), STORE_OK);
+	assert_int_equal(out.left_ms, 1);
+	assert_int_equal(out.expires_ms, T0 + LIFE_MS);
+	assert_int_equal(store_get(s, c.id, stepped(T0 + LIFE_MS - STEP_MS, T0 + LIFE_MS), &out), STORE_EXPIRED);
+	assert_int_equal(out.decided_ms, T0 + LIFE_MS);
+	/* a step forward of an hour ends nothing early: d is answered */
+	assert_int_equal(store_get(s, d.id, stepped(T0 + STEP_MS, T0 + 1000), &out), STORE_OK);
+	assert_int_equal(out.left_ms, LIFE_MS - 1000);
+	right_answer(&d, answer, sizeof answer);
+	assert_int_equal(store_take(s, d.id, stepped(T0 + STEP_MS, T0 + 2000), answer, strlen(answer), &out),
+	                 STORE_OK);
+	assert_int_equal(out.status, CHAL_APPROVED);
+	assert_int_equal(out.decided_ms, T0 + STEP_MS);     /* the timestamp is the wall clock's */
+	/* the sweep reports c on the monotonic clock, whatever the wall says */
+	assert_int_equal(store_sweep(s, stepped(T0 - STEP_MS, T0 + LIFE_MS), count_expired, &reports), 1);
+	/* d's tombstone lasts its retention on the monotonic clock */
+	assert_int_equal(store_get(s, d.id, stepped(T0 + 3 * STEP_MS, T0 + 2000 + STORE_DECIDED_TTL_MS - 1), &out),
+	                 STORE_USED);
+	assert_int_equal(store_get(s, d.id, stepped(T0 - STEP_MS, T0 + 2000 + STORE_DECIDED_TTL_MS), &out),
+	                 STORE_NOT_FOUND);
 	store_free(s);
 }
 
@@ -226,32 +273,32 @@ static void test_capacity_counts_pending_only(void **state)
 	for (int i = 0; i < 14; i++)
 		make_chal(&c[i], (uint64_t)i, T0, T0 + LIFE_MS + i);
 	for (int i = 0; i < 10; i++)
-		assert_int_equal(store_put(s, &c[i]), STORE_OK);
-	assert_int_equal(store_put(s, &c[10]), STORE_FULL);
+		assert_int_equal(store_put(s, &c[i], AT(c[i].created_ms)), STORE_OK);
+	assert_int_equal(store_put(s, &c[10], AT(c[10].created_ms)), STORE_FULL);
 	assert_int_equal(store_pending(s), 10);
 	assert_int_equal(store_size(s), 10);
-	assert_int_equal(store_get(s, c[10].id, T0, &out), STORE_NOT_FOUND);
+	assert_int_equal(store_get(s, c[10].id, AT(T0), &out), STORE_NOT_FOUND);
 
 	right_answer(&c[0], ans, sizeof ans);
 	assert_int_equal(take_str(s, &c[0], T0 + 1, ans, &out), STORE_OK);   /* a take frees room */
-	assert_int_equal(store_put(s, &c[10]), STORE_OK);
-	assert_int_equal(store_put(s, &c[11]), STORE_FULL);
-	assert_int_equal(store_finish(s, c[1].id, T0 + 1, CHAL_CANCELED, &out), STORE_OK);
-	assert_int_equal(store_put(s, &c[11]), STORE_OK);
-	assert_int_equal(store_put(s, &c[12]), STORE_FULL);
+	assert_int_equal(store_put(s, &c[10], AT(c[10].created_ms)), STORE_OK);
+	assert_int_equal(store_put(s, &c[11], AT(c[11].created_ms)), STORE_FULL);
+	assert_int_equal(store_finish(s, c[1].id, AT(T0 + 1), CHAL_CANCELED, &out), STORE_OK);
+	assert_int_equal(store_put(s, &c[11], AT(c[11].created_ms)), STORE_OK);
+	assert_int_equal(store_put(s, &c[12], AT(c[12].created_ms)), STORE_FULL);
 	/* expiry noticed by a read frees room at once, before any sweep */
-	assert_int_equal(store_get(s, c[2].id, T0 + LIFE_MS + 2, &out), STORE_EXPIRED);
-	assert_int_equal(store_put(s, &c[12]), STORE_OK);
-	assert_int_equal(store_put(s, &c[13]), STORE_FULL);
+	assert_int_equal(store_get(s, c[2].id, AT(T0 + LIFE_MS + 2), &out), STORE_EXPIRED);
+	assert_int_equal(store_put(s, &c[12], AT(c[12].created_ms)), STORE_OK);
+	assert_int_equal(store_put(s, &c[13], AT(c[13].created_ms)), STORE_FULL);
 	/* and so does the sweep */
-	assert_int_equal(store_sweep(s, T0 + LIFE_MS + 3, NULL, NULL), 2);  /* c[2] and c[3] */
-	assert_int_equal(store_put(s, &c[13]), STORE_OK);
+	assert_int_equal(store_sweep(s, AT(T0 + LIFE_MS + 3), NULL, NULL), 2);  /* c[2] and c[3] */
+	assert_int_equal(store_put(s, &c[13], AT(c[13].created_ms)), STORE_OK);
 	assert_int_equal(store_pending(s), 10);
 	assert_int_equal(store_size(s), 14);
 	store_free(s);
 
 	s = store_new(0);
-	assert_int_equal(store_put(s, &c[0]), STORE_FULL);
+	assert_int_equal(store_put(s, &c[0], AT(c[0].created_ms)), STORE_FULL);
 	store_free(s);
 }
 
@@ -264,21 +311,21 @@ static void test_finish(void **state)
 	(void)state;
 	make_chal(&c, 1, T0, T0 + LIFE_MS);
 	make_chal(&d, 2, T0, T0 + LIFE_MS);
-	assert_int_equal(store_put(s, &c), STORE_OK);
-	assert_int_equal(store_put(s, &d), STORE_OK);
-	assert_int_equal(store_finish(s, c.id, T0 + 5, CHAL_PENDING, &out), STORE_NOT_FOUND);
-	assert_int_equal(store_finish(s, c.id, T0 + 5, CHAL_EXPIRED, &out), STORE_NOT_FOUND);
-	assert_int_equal(store_get(s, c.id, T0 + 5, &out), STORE_OK);     /* untouched */
-	assert_int_equal(store_finish(s, c.id, T0 + 5, CHAL_CANCELED, &out), STORE_OK);
+	assert_int_equal(store_put(s, &c, AT(c.created_ms)), STORE_OK);
+	assert_int_equal(store_put(s, &d, AT(d.created_ms)), STORE_OK);
+	assert_int_equal(store_finish(s, c.id, AT(T0 + 5), CHAL_PENDING, &out), STORE_NOT_FOUND);
+	assert_int_equal(store_finish(s, c.id, AT(T0 + 5), CHAL_EXPIRED, &out), STORE_NOT_FOUND);
+	assert_int_equal(store_get(s, c.id, AT(T0 + 5), &out), STORE_OK);     /* untouched */
+	assert_int_equal(store_finish(s, c.id, AT(T0 + 5), CHAL_CANCELED, &out), STORE_OK);
 	assert_int_equal(out.status, CHAL_CANCELED);
 	assert_int_equal(out.decided_ms, T0 + 5);
 	right_answer(&c, ans, sizeof ans);
 	assert_int_equal(take_str(s, &c, T0 + 6, ans, &out), STORE_USED);
 	assert_int_equal(out.status, CHAL_CANCELED);
-	assert_int_equal(store_finish(s, c.id, T0 + 7, CHAL_LOCKED, &out), STORE_USED);
-	assert_int_equal(store_get(s, c.id, T0 + 8, &out), STORE_USED);
+	assert_int_equal(store_finish(s, c.id, AT(T0 + 7), CHAL_LOCKED, &out), STORE_USED);
+	assert_int_equal(store_get(s, c.id, AT(T0 + 8), &out), STORE_USED);
 	assert_int_equal(out.status, CHAL_CANCELED);
-	assert_int_equal(store_finish(s, d.id, T0 + 9, CHAL_LOCKED, &out), STORE_OK);
+	assert_int_equal(store_finish(s, d.id, AT(T0 + 9), CHAL_LOCKED, &out), STORE_OK);
 	assert_int_equal(out.status, CHAL_LOCKED);
 	assert_int_equal(store_pending(s), 0);
 	assert_string_equal(chal_status_name(CHAL_LOCKED), "locked");
@@ -318,22 +365,22 @@ static void test_sweep_reports_each_expiry_once(void **state)
 	 * in time; every 5th is read late, so a get marks it before the sweep */
 	for (uint64_t i = 0; i < N; i++) {
 		make_chal(&c, i, T0, T0 + (i % 2 ? 200 : 100));
-		assert_int_equal(store_put(s, &c), STORE_OK);
+		assert_int_equal(store_put(s, &c, AT(c.created_ms)), STORE_OK);
 		if (i % 7 == 0) {
 			right_answer(&c, ans, sizeof ans);
 			assert_int_equal(take_str(s, &c, T0 + 50, ans, &out), STORE_OK);
 			taken++;
 		} else if (i % 5 == 0) {
-			assert_int_equal(store_get(s, c.id, T0 + 300, &out), STORE_EXPIRED);
+			assert_int_equal(store_get(s, c.id, AT(T0 + 300), &out), STORE_EXPIRED);
 		}
 	}
 	for (uint64_t i = 0; i < N; i++)
 		if (i % 7 != 0 && (i % 2 == 0 || i % 5 == 0))
 			expect_first++;
-	assert_int_equal(store_sweep(s, T0 + 150, log_expired, &l), expect_first);
-	assert_int_equal(store_sweep(s, T0 + 150, log_expired, &l), 0);
-	assert_int_equal(store_sweep(s, T0 + 250, log_expired, &l), N - taken - expect_first);
-	assert_int_equal(store_sweep(s, T0 + 400, log_expired, &l), 0);
+	assert_int_equal(store_sweep(s, AT(T0 + 150), log_expired, &l), expect_first);
+	assert_int_equal(store_sweep(s, AT(T0 + 150), log_expired, &l), 0);
+	assert_int_equal(store_sweep(s, AT(T0 + 250), log_expired, &l), N - taken - expect_first);
+	assert_int_equal(store_sweep(s, AT(T0 + 400), log_expired, &l), 0);
 	assert_int_equal(l.n, N - taken);
 	for (uint64_t i = 0; i < N; i++)
 		if (l.seen[i] != (i % 7 == 0 ? 0 : 1))
@@ -386,7 +433,7 @@ static void test_sweep_reports_what_is_due_in_order(void **state)
 		/* from 10 s in the past to 80 min ahead: several rounds of the wheel */
 		expires[i] = T0 - 10000 + (int64_t)(test_splitmix64(&seed) % (80 * 60 * 1000ULL));
 		make_chal(&c, i, T0, expires[i]);
-		assert_int_equal(store_put(s, &c), STORE_OK);
+		assert_int_equal(store_put(s, &c, AT(c.created_ms)), STORE_OK);
 		if (i % 11 == 0 && expires[i] > T0) {     /* answered in time: never reported */
 			right_answer(&c, ans, sizeof ans);
 			assert_int_equal(take_str(s, &c, T0, ans, &out), STORE_OK);
@@ -402,7 +449,7 @@ static void test_sweep_reports_what_is_due_in_order(void **state)
 				want++;
 		l.now = now;
 		l.n = 0;
-		assert_int_equal(store_sweep(s, now, log_due, &l), want);
+		assert_int_equal(store_sweep(s, AT(now), log_due, &l), want);
 		assert_int_equal(l.n, want);
 		assert_int_equal(l.early, 0);
 		for (uint64_t i = 0; i < N; i++)
@@ -437,14 +484,14 @@ static void test_reopened_challenge_expires_on_time(void **state)
 
 	(void)state;
 	make_chal(&c, 1, T0, T0 + LIFE_MS);
-	assert_int_equal(store_put(s, &c), STORE_OK);
+	assert_int_equal(store_put(s, &c, AT(c.created_ms)), STORE_OK);
 	wrong_answer(&c, ans, sizeof ans);
 	assert_int_equal(take_str(s, &c, T0 + 10, ans, &out), STORE_OK);
-	assert_int_equal(store_reopen(s, c.id, &c.q, T0 + 20), STORE_OK);
+	assert_int_equal(store_reopen(s, c.id, &c.q, AT(T0 + 20)), STORE_OK);
 	l.now = T0 + LIFE_MS - 1;
-	assert_int_equal(store_sweep(s, l.now, log_due, &l), 0);
+	assert_int_equal(store_sweep(s, AT(l.now), log_due, &l), 0);
 	l.now = T0 + LIFE_MS;
-	assert_int_equal(store_sweep(s, l.now, log_due, &l), 1);
+	assert_int_equal(store_sweep(s, AT(l.now), log_due, &l), 1);
 	assert_int_equal(l.seen[1], 1);
 	assert_int_equal(l.early, 0);
 	free(l.seen);
@@ -462,34 +509,34 @@ static void test_tombstones_kept_then_removed(void **state)
 	(void)state;
 	make_chal(&c, 1, T0, T0 + LIFE_MS);
 	make_chal(&e, 2, T0, T0 + LIFE_MS);
-	assert_int_equal(store_put(s, &c), STORE_OK);
-	assert_int_equal(store_put(s, &e), STORE_OK);
+	assert_int_equal(store_put(s, &c, AT(c.created_ms)), STORE_OK);
+	assert_int_equal(store_put(s, &e, AT(e.created_ms)), STORE_OK);
 	right_answer(&c, ans, sizeof ans);
 	assert_int_equal(take_str(s, &c, decided, ans, &out), STORE_OK);
 
 	/* answered: queryable for the whole retention, then gone, swept or not */
-	assert_int_equal(store_sweep(s, decided + STORE_DECIDED_TTL_MS - 1, count_expired,
+	assert_int_equal(store_sweep(s, AT(decided + STORE_DECIDED_TTL_MS - 1), count_expired,
 	                             &reports), 1);            /* e expired meanwhile */
 	assert_int_equal(store_size(s), 2);
-	assert_int_equal(store_get(s, c.id, decided + STORE_DECIDED_TTL_MS - 1, &out), STORE_USED);
-	assert_int_equal(store_get(s, c.id, decided + STORE_DECIDED_TTL_MS, &out), STORE_NOT_FOUND);
+	assert_int_equal(store_get(s, c.id, AT(decided + STORE_DECIDED_TTL_MS - 1), &out), STORE_USED);
+	assert_int_equal(store_get(s, c.id, AT(decided + STORE_DECIDED_TTL_MS), &out), STORE_NOT_FOUND);
 	assert_int_equal(take_str(s, &c, decided + STORE_DECIDED_TTL_MS, ans, &out),
 	                 STORE_NOT_FOUND);
 	/* expired: retention counts from expires_ms */
-	assert_int_equal(store_get(s, e.id, T0 + LIFE_MS + STORE_DECIDED_TTL_MS - 1, &out),
+	assert_int_equal(store_get(s, e.id, AT(T0 + LIFE_MS + STORE_DECIDED_TTL_MS - 1), &out),
 	                 STORE_EXPIRED);
-	assert_int_equal(store_get(s, e.id, T0 + LIFE_MS + STORE_DECIDED_TTL_MS, &out),
+	assert_int_equal(store_get(s, e.id, AT(T0 + LIFE_MS + STORE_DECIDED_TTL_MS), &out),
 	                 STORE_NOT_FOUND);
 	assert_int_equal(store_size(s), 2);
-	assert_int_equal(store_sweep(s, T0 + LIFE_MS + STORE_DECIDED_TTL_MS, count_expired,
+	assert_int_equal(store_sweep(s, AT(T0 + LIFE_MS + STORE_DECIDED_TTL_MS), count_expired,
 	                             &reports), 0);
 	assert_int_equal(store_size(s), 0);
 	assert_int_equal(reports, 1);
 
 	/* an expiry nobody saw for longer than the retention is reported, then freed */
 	make_chal(&c, 3, T0, T0 + LIFE_MS);
-	assert_int_equal(store_put(s, &c), STORE_OK);
-	assert_int_equal(store_sweep(s, T0 + LIFE_MS + 2 * STORE_DECIDED_TTL_MS, count_expired,
+	assert_int_equal(store_put(s, &c, AT(c.created_ms)), STORE_OK);
+	assert_int_equal(store_sweep(s, AT(T0 + LIFE_MS + 2 * STORE_DECIDED_TTL_MS), count_expired,
 	                             &reports), 1);
 	assert_int_equal(reports, 2);
 	assert_int_equal(store_size(s), 0);
@@ -512,7 +559,7 @@ static void test_decided_records_capped(void **state)
 	(void)state;
 	for (size_t i = 0; i < n; i++) {
 		make_chal(&c, 1000 + i, T0, T0 + LIFE_MS);
-		assert_int_equal(store_put(s, &c), STORE_OK);
+		assert_int_equal(store_put(s, &c, AT(c.created_ms)), STORE_OK);
 		wrong_answer(&c, ans, sizeof ans);
 		assert_int_equal(take_str(s, &c, now, ans, &out), STORE_OK);
 	}
@@ -520,7 +567,7 @@ static void test_decided_records_capped(void **state)
 	/* a few sweeps, a second apart: well inside the normal hour */
 	for (int i = 0; i < 30 && store_size(s) > max_pending * STORE_DECIDED_CAP_FACTOR; i++) {
 		now += 1000;
-		store_sweep(s, now, count_expired, &reports);
+		store_sweep(s, AT(now), count_expired, &reports);
 	}
 	assert_true(store_size(s) <= max_pending * STORE_DECIDED_CAP_FACTOR);
 	assert_true(now - (T0 + 1000) < 60 * 1000);
@@ -528,14 +575,14 @@ static void test_decided_records_capped(void **state)
 	/* fresh decisions under the cap are kept again for the full hour */
 	for (int i = 0; i < 40; i++) {
 		now += 1000;
-		store_sweep(s, now, count_expired, &reports);
+		store_sweep(s, AT(now), count_expired, &reports);
 	}
 	make_chal(&c, 5000, now, now + LIFE_MS);
-	assert_int_equal(store_put(s, &c), STORE_OK);
+	assert_int_equal(store_put(s, &c, AT(c.created_ms)), STORE_OK);
 	right_answer(&c, ans, sizeof ans);
 	assert_int_equal(take_str(s, &c, now, ans, &out), STORE_OK);
-	store_sweep(s, now + STORE_DECIDED_TTL_MS - 1000, count_expired, &reports);
-	assert_int_equal(store_get(s, c.id, now + STORE_DECIDED_TTL_MS - 1000, &out), STORE_USED);
+	store_sweep(s, AT(now + STORE_DECIDED_TTL_MS - 1000), count_expired, &reports);
+	assert_int_equal(store_get(s, c.id, AT(now + STORE_DECIDED_TTL_MS - 1000), &out), STORE_USED);
 	assert_int_equal(reports, 0);
 	store_free(s);
 }
@@ -553,28 +600,28 @@ static void test_cancel_pending_and_reopen(void **state)
 	make_chal(&a, 7001, T0, T0 + LIFE_MS);
 	make_chal(&b, 7002, T0, T0 + LIFE_MS);
 	make_chal(&e, 7003, T0, T0 + 10);
-	assert_int_equal(store_put(s, &a), STORE_OK);
-	assert_int_equal(store_put(s, &b), STORE_OK);
-	assert_int_equal(store_put(s, &e), STORE_OK);
+	assert_int_equal(store_put(s, &a, AT(a.created_ms)), STORE_OK);
+	assert_int_equal(store_put(s, &b, AT(b.created_ms)), STORE_OK);
+	assert_int_equal(store_put(s, &e, AT(e.created_ms)), STORE_OK);
 
 	right_answer(&a, ans, sizeof ans);
 	assert_int_equal(take_str(s, &a, T0 + 100, ans, &out), STORE_OK);
 	assert_int_equal(out.status, CHAL_APPROVED);
 	assert_int_equal(store_pending(s), 2);
-	assert_int_equal(store_reopen(s, a.id, &a.q, T0 + 200), STORE_OK);
+	assert_int_equal(store_reopen(s, a.id, &a.q, AT(T0 + 200)), STORE_OK);
 	assert_int_equal(store_pending(s), 3);
-	assert_int_equal(store_get(s, a.id, T0 + 200, &out), STORE_OK);
+	assert_int_equal(store_get(s, a.id, AT(T0 + 200), &out), STORE_OK);
 	assert_int_equal(take_str(s, &a, T0 + 300, ans, &out), STORE_OK);   /* answerable again */
 	assert_int_equal(out.status, CHAL_APPROVED);
-	assert_int_equal(store_reopen(s, b.id, &b.q, T0 + 300), STORE_NOT_FOUND); /* still pending */
+	assert_int_equal(store_reopen(s, b.id, &b.q, AT(T0 + 300)), STORE_NOT_FOUND); /* still pending */
 
 	/* b pending, e overdue (left to the sweep), a decided */
-	assert_int_equal(store_cancel_pending(s, T0 + 400, count_expired, &reports), 1);
+	assert_int_equal(store_cancel_pending(s, AT(T0 + 400), count_expired, &reports), 1);
 	assert_int_equal(reports, 1);
-	assert_int_equal(store_get(s, b.id, T0 + 400, &out), STORE_USED);
+	assert_int_equal(store_get(s, b.id, AT(T0 + 400), &out), STORE_USED);
 	assert_int_equal(out.status, CHAL_CANCELED);
-	assert_int_equal(store_cancel_pending(s, T0 + 500, count_expired, &reports), 0);
-	assert_int_equal(store_sweep(s, T0 + 500, count_expired, &reports), 1);   /* e */
+	assert_int_equal(store_cancel_pending(s, AT(T0 + 500), count_expired, &reports), 0);
+	assert_int_equal(store_sweep(s, AT(T0 + 500), count_expired, &reports), 1);   /* e */
 	assert_int_equal(store_pending(s), 0);
 	store_free(s);
 }
@@ -609,7 +656,7 @@ static void test_lock_phone_ends_its_pending_links(void **state)
 	for (uint64_t i = 0; i < LOCK_LINKS; i++) {
 		make_chal(&c, 9000 + i, T0, T0 + LIFE_MS);
 		snprintf(c.phone, sizeof c.phone, i % 2 ? "+5215550007777" : "5215550007777");
-		assert_int_equal(store_put(s, &c), STORE_OK);
+		assert_int_equal(store_put(s, &c, AT(c.created_ms)), STORE_OK);
 	}
 	make_chal(&other, 8001, T0, T0 + LIFE_MS);
 	snprintf(other.phone, sizeof other.phone, "+5215550007778");
@@ -617,27 +664,27 @@ static void test_lock_phone_ends_its_pending_links(void **state)
 	make_chal(&approved, 8003, T0, T0 + LIFE_MS);
 	snprintf(overdue.phone, sizeof overdue.phone, "+5215550007777");
 	snprintf(approved.phone, sizeof approved.phone, "+5215550007777");
-	assert_int_equal(store_put(s, &other), STORE_OK);
-	assert_int_equal(store_put(s, &overdue), STORE_OK);
-	assert_int_equal(store_put(s, &approved), STORE_OK);
+	assert_int_equal(store_put(s, &other, AT(other.created_ms)), STORE_OK);
+	assert_int_equal(store_put(s, &overdue, AT(overdue.created_ms)), STORE_OK);
+	assert_int_equal(store_put(s, &approved, AT(approved.created_ms)), STORE_OK);
 	right_answer(&approved, ans, sizeof ans);
 	assert_int_equal(take_str(s, &approved, T0 + 10, ans, &out), STORE_OK);
 
-	assert_int_equal(store_lock_phone(s, "5215550007777", T0 + 500, count_locked, &seen), LOCK_LINKS);
+	assert_int_equal(store_lock_phone(s, "5215550007777", AT(T0 + 500), count_locked, &seen), LOCK_LINKS);
 	assert_int_equal(seen.n, LOCK_LINKS);
 	assert_int_equal(seen.wrong, 0);
 	assert_int_equal(store_pending(s), 2);                /* the other phone's and the overdue one */
 	make_chal(&c, 9000, T0, T0 + LIFE_MS);
-	assert_int_equal(store_get(s, c.id, T0 + 600, &out), STORE_USED);
+	assert_int_equal(store_get(s, c.id, AT(T0 + 600), &out), STORE_USED);
 	assert_int_equal(out.status, CHAL_LOCKED);
 	assert_int_equal(out.decided_ms, T0 + 500);
-	assert_int_equal(store_get(s, other.id, T0 + 600, &out), STORE_OK);
-	assert_int_equal(store_get(s, approved.id, T0 + 600, &out), STORE_USED);
+	assert_int_equal(store_get(s, other.id, AT(T0 + 600), &out), STORE_OK);
+	assert_int_equal(store_get(s, approved.id, AT(T0 + 600), &out), STORE_USED);
 	assert_int_equal(out.status, CHAL_APPROVED);
 	/* once only; the overdue link is the sweep's to report, as expired */
-	assert_int_equal(store_lock_phone(s, "5215550007777", T0 + 700, count_locked, &seen), 0);
-	assert_int_equal(store_sweep(s, T0 + 700, count_expired, &reports), 1);
-	assert_int_equal(store_get(s, overdue.id, T0 + 700, &out), STORE_EXPIRED);
+	assert_int_equal(store_lock_phone(s, "5215550007777", AT(T0 + 700), count_locked, &seen), 0);
+	assert_int_equal(store_sweep(s, AT(T0 + 700), count_expired, &reports), 1);
+	assert_int_equal(store_get(s, overdue.id, AT(T0 + 700), &out), STORE_EXPIRED);
 	assert_int_equal(store_pending(s), 1);
 	store_free(s);
 }
@@ -656,16 +703,16 @@ static void test_longest_fields_round_trip(void **state)
 		memcpy(c.flow + i, "\xf0\x9f\x98\x80", 4);     /* 128 four-byte characters */
 	c.flow[FLOW_MAX_BYTES] = '\0';
 	assert_int_equal(strlen(c.phone), PHONE_MAX);
-	assert_int_equal(store_put(s, &c), STORE_OK);
-	assert_int_equal(store_get(s, c.id, T0, &out), STORE_OK);
+	assert_int_equal(store_put(s, &c, AT(c.created_ms)), STORE_OK);
+	assert_int_equal(store_get(s, c.id, AT(T0), &out), STORE_OK);
 	assert_string_equal(out.client_id, c.client_id);
 	assert_string_equal(out.phone, c.phone);
 	assert_string_equal(out.flow, c.flow);
 	/* empty strings too */
 	make_chal(&c, 2, T0, T0 + LIFE_MS);
 	c.client_id[0] = c.phone[0] = c.flow[0] = '\0';
-	assert_int_equal(store_put(s, &c), STORE_OK);
-	assert_int_equal(store_get(s, c.id, T0, &out), STORE_OK);
+	assert_int_equal(store_put(s, &c, AT(c.created_ms)), STORE_OK);
+	assert_int_equal(store_get(s, c.id, AT(T0), &out), STORE_OK);
 	assert_string_equal(out.client_id, "");
 	assert_string_equal(out.flow, "");
 	store_free(s);
@@ -715,7 +762,7 @@ static void test_concurrent_take_has_one_winner(void **state)
 	atomic_init(&errors, 0);
 	for (int i = 0; i < RACE_IDS; i++) {
 		make_chal(&chals[i], (uint64_t)i, T0, T0 + LIFE_MS);
-		assert_int_equal(store_put(s, &chals[i]), STORE_OK);
+		assert_int_equal(store_put(s, &chals[i], AT(chals[i].created_ms)), STORE_OK);
 		atomic_init(&wins[i], 0);
 	}
 	pthread_barrier_init(&start, NULL, RACE_THREADS);
@@ -767,9 +814,9 @@ static void *mix_worker(void *arg)
 		struct chal c, out;
 
 		make_chal(&c, n, T0, dead ? T0 - 1 : T0 + LIFE_MS);
-		if (store_put(m->s, &c) != STORE_OK)
+		if (store_put(m->s, &c, AT(c.created_ms)) != STORE_OK)
 			THREAD_FAIL(m->errors, "put %llu failed", (unsigned long long)n);
-		if (store_get(m->s, c.id, T0, &out) != (dead ? STORE_EXPIRED : STORE_OK) ||
+		if (store_get(m->s, c.id, AT(T0), &out) != (dead ? STORE_EXPIRED : STORE_OK) ||
 		    strcmp(out.client_id, c.client_id) != 0)
 			THREAD_FAIL(m->errors, "get %llu: wrong record", (unsigned long long)n);
 		if (!dead) {
@@ -787,7 +834,7 @@ static void *mix_sweeper(void *arg)
 	struct mix *m = arg;
 
 	while (!atomic_load(m->stop))
-		store_sweep(m->s, T0, count_expired_atomic, m);
+		store_sweep(m->s, AT(T0), count_expired_atomic, m);
 	return NULL;
 }
 
@@ -815,7 +862,7 @@ static void test_concurrent_mixed_traffic(void **state)
 		pthread_join(th[t], NULL);
 	atomic_store(&stop, true);
 	pthread_join(sweeper, NULL);
-	store_sweep(s, T0, count_expired_atomic, &sargs);
+	store_sweep(s, AT(T0), count_expired_atomic, &sargs);
 
 	assert_int_equal(atomic_load(&errors), 0);
 	for (int k = 0; k < MIX_PER_THREAD; k++)
@@ -823,7 +870,7 @@ static void test_concurrent_mixed_traffic(void **state)
 	assert_int_equal(atomic_load(&reports), dead * MIX_THREADS);
 	assert_int_equal(store_pending(s), 0);
 	assert_int_equal(store_size(s), MIX_THREADS * MIX_PER_THREAD);
-	assert_int_equal(store_sweep(s, T0 + LIFE_MS + STORE_DECIDED_TTL_MS, NULL, NULL), 0);
+	assert_int_equal(store_sweep(s, AT(T0 + LIFE_MS + STORE_DECIDED_TTL_MS), NULL, NULL), 0);
 	assert_int_equal(store_size(s), 0);
 	store_free(s);
 }
@@ -850,7 +897,7 @@ static void test_memory_and_speed_per_challenge(void **state)
 	before = mallinfo2();
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (int i = 0; i < MEM_CHALLENGES; i++)
-		assert_int_equal(store_put(s, &chals[i]), STORE_OK);
+		assert_int_equal(store_put(s, &chals[i], AT(chals[i].created_ms)), STORE_OK);
 	secs = seconds_since(&t0);
 	after = mallinfo2();
 	per = (double)(after.uordblks + after.hblkhd - before.uordblks - before.hblkhd) /
@@ -864,7 +911,7 @@ static void test_memory_and_speed_per_challenge(void **state)
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (int i = 0; i < MEM_CHALLENGES; i++)
-		assert_int_equal(store_get(s, chals[i].id, T0, NULL), STORE_OK);
+		assert_int_equal(store_get(s, chals[i].id, AT(T0), NULL), STORE_OK);
 	printf("    %d gets: %.0f gets/s\n", MEM_CHALLENGES, MEM_CHALLENGES / seconds_since(&t0));
 	free(chals);
 	store_free(s);
@@ -877,6 +924,7 @@ int main(void)
 		cmocka_unit_test(test_unknown_ids_and_duplicates),
 		cmocka_unit_test(test_take_after_expiry),
 		cmocka_unit_test(test_get_after_expiry_without_sweep),
+		cmocka_unit_test(test_a_wall_clock_step_moves_no_expiry),
 		cmocka_unit_test(test_capacity_counts_pending_only),
 		cmocka_unit_test(test_finish),
 		cmocka_unit_test(test_sweep_reports_each_expiry_once),

@@ -12,6 +12,12 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "util.h"
+
+/* One instant with both clocks reading ms: the tests that do not make them
+ * diverge. */
+#define AT(ms) ((struct now){ .wall_ms = (ms), .mono_ms = (ms) })
+
 struct test_rng {
 	uint64_t s[4];
 };
