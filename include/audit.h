@@ -49,6 +49,7 @@ struct audit_event {
 	const char *client_id, *phone, *flow;
 	const char *ip, *user_agent;
 	const char *refdata;              /* validated JSON text from the page, or NULL */
+	bool refdata_minified;            /* refdata is our own minified JSON object: kept as it is */
 	int64_t created_ms;               /* when the challenge was minted (for the result) */
 	bool notify;                      /* also queue a result (outbox row) in the same transaction */
 	bool validated;                   /* the user_validated value of that result */

@@ -154,6 +154,7 @@ static int api_audit(struct app *app, struct http_req *req, enum audit_kind kind
 		         c->q.kind == QUESTION_SUM ? "sum" : "date",
 		         c->q.mode == MODE_ENTRY ? "entry" : "choice", c->q.n_options);
 		ev.refdata = question;
+		ev.refdata_minified = true;
 	}
 	if (app->audit == NULL)
 		return done != NULL ? -1 : 0;
