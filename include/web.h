@@ -5,6 +5,8 @@
 #ifndef MNMFA_WEB_H
 #define MNMFA_WEB_H
 
+#include <stdbool.h>
+
 #define WEB_REPLAY_LOG_S 60       /* one `replayed` row per page and address per this long */
 
 struct app;
@@ -20,8 +22,9 @@ void web_free(struct web *w);
  * say whether they decided their page: writes the evidence of each that
  * did, forgets each that did not (see web.c). Called with every sweep (main
  * thread); asks the store once per answer, and stops at the first the store
- * cannot be asked about. */
-void web_settle(struct web *w);
+ * cannot answer for. last (the stop's): asks about every one, even those
+ * noted this last second; web_free logs and counts any left. */
+void web_settle(struct web *w, bool last);
 
 /* The http_handler_fn of the web port; ctx is the struct web. */
 void web_handle(void *ctx, struct http_req *req);

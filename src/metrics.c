@@ -47,6 +47,10 @@ static const struct {
 	                      "Decisions without their audit row whose page could not be reopened" },
 	[M_IN_DOUBT] = { "mnmfa_decisions_in_doubt_total",
 	                 "Answers shown 503 because their decision was not confirmed (settled later)" },
+	[M_DOUBT_REFUSED] = { "mnmfa_answers_refused_total",
+	                      "Answers refused (503, nothing decided): max_pending answers already in doubt" },
+	[M_DOUBT_UNSETTLED] = { "mnmfa_decisions_unsettled_total",
+	                        "Answers in doubt given up on (10 min, or the node stopped): maybe decided, no row" },
 };
 
 static const struct {

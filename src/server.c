@@ -293,7 +293,7 @@ static int signal_loop(struct app *app, struct web *web, struct stop_clock *sc)
 			tls_material_reload(app->tls);
 		}
 		store_sweep(app->store, now_read(), on_expired, sc);
-		web_settle(web);
+		web_settle(web, false);
 		if (sc->stopping)      /* the signal came during the sweep */
 			return 0;
 	}
@@ -398,7 +398,7 @@ out:
 		size_t n;
 		store_sweep(app->store, now_read(), on_expired, &sc);
 		if (web != NULL)
-			web_settle(web);      /* a last try for the answers in doubt */
+			web_settle(web, true);      /* a last try for the answers in doubt */
 		n = store_cancel_pending(app->store, now_read(), on_canceled_at_stop, &sc);
 		if (n > 0)
 			log_info("stop: %zu unanswered challenge(s) canceled", n);

@@ -94,7 +94,7 @@ struct web *web_new(struct app *app)
 	const struct config *cfg = &app->cfg;
 
 	w->app = app;
-	w->doubts = web_doubts_new(app->metrics);
+	w->doubts = web_doubts_new(app->metrics, (size_t)cfg->max_pending);
 	assets_init();
 	w->assets = xcalloc(assets_count(), sizeof *w->assets);
 	for (size_t i = 0; i < assets_count(); i++) {
@@ -403,9 +403,9 @@ static bool doubt_owed(void *ctx, const struct store_answer *ans, const struct w
 	return true;
 }
 
-void web_settle(struct web *w)
+void web_settle(struct web *w, bool last)
 {
-	web_doubts_settle(w->doubts, w->app->store, mono_ms(), doubt_owed, w);
+	web_doubts_settle(w->doubts, w->app->store, mono_ms(), last, doubt_owed, w);
 }
 
 /* How long an answer waits for its evidence: answer_wait, but at most half
@@ -533,16 +533,19 @@ static void handle_validate(struct web *w, struct http_req *req)
 	/* The facts decide_answer needs: the page as it stood, the phone's
 	 * lockout, the store's verdict, from one store_answer (which also keeps
 	 * the lockout's count: out.refund is done). */
+	if (!web_doubts_reserve(w->doubts))
+		goto unavailable;       /* no room to keep it should it end in doubt: not sent */
 	in.sr = store_answer(app->store, app->lockout, raw, now, answer, (size_t)alen, &ans);
 	explicit_bzero(answer, sizeof answer);
-	if (in.sr == STORE_UNAVAILABLE)
-		goto unavailable;       /* nothing decided or counted: the person tries again */
 	if (in.sr == STORE_IN_DOUBT) {
 		/* decided once, with its evidence, or not at all: web_settle says which */
 		web_doubts_add(w->doubts, raw, ans.token, now.mono_ms,
 		               &(struct web_doubt_req){ ip, http_header(req, "User-Agent"), refdata });
 		goto unavailable;
 	}
+	web_doubts_release(w->doubts);
+	if (in.sr == STORE_UNAVAILABLE)
+		goto unavailable;       /* nothing decided or counted: the person tries again */
 	c = ans.c;
 	q_before = ans.q_before;
 	in.plan = decide_plan(ans.pending, ans.locked ? 1 : 0);

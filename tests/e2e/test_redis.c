@@ -1021,6 +1021,174 @@ static void test_unconfirmed_decision_not_answered(struct t *t)
 	free(r);
 }
 
+/* The master at mport lists its replica online (what a node's ROLE reads
+ * when it connects), within a deadline. */
+static int master_lists_replica(struct t *t, int mport)
+{
+	for (long long end = h_mono_ms() + 5000; h_mono_ms() < end; h_sleep_ms(50)) {
+		char *info = srv_redis_cmd(mport, "INFO replication");
+		bool ok = info != NULL && strstr(info, "state=online") != NULL;
+		free(info);
+		if (ok)
+			return 0;
+	}
+	FAILF(t, "expected the master on port %d to list its replica online within 5 s, got it not", mport);
+	return -1;
+}
+
+#define RT_FULL_ROOM 3                 /* answers node A keeps in doubt at most (its max_pending) */
+
+/* The Redis value of a page's status field, or '?'. */
+static char page_st(int port, const char *page_id)
+{
+	char *hs = h_printf("HGET mnmfa:c:%s st", page_id), *r = srv_redis_cmd(port, hs);
+	char st = r != NULL && strncmp(r, "$1\r\n", 4) == 0 ? r[4] : '?';
+	free(hs);
+	free(r);
+	return st;
+}
+
+/* A's metric line "name value" is there. */
+static bool has_metric(struct daemon *d, const char *line)
+{
+	struct resp rs;
+	char *want = h_printf("\n%s\n", line);
+	bool ok = d_api(d, "GET", "/metrics", NULL, NULL, &rs) == 0 && rs.body != NULL &&
+	          strstr(rs.body, want) != NULL;
+	if (rs.body != NULL)
+		resp_free(&rs);
+	free(want);
+	return ok;
+}
+
+/* A node keeps at most max_pending answers in doubt; with the replica
+ * stalled every answer is in doubt, so the one past them is refused before
+ * Redis sees it (503 + Retry-After, the page still open), never decided and
+ * forgotten. Once the replica is back, each kept answer gets its row and
+ * result, and the refused one is answered when the person tries again. */
+static void test_doubts_full_refuses(struct t *t)
+{
+	int mport, rport;
+	pid_t replica;
+	struct fake_cf *f;
+	struct daemon *a, *b;
+	struct minted m[RT_FULL_ROOM + 1];
+	char buf[RT_FULL_ROOM + 1][40];
+	const char *right[RT_FULL_ROOM + 1];
+	long st[RT_FULL_ROOM];
+	struct resp rs;
+
+	REQUIRE(t, srv_redis(t, 0, 0, &mport) > 0);
+	replica = srv_redis(t, 0, mport, &rport);
+	REQUIRE(t, replica > 0 && replica_synced(t, rport) == 0 && master_lists_replica(t, mport) == 0);
+	REQUIRE(t, (f = t_fake(t)) != NULL && (a = node(t, f, "node-a", mport, NULL)) != NULL &&
+	           (b = node(t, f, "node-b", mport, NULL)) != NULL);
+	d_set_int(a, "max_pending", RT_FULL_ROOM);
+	REQUIRE(t, d_start(a, NULL) == 0 && d_start(b, NULL) == 0);
+	for (int i = 0; i <= RT_FULL_ROOM; i++) {      /* minted on B: A's max_pending is for its doubts */
+		char cid[32], phone[32];
+		snprintf(cid, sizeof cid, "cid-full-%d", i);
+		snprintf(phone, sizeof phone, "52155504055%02d", i);
+		right[i] = mint_for_answer(t, b, cid, phone, &m[i], buf[i]);
+		REQUIRE(t, right[i] != NULL);
+	}
+	REQUIRE(t, kill(replica, SIGSTOP) == 0);
+	for (int i = 0; i < RT_FULL_ROOM; i++)
+		st[i] = post_answer(a, m[i].page_id, right[i]);
+	char *form = h_printf("page_id=%s&respuesta=%s", m[RT_FULL_ROOM].page_id, right[RT_FULL_ROOM]);
+	int rc = d_web(a, "POST", "/validate_answer", "application/x-www-form-urlencoded", form, &rs);
+	free(form);
+	char last = page_st(mport, m[RT_FULL_ROOM].page_id);
+	bool refused = has_metric(a, "mnmfa_answers_refused_total 1");
+	REQUIRE(t, kill(replica, SIGCONT) == 0);
+	REQUIRE(t, rc == 0);
+	for (int i = 0; i < RT_FULL_ROOM; i++)
+		EXPECT_INT(t, "an answer while no replica confirms (in doubt)", 503, st[i]);
+	EXPECT_INT(t, "the answer past max_pending in doubt", 503, rs.status);
+	EXPECT(t, resp_header(&rs, "Retry-After") != NULL, "expected Retry-After on the refused answer, got none");
+	resp_free(&rs);
+	EXPECT(t, last == '0', "expected the refused answer's page still pending in Redis (st 0), got st %c", last);
+	EXPECT(t, refused, "expected mnmfa_answers_refused_total 1 on node A");
+	long n = 0;
+	for (long long end = h_mono_ms() + RT_SETTLE_MS; h_mono_ms() < end && n < RT_FULL_ROOM; h_sleep_ms(50))
+		n = rows(t, a, "approved", NULL);
+	EXPECT_INT(t, "approved rows of the answers kept in doubt", RT_FULL_ROOM, rows(t, a, "approved", NULL));
+	EXPECT_INT(t, "the refused answer, tried again", 303,
+	           post_answer(a, m[RT_FULL_ROOM].page_id, right[RT_FULL_ROOM]));
+	EXPECT_INT(t, "its approved row", 1, rows_settle(t, a, NULL, "approved", m[RT_FULL_ROOM].page_id, 1));
+	REQUIRE(t, mfa_expect_calls(t, f, RT_FULL_ROOM + 1) == 0);
+	for (int i = 0; i <= RT_FULL_ROOM; i++)
+		EXPECT(t, page_st(mport, m[i].page_id) == '1', "expected page %d approved in Redis", i);
+}
+
+/* A started node A on a master whose replica is in sync and listed; the
+ * replica's pid in *replica. */
+static struct daemon *replicated_node(struct t *t, struct fake_cf **f, int *mport, pid_t *replica)
+{
+	int rport;
+	struct daemon *a;
+
+	if (srv_redis(t, 0, 0, mport) <= 0)
+		return NULL;
+	*replica = srv_redis(t, 0, *mport, &rport);
+	if (*replica <= 0 || replica_synced(t, rport) != 0 || master_lists_replica(t, *mport) != 0)
+		return NULL;
+	if ((*f = t_fake(t)) == NULL || (a = node(t, *f, "node-a", *mport, NULL)) == NULL)
+		return NULL;
+	return d_start(a, NULL) == 0 ? a : NULL;
+}
+
+/* The node stops right after an answer it kept in doubt (within the second
+ * its sweeps would wait before asking): the stop's last settle still asks,
+ * and the decision's row is written before the node exits. */
+static void test_stop_settles_fresh_doubt(struct t *t)
+{
+	int mport;
+	pid_t replica;
+	struct fake_cf *f;
+	struct minted m;
+	char buf[40];
+	struct daemon *a = replicated_node(t, &f, &mport, &replica);
+
+	REQUIRE(t, a != NULL);
+	const char *right = mint_for_answer(t, a, "cid-fresh", "5215550405601", &m, buf);
+	REQUIRE(t, right != NULL);
+	REQUIRE(t, kill(replica, SIGSTOP) == 0);
+	long st = post_answer(a, m.page_id, right);
+	REQUIRE(t, kill(replica, SIGCONT) == 0);
+	REQUIRE(t, d_stop(a) == 0);
+	EXPECT_INT(t, "answer status while no replica confirms", 503, st);
+	EXPECT_INT(t, "approved rows after the stop", 1, rows(t, a, "approved", m.page_id));
+}
+
+/* The node stops while the replica is still stalled: the answer it kept in
+ * doubt cannot be settled, and the stop says so (not dropped in silence). */
+static void test_stop_logs_unsettled_doubt(struct t *t)
+{
+	int mport;
+	pid_t replica;
+	struct fake_cf *f;
+	struct minted m;
+	char buf[40], id8[9];
+	struct daemon *a = replicated_node(t, &f, &mport, &replica);
+
+	REQUIRE(t, a != NULL);
+	const char *right = mint_for_answer(t, a, "cid-unsettled", "5215550405602", &m, buf);
+	REQUIRE(t, right != NULL);
+	REQUIRE(t, kill(replica, SIGSTOP) == 0);
+	long st = post_answer(a, m.page_id, right);
+	int rc = d_stop(a);
+	REQUIRE(t, kill(replica, SIGCONT) == 0);
+	REQUIRE(t, rc == 0);
+	EXPECT_INT(t, "answer status while no replica confirms", 503, st);
+	char *err = h_read_file(a->err_path, NULL);
+	snprintf(id8, sizeof id8, "%.8s", m.page_id);
+	char *want = h_printf("an answer in doubt for page %s... was not settled", id8);
+	EXPECT(t, err != NULL && h_contains(err, want), "expected the stop to log \"%s\", got none", want);
+	free(want);
+	free(err);
+}
+
 #define RT_LOAD_REQUESTS 60            /* per loader thread, across the kill */
 #define RT_DOWN_PAGES 12               /* answered one after another across the kill */
 #define RT_DOWN_BEFORE 3               /* of them answered before it */
@@ -1404,6 +1572,9 @@ const struct test e2e_tests_redis[] = {
 	{ "redis_answer_reply_lost_is_settled", test_answer_reply_lost_is_settled, NULL },
 	{ "redis_retry_own_decision_reopens_its_question", test_retry_own_decision_reopens_its_question, NULL },
 	{ "redis_unconfirmed_decision_not_answered", test_unconfirmed_decision_not_answered, NULL },
+	{ "redis_doubts_full_refuses", test_doubts_full_refuses, NULL },
+	{ "redis_stop_settles_fresh_doubt", test_stop_settles_fresh_doubt, NULL },
+	{ "redis_stop_logs_unsettled_doubt", test_stop_logs_unsettled_doubt, NULL },
 	{ "redis_reopen_keeps_phone_set_expiry", test_reopen_keeps_phone_set_expiry, NULL },
 	{ "redis_reopen_failure_counted", test_reopen_failure_counted, NULL },
 	{ "redis_withdrawn_mint_leaves_nothing", test_withdrawn_mint_leaves_nothing, NULL },
