@@ -24,6 +24,8 @@
 #define REDIS_TRIES 3                    /* for calls safe to repeat */
 #define REDIS_TRIES_MS 3000              /* ... within this long */
 #define REDIS_WAIT_MS 200                /* WAIT for a replica (when the master has one) */
+#define REDIS_ROLE_MS 1000               /* a connection that knows no replica asks ROLE again
+                                            this often (before a decision) */
 #define REDIS_HOST_MAX 256
 #define REDIS_SECRET_MAX 256
 #define REDIS_SENTINELS_MAX 8

@@ -45,6 +45,7 @@ struct rconn {
 	int64_t retry_at;            /* monotonic ms: no attempt before */
 	int failures;                /* connects failed in a row */
 	int replicas;                /* the master's replicas, as ROLE last said */
+	int64_t role_at;             /* monotonic ms of that ROLE */
 	struct rconn *prev, *next;
 	struct redis *owner;
 };
@@ -398,6 +399,7 @@ static struct rconn *conn_get(struct redis *r)
 	}
 	k->c = c;
 	k->replicas = replicas;
+	k->role_at = mono_ms();
 	k->failures = 0;
 	k->retry_at = 0;
 	if (!atomic_exchange(&r->up, true))
@@ -421,12 +423,14 @@ static void count_call(struct redis *r, int64_t t0, bool ok)
 		atomic_fetch_add_explicit(&r->errors, 1, memory_order_relaxed);
 }
 
-/* After a WAIT no replica answered: how many the master has now. */
+/* After a WAIT no replica answered, or REDIS_ROLE_MS after a ROLE that
+ * listed none (a replica may have joined since): how many the master has now. */
 static void replicas_refresh(struct rconn *k)
 {
 	redisReply *rep = redisCommand(k->c, "ROLE");
 
 	k->replicas = role_replicas(rep);
+	k->role_at = mono_ms();
 	if (rep != NULL)
 		freeReplyObject(rep);
 }
@@ -439,7 +443,11 @@ static redisReply *send_once(struct redis *r, struct rconn *k, int argc, const c
 {
 	redisReply *rep = NULL, *w = NULL;
 	int64_t t0 = mono_us();
-	bool wait = durable && k->replicas > 0;
+	bool wait;
+
+	if (durable && k->replicas == 0 && mono_ms() - k->role_at >= REDIS_ROLE_MS)
+		replicas_refresh(k);
+	wait = durable && k->replicas > 0;
 
 	*broken = false;
 	if (ack != NULL) {

@@ -979,6 +979,21 @@ static int replica_synced(struct t *t, int rport)
 	return -1;
 }
 
+/* The master at mport lists its replica online (what a node's ROLE reads
+ * when it connects), within a deadline. */
+static int master_lists_replica(struct t *t, int mport)
+{
+	for (long long end = h_mono_ms() + 5000; h_mono_ms() < end; h_sleep_ms(50)) {
+		char *info = srv_redis_cmd(mport, "INFO replication");
+		bool ok = info != NULL && strstr(info, "state=online") != NULL;
+		free(info);
+		if (ok)
+			return 0;
+	}
+	FAILF(t, "expected the master on port %d to list its replica online within 5 s, got it not", mport);
+	return -1;
+}
+
 /* A master with a replica, the replica stalled (SIGSTOP): WAIT gets no
  * replica, so a failover now could forget the decision. The answer is not
  * answered on it (503, nothing written); once the replica has it, the node
@@ -994,7 +1009,7 @@ static void test_unconfirmed_decision_not_answered(struct t *t)
 
 	REQUIRE(t, srv_redis(t, 0, 0, &mport) > 0);
 	replica = srv_redis(t, 0, mport, &rport);
-	REQUIRE(t, replica > 0 && replica_synced(t, rport) == 0);
+	REQUIRE(t, replica > 0 && replica_synced(t, rport) == 0 && master_lists_replica(t, mport) == 0);
 	REQUIRE(t, (f = t_fake(t)) != NULL && (a = node(t, f, "node-a", mport, NULL)) != NULL);
 	REQUIRE(t, d_start(a, NULL) == 0);
 	const char *right = mint_for_answer(t, a, "cid-wait", "5215550404304", &m, buf);
@@ -1021,19 +1036,36 @@ static void test_unconfirmed_decision_not_answered(struct t *t)
 	free(r);
 }
 
-/* The master at mport lists its replica online (what a node's ROLE reads
- * when it connects), within a deadline. */
-static int master_lists_replica(struct t *t, int mport)
+/* A replica that joins after the node connected (and learned of none) is
+ * waited for too: the node asks ROLE again within REDIS_ROLE_MS (1 s), so
+ * an answer that replica cannot confirm is in doubt (503), not confirmed by
+ * the master alone. */
+static void test_replica_joining_later_is_waited_for(struct t *t)
 {
-	for (long long end = h_mono_ms() + 5000; h_mono_ms() < end; h_sleep_ms(50)) {
-		char *info = srv_redis_cmd(mport, "INFO replication");
-		bool ok = info != NULL && strstr(info, "state=online") != NULL;
-		free(info);
-		if (ok)
-			return 0;
-	}
-	FAILF(t, "expected the master on port %d to list its replica online within 5 s, got it not", mport);
-	return -1;
+	int mport, rport;
+	pid_t replica;
+	struct fake_cf *f;
+	struct daemon *a;
+	struct minted m;
+	char buf[40];
+
+	REQUIRE(t, srv_redis(t, 0, 0, &mport) > 0);
+	REQUIRE(t, (f = t_fake(t)) != NULL && (a = node(t, f, "node-a", mport, NULL)) != NULL);
+	REQUIRE(t, d_start(a, NULL) == 0);
+	const char *right = mint_for_answer(t, a, "cid-join", "5215550405801", &m, buf);
+	REQUIRE(t, right != NULL);
+	EXPECT_INT(t, "an answer before there is a replica", 303, post_answer(a, m.page_id, right));
+	right = mint_for_answer(t, a, "cid-join2", "5215550405802", &m, buf);
+	REQUIRE(t, right != NULL);
+	long long joined = h_mono_ms();
+	replica = srv_redis(t, 0, mport, &rport);
+	REQUIRE(t, replica > 0 && replica_synced(t, rport) == 0 && master_lists_replica(t, mport) == 0);
+	h_sleep_ms((int)(joined + 1200 - h_mono_ms()));      /* past REDIS_ROLE_MS */
+	REQUIRE(t, kill(replica, SIGSTOP) == 0);
+	long st = post_answer(a, m.page_id, right);
+	REQUIRE(t, kill(replica, SIGCONT) == 0);
+	EXPECT_INT(t, "an answer the replica that joined could not confirm", 503, st);
+	EXPECT_INT(t, "its approved row once the replica has it", 1, rows_settle(t, a, NULL, "approved", m.page_id, 1));
 }
 
 #define RT_FULL_ROOM 3                 /* answers node A keeps in doubt at most (its max_pending) */
@@ -1573,6 +1605,7 @@ const struct test e2e_tests_redis[] = {
 	{ "redis_retry_own_decision_reopens_its_question", test_retry_own_decision_reopens_its_question, NULL },
 	{ "redis_unconfirmed_decision_not_answered", test_unconfirmed_decision_not_answered, NULL },
 	{ "redis_doubts_full_refuses", test_doubts_full_refuses, NULL },
+	{ "redis_replica_joining_later_is_waited_for", test_replica_joining_later_is_waited_for, NULL },
 	{ "redis_stop_settles_fresh_doubt", test_stop_settles_fresh_doubt, NULL },
 	{ "redis_stop_logs_unsettled_doubt", test_stop_logs_unsettled_doubt, NULL },
 	{ "redis_reopen_keeps_phone_set_expiry", test_reopen_keeps_phone_set_expiry, NULL },
