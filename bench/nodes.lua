@@ -1,4 +1,4 @@
--- bench/nodes.lua: put by bench/nodes between common.lua and a run's script.
+-- bench/nodes.lua: put by bench/redis between common.lua and a run's script.
 -- Sends wrk thread k to the k-th port of BENCH_NODE_PORTS (ports on
 -- 127.0.0.1, separated by spaces, reused in turn when there are more threads),
 -- so that one wrk drives several nodes at once and reports one latency
