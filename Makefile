@@ -32,7 +32,7 @@ LIB_SRCS = util.c log.c crypto.c caldate.c challenge.c store.c validate.c form.c
            config_keys.c \
            timeline.c report.c evidence.c backlog.c cli.c \
            health.c url.c deadline.c \
-           metrics.c limiter.c server.c web_doubt.c
+           metrics.c limiter.c server.c web_doubt.c web_lock.c
 SRCS     = $(LIB_SRCS) main.c
 LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 OBJS     = $(LIB_OBJS) $(BUILD)/obj/main.o

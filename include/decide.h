@@ -67,7 +67,9 @@ struct decide_out {
 	/* The reply waits until the event is durable; if it cannot be written,
 	 * the decision is undone (the page reopened) and the reply is 503. */
 	bool undo_on_failure;
-	bool then_locked;       /* a `locked` event (at ts_ms, no result) follows the decision */
+	bool refund_on_undo;    /* ...and then the attempt the denial kept is given back */
+	bool then_locked;       /* once the decision is durable, a `locked` event (at ts_ms, no
+	                           result) follows, and the phone's other pending links end */
 };
 
 void decide_answer(const struct decide_in *in, struct decide_out *out);

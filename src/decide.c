@@ -37,6 +37,8 @@ void decide_answer(const struct decide_in *in, struct decide_out *out)
 		out->undo_on_failure = true;
 		/* the failure was counted before the check; reaching the limit locks the phone */
 		out->then_locked = denied && in->lockout_reached;
+		/* an undone denial never happened: the attempt it kept goes back */
+		out->refund_on_undo = in->plan.reserved && denied;
 	} else if (in->sr == STORE_USED) {
 		/* Decided already: the person goes back to the chat, the retry is logged. */
 		out->kind = AUDIT_REPLAYED;

@@ -17,6 +17,7 @@
 #include "crypto.h"
 #include "decide.h"
 #include "web_doubt.h"
+#include "web_lock.h"
 #include "fileio.h"
 #include "form.h"
 #include "http.h"
@@ -51,6 +52,7 @@ struct web {
 	struct cidr proxies[CONFIG_MAX_LIST];   /* trusted_proxies, parsed once */
 	int nproxies;
 	struct web_doubts *doubts;         /* answers in doubt, to settle */
+	struct web_locks *locks;           /* lockouts after durable denials */
 };
 
 static struct http_cached *load_brand_logo(struct web *w, const char *path)
@@ -95,6 +97,7 @@ struct web *web_new(struct app *app)
 
 	w->app = app;
 	w->doubts = web_doubts_new(app->metrics, (size_t)cfg->max_pending);
+	w->locks = web_locks_new(app);
 	assets_init();
 	w->assets = xcalloc(assets_count(), sizeof *w->assets);
 	for (size_t i = 0; i < assets_count(); i++) {
@@ -133,6 +136,7 @@ void web_free(struct web *w)
 	http_cached_free(w->brand_logo);
 	free(w->brand_logo_data);
 	web_doubts_free(w->doubts);
+	web_locks_free(w->locks);
 	free(w);
 }
 
@@ -318,6 +322,11 @@ struct decision {
 	struct web *w;
 	uint8_t id[PAGE_ID_BYTES];
 	struct question q;           /* to reopen the page if the evidence is lost */
+	bool refund_on_undo;         /* a denial: its attempt goes back if it is undone */
+	bool then_locked;            /* it reached the lockout: that follows once durable */
+	struct chal c;               /* the page as decided (for the lockout's rows) */
+	int64_t ts_ms;               /* the decision's instant */
+	char ip[INET6_ADDRSTRLEN];   /* the answer's, for the page's `locked` row */
 };
 
 static void decision_free(void *p)
@@ -346,6 +355,10 @@ static void decision_undo(struct decision *d)
 		          sr == STORE_UNAVAILABLE ? "the store is unavailable" : "the page is no longer open",
 		          b64);
 		metrics_inc(d->w->app->metrics, M_REOPEN_FAILED);
+	} else if (d->refund_on_undo) {
+		/* the denial never happened: its attempt does not count */
+		const char *key = app_phone_key(d->c.phone);
+		limiter_refund(d->w->app->lockout, key, strlen(key), now_read());
 	}
 	metrics_inc(d->w->app->metrics, M_AUDIT_FAILED);
 	reply_state(d->w, req, 503, PAGE_UNAVAILABLE);
@@ -361,6 +374,11 @@ static void decision_durable(void *ctx, int rc)
 		log_error("audit: a decision could not be written; the page was reopened");
 		decision_undo(d);
 	} else {
+		/* The denial is durable: now the lockout it reached (never waits
+		 * here, on the writer's thread); before the reply, so that the
+		 * person's other links already say so. */
+		if (d->then_locked)
+			web_lock_after_denial(d->w->locks, &d->c, d->ts_ms, d->ip, http_header(req, "User-Agent"));
 		http_reply_redirect(req, 303, d->w->wa_url);
 	}
 	http_resume(req);
@@ -374,9 +392,6 @@ static void audit_event_from(struct audit_event *ev, enum audit_kind kind, const
 	ev->user_agent = user_agent;
 	ev->refdata = refdata;
 }
-
-static void lock_after_denial(struct web *w, const struct chal *c, int64_t ts, const char *ip,
-                              const char *user_agent);
 
 /* The evidence an answer in doubt owes, now that the store says it decided
  * the page: its rows as handle_validate would have written them, without
@@ -398,14 +413,15 @@ static bool doubt_owed(void *ctx, const struct store_answer *ans, const struct w
 	if (audit_submit(app->audit, &ev, NULL, NULL) < 0)
 		return false;
 	metrics_inc(app->metrics, out.metric);
-	if (out.then_locked)
-		lock_after_denial(w, &ans->c, out.ts_ms, d->ip, d->user_agent);
+	if (out.then_locked)   /* the decision stands (never undone): the lockout follows */
+		web_lock_after_denial(w->locks, &ans->c, out.ts_ms, d->ip, d->user_agent);
 	return true;
 }
 
 void web_settle(struct web *w, bool last)
 {
 	web_doubts_settle(w->doubts, w->app->store, mono_ms(), last, doubt_owed, w);
+	web_locks_drain(w->locks, mono_ms() + WEB_LOCK_DRAIN_MS);
 }
 
 /* How long an answer waits for its evidence: answer_wait, but at most half
@@ -424,15 +440,10 @@ static int64_t answer_wait_ms(const struct web *w, int64_t left_ms)
  * most answer_wait_ms); undoes the decision if it cannot be queued, or when
  * the server is stopping and defers nothing more. */
 static void submit_decision(struct web *w, struct http_req *req, const struct audit_event *ev,
-                            const uint8_t raw[PAGE_ID_BYTES], const struct question *q_before,
-                            int64_t wait_ms)
+                            struct decision *d, int64_t wait_ms)
 {
-	struct decision *d = xmalloc(sizeof *d);
-
 	d->req = req;
 	d->w = w;
-	memcpy(d->id, raw, sizeof d->id);
-	d->q = *q_before;
 	req->state = d;
 	req->state_free = decision_free;
 	if (!http_defer(req)) {
@@ -445,47 +456,6 @@ static void submit_decision(struct web *w, struct http_req *req, const struct au
 		decision_undo(d);
 		http_resume(req);
 	}
-}
-
-/* A link of the phone a lockout ended (store_lock_phone): its own `locked`
- * row, and the bot told false for it, as for any lockout. It ends a link
- * already minted, so it is never refused: queued past the normal limit, or
- * else once there is room (as the sweep waits); lost only if the writer
- * stopped. */
-static void on_link_locked(void *ctx, const struct chal *c)
-{
-	struct app *app = ctx;
-	struct audit_event ev;
-
-	app_event_for(&ev, AUDIT_LOCKED, c, c->decided_ms);
-	ev.notify = true;
-	ev.validated = false;
-	if (audit_submit_end(app->audit, &ev) < 0 && audit_submit_wait(app->audit, &ev, INT64_MAX) < 0) {
-		log_error("audit: stopped; a link a lockout ended has no locked row");
-		metrics_inc(app->metrics, M_AUDIT_FAILED);
-	}
-	metrics_inc(app->metrics, M_LOCKED);
-}
-
-/* A denial brought the phone to its lockout: the `locked` row after the
- * decision's, then the phone's other pending links, each with its own. */
-static void lock_after_denial(struct web *w, const struct chal *c, int64_t ts, const char *ip,
-                              const char *user_agent)
-{
-	struct app *app = w->app;
-	struct audit_event ev;
-	char id[PAGE_ID_LEN + 1];
-	size_t others;
-
-	audit_event_from(&ev, AUDIT_LOCKED, c, ts, ip, user_agent, NULL);
-	if (audit_submit_end(app->audit, &ev) < 0)
-		metrics_inc(app->metrics, M_AUDIT_FAILED);
-	/* stamped as the denial; which links are still open is the present's */
-	others = store_lock_phone(app->store, app_phone_key(c->phone), (struct now){ .wall_ms = ts, .mono_ms = mono_ms() },
-	                          on_link_locked, app);
-	b64url_encode(c->id, PAGE_ID_BYTES, id);
-	log_info("a phone was locked after %d failed answers (page %s; %zu other pending links ended)",
-	         app->cfg.lockout.n, id, others);
 }
 
 static void handle_validate(struct web *w, struct http_req *req)
@@ -563,7 +533,16 @@ static void handle_validate(struct web *w, struct http_req *req)
 		ev.validated = out.validated;
 	}
 	if (out.undo_on_failure) {
-		submit_decision(w, req, &ev, raw, &q_before, answer_wait_ms(w, c.left_ms));
+		struct decision *d = xcalloc(1, sizeof *d);
+
+		memcpy(d->id, raw, sizeof d->id);
+		d->q = q_before;
+		d->refund_on_undo = out.refund_on_undo;
+		d->then_locked = out.then_locked;
+		d->c = c;
+		d->ts_ms = out.ts_ms;
+		snprintf(d->ip, sizeof d->ip, "%s", ip);
+		submit_decision(w, req, &ev, d, answer_wait_ms(w, c.left_ms));
 	} else {
 		if (out.audit && audit_submit(app->audit, &ev, NULL, NULL) < 0)
 			metrics_inc(app->metrics, M_AUDIT_FAILED);
@@ -572,10 +551,6 @@ static void handle_validate(struct web *w, struct http_req *req)
 		else
 			reply_state(w, req, 404, PAGE_NOT_FOUND);
 	}
-	/* After the decision, so the log reads denied → locked. The request
-	 * stays valid here: a resume is processed after this handler returns. */
-	if (out.then_locked)
-		lock_after_denial(w, &c, out.ts_ms, ip, http_header(req, "User-Agent"));
 	goto out;
 unavailable:
 	reply_unavailable(w, req);

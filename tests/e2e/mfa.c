@@ -591,8 +591,7 @@ long long mfa_metric(struct t *t, struct daemon *d, const char *name)
 	return v;
 }
 
-/* `event` rows for page_id in d's audit log (-1 on failure, recorded). */
-static long audit_rows_of(struct t *t, const struct daemon *d, const char *event, const char *page_id)
+long mfa_audit_rows(struct t *t, const struct daemon *d, const char *event, const char *page_id)
 {
 	char *stmt = h_printf("SELECT count(*) FROM audit_log WHERE event='%s' AND page_id='%s';", event, page_id);
 	const char *argv[] = { "/usr/bin/sqlite3", "-batch", "-noheader", d->db_path, stmt, NULL };
@@ -634,7 +633,7 @@ int mfa_expect_ended_locked(struct t *t, struct daemon *d, struct daemon *const 
 	for (long long end = h_mono_ms() + 3000;; h_sleep_ms(20)) {
 		n = 0;
 		for (size_t i = 0; logs[i] != NULL; i++)
-			n += audit_rows_of(t, logs[i], "locked", m->page_id);
+			n += mfa_audit_rows(t, logs[i], "locked", m->page_id);
 		if (n >= 1 || h_mono_ms() >= end)
 			break;
 	}

@@ -89,6 +89,8 @@ int mfa_check_json_ctype(struct t *t, const struct resp *rs);
 
 /* GET /v1/challenges/{id}: expects 200 with status `want`, the id, the
  * client_id, created_at and (for approved/denied) decided_at. */
+/* `event` rows for page_id in d's audit log (-1 on failure, recorded). */
+long mfa_audit_rows(struct t *t, const struct daemon *d, const char *event, const char *page_id);
 int mfa_expect_status(struct t *t, struct daemon *d, const struct minted *m, const char *want);
 
 /* The value of a /metrics line `name value` from d's API port (-1 and a

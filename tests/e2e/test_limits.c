@@ -3,6 +3,7 @@
  * Retry-After), lockout after failed answers (423), rate_ip on the web port,
  * and api_keys in all three accepted forms.
  */
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,6 +162,65 @@ static void test_lockout_ends_other_links(struct t *t)
 	EXPECT_INT(t, "mnmfa_challenges_locked_total", 1, mfa_metric(t, d, "mnmfa_challenges_locked_total"));
 }
 
+/* A lockout follows its denial only once the denial is durable (issue 11
+ * point 4 review): lockout 1/3600, answer_wait 1, the audit database held by
+ * another writer. The wrong answer that would lock the phone cannot be
+ * written in time, so it is withdrawn (503, the page reopened): the phone's
+ * other link stays open, nobody gets a `locked` row or a false result, and
+ * the failed attempt is given back, so the right answer then approves. */
+static void test_lockout_waits_for_its_denial(struct t *t)
+{
+	struct fake_cf *f = t_fake(t);
+	REQUIRE(t, f);
+	struct daemon *d = d_new(t, f);
+	REQUIRE(t, d);
+	d_set_str(d, "lockout", "1/3600");
+	d_set_int(d, "answer_wait", 1);
+	REQUIRE(t, d_start(d, NULL) == 0);
+	const char *dob = "1975-09-14";
+	struct minted a, b;
+	struct page pg;
+	struct resp rs;
+	char buf[40], wrong[40], right[40];
+	REQUIRE(t, mfa_mint_v1(d, "cid-lw", "5215557900001", "FlowLwA", dob, NULL, NULL, 0, &a) == 0);
+	REQUIRE(t, mfa_mint_v1(d, "cid-lw", "5215557900001", "FlowLwB", dob, NULL, NULL, 0, &b) == 0);
+	REQUIRE(t, mfa_get_page(d, a.page_id, &pg) == 0);
+	snprintf(right, sizeof right, "%s", mfa_right_answer(&pg, dob, buf));
+	snprintf(wrong, sizeof wrong, "%s", mfa_wrong_answer(&pg, right));
+	mfa_page_free(&pg);
+	h_sleep_ms(300);   /* the minted rows are written before the hold */
+
+	sqlite3 *db = NULL;
+	REQUIRE(t, sqlite3_open(d->db_path, &db) == SQLITE_OK);
+	REQUIRE(t, sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK);
+	char *body = h_printf("page_id=%s&respuesta=%s", a.page_id, wrong);
+	int rc = d_web(d, "POST", "/validate_answer", "application/x-www-form-urlencoded", body, &rs);
+	free(body);
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(db);
+	REQUIRE(t, rc == 0);
+	EXPECT_INT(t, "the wrong answer while the audit log is held", 503, rs.status);
+	resp_free(&rs);
+
+	/* the other link was not ended: its page is open, its status pending */
+	char *path = h_printf("/%s", b.page_id);
+	REQUIRE(t, d_web(d, "GET", path, NULL, NULL, &rs) == 0);
+	free(path);
+	EXPECT_INT(t, "the other link's page after the withdrawn denial", 200, rs.status);
+	resp_free(&rs);
+	REQUIRE(t, mfa_expect_status(t, d, &b, "pending") == 0);
+	/* the attempt was given back: the right answer approves (not locked) */
+	REQUIRE(t, mfa_answer(d, a.page_id, right, NULL) == 0);
+	REQUIRE(t, mfa_expect_status(t, d, &a, "approved") == 0);
+	REQUIRE(t, mfa_expect_calls(t, f, 1) == 0);
+	/* the one result: the approval (none for the other link) */
+	REQUIRE(t, mfa_check_call(t, fake_call(f, 0), "cid-lw", "FlowLwA", true, false) == 0);
+	EXPECT_INT(t, "locked rows for the answered page", 0, mfa_audit_rows(t, d, "locked", a.page_id));
+	EXPECT_INT(t, "locked rows for the other link", 0, mfa_audit_rows(t, d, "locked", b.page_id));
+	EXPECT_INT(t, "denied rows for the answered page", 0, mfa_audit_rows(t, d, "denied", a.page_id));
+	REQUIRE(t, mfa_expect_status(t, d, &b, "pending") == 0);
+}
+
 static void test_rate_ip(struct t *t)
 {
 	struct daemon *d = d_new(t, NULL);
@@ -240,6 +300,7 @@ const struct test e2e_tests_limits[] = {
 	{ "rate_phone_429_with_retry_after", test_rate_phone, NULL },
 	{ "lockout_after_failed_answers_423", test_lockout, NULL },
 	{ "lockout_ends_other_pending_links", test_lockout_ends_other_links, NULL },
+	{ "lockout_waits_for_its_denial", test_lockout_waits_for_its_denial, NULL },
 	{ "rate_ip_429_on_web_port", test_rate_ip, NULL },
 	{ "api_keys_bearer_header_query_401", test_api_keys, NULL },
 	{ NULL, NULL, NULL },

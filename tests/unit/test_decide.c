@@ -38,6 +38,7 @@ static void want(const char *name, const struct decide_out *got, const struct de
 	FIELD(metric, "%lld");
 	FIELD(refund, "%lld");
 	FIELD(undo_on_failure, "%lld");
+	FIELD(refund_on_undo, "%lld");
 	FIELD(then_locked, "%lld");
 #undef FIELD
 }
@@ -90,7 +91,7 @@ static void test_wrong_answer(void **state)
 	run("wrong", decide_plan(true, 0), STORE_OK, CHAL_DENIED, false, &(struct decide_out){
 		.reply = DECIDE_TO_CHAT, .audit = true, .kind = AUDIT_DENIED, .ts_ms = DECIDED,
 		.notify = true, .validated = false, .metric = M_DENIED, .refund = false,
-		.undo_on_failure = true, .then_locked = false });
+		.undo_on_failure = true, .refund_on_undo = true, .then_locked = false });
 }
 
 static void test_wrong_answer_reaching_the_lockout(void **state)
@@ -100,7 +101,7 @@ static void test_wrong_answer_reaching_the_lockout(void **state)
 	    &(struct decide_out){
 		.reply = DECIDE_TO_CHAT, .audit = true, .kind = AUDIT_DENIED, .ts_ms = DECIDED,
 		.notify = true, .validated = false, .metric = M_DENIED, .refund = false,
-		.undo_on_failure = true, .then_locked = true });
+		.undo_on_failure = true, .refund_on_undo = true, .then_locked = true });
 }
 
 static void test_right_answer_never_locks(void **state)
