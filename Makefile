@@ -39,7 +39,7 @@ OBJS     = $(LIB_OBJS) $(BUILD)/obj/main.o
 # The store and limiter implementations behind their interfaces.
 LIB_SRCS += store_mem.c store_mem_table.c limiter_mem.c
 # Several nodes on Redis.
-LIB_SRCS += redis.c store_redis.c store_redis_rec.c store_redis_lua.c limiter_redis.c
+LIB_SRCS += redis.c store_redis.c store_redis_doubt.c store_redis_rec.c store_redis_lua.c limiter_redis.c
 
 UNIT_TESTS = $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
 UNIT_BINS  = $(UNIT_TESTS:%=$(BUILD)/tests/test_%)

@@ -129,6 +129,12 @@ size_t store_cancel_pending(struct store *s, struct now now, store_expired_fn on
 size_t store_lock_phone(struct store *s, const char *phone_key, struct now now, store_expired_fn on_locked,
                         void *ctx);
 
+/* The lockouts whose reply was lost (Redis may have run them): each is asked
+ * again by its token, and the links it did lock are reported once through
+ * on_locked, so their rows are written; never undone (other nodes may have
+ * shown those links locked). Called with every sweep. Memory: none. */
+size_t store_lock_settle(struct store *s, struct now now, store_expired_fn on_locked, void *ctx);
+
 struct limiter;
 
 /* The key a phone's limits are counted under (rate_phone, lockout, in

@@ -24,6 +24,8 @@ struct store_ops {
 	size_t (*cancel_pending)(struct store *s, struct now now, store_expired_fn on_canceled, void *ctx);
 	size_t (*lock_phone)(struct store *s, const char *phone_key, struct now now, store_expired_fn on_locked,
 	                     void *ctx);
+	/* NULL: nothing to settle (memory). */
+	size_t (*lock_settle)(struct store *s, struct now now, store_expired_fn on_locked, void *ctx);
 	/* NULL: store_get_counted calls limiter_hit, then get. */
 	enum store_result (*get_counted)(struct store *s, const uint8_t id[PAGE_ID_BYTES], struct now now,
 	                                 struct chal *out, struct limiter *l, const char *key, size_t len,

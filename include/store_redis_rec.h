@@ -36,5 +36,9 @@ void rs_token(char out[RS_TOKEN_HEX + 1]);
  * {code, locked, reached, question before, record...}, codes 0 decided by
  * this token, 1 unknown, 2 expired, 3 decided before. */
 enum store_result rs_answer_reply(const redisReply *rep, const uint8_t id[PAGE_ID_BYTES], struct store_answer *out);
+/* The (id, record...) entries of a reply from element `from` on, reported
+ * through report: the expiries of a sweep (expired: as expired whatever
+ * they read as), or the links a lockout ended. Returns how many. */
+size_t rs_report(const redisReply *rep, size_t from, bool expired, store_expired_fn report, void *ctx);
 
 #endif

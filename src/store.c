@@ -75,6 +75,11 @@ size_t store_lock_phone(struct store *s, const char *phone_key, struct now now, 
 	return s->ops->lock_phone(s, phone_key, now, on_locked, ctx);
 }
 
+size_t store_lock_settle(struct store *s, struct now now, store_expired_fn on_locked, void *ctx)
+{
+	return s->ops->lock_settle != NULL ? s->ops->lock_settle(s, now, on_locked, ctx) : 0;
+}
+
 enum store_result store_get_counted(struct store *s, const uint8_t id[PAGE_ID_BYTES], struct now now,
                                     struct chal *out, struct limiter *l, const char *key, size_t len,
                                     int *limit_secs)

@@ -39,7 +39,7 @@
  * put/take/finish/reopen/withdraw 1 (a script each), an
  * answer 1 (the lockout of the page's phone is checked and counted in the
  * same script, when the lockout limiter is in this Redis too), a lockout's
- * end of the phone's other links 2 (the set's ids, then the script).
+ * end of the phone's other links 1 (a script).
  * Writes that decide are sent with a request token: a retry after a lost
  * connection finds its own decision instead of deciding twice. When every
  * retry fails, or no replica confirmed the decision (redis_eval_acked), the
@@ -51,10 +51,12 @@
  * in this Redis) is undone by the node's next sweep instead, by its token:
  * the deciding scripts keep what undoing needs under mnmfa:u:<id> (the
  * question and answer key, at most RS_UNDO_MS and never past the page's
- * expiry). The Lua scripts are store_redis_lua.c's.
+ * expiry). A lockout in doubt is never undone: it is asked again by its
+ * token and its links reported (store_redis_doubt.c keeps both kinds). The
+ * Lua scripts are store_redis_lua.c's.
  */
 #include "store_redis.h"
-#include "store_impl.h"
+#include "store_redis_impl.h"
 #include "store_redis_lua.h"
 #include "store_redis_rec.h"
 #include "limiter_redis.h"
@@ -72,33 +74,7 @@
 
 #define RS_SWEEP_BATCH 64
 #define RS_SWEEP_ROUNDS 64           /* batches per sweep at most */
-#define RS_DOUBT_MAX 1024            /* decisions in doubt a node keeps to undo */
 
-
-/* A deciding call whose outcome is unknown (no reply): undone by the next
- * sweep if Redis did run it. */
-struct rs_doubt {
-	uint8_t id[PAGE_ID_BYTES];
-	char token[RS_TOKEN_HEX + 1];
-	int64_t until_mono;          /* undoing is possible until then (mono_ms) */
-};
-
-struct rstore {
-	struct store base;           /* first: the interface */
-	struct redis *redis;
-	struct redis_script scripts[RS_NSCRIPTS];
-	size_t max_pending;
-	char node[STORE_NODE_MAX + 1];
-	char node_key[RS_KEY_MAX];
-	char swept_key[RS_KEY_MAX];  /* mnmfa:xs:<node>: the last sweep's result */
-	pthread_mutex_t sweep_lock;  /* one sweep at a time; guards the two below */
-	long long sweep_seq;         /* the last sweep call's seq */
-	long long sweep_ack;         /* the seq of the last sweep reply received (0: none yet) */
-	pthread_mutex_t doubt_lock;  /* guards the two below */
-	struct rs_doubt *doubts;     /* RS_DOUBT_MAX */
-	size_t ndoubts;
-	atomic_size_t pending;       /* this node's, as of the last put or sweep */
-};
 
 static enum store_result rs_put(struct store *base, const struct chal *c, struct now now)
 {
@@ -220,26 +196,6 @@ static void rs_decide_args_fill(struct rs_decide_args *a, const uint8_t id[PAGE_
 		challenge_answer_key((enum challenge_key)f, answer, answer_len, a->keys[f]);
 }
 
-/* A deciding call got no reply: Redis may have run it after the node gave
- * up and answered 503. Kept for the next sweep to undo (rs_doubts_settle). */
-static void rs_doubt_add(struct rstore *s, const uint8_t id[PAGE_ID_BYTES], const char *token, struct now now)
-{
-	struct rs_doubt *d;
-
-	pthread_mutex_lock(&s->doubt_lock);
-	if (s->ndoubts == RS_DOUBT_MAX) {
-		pthread_mutex_unlock(&s->doubt_lock);
-		log_error("redis: %d decisions already in doubt; one more may stay decided with no audit row",
-		          RS_DOUBT_MAX);
-		return;
-	}
-	d = &s->doubts[s->ndoubts++];
-	memcpy(d->id, id, PAGE_ID_BYTES);
-	snprintf(d->token, sizeof d->token, "%s", token);
-	d->until_mono = now.mono_ms + RS_UNDO_MS;
-	pthread_mutex_unlock(&s->doubt_lock);
-}
-
 /* Runs a deciding script (take or finish). A reply that never came, or a
  * decision no replica confirmed, leaves it in doubt (it may stand): it is
  * noted for the next sweep's undo and the caller gets NULL (503). The
@@ -261,50 +217,6 @@ static redisReply *rs_eval_deciding(struct rstore *s, int script, int argc, cons
 		rs_doubt_add(s, id, a->token, now);
 	explicit_bzero(a, sizeof *a);
 	return rep;
-}
-
-/* Undoes every decision in doubt that Redis did make; keeps those Redis
- * cannot be asked about yet, until undoing is no longer possible. */
-static void rs_doubts_settle(struct rstore *s, struct now now)
-{
-	struct rs_doubt *todo;
-	size_t n, kept = 0;
-
-	pthread_mutex_lock(&s->doubt_lock);
-	n = s->ndoubts;
-	if (n == 0) {
-		pthread_mutex_unlock(&s->doubt_lock);
-		return;
-	}
-	todo = xmalloc(n * sizeof *todo);
-	memcpy(todo, s->doubts, n * sizeof *todo);
-	s->ndoubts = 0;
-	pthread_mutex_unlock(&s->doubt_lock);
-	for (size_t i = 0; i < n; i++) {
-		char key[RS_KEY_MAX], b64[PAGE_ID_LEN + 1], ttl[24];
-		const char *av[] = { key, b64, todo[i].token, ttl };
-		redisReply *rep;
-
-		if (now.mono_ms >= todo[i].until_mono)
-			continue;
-		rs_rec_key(todo[i].id, key, b64);
-		snprintf(ttl, sizeof ttl, "%lld", (long long)STORE_DECIDED_TTL_MS);
-		rep = redis_eval(s->redis, &s->scripts[RS_UNDO], 1, (int)ARRAY_LEN(av), av, NULL,
-		                 REDIS_REPEATABLE | REDIS_DURABLE);
-		if (rep == NULL) {
-			todo[kept++] = todo[i];
-			continue;
-		}
-		if (rep->type == REDIS_REPLY_INTEGER && rep->integer == 0)
-			log_warn("redis: a decision whose reply was lost was undone; page %.8s... is open again", b64);
-		freeReplyObject(rep);
-	}
-	pthread_mutex_lock(&s->doubt_lock);
-	for (size_t i = 0; i < kept && s->ndoubts < RS_DOUBT_MAX; i++)
-		s->doubts[s->ndoubts++] = todo[i];
-	pthread_mutex_unlock(&s->doubt_lock);
-	explicit_bzero(todo, n * sizeof *todo);
-	free(todo);
 }
 
 /* take (status CHAL_PENDING: check the answer) or finish (status given). */
@@ -480,36 +392,6 @@ static enum store_result rs_withdraw(struct store *base, const uint8_t id[PAGE_I
 	return res;
 }
 
-/* The (id, record...) entries of a reply from element `from` on, reported
- * through report: the expiries of a sweep (expired: as expired whatever
- * they read as), or the links a lockout ended. */
-static size_t rs_report(const redisReply *rep, size_t from, bool expired, store_expired_fn report, void *ctx)
-{
-	size_t reported = 0;
-
-	for (size_t i = from; i + 1 + RS_FIELDS <= rep->elements; i += 1 + RS_FIELDS) {
-		uint8_t id[PAGE_ID_BYTES];
-		struct chal c;
-		const redisReply *e = rep->element[i];
-
-		if (e->type != REDIS_REPLY_STRING || e->len != PAGE_ID_LEN ||
-		    b64url_decode(e->str, e->len, id, sizeof id) != PAGE_ID_BYTES)
-			continue;
-		if (rs_parse(rep, i + 1, id, &c) == STORE_NOT_FOUND)
-			continue;
-		if (expired) {
-			c.status = CHAL_EXPIRED;
-			c.decided_ms = c.expires_ms;
-		}
-		if (report != NULL)
-			report(ctx, &c);
-		reported++;
-		explicit_bzero(&c, sizeof c);
-	}
-	return reported;
-}
-
-/* Redis's clock in microseconds (TIME), or -1 when Redis cannot say. */
 static long long rs_redis_us(struct rstore *s)
 {
 	const char *av[] = { "TIME" };
@@ -532,7 +414,7 @@ static size_t rs_sweep(struct store *base, struct now now, store_expired_fn on_e
 
 	snprintf(batch, sizeof batch, "%d", RS_SWEEP_BATCH);
 	snprintf(ttl, sizeof ttl, "%lld", (long long)STORE_DECIDED_TTL_MS);
-	rs_doubts_settle(s, now);
+	rs_doubts_undo(s, now);
 	pthread_mutex_lock(&s->sweep_lock);
 	/* seq grows across restarts too (it starts from Redis's clock in
 	 * microseconds), so an older call that Redis runs late is told apart
@@ -590,54 +472,6 @@ static size_t rs_cancel_pending(struct store *base, struct now now, store_expire
 	return 0;
 }
 
-/* The phone's pending ids are read first: if the script's reply is lost
- * (Redis may have run it), each is noted in doubt, and the next sweep undoes
- * the locks this call made (by its token), so no link stays locked without
- * its audit row; those links then end as locked when answered. */
-static size_t rs_lock_phone(struct store *base, const char *phone_key, struct now now,
-                            store_expired_fn on_locked, void *ctx)
-{
-	struct rstore *s = (struct rstore *)base;
-	char pkey[RS_KEY_MAX], lkey[RS_KEY_MAX], wall[24], ttl[24], token[RS_TOKEN_HEX + 1];
-	const char *members[] = { "SMEMBERS", pkey };
-	const char *av[] = { pkey, lkey, wall, ttl, token };
-	redisReply *ids, *rep;
-	size_t reported = 0;
-
-	snprintf(pkey, sizeof pkey, "mnmfa:p:%s", phone_key);
-	ids = redis_command(s->redis, (int)ARRAY_LEN(members), members, NULL);
-	if (ids == NULL || ids->type != REDIS_REPLY_ARRAY || ids->elements == 0) {
-		if (ids == NULL)
-			log_warn("redis: a locked phone's pending links could not be read; each ends as locked when answered");
-		if (ids != NULL)
-			freeReplyObject(ids);
-		return 0;
-	}
-	rs_token(token);
-	snprintf(lkey, sizeof lkey, "mnmfa:pl:%s", token);
-	snprintf(wall, sizeof wall, "%lld", (long long)now.wall_ms);
-	snprintf(ttl, sizeof ttl, "%lld", (long long)STORE_DECIDED_TTL_MS);
-	rep = redis_eval(s->redis, &s->scripts[RS_LOCK_PHONE], 2, (int)ARRAY_LEN(av), av, NULL,
-	                 REDIS_REPEATABLE | REDIS_DURABLE);
-	if (rep == NULL) {
-		for (size_t i = 0; i < ids->elements; i++) {
-			const redisReply *e = ids->element[i];
-			uint8_t id[PAGE_ID_BYTES];
-
-			if (e->type == REDIS_REPLY_STRING && e->len == PAGE_ID_LEN &&
-			    b64url_decode(e->str, e->len, id, sizeof id) == PAGE_ID_BYTES)
-				rs_doubt_add(s, id, token, now);
-		}
-		log_warn("redis: a locked phone's pending links may have been locked unheard; the next sweep undoes it");
-	} else {
-		if (rep->type == REDIS_REPLY_ARRAY)
-			reported = rs_report(rep, 0, false, on_locked, ctx);
-		freeReplyObject(rep);
-	}
-	freeReplyObject(ids);
-	return reported;
-}
-
 static size_t rs_pending(const struct store *base)
 {
 	return atomic_load(&((const struct rstore *)base)->pending);
@@ -664,6 +498,7 @@ static const struct store_ops rs_ops = {
 	.reopen = rs_reopen,
 	.cancel_pending = rs_cancel_pending,
 	.lock_phone = rs_lock_phone,
+	.lock_settle = rs_lock_settle,
 	.answer = rs_answer,
 	.withdraw = rs_withdraw,
 	.settle = rs_settle,

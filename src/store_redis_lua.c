@@ -255,14 +255,14 @@ static const char rs_lua_sweep_ack[] =
 
 /* store_lock_phone. KEYS: the phone's set of pending ids, this call's result
  * (mnmfa:pl:<token>). ARGV: now (wall, for dm) ttl token. Every pending,
- * unexpired (on Redis's clock) challenge
- * in the set ends as locked, as a decision by this token (what undoing it
- * takes is kept, as the deciding scripts keep it), whichever node minted it;
- * overdue ones are left to their node's sweep. The ids are kept under the
- * result key for RS_UNDO_MS, so a repeat of the call (a retry after a lost
- * reply) reports the same challenges again instead of none. Returns
- * {(id, record...) per challenge locked}. */
-static const char rs_lua_lock_phone[] = RS_LUA_COMMON RS_LUA_KEEP_UNDO
+ * unexpired (on Redis's clock) challenge in the set ends as locked, as a
+ * decision by this token, whichever node minted it; overdue ones are left to
+ * their node's sweep. Never undone. The ids are kept under the result key
+ * (with '' for "this call ran", even when it locked none) for ttl, as long as
+ * the tombstones, so a repeat of the call (a retry, or the settle of a
+ * lost reply) reports the same challenges again and locks nothing more.
+ * Returns {(id, record...) per challenge locked}. */
+static const char rs_lua_lock_phone[] = RS_LUA_COMMON
 	"local ids=redis.call('SMEMBERS',KEYS[2])\n"
 	"if #ids==0 then\n"
 	"  for _,id in ipairs(redis.call('SMEMBERS',KEYS[1])) do\n"
@@ -270,19 +270,21 @@ static const char rs_lua_lock_phone[] = RS_LUA_COMMON RS_LUA_KEEP_UNDO
 	"    local h=redis.call('HMGET',k,'st','em','ed')\n"
 	"    local left=h[1] and due(h[3],h[2])-NOW()\n"
 	"    if h[1]=='0' and left>0 then\n"
-	"      keep_undo(k,id,ARGV[3],left)\n"
 	"      decide(k,id,'5',ARGV[1],ARGV[2])\n"
 	"      redis.call('HSET',k,'tk',ARGV[3])\n"
 	"      redis.call('SADD',KEYS[2],id)\n"
 	"      table.insert(ids,id)\n"
 	"    elseif not h[1] then redis.call('SREM',KEYS[1],id) end\n"
 	"  end\n"
-	"  if #ids>0 then redis.call('PEXPIRE',KEYS[2]," RS_STR(RS_UNDO_MS) ") end\n"
+	"  redis.call('SADD',KEYS[2],'')\n"
+	"  redis.call('PEXPIRE',KEYS[2],ARGV[2])\n"
 	"end\n"
 	"local out={}\n"
 	"for _,id in ipairs(ids) do\n"
-	"  table.insert(out,id)\n"
-	"  for _,v in ipairs(R('mnmfa:c:'..id)) do table.insert(out,v or false) end\n"
+	"  if id~='' then\n"
+	"    table.insert(out,id)\n"
+	"    for _,v in ipairs(R('mnmfa:c:'..id)) do table.insert(out,v or false) end\n"
+	"  end\n"
 	"end\n"
 	"return out\n";
 

@@ -156,3 +156,33 @@ enum store_result rs_answer_reply(const redisReply *rep, const uint8_t id[PAGE_I
 	return res;
 }
 
+/* The (id, record...) entries of a reply from element `from` on, reported
+ * through report: the expiries of a sweep (expired: as expired whatever
+ * they read as), or the links a lockout ended. */
+size_t rs_report(const redisReply *rep, size_t from, bool expired, store_expired_fn report, void *ctx)
+{
+	size_t reported = 0;
+
+	for (size_t i = from; i + 1 + RS_FIELDS <= rep->elements; i += 1 + RS_FIELDS) {
+		uint8_t id[PAGE_ID_BYTES];
+		struct chal c;
+		const redisReply *e = rep->element[i];
+
+		if (e->type != REDIS_REPLY_STRING || e->len != PAGE_ID_LEN ||
+		    b64url_decode(e->str, e->len, id, sizeof id) != PAGE_ID_BYTES)
+			continue;
+		if (rs_parse(rep, i + 1, id, &c) == STORE_NOT_FOUND)
+			continue;
+		if (expired) {
+			c.status = CHAL_EXPIRED;
+			c.decided_ms = c.expires_ms;
+		}
+		if (report != NULL)
+			report(ctx, &c);
+		reported++;
+		explicit_bzero(&c, sizeof c);
+	}
+	return reported;
+}
+
+/* Redis's clock in microseconds (TIME), or -1 when Redis cannot say. */

@@ -151,6 +151,9 @@ void web_locks_drain(struct web_locks *l, int64_t until_mono_ms)
 {
 	struct handoff *todo, *h;
 
+	/* first the links of lockouts whose reply was lost (Redis) */
+	store_lock_settle(l->app->store, now_read(), on_link_locked, l);
+
 	pthread_mutex_lock(&l->lock);
 	todo = l->head;
 	l->head = NULL;

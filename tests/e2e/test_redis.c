@@ -340,8 +340,10 @@ static void test_lockout_ends_links_across_nodes(struct t *t)
 	struct daemon *logs[] = { a, b, NULL };
 	REQUIRE(t, mfa_expect_ended_locked(t, b, logs, f, &other) == 0);
 	REQUIRE(t, mfa_expect_status(t, a, &other, "locked") == 0);
-	EXPECT_INT(t, "locked rows for the denied link (after its denial)", 1,
-	           rows(t, a, "locked", first.page_id) + rows(t, b, "locked", first.page_id));
+	/* the denied link's own locked row: on A, the node that decided it, only */
+	EXPECT_INT(t, "locked rows for the denied link on A (after its denial)", 1,
+	           rows_settle(t, a, NULL, "locked", first.page_id, 1));
+	EXPECT_INT(t, "locked rows for the denied link on B", 0, rows(t, b, "locked", first.page_id));
 }
 
 /* Sliding windows in Redis (rate_phone 3/4, lockout 2/4): a fixed window
@@ -917,6 +919,80 @@ static void test_answer_reply_lost_is_settled(struct t *t)
 	resp_free(&rs);
 	REQUIRE(t, mfa_expect_calls(t, f, 2) == 0);
 	free(path);
+	relay_stop(&rl);
+}
+
+/* A lockout whose reply is lost (a relay swallows every reply to node B's
+ * lock call) is never undone: Redis ran it, so node A already shows the
+ * phone's other link used (410). Once Redis's replies come through again,
+ * B's sweeps ask again by the call's token and write the `locked` row and the
+ * false result it owes, once; the link stays locked (before: B's sweep undid
+ * the lock, reopening a link A had shown used, and no row was written). */
+static void test_lockout_reply_lost_is_settled(struct t *t)
+{
+	struct fake_cf *f;
+	struct daemon *a, *b;
+	int port;
+	struct minted first, other;
+	struct page pg;
+	struct resp rs;
+	char buf[40], wrong[40];
+	static struct relay rl;
+
+	REQUIRE(t, srv_redis(t, 0, 0, &port) > 0 && (f = t_fake(t)) != NULL);
+	REQUIRE(t, relay_start(t, &rl, port) == 0);
+	a = node(t, f, "node-a", port, NULL);
+	b = node(t, f, "node-b", rl.port, NULL);
+	REQUIRE(t, a != NULL && b != NULL);
+	d_set_str(a, "lockout", "1/600");
+	d_set_str(b, "lockout", "1/600");
+	REQUIRE(t, d_start(a, NULL) == 0 && d_start(b, NULL) == 0);
+	/* One lockout first, so Redis has the lock script and runs it by its sha. */
+	REQUIRE(t, mfa_mint_v1(b, "cid-rll-0", "5215550404299", "F", "1990-01-02", NULL, NULL, 0, &first) == 0);
+	EXPECT_INT(t, "a first wrong answer (a first lockout)", 303, post_answer(b, first.page_id, "none"));
+	REQUIRE(t, mfa_expect_calls(t, f, 1) == 0);
+	REQUIRE(t, mfa_mint_v1(b, "cid-rll", "5215550404300", "FlowFirst", "1990-01-02", NULL, NULL, 0, &first) == 0);
+	REQUIRE(t, mfa_mint_v1(a, "cid-rll", "5215550404300", "FlowOther", "1990-01-02", NULL, NULL, 0, &other) == 0);
+	REQUIRE(t, mfa_get_page(b, first.page_id, &pg) == 0);
+	snprintf(wrong, sizeof wrong, "%s", mfa_wrong_answer(&pg, mfa_right_answer(&pg, "1990-01-02", buf)));
+	mfa_page_free(&pg);
+	snprintf(rl.needle, sizeof rl.needle, "mnmfa:pl:");     /* the lock call's result key */
+	atomic_store(&rl.drop, true);
+	EXPECT_INT(t, "the wrong answer on B, its lockout's reply lost", 303, post_answer(b, first.page_id, wrong));
+	h_sleep_ms(1200);                   /* B's sweeps meanwhile: nothing comes back, nothing written */
+	long early = rows(t, b, "locked", other.page_id);
+	char *path = h_printf("/%s", other.page_id);
+	REQUIRE(t, d_web(a, "GET", path, NULL, NULL, &rs) == 0);
+	EXPECT_INT(t, "A's page for the other link (locked in Redis)", 410, rs.status);
+	resp_free(&rs);
+	atomic_store(&rl.drop, false);
+	EXPECT_INT(t, "locked rows for the other link while B hears nothing", 0, early);
+	/* B owes the link's row: its sweeps write it once Redis answers again */
+	long long end = h_mono_ms() + RT_SETTLE_MS;
+	while (h_mono_ms() < end && rows(t, b, "locked", other.page_id) == 0)
+		h_sleep_ms(50);
+	EXPECT_INT(t, "locked rows for the other link on B, the node that locked it", 1,
+	           rows(t, b, "locked", other.page_id));
+	REQUIRE(t, mfa_expect_calls(t, f, 3) == 0);   /* and now the denial's result and the other link's */
+	const struct fake_call *c = NULL;
+	for (int i = 0; i < fake_count(f); i++) {
+		const char *fl = fake_arg(fake_call(f, i), "chatfuel_flow_name");
+		if (fl != NULL && strcmp(fl, "FlowOther") == 0)
+			c = fake_call(f, i);
+	}
+	REQUIRE(t, c != NULL);
+	REQUIRE(t, mfa_check_call(t, c, "cid-rll", "FlowOther", false, false) == 0);
+	EXPECT(t, strcmp(fake_arg(c, "mfa_status"), "locked") == 0, "expected the other link's result locked, got %s",
+	       fake_arg(c, "mfa_status"));
+	h_sleep_ms(1200);                   /* more sweeps on both nodes: nothing undone, nothing twice */
+	REQUIRE(t, d_web(a, "GET", path, NULL, NULL, &rs) == 0);
+	EXPECT_INT(t, "A's page for the other link after B's sweeps", 410, rs.status);
+	resp_free(&rs);
+	free(path);
+	REQUIRE(t, mfa_expect_status(t, a, &other, "locked") == 0);
+	EXPECT_INT(t, "locked rows for the other link across both logs", 1,
+	           rows(t, a, "locked", other.page_id) + rows(t, b, "locked", other.page_id));
+	REQUIRE(t, mfa_expect_calls(t, f, 3) == 0);
 	relay_stop(&rl);
 }
 
@@ -1599,6 +1675,7 @@ const struct test e2e_tests_redis[] = {
 	{ "redis_limits_and_lockout_across_nodes", test_limits_across_nodes, NULL },
 	{ "redis_windows_slide_and_locks_last_a_window", test_windows_slide, NULL },
 	{ "redis_lockout_ends_other_links_on_every_node", test_lockout_ends_links_across_nodes, NULL },
+	{ "redis_lockout_reply_lost_is_settled", test_lockout_reply_lost_is_settled, NULL },
 	{ "redis_expiry_audited_once_by_minting_node", test_expiry_audited_once, NULL },
 	{ "redis_expiry_audited_when_sweep_reply_lost", test_expiry_survives_lost_sweep_reply, NULL },
 	{ "redis_answer_reply_lost_is_settled", test_answer_reply_lost_is_settled, NULL },
