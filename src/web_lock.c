@@ -140,8 +140,8 @@ void web_lock_after_denial(struct web_locks *l, const struct chal *c, int64_t ts
 
 	row_submit(l, c, ts, false, ip, user_agent);
 	/* stamped as the denial; which links are still open is the present's */
-	others = store_lock_phone(l->app->store, app_phone_key(c->phone), (struct now){ .wall_ms = ts, .mono_ms = mono_ms() },
-	                          on_link_locked, l);
+	others = store_lock_phone(l->app->store, app_phone_key(c->phone),
+	                          (struct now){ .wall_ms = ts, .mono_ms = mono_ms() }, on_link_locked, l);
 	b64url_encode(c->id, PAGE_ID_BYTES, id);
 	log_info("a phone was locked after %d failed answers (page %s; %zu other pending links ended)",
 	         l->app->cfg.lockout.n, id, others);
