@@ -327,21 +327,52 @@ struct decision {
 	struct chal c;               /* the page as decided (for the lockout's rows) */
 	int64_t ts_ms;               /* the decision's instant */
 	char ip[INET6_ADDRSTRLEN];   /* the answer's, for the page's `locked` row */
+	/* the event again, should the page not reopen: the decision then stands */
+	enum audit_kind kind;
+	bool notify, validated;
+	char *user_agent, *refdata;  /* owned; NULL: none */
 };
 
 static void decision_free(void *p)
 {
-	explicit_bzero(p, sizeof(struct decision));
-	free(p);
+	struct decision *d = p;
+
+	free(d->user_agent);
+	free(d->refdata);
+	explicit_bzero(d, sizeof *d);
+	free(d);
+}
+
+static void audit_event_from(struct audit_event *ev, enum audit_kind kind, const struct chal *c,
+                             int64_t ts, const char *ip, const char *user_agent, const char *refdata);
+
+/* The reopen failed, so the decision stands: its event again, with no
+ * instant to give up at (as an end of a challenge is), so that it has its
+ * row and the bot its result (SPEC §8: every challenge ends in the log).
+ * Never waits: this may run on the audit writer's thread. */
+static void decision_stands(struct decision *d)
+{
+	struct audit_event ev;
+
+	audit_event_from(&ev, d->kind, &d->c, d->ts_ms, d->ip, d->user_agent, d->refdata);
+	ev.notify = d->notify;
+	ev.validated = d->validated;
+	if (audit_submit_end(d->w->app->audit, &ev) < 0) {
+		log_error("audit: the row of a decision that stands could not be queued again (the log is "
+		          "stopping or full): its page stays used with no audit row");
+		metrics_inc(d->w->app->metrics, M_AUDIT_FAILED);
+	}
+	if (d->then_locked)    /* a denial that stands: the lockout it reached follows */
+		web_lock_after_denial(d->w->locks, &d->c, d->ts_ms, d->ip, d->user_agent);
 }
 
 /* The decision could not be made durable: undo it so the link works again,
  * and tell the person to retry, rather than send them back to a bot that
  * will never hear the result. When even the reopen fails (the store
- * unavailable, or the page expired meanwhile) the page stays decided with no
- * audit row: its link answers 410 and a next answer returns to the chat with
- * no result for the bot. That is logged and counted
- * (mnmfa_decisions_not_reopened_total), never silent. */
+ * unavailable, or the page expired meanwhile) the decision stands: its event
+ * is queued again with no instant to give up at (decision_stands), so it gets
+ * its row and the bot its result once the log can be written; its link
+ * answers 410. That is logged and counted (mnmfa_decisions_not_reopened_total). */
 static void decision_undo(struct decision *d)
 {
 	struct http_req *req = d->req;
@@ -351,10 +382,11 @@ static void decision_undo(struct decision *d)
 		char b64[PAGE_ID_LEN + 1];
 		b64url_encode(d->id, PAGE_ID_BYTES, b64);
 		log_error("audit: a decision without its audit row could not be undone (%s): page %.8s... "
-		          "stays used with no audit row and no result for the bot",
+		          "stays decided; its audit row and result are queued again",
 		          sr == STORE_UNAVAILABLE ? "the store is unavailable" : "the page is no longer open",
 		          b64);
 		metrics_inc(d->w->app->metrics, M_REOPEN_FAILED);
+		decision_stands(d);
 	} else if (d->refund_on_undo) {
 		/* the denial never happened: its attempt does not count */
 		const char *key = app_phone_key(d->c.phone);
@@ -542,6 +574,11 @@ static void handle_validate(struct web *w, struct http_req *req)
 		d->c = c;
 		d->ts_ms = out.ts_ms;
 		snprintf(d->ip, sizeof d->ip, "%s", ip);
+		d->kind = ev.kind;
+		d->notify = ev.notify;
+		d->validated = ev.validated;
+		d->user_agent = ev.user_agent != NULL ? xstrndup(ev.user_agent, AUDIT_UA_MAX) : NULL;
+		d->refdata = ev.refdata != NULL ? xstrdup(ev.refdata) : NULL;
 		submit_decision(w, req, &ev, d, answer_wait_ms(w, c.left_ms));
 	} else {
 		if (out.audit && audit_submit(app->audit, &ev, NULL, NULL) < 0)
