@@ -22,7 +22,11 @@ struct limiter *limiter_redis_new(struct redis *redis, const char *name, int n, 
  * store_redis's answer, which counts in the same step). The events of key k
  * (<prefix><key>) are a sorted set of Redis-clock ms; its lock is the same
  * name under mnmfa:L: instead of mnmfa:l: (so no key's events can be
- * another's lock; lr_old drops an older version's counter). lr_locked(k): ms the lock lasts, 0 none. lr_hit(k, n, w):
+ * another's lock). lr_old(k, n): an older version's string counter at k
+ * (a fixed window's count) is dropped, and one already at n becomes the lock
+ * for what was left of its window, so a phone locked before an upgrade stays
+ * locked after it; every script calls it on each key before reading it.
+ * lr_locked(k): ms the lock lasts, 0 none. lr_hit(k, n, w):
  * 0 and 1 when this event reached n (and locked k for w ms), 0 and 0 when
  * counted, or ms left and 0 when refused (nothing counted). Each member is
  * the event's Redis time in us, made unique with '+'s. */
@@ -31,10 +35,13 @@ struct limiter *limiter_redis_new(struct redis *redis, const char *name, int n, 
 	"local function lr_locked(k) local t=redis.call('PTTL',lr_lock(k))\n" \
 	"  if t==-1 then redis.call('PEXPIRE',lr_lock(k),1) return 1 end\n" \
 	"  if t<1 then return 0 end return t end\n" \
-	"local function lr_old(k) if redis.call('TYPE',k).ok=='string' then redis.call('DEL',k) end end\n" \
+	"local function lr_old(k,n) if redis.call('TYPE',k).ok~='string' then return end\n" \
+	"  if tonumber(redis.call('GET',k) or '0')>=n then local t=redis.call('PTTL',k)\n" \
+	"    if t>0 then redis.call('SET',lr_lock(k),'1','PX',t) end end\n" \
+	"  redis.call('DEL',k) end\n" \
 	"local function lr_hit(k,n,w)\n" \
+	"  lr_old(k,n)\n" \
 	"  local t=lr_locked(k) if t>0 then return t,0 end\n" \
-	"  lr_old(k)\n" \
 	"  local c=redis.call('TIME')\n" \
 	"  local now=tonumber(c[1])*1000+math.floor(tonumber(c[2])/1000)\n" \
 	"  local m=c[1]..string.format('%06d',tonumber(c[2]))\n" \

@@ -27,23 +27,23 @@
 static const char lr_lua_hit[] = LIMITER_REDIS_LUA
 	"return (lr_hit(KEYS[1],tonumber(ARGV[1]),tonumber(ARGV[2])))\n";
 
-/* KEYS: events. 0 not locked, else ms left. */
+/* KEYS: events. ARGV: n. 0 not locked, else ms left. */
 static const char lr_lua_blocked[] = LIMITER_REDIS_LUA
-	"return lr_locked(KEYS[1])\n";
+	"lr_old(KEYS[1],tonumber(ARGV[1])) return lr_locked(KEYS[1])\n";
 
 /* KEYS: events. ARGV: n. Gives back the newest event. A lock can only have
  * come from it (a locked key counts nothing), so a count back below n lifts
  * the lock. */
 static const char lr_lua_refund[] = LIMITER_REDIS_LUA
-	"lr_old(KEYS[1]) if redis.call('EXISTS',KEYS[1])==0 then return 0 end\n"
+	"lr_old(KEYS[1],tonumber(ARGV[1])) if redis.call('EXISTS',KEYS[1])==0 then return 0 end\n"
 	"redis.call('ZPOPMAX',KEYS[1])\n"
 	"if redis.call('ZCARD',KEYS[1])<tonumber(ARGV[1]) then redis.call('DEL',lr_lock(KEYS[1])) end\n"
 	"return 0\n";
 
-/* KEYS: events, gate's events. ARGV: n window_ms. {gate ms left, 0} when
- * the gate is locked (nothing counted), else {0, as hit}. */
+/* KEYS: events, gate's events. ARGV: n window_ms gate_n. {gate ms left, 0}
+ * when the gate is locked (nothing counted), else {0, as hit}. */
 static const char lr_lua_hit_unless[] = LIMITER_REDIS_LUA
-	"local g=lr_locked(KEYS[2]) if g>0 then return {g,0} end\n"
+	"lr_old(KEYS[2],tonumber(ARGV[3])) local g=lr_locked(KEYS[2]) if g>0 then return {g,0} end\n"
 	"return {0,(lr_hit(KEYS[1],tonumber(ARGV[1]),tonumber(ARGV[2])))}\n";
 
 enum { LR_HIT, LR_BLOCKED, LR_REFUND, LR_HIT_UNLESS, LR_NSCRIPTS };
@@ -116,7 +116,7 @@ static int lr_hit_unless(struct limiter *base, struct limiter *gate, const char 
 	struct rlimiter *l = (struct rlimiter *)base;
 	const struct rlimiter *g = (const struct rlimiter *)gate;
 	char k[LR_KEY_MAX], gk[LR_KEY_MAX];
-	const char *av[4];
+	const char *av[5];
 	redisReply *rep;
 	int secs = 0;
 
@@ -130,8 +130,9 @@ static int lr_hit_unless(struct limiter *base, struct limiter *gate, const char 
 	av[1] = gk;
 	av[2] = l->n;
 	av[3] = l->window_ms;
+	av[4] = g->n;
 	*gate_secs = 0;
-	rep = redis_eval(l->redis, &l->scripts[LR_HIT_UNLESS], 2, 4, av, NULL, 0);
+	rep = redis_eval(l->redis, &l->scripts[LR_HIT_UNLESS], 2, 5, av, NULL, 0);
 	if (rep == NULL)
 		return 0;
 	if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 && rep->element[0]->type == REDIS_REPLY_INTEGER &&

@@ -135,6 +135,7 @@ static const char rs_lua_answer[] = RS_LUA_COMMON RS_LUA_KEEP_UNDO LIMITER_REDIS
 	"local lk=ARGV[8]..h[6]\n"
 	"local n=tonumber(ARGV[9])\n"
 	"local st,locked,reached\n"
+	"lr_old(lk,n)\n"
 	"if lr_locked(lk)>0 then st='5' locked=1 reached=0\n"
 	"else\n"
 	"  locked=0 reached=0\n"

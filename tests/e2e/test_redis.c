@@ -1303,6 +1303,58 @@ static void test_stop_logs_unsettled_doubt(struct t *t)
 	free(err);
 }
 
+/* The previous version kept each limit as a string counter with the
+ * window's TTL. A phone at its lockout (or rate_phone) on such a counter is
+ * still refused after the upgrade, for what was left of that window, and a
+ * counter below its limit is simply dropped. */
+static void test_old_counters_keep_locks(struct t *t)
+{
+	struct fake_cf *f;
+	struct daemon *a;
+	int port;
+	struct minted m;
+	struct resp rs;
+	char buf[40];
+
+	REQUIRE(t, srv_redis(t, 0, 0, &port) >= 0 && (f = t_fake(t)) != NULL);
+	REQUIRE(t, (a = node(t, f, "node-a", port, NULL)) != NULL);
+	d_set_str(a, "rate_phone", "3/600");
+	d_set_str(a, "lockout", "2/600");
+	REQUIRE(t, d_start(a, NULL) == 0);
+	/* a page first, for the answer below, before its phone's old counter */
+	const char *right = mint_for_answer(t, a, "cid-old-c", "5215550405703", &m, buf);
+	REQUIRE(t, right != NULL);
+	const char *setup[] = {
+		"SET mnmfa:l:lockout:5215550405701 2 PX 30000",      /* locked before the upgrade */
+		"SET mnmfa:l:rate_phone:5215550405702 3 PX 30000",   /* at rate_phone */
+		"SET mnmfa:l:lockout:5215550405703 2 PX 30000",      /* the page's phone, locked */
+		"SET mnmfa:l:lockout:5215550405704 1 PX 30000",      /* below the lockout */
+	};
+	for (size_t i = 0; i < sizeof setup / sizeof *setup; i++) {
+		char *r = srv_redis_cmd(port, setup[i]);
+		REQUIRE(t, r != NULL && strncmp(r, "+OK", 3) == 0);
+		free(r);
+	}
+	static const struct { const char *phone; long status; } mints[] = {
+		{ "5215550405701", 423 }, { "5215550405702", 429 }, { "5215550405704", 201 },
+	};
+	for (size_t i = 0; i < sizeof mints / sizeof *mints; i++) {
+		char *body = h_printf("{\"client_id\":\"cid-old\",\"phone\":\"%s\",\"flow_name\":\"F\","
+		                      "\"dob\":\"1990-01-02\"}", mints[i].phone);
+		REQUIRE(t, d_api(a, "POST", "/v1/challenges", "application/json", body, &rs) == 0);
+		free(body);
+		EXPECT_INT(t, mints[i].phone, mints[i].status, rs.status);
+		if (mints[i].status != 201) {
+			const char *ra = resp_header(&rs, "Retry-After");
+			EXPECT(t, ra != NULL && atoi(ra) >= 25 && atoi(ra) <= 30,
+			       "expected Retry-After in [25, 30] (the old counter's 30 s), got %s", ra ? ra : "none");
+		}
+		resp_free(&rs);
+	}
+	EXPECT_INT(t, "the right answer of a phone locked before the upgrade", 303, post_answer(a, m.page_id, right));
+	REQUIRE(t, mfa_expect_status(t, a, &m, "locked") == 0);
+}
+
 #define RT_LOAD_REQUESTS 60            /* per loader thread, across the kill */
 #define RT_DOWN_PAGES 12               /* answered one after another across the kill */
 #define RT_DOWN_BEFORE 3               /* of them answered before it */
@@ -1688,6 +1740,7 @@ const struct test e2e_tests_redis[] = {
 	{ "redis_retry_own_decision_reopens_its_question", test_retry_own_decision_reopens_its_question, NULL },
 	{ "redis_unconfirmed_decision_not_answered", test_unconfirmed_decision_not_answered, NULL },
 	{ "redis_doubts_full_refuses", test_doubts_full_refuses, NULL },
+	{ "redis_old_counters_keep_locks", test_old_counters_keep_locks, NULL },
 	{ "redis_replica_joining_later_is_waited_for", test_replica_joining_later_is_waited_for, NULL },
 	{ "redis_stop_settles_fresh_doubt", test_stop_settles_fresh_doubt, NULL },
 	{ "redis_stop_logs_unsettled_doubt", test_stop_logs_unsettled_doubt, NULL },
