@@ -26,6 +26,10 @@
  * of its own): between it and the memory limit a request's headers would fit
  * but not the response's, and libmicrohttpd would close without an answer. */
 #define HTTP_HEADERS_MAX (6 * 1024)
+/* What libmicrohttpd 0.9.75 keeps per header or query argument besides its
+ * text (struct MHD_HTTP_Header: four pointers, two sizes and the kind): many
+ * short headers fill its memory as surely as one long one. */
+#define HTTP_HEADER_INDEX_BYTES 56
 #define HTTP_DRAIN_POLL_MS 10            /* the drain looks at the deferred count this often */
 
 struct http_server;

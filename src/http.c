@@ -442,11 +442,13 @@ static enum MHD_Result count_bytes(void *cls, enum MHD_ValueKind kind, const cha
 	size_t *n = cls;
 
 	(void)kind;
-	*n += strlen(key) + (value != NULL ? strlen(value) : 0) + 4;    /* ": " CRLF, "=&" */
+	*n += strlen(key) + (value != NULL ? strlen(value) : 0) + 4     /* ": " CRLF, "=&" */
+	      + HTTP_HEADER_INDEX_BYTES;
 	return MHD_YES;
 }
 
-/* The request line's and headers' size, near enough (as parsed). */
+/* What the request line and headers take of libmicrohttpd's memory, near
+ * enough: their text and each one's index entry. */
 static size_t request_head_bytes(struct MHD_Connection *conn, const char *url, const char *method)
 {
 	size_t n = strlen(url) + strlen(method) + sizeof " HTTP/1.1\r\n";
