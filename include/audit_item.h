@@ -2,7 +2,8 @@
  * audit_item: an audit event as it waits in the writer's queue -- one
  * allocation, the struct followed by its cleaned strings (valid UTF-8,
  * bounded, refdata a minified JSON object), made on the submitting thread
- * so that the writer allocates nothing per row. Only audit.c uses it.
+ * so that the writer allocates nothing per row; and the names of the event
+ * kinds. The writer (audit.c, audit_rows.c) uses it.
  */
 #ifndef MNMFA_AUDIT_ITEM_H
 #define MNMFA_AUDIT_ITEM_H
@@ -33,6 +34,10 @@ struct item {
 	int64_t give_up_ms;                /* mono_ms; AUDIT_NO_DEADLINE: retried until durable */
 	char text[];
 };
+
+/* The kind's name in the log ("minted", ...), declared in audit.h for its
+ * readers; whether k is one of enum audit_kind's. */
+bool audit_kind_known(enum audit_kind k);
 
 struct item *audit_item_new(const struct audit_event *ev, audit_done_fn done, void *ctx);
 void audit_item_free(struct item *it);

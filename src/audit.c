@@ -60,19 +60,6 @@
 #define AUDIT_CHECKPOINT_FRAMES 1000
 #define AUDIT_RETRY_LOG_INTERVAL_MS 5000       /* a failing group's retries logged this often */
 
-static const char *const kind_names[] = {
-	[AUDIT_MINTED] = "minted", [AUDIT_APPROVED] = "approved", [AUDIT_DENIED] = "denied",
-	[AUDIT_EXPIRED] = "expired", [AUDIT_CANCELED] = "canceled", [AUDIT_LOCKED] = "locked",
-	[AUDIT_REPLAYED] = "replayed",
-};
-
-const char *audit_kind_name(enum audit_kind k)
-{
-	if ((unsigned)k >= ARRAY_LEN(kind_names))
-		return "unknown";
-	return kind_names[k];
-}
-
 /* ---- the writer -------------------------------------------------------- */
 
 struct audit {
@@ -482,7 +469,7 @@ static int submit(struct audit *a, const struct audit_event *ev, audit_done_fn d
 {
 	struct item *it;
 
-	if (a == NULL || ev == NULL || (unsigned)ev->kind >= ARRAY_LEN(kind_names))
+	if (a == NULL || ev == NULL || !audit_kind_known(ev->kind))
 		return -1;
 	it = audit_item_new(ev, done, ctx);     /* copying and JSON checks outside the lock */
 	it->give_up_ms = give_up_ms;

@@ -11,6 +11,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+static const char *const kind_names[] = {
+	[AUDIT_MINTED] = "minted", [AUDIT_APPROVED] = "approved", [AUDIT_DENIED] = "denied",
+	[AUDIT_EXPIRED] = "expired", [AUDIT_CANCELED] = "canceled", [AUDIT_LOCKED] = "locked",
+	[AUDIT_REPLAYED] = "replayed",
+};
+
+bool audit_kind_known(enum audit_kind k)
+{
+	return (unsigned)k < ARRAY_LEN(kind_names);
+}
+
+const char *audit_kind_name(enum audit_kind k)
+{
+	return audit_kind_known(k) ? kind_names[k] : "unknown";
+}
+
 #define AUDIT_REFDATA_PARSE_MAX (4 * AUDIT_REFDATA_MAX) /* longer input is not parsed */
 
 /* Replaces bytes that are not valid UTF-8 (RFC 3629: no overlongs, no

@@ -15,7 +15,6 @@
  * the statement is reset.
  */
 #include "audit_rows.h"
-#include "audit.h"
 #include "auditdb.h"
 #include "buf.h"
 #include "chain.h"
@@ -52,11 +51,11 @@ struct audit_rows {
 	int64_t ts_sec;                    /* the second ts_text formats */
 	char ts_text[AUDIT_TS_MAX];
 	int64_t last_id;
-	char last_hash[AUDIT_HASH_HEX + 1];
+	char last_hash[CHAIN_HASH_HEX + 1];
 	/* One statement's rows: ts[k] is row k's time; hash[k + 1] its hash and
 	 * hash[k] its prev_hash (hash[0]: the head before the statement). */
 	char ts[AUDIT_ROWS_BATCH][AUDIT_TS_MAX];
-	char hash[AUDIT_ROWS_BATCH + 1][AUDIT_HASH_HEX + 1];
+	char hash[AUDIT_ROWS_BATCH + 1][CHAIN_HASH_HEX + 1];
 };
 
 /* The row's RFC 3339 time; gmtime and printf once a second, not per row. */
@@ -114,14 +113,14 @@ static void bind_row(struct audit_rows *w, sqlite3_stmt *st, int k, const struct
 	r.node = w->node;
 	r.node_len = w->node_len;
 	r.prev_hash = w->hash[k];
-	r.prev_len = AUDIT_HASH_HEX;
+	r.prev_len = CHAIN_HASH_HEX;
 	chain_row_hash_with(w->sha, &r, w->hash[k + 1]);
 
 	sqlite3_bind_int64(st, base + 1, r.id);
 	for (int i = 0; i < CHAIN_FIELDS; i++)
 		bind_text(st, base + i + 2, r.f[i], r.len[i]);
-	sqlite3_bind_text(st, base + 11, w->hash[k], AUDIT_HASH_HEX, SQLITE_STATIC);
-	sqlite3_bind_text(st, base + 12, w->hash[k + 1], AUDIT_HASH_HEX, SQLITE_STATIC);
+	sqlite3_bind_text(st, base + 11, w->hash[k], CHAIN_HASH_HEX, SQLITE_STATIC);
+	sqlite3_bind_text(st, base + 12, w->hash[k + 1], CHAIN_HASH_HEX, SQLITE_STATIC);
 	bind_text(st, base + 13, r.node, r.node_len);
 }
 
@@ -186,7 +185,7 @@ static int insert_group(struct audit_rows *w, const struct item *group, int64_t 
 int audit_rows_write(struct audit_rows *w, const struct item *group, int64_t now, bool *woke)
 {
 	int64_t saved_id = w->last_id;
-	char saved_hash[AUDIT_HASH_HEX + 1];
+	char saved_hash[CHAIN_HASH_HEX + 1];
 
 	memcpy(saved_hash, w->last_hash, sizeof saved_hash);
 	*woke = false;
@@ -221,10 +220,18 @@ static int load_head(struct audit_rows *w)
 	if (rc == SQLITE_ROW) {
 		const char *h = (const char *)sqlite3_column_text(st, 1);
 		w->last_id = sqlite3_column_int64(st, 0);
-		strlcpy_(w->last_hash, h ? h : "", sizeof w->last_hash);
-		if (strlen(w->last_hash) != AUDIT_HASH_HEX)
-			log_warn("audit: the newest row (id %lld) has a malformed hash; run `mnmfa audit "
-			         "verify`", (long long)w->last_id);
+		size_t n = h != NULL ? strlen(h) : 0;
+		if (n != CHAIN_HASH_HEX || strspn(h, "0123456789abcdef") != CHAIN_HASH_HEX) {
+			/* The next row would chain to garbage: evidence after it could
+			 * not be told from a forgery. The operator decides (verify,
+			 * restore), not the writer. */
+			log_error("audit: the newest row (id %lld) has a malformed hash (%zu characters, not "
+			          "%d hex digits): new rows cannot chain to it; run `mnmfa audit verify` and "
+			          "restore the database from a backup", (long long)w->last_id, n, CHAIN_HASH_HEX);
+			sqlite3_finalize(st);
+			return -2;
+		}
+		memcpy(w->last_hash, h, CHAIN_HASH_HEX + 1);
 	}
 	sqlite3_finalize(st);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
@@ -267,7 +274,12 @@ struct audit_rows *audit_rows_open(sqlite3 *db, const struct config *cfg)
 		goto fail;
 	if ((w->outbox = outbox_writer_new(db, cfg)) == NULL)
 		goto fail;
-	if (load_head(w) != 0) {
+	switch (load_head(w)) {
+	case 0:
+		break;
+	case -2:
+		goto fail;               /* said why */
+	default:
 		log_error("audit: cannot read the chain head: %s", sqlite3_errmsg(db));
 		goto fail;
 	}

@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include "fake_chatfuel.h"
@@ -216,6 +217,38 @@ static void test_audit_sqlite(struct t *t)
 
 /* The audit row holds the server-observed client IP (X-Forwarded-For only
  * from trusted_proxies), the user agent and the page's refdata. */
+/* A newest row whose hash is not 64 hex digits (the log edited by hand):
+ * the daemon refuses to start, naming the row and what to do, instead of
+ * chaining new evidence to garbage. */
+static void test_malformed_head_refuses_start(struct t *t)
+{
+	struct daemon *d = mfa_start_default(t, NULL);
+	REQUIRE(t, d);
+	struct minted m;
+	REQUIRE(t, mfa_mint_seed(d, "cid-head", "5215557100003", "FlowHead", "1980-07-01", &m) == 0);
+	REQUIRE(t, d_stop(d) == 0);
+	sqlite3 *db = NULL;
+	REQUIRE(t, sqlite3_open(d->db_path, &db) == SQLITE_OK);
+	char *e = NULL;
+	int rc = sqlite3_exec(db, "DROP TRIGGER audit_log_no_update;"
+	                          "UPDATE audit_log SET hash = substr(hash, 1, 20) WHERE id = (SELECT max(id) FROM audit_log);",
+	                      NULL, NULL, &e);
+	sqlite3_close(db);
+	EXPECT(t, rc == SQLITE_OK, "expected to cut the newest hash, got %s", e ? e : "?");
+	sqlite3_free(e);
+	const char *args[] = { "serve", "--config", d->config_path, NULL };
+	char *out, *err;
+	rc = h_run(t, args, NULL, &out, &err);
+	BAIL(t);
+	char *tail = h_tail(err, 3);
+	EXPECT(t, rc == 1, "expected exit 1 on a malformed chain head, got %d (stderr: %s)", rc, tail);
+	EXPECT(t, strstr(err, "malformed hash (20 characters") != NULL && strstr(err, "audit verify") != NULL,
+	       "expected stderr to name the malformed hash and `audit verify`, got %s", tail);
+	free(tail);
+	free(out);
+	free(err);
+}
+
 static void test_audit_ip(struct t *t)
 {
 	struct fake_cf *f = t_fake(t);
@@ -273,5 +306,6 @@ const struct test e2e_tests_audit[] = {
 	{ "audit_cli_verify_head_export", test_audit, NULL },
 	{ "audit_db_wal_view_and_tamper_detected", test_audit_sqlite, NULL },
 	{ "audit_records_ip_agent_refdata_trusted_proxies", test_audit_ip, NULL },
+	{ "audit_malformed_head_refuses_start", test_malformed_head_refuses_start, NULL },
 	{ NULL, NULL, NULL },
 };
