@@ -31,14 +31,13 @@
 #include "deadline.h"
 #include "metrics.h"
 #include "log.h"
+#include "sockaddr.h"
 #include "tlsmat.h"
 #include "util.h"
 
-#include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <microhttpd.h>
-#include <netdb.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -338,25 +337,8 @@ static void req_fill_peer(struct http_exchange *x)
 	struct http_req *r = &x->req;
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(x->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
 
-	strcpy(r->ip, "unknown");
-	if (sa == NULL)
-		return;
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-		inet_ntop(AF_INET, &in->sin_addr, r->ip, sizeof r->ip);
-		r->loopback = (ntohl(in->sin_addr.s_addr) >> 24) == 127;
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-		if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
-			inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], r->ip, sizeof r->ip);
-			r->loopback = in6->sin6_addr.s6_addr[12] == 127;
-		} else {
-			inet_ntop(AF_INET6, &in6->sin6_addr, r->ip, sizeof r->ip);
-			r->loopback = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
-		}
-	}
+	sockaddr_text(ci ? ci->client_addr : NULL, r->ip, sizeof r->ip, &r->loopback);
 }
 
 /* The connection's deadline entry (its socket context, set when it started). */
@@ -593,26 +575,6 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	log_debug("%s port: libmicrohttpd: %s", s->name, buf);
 }
 
-static int resolve_bind(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len)
-{
-	struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_PASSIVE, .ai_socktype = SOCK_STREAM };
-	struct addrinfo *res = NULL;
-	char portstr[8];
-	int rc;
-
-	snprintf(portstr, sizeof portstr, "%d", port);
-	rc = getaddrinfo(host, portstr, &hints, &res);
-	if (rc != 0) {
-		log_error("bind address \"%s\" is not a numeric IPv4/IPv6 address: %s", host, gai_strerror(rc));
-		return -1;
-	}
-	memcpy(ss, res->ai_addr, res->ai_addrlen);
-	*len = res->ai_addrlen;
-	freeaddrinfo(res);
-	return 0;
-}
-
-
 struct http_server *http_server_start(const struct http_server_opts *o)
 {
 	struct http_server *s = xcalloc(1, sizeof *s);
@@ -631,7 +593,7 @@ struct http_server *http_server_start(const struct http_server_opts *o)
 	strlcpy_(s->name, o->name, sizeof s->name);
 	s->request_ms = (int64_t)o->request_timeout_s * 1000;
 	s->idle_ms = (int64_t)HTTP_CONN_TIMEOUT_S * 1000;
-	if (resolve_bind(o->bind, o->port, &ss, &sslen) < 0)
+	if (sockaddr_from_bind(o->bind, o->port, &ss, &sslen) < 0)
 		goto fail;
 	if ((s->deadlines = deadlines_start(o->name)) == NULL)
 		goto fail;
