@@ -183,6 +183,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		f->fail_times--;
 	}
 	c->answered = status;
+	c->answered_ms = h_mono_ms();      /* before the answer leaves, so before the daemon reads it */
 	if (f->ncalls < FAKE_MAX_CALLS) {
 		f->calls[f->ncalls++] = c;
 		p->c = NULL;                   /* the list owns it now */

@@ -34,7 +34,13 @@ struct fake_call {
 	long long at_ms;              /* arrival: when the kernel received its last bytes, on
 	                                 h_mono_ms()'s clock (see received_ms) */
 	int answered;                 /* status we answered */
+	long long answered_ms;        /* h_mono_ms() as the fake chose that answer, before it left
+	                                 (and before any scripted delay) */
 };
+
+/* at_ms counts the kernel's ticks (TCP_INFO): it may read up to one tick
+ * early; HZ is at least 100. */
+#define FAKE_RECV_TICK_MS 10
 
 struct fake_cf;
 
