@@ -96,6 +96,10 @@ int mfa_expect_status(struct t *t, struct daemon *d, const struct minted *m, con
 /* The value of a /metrics line `name value` from d's API port (-1 and a
  * failure recorded when there is none). */
 long long mfa_metric(struct t *t, struct daemon *d, const char *name);
+/* The one integer that sql (a ?1 bound to arg when arg is not NULL) reads
+ * from the SQLite file at path, read-only; -1 and a failure on t when it
+ * cannot be read or gives no row. */
+long long mfa_db_int(struct t *t, const char *path, const char *sql, const char *arg);
 
 /* A link a phone's lockout ended without an answer: its page on d answers
  * 410 (as a used link), its status on d says locked, the audit logs of `logs`

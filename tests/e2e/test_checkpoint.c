@@ -26,22 +26,6 @@
 
 #define CKPT_WAIT_MS 5000
 
-static long long db_ll(struct t *t, const char *path, const char *q)
-{
-	sqlite3 *db = NULL;
-	sqlite3_stmt *st = NULL;
-	long long v = -1;
-
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-	    sqlite3_prepare_v2(db, q, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	else
-		FAILF(t, "expected \"%s\" on %s to answer, got: %s", q, path, db ? sqlite3_errmsg(db) : "no db");
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return v;
-}
-
 static int db_run(struct t *t, sqlite3 *db, const char *q)
 {
 	char *err = NULL;
@@ -134,7 +118,7 @@ static void test_rechained_log_fails_verify(struct t *t)
 	/* Three runs, each ending in a clean stop that signs the head. */
 	REQUIRE(t, mfa_mint_and_answer(d, "cid-k1", "5215558100001", "FlowK", "1971-01-01", true, &m) == 0);
 	REQUIRE(t, d_stop(d) == 0);
-	long long first_end = db_ll(t, d->db_path, "SELECT max(id) FROM audit_log");
+	long long first_end = mfa_db_int(t, d->db_path, "SELECT max(id) FROM audit_log", NULL);
 	REQUIRE(t, d_start(d, NULL) == 0);
 	REQUIRE(t, mfa_mint_and_answer(d, "cid-k2", "5215558100002", "FlowK", "1971-01-02", false, &m) == 0);
 	REQUIRE(t, d_stop(d) == 0);
@@ -145,7 +129,7 @@ static void test_rechained_log_fails_verify(struct t *t)
 
 	/* One checkpoint per stop, and one more whenever a run stayed idle for
 	 * CHECKPOINT_EVERY_MS with rows unsigned (a slow machine): count them. */
-	long long ncp = db_ll(t, d->db_path, "SELECT count(*) FROM audit_checkpoint");
+	long long ncp = mfa_db_int(t, d->db_path, "SELECT count(*) FROM audit_checkpoint", NULL);
 	EXPECT(t, ncp >= 3, "expected a signed checkpoint at each of the 3 stops, got %lld", ncp);
 	rc = verify(t, d, &all);
 	char *cpline = h_printf("signed checkpoints: %lld intact", ncp);
@@ -173,8 +157,8 @@ static void test_rechained_log_fails_verify(struct t *t)
 	char *out, *err;
 	rc = h_run(t, pub, NULL, &out, &err);
 	BAIL(t);
-	long long cps = db_ll(t, d->db_path, "SELECT count(*) FROM audit_checkpoint WHERE pubkey = "
-	                                     "(SELECT pubkey FROM audit_checkpoint LIMIT 1)");
+	long long cps = mfa_db_int(t, d->db_path, "SELECT count(*) FROM audit_checkpoint WHERE pubkey = "
+	                                     "(SELECT pubkey FROM audit_checkpoint LIMIT 1)", NULL);
 	EXPECT(t, rc == 0 && strncmp(out, "ed25519 ", 8) == 0 && strlen(out) > 8 + 64 &&
 	       h_contains(out, "BEGIN PUBLIC KEY") && !h_contains(out, "PRIVATE"),
 	       "expected `audit pubkey` to print \"ed25519 HEX\" and a PEM public key, got %d: %.300s%.200s",
@@ -185,12 +169,12 @@ static void test_rechained_log_fails_verify(struct t *t)
 	free(key_path);
 
 	/* Flip the second run's denial to an approval and rechain everything. */
-	long long victim = db_ll(t, d->db_path, "SELECT id FROM audit_log WHERE event = 'denied'");
+	long long victim = mfa_db_int(t, d->db_path, "SELECT id FROM audit_log WHERE event = 'denied'", NULL);
 	REQUIRE(t, victim > first_end);
 	/* the last checkpoint before the rewritten row: the first stop's, or a
 	 * timed one in the second run before the denial */
 	char *q = h_printf("SELECT max(row_id) FROM audit_checkpoint WHERE row_id < %lld", victim);
-	long long good = db_ll(t, d->db_path, q);
+	long long good = mfa_db_int(t, d->db_path, q, NULL);
 	free(q);
 	REQUIRE(t, good >= first_end);
 	REQUIRE(t, rewrite_and_rechain(t, d->db_path, victim) == 0);
@@ -217,8 +201,8 @@ static void test_forged_outbox_row_not_sent(struct t *t)
 	REQUIRE(t, d);
 	REQUIRE(t, mfa_mint_and_answer(d, "cid-real", "5215558100010", "FlowO", "1972-02-02", false, &m) == 0);
 	REQUIRE(t, fake_wait(f, 1, H_CALL_TIMEOUT_MS) == 1);
-	long long denied = db_ll(t, d->db_path, "SELECT id FROM audit_log WHERE event = 'denied'");
-	long long minted = db_ll(t, d->db_path, "SELECT id FROM audit_log WHERE event = 'minted'");
+	long long denied = mfa_db_int(t, d->db_path, "SELECT id FROM audit_log WHERE event = 'denied'", NULL);
+	long long minted = mfa_db_int(t, d->db_path, "SELECT id FROM audit_log WHERE event = 'minted'", NULL);
 	BAIL(t);
 	REQUIRE(t, sqlite3_open(d->db_path, &db) == SQLITE_OK);
 	sqlite3_busy_timeout(db, 5000);
@@ -240,8 +224,8 @@ static void test_forged_outbox_row_not_sent(struct t *t)
 	REQUIRE(t, fake_wait(f, 2, H_CALL_TIMEOUT_MS) == 2);
 	long long deadline = h_mono_ms() + CKPT_WAIT_MS, failed = 0;
 	while (h_mono_ms() < deadline &&
-	       (failed = db_ll(t, d->db_path, "SELECT count(*) FROM outbox WHERE state = 'failed' AND "
-	                                      "last_error LIKE 'no evidence%'")) < 4)
+	       (failed = mfa_db_int(t, d->db_path, "SELECT count(*) FROM outbox WHERE state = 'failed' AND "
+	                                      "last_error LIKE 'no evidence%'", NULL)) < 4)
 		h_sleep_ms(50);
 	EXPECT(t, failed == 4, "expected the 4 forged outbox rows failed \"no evidence\", got %lld", failed);
 	int calls = fake_quiet(f, 500);
@@ -256,7 +240,6 @@ static void test_forged_outbox_row_not_sent(struct t *t)
 	EXPECT(t, log && h_contains(log, "no evidence"), "expected the refusal logged, got none");
 	free(log);
 }
-
 
 /* With audit_anchor_url, the checkpoint a stop signs reaches the anchor,
  * signed like the webhook, and names the head the log holds. */

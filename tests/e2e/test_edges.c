@@ -127,31 +127,6 @@ static long kc_req(struct kc *k, const char *url, const char *ctype, const char 
 
 /* ---- the audit log, read from the test ---- */
 
-static long long db_count(struct t *t, const char *path, const char *sql, const char *arg)
-{
-	sqlite3 *db = NULL;
-	sqlite3_stmt *st = NULL;
-	long long n = -1;
-
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-		FAILF(t, "expected to open %s, got %s", path, db ? sqlite3_errmsg(db) : "no memory");
-		sqlite3_close(db);
-		return -1;
-	}
-	sqlite3_busy_timeout(db, 5000);
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
-		if (arg != NULL)
-			sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
-		if (sqlite3_step(st) == SQLITE_ROW)
-			n = sqlite3_column_int64(st, 0);
-	}
-	if (n < 0)
-		FAILF(t, "expected to run \"%s\", got %s", sql, sqlite3_errmsg(db));
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return n;
-}
-
 #define SQL_ENDS "SELECT count(*) FROM audit_log WHERE page_id = ?1 AND event IN " \
 	"('approved', 'denied', 'canceled', 'locked', 'expired')"
 #define SQL_DECIDED "SELECT count(*) FROM audit_log WHERE page_id = ?1 AND event IN " \
@@ -328,7 +303,7 @@ static void test_sigterm_during_answers(struct t *t)
 			for (int j = 0; j < SA_EACH; j++) {
 				const char *pid = cl[i].ids[j];
 				long st = cl[i].status[j];
-				long long ends = db_count(t, d->db_path, SQL_ENDS, pid);
+				long long ends = mfa_db_int(t, d->db_path, SQL_ENDS, pid);
 				BAIL(t);
 				EXPECT(t, ends == 1, "expected page %s (answer status %ld) to end in the log "
 				       "exactly once, got %lld end rows", pid, st, ends);
@@ -336,7 +311,7 @@ static void test_sigterm_during_answers(struct t *t)
 				       "expected 303, the 503 retry page or a closed connection, got %ld", st);
 				if (st == 303) {
 					n303++;
-					EXPECT(t, db_count(t, d->db_path, SQL_DECIDED, pid) == 1,
+					EXPECT(t, mfa_db_int(t, d->db_path, SQL_DECIDED, pid) == 1,
 					       "expected the 303 for page %s to have its decision row", pid);
 				}
 				n503 += st == 503;
@@ -454,10 +429,10 @@ static void test_abandoned_answers_then_sigterm(struct t *t)
 	/* A reset may reach the server before the request did: then the page
 	 * was never answered and is canceled at the stop. */
 	for (int i = 0; i < AB_CLIENTS; i++) {
-		EXPECT(t, db_count(t, d->db_path, SQL_ENDS, ids[i]) == 1,
+		EXPECT(t, mfa_db_int(t, d->db_path, SQL_ENDS, ids[i]) == 1,
 		       "expected page %s to end in the log exactly once", ids[i]);
 		if (!cl[i].at_once)
-			EXPECT(t, db_count(t, d->db_path, SQL_DECIDED, ids[i]) == 1,
+			EXPECT(t, mfa_db_int(t, d->db_path, SQL_DECIDED, ids[i]) == 1,
 			       "expected the abandoned answer for page %s to be decided in the log", ids[i]);
 	}
 }
@@ -479,9 +454,9 @@ static void test_pending_at_stop_all_canceled(struct t *t)
 	EXPECT(t, rc == 0, "expected exit 0 after SIGTERM with %d pending", PS_PENDING);
 	EXPECT(t, took <= 8000, "expected the stop within stop_timeout (8 s), took %lld ms", took);
 	EXPECT_INT(t, "canceled rows", PS_PENDING,
-	           db_count(t, d->db_path, "SELECT count(*) FROM audit_log WHERE event = 'canceled'", NULL));
+	           mfa_db_int(t, d->db_path, "SELECT count(*) FROM audit_log WHERE event = 'canceled'", NULL));
 	EXPECT_INT(t, "minted rows", PS_PENDING,
-	           db_count(t, d->db_path, "SELECT count(*) FROM audit_log WHERE event = 'minted'", NULL));
+	           mfa_db_int(t, d->db_path, "SELECT count(*) FROM audit_log WHERE event = 'minted'", NULL));
 }
 
 /* ---- an expiry burst with notify_on_expiry ---- */
@@ -503,17 +478,17 @@ static void test_expiry_burst_each_row_and_result(struct t *t)
 	EXPECT(t, h_mono_ms() - t0 < EB_EXPIRES_S * 1000,
 	       "expected the mints to finish before the first expiry, took %lld ms", h_mono_ms() - t0);
 	for (long long end = t0 + EB_EXPIRES_S * 1000 + EB_WAIT_MS; h_mono_ms() < end; h_sleep_ms(250)) {
-		expired = db_count(t, d->db_path, "SELECT count(*) FROM audit_log WHERE event = 'expired'", NULL);
+		expired = mfa_db_int(t, d->db_path, "SELECT count(*) FROM audit_log WHERE event = 'expired'", NULL);
 		BAIL(t);
 		if (expired >= EB_CHALLENGES)
 			break;
 	}
 	EXPECT_INT(t, "expired rows after the burst", EB_CHALLENGES, expired);
 	EXPECT_INT(t, "distinct pages with an expired row", EB_CHALLENGES,
-	           db_count(t, d->db_path, "SELECT count(DISTINCT page_id) FROM audit_log WHERE event = 'expired'",
+	           mfa_db_int(t, d->db_path, "SELECT count(DISTINCT page_id) FROM audit_log WHERE event = 'expired'",
 	                    NULL));
 	EXPECT_INT(t, "outbox rows of expired challenges", EB_CHALLENGES,
-	           db_count(t, d->db_path, "SELECT count(*) FROM outbox o JOIN audit_log a ON a.id = o.audit_id "
+	           mfa_db_int(t, d->db_path, "SELECT count(*) FROM outbox o JOIN audit_log a ON a.id = o.audit_id "
 	                    "WHERE a.event = 'expired' AND o.kind = 'chatfuel'", NULL));
 	EXPECT(t, d_stop(d) == 0, "expected a clean exit");
 }
@@ -557,7 +532,7 @@ static void *ml_thread(void *arg)
 				j->n200_locked++;
 			if (pid != NULL) {
 				/* the row is durable when the bot has the link */
-				if (db_count(j->d->t, j->d->db_path, SQL_MINTED, pid) != 1)
+				if (mfa_db_int(j->d->t, j->d->db_path, SQL_MINTED, pid) != 1)
 					j->n200_no_row++;
 				snprintf(j->ids[j->nids++], PID_LEN, "%s", pid);
 			}
@@ -616,10 +591,10 @@ static void test_mints_during_db_lock(struct t *t)
 	/* the withdrawn mints never reach the log, not even once the lock is gone */
 	h_sleep_ms(500);
 	EXPECT_INT(t, "minted rows (one per 200)", n200,
-	           db_count(t, d->db_path, "SELECT count(*) FROM audit_log WHERE event = 'minted'", NULL));
+	           mfa_db_int(t, d->db_path, "SELECT count(*) FROM audit_log WHERE event = 'minted'", NULL));
 	EXPECT(t, d_stop(d) == 0, "expected a clean exit");
 	EXPECT_INT(t, "canceled rows at the stop (one per 200)", n200,
-	           db_count(t, d->db_path, "SELECT count(*) FROM audit_log WHERE event = 'canceled'", NULL));
+	           mfa_db_int(t, d->db_path, "SELECT count(*) FROM audit_log WHERE event = 'canceled'", NULL));
 	free(jobs);
 }
 
@@ -642,7 +617,7 @@ static void test_chatfuel_big_2xx_one_delivery(struct t *t)
 	REQUIRE(t, mfa_expect_calls(t, f, 1) == 0);
 	EXPECT(t, d_stop(d) == 0, "expected a clean exit");
 	EXPECT_INT(t, "outbox rows sent after one attempt", 1,
-	           db_count(t, d->db_path, "SELECT count(*) FROM outbox WHERE kind = 'chatfuel' AND "
+	           mfa_db_int(t, d->db_path, "SELECT count(*) FROM outbox WHERE kind = 'chatfuel' AND "
 	                    "state = 'sent' AND attempts = 1", NULL));
 }
 
@@ -773,10 +748,10 @@ static void test_file_size_limit_is_an_error(struct t *t)
 	EXPECT_INT(t, "mint while the audit log cannot grow", 503, during);
 	EXPECT(t, prlimit(d->pid, RLIMIT_FSIZE, &big, NULL) == 0, "expected prlimit to lift RLIMIT_FSIZE");
 	EXPECT_INT(t, "mint once there is room again", 200, mint_one(d, 3, pid));
-	EXPECT_INT(t, "minted row of the mint after the limit", 1, db_count(t, d->db_path, SQL_MINTED, pid));
+	EXPECT_INT(t, "minted row of the mint after the limit", 1, mfa_db_int(t, d->db_path, SQL_MINTED, pid));
 	EXPECT(t, d_stop(d) == 0, "expected a clean exit");
 	EXPECT_INT(t, "minted rows (the refused mint has none)", 2,
-	           db_count(t, d->db_path, "SELECT count(*) FROM audit_log WHERE event = 'minted'", NULL));
+	           mfa_db_int(t, d->db_path, "SELECT count(*) FROM audit_log WHERE event = 'minted'", NULL));
 }
 
 #define NOBODY 65534

@@ -6,7 +6,6 @@
  * gets its own row. Addresses come through X-Forwarded-For from a trusted
  * proxy (loopback), so the test can speak from many addresses.
  */
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,22 +16,6 @@
 #include "tests.h"
 
 #define REPLAYS 6
-
-static long long db_count(struct t *t, const char *path, const char *q)
-{
-	sqlite3 *db = NULL;
-	sqlite3_stmt *st = NULL;
-	long long v = -1;
-
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-	    sqlite3_prepare_v2(db, q, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	else
-		FAILF(t, "expected \"%s\" to answer, got: %s", q, db ? sqlite3_errmsg(db) : "no db");
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return v;
-}
 
 static long post_from(struct daemon *d, const char *page_id, const char *ip)
 {
@@ -81,9 +64,9 @@ static void test_replays_logged_once_per_page_and_address(struct t *t)
 	EXPECT(t, post_from(d, m.page_id, "198.51.100.4") == 303, "expected a replay from another address to answer 303");
 	long long unlogged = mfa_metric(t, d, "mnmfa_replays_not_logged_total");
 	REQUIRE(t, d_stop(d) == 0);
-	long long rows = db_count(t, d->db_path, "SELECT count(*) FROM audit_log WHERE event = 'replayed'");
-	long long first = db_count(t, d->db_path, "SELECT count(*) FROM audit_log WHERE event = 'replayed' "
-	                                          "AND ip = '203.0.113.9'");
+	long long rows = mfa_db_int(t, d->db_path, "SELECT count(*) FROM audit_log WHERE event = 'replayed'", NULL);
+	long long first = mfa_db_int(t, d->db_path, "SELECT count(*) FROM audit_log WHERE event = 'replayed' "
+	                                            "AND ip = '203.0.113.9'", NULL);
 	EXPECT(t, rows == 2, "expected 2 replayed rows (one per address), got %lld", rows);
 	EXPECT(t, first == 1, "expected 1 replayed row for %d replays from one address within a minute, got %lld",
 	       REPLAYS, first);

@@ -15,18 +15,6 @@
 #define DRAWS 10000
 #define MANY_ATTEMPTS 200
 
-static uint64_t rng_zero(void *ctx)
-{
-	(void)ctx;
-	return 0;
-}
-
-static uint64_t rng_max(void *ctx)
-{
-	(void)ctx;
-	return UINT64_MAX;
-}
-
 /* Returns *ctx: a chosen raw value. */
 static uint64_t rng_fixed(void *ctx)
 {

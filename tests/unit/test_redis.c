@@ -13,18 +13,6 @@
 #define DRAWS 10000
 #define MANY_FAILURES 200
 
-static uint64_t rng_zero(void *ctx)
-{
-	(void)ctx;
-	return 0;
-}
-
-static uint64_t rng_max(void *ctx)
-{
-	(void)ctx;
-	return UINT64_MAX;
-}
-
 static void test_grows_to_the_cap_and_stays(void **state)
 {
 	(void)state;

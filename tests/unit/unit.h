@@ -18,6 +18,20 @@
  * diverge. */
 #define AT(ms) ((struct now){ .wall_ms = (ms), .mono_ms = (ms) })
 
+/* Fixed "random" sources for code that takes an RNG callback: the lowest
+ * and the highest draw. */
+static inline uint64_t rng_zero(void *ctx)
+{
+	(void)ctx;
+	return 0;
+}
+
+static inline uint64_t rng_max(void *ctx)
+{
+	(void)ctx;
+	return UINT64_MAX;
+}
+
 struct test_rng {
 	uint64_t s[4];
 };
