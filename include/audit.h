@@ -68,6 +68,17 @@ typedef void (*audit_wake_fn)(void *ctx);
  * NULL on failure (logged). */
 struct audit *audit_open(const struct config *cfg, audit_wake_fn wake, void *wake_ctx);
 
+/* What a serving start does about challenges the previous runs left without
+ * an end (audit_settle.c), before the writer starts: NONE nothing (tools,
+ * tests); ENDS (the in-memory store: nothing outlives the process) writes
+ * their `canceled` rows, and a stop's ends not written in time are left to
+ * the next start instead of lost; MARK (a store shared through Redis, where
+ * a challenge outlives this node) only notes that the rows so far are
+ * settled, so a later start with the in-memory store never cancels them. */
+enum audit_settle { AUDIT_SETTLE_NONE, AUDIT_SETTLE_ENDS, AUDIT_SETTLE_MARK };
+struct audit *audit_open_serve(const struct config *cfg, enum audit_settle how, audit_wake_fn wake,
+                               void *wake_ctx);
+
 /* Queues an event; it is retried until durable. done may be NULL (fire and
  * forget: replayed, locked). Returns 0, or -1 when the queue is full or the
  * writer stopped (done is then NOT called): the caller refuses its request. */
@@ -92,7 +103,8 @@ void audit_hurry(struct audit *a, int64_t by_mono_ms);
 
 /* Writes everything queued, retrying failures until the mono_ms() instant
  * by_mono_ms, then stops the writer and closes the database. Returns how
- * many events could not be written (logged). */
+ * many events could not be written (logged), not counting the ends left to
+ * the next start (AUDIT_SETTLE_ENDS). */
 uint64_t audit_close_by(struct audit *a, int64_t by_mono_ms);
 /* audit_close_by within AUDIT_CLOSE_MAX_MS. */
 void audit_close(struct audit *a);

@@ -38,6 +38,7 @@
 #include "audit.h"
 #include "audit_item.h"
 #include "audit_rows.h"
+#include "audit_settle.h"
 #include "auditdb.h"
 #include "checkpoint.h"
 #include "config.h"
@@ -87,16 +88,30 @@ struct audit {
 	struct audit_reader *reader;
 
 	struct checkpoint_signer *signer;   /* writer thread only (then audit_close) */
+	bool settles;                      /* ends a stop leaves unwritten are written at the next start */
 	audit_wake_fn wake;                /* tells the sender new outbox rows are due */
 	void *wake_ctx;
 
 	_Atomic uint64_t st_written, st_groups, st_failed, st_rejected, st_queued, st_lost;
+	_Atomic uint64_t st_left;          /* ends not written by the stop's end, for the next start */
 	_Atomic int64_t full_logged_ms;
 };
 
 static int64_t min64(int64_t a, int64_t b)
 {
 	return a < b ? a : b;
+}
+
+/* Counts events the stop's end leaves unwritten: with the in-memory store
+ * a challenge's end is written at the next start (audit_settle.c), so only
+ * the other events are lost. */
+static void count_unwritten(struct audit *a, const struct item *list)
+{
+	for (const struct item *it = list; it != NULL; it = it->next) {
+		bool end = it->kind != AUDIT_MINTED && it->kind != AUDIT_REPLAYED;
+		atomic_fetch_add_explicit(a->settles && end ? &a->st_left : &a->st_lost, 1,
+		                          memory_order_relaxed);
+	}
 }
 
 /* When a waited-on event gives up: its own instant or the stop's hurry. */
@@ -258,7 +273,7 @@ static void write_group(struct audit *a, struct item **groupp, size_t n)
 		if (first_fail == 0)
 			first_fail = mono_ms();
 		if (past_close_by(a)) {
-			atomic_fetch_add_explicit(&a->st_lost, n, memory_order_relaxed);
+			count_unwritten(a, group);
 			log_error("audit: stop: %zu events could not be written before the stop's end "
 			          "(the database failed for %lld ms)", n, (long long)(mono_ms() - first_fail));
 			for (struct item *it = group; it != NULL; it = it->next)
@@ -355,7 +370,7 @@ static void *writer_main(void *arg)
 			a->head = a->tail = NULL;
 			a->queued = 0;
 			pthread_mutex_unlock(&a->lock);
-			atomic_fetch_add_explicit(&a->st_lost, k, memory_order_relaxed);
+			count_unwritten(a, rest);
 			log_error("audit: stop: %zu queued events could not be written before the stop's end", k);
 			give_up_list(a, rest);
 			break;
@@ -389,7 +404,41 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
+/* Before the writer starts: the ends the last runs left unwritten (the
+ * in-memory store), or only the mark (a shared store: another node may
+ * still serve what this one minted). A failure is logged and the start goes
+ * on; the mark stays, so the next start tries again. */
+static void settle_at_start(struct audit *a, enum audit_settle how, bool notify)
+{
+	const char *hash;
+	uint64_t n = 0;
+	bool woke = false;
+	int64_t t0 = mono_ms();
+
+	/* As long as any reader waits: an operator's shell may hold the lock. */
+	sqlite3_busy_timeout(a->db, AUDITDB_BUSY_MS);
+	if (how == AUDIT_SETTLE_MARK) {
+		(void)audit_settle_mark(a->db, audit_rows_head(a->rows, &hash));
+	} else if (audit_settle_ends(a->db, a->rows, notify, &n, &woke) != 0) {
+		log_error("audit: %llu challenge(s) a previous run left open were recorded as canceled, "
+		          "the rest could not be: the next start tries again", (unsigned long long)n);
+	}
+	if (n > 0)
+		log_warn("audit: %llu challenge(s) a previous run left open (a stop past stop_timeout, a "
+		         "kill or a crash) recorded as canceled in %lld ms", (unsigned long long)n,
+		         (long long)(mono_ms() - t0));
+	if (woke && a->wake != NULL)
+		a->wake(a->wake_ctx);
+	sqlite3_busy_timeout(a->db, AUDIT_WRITER_BUSY_MS);
+}
+
 struct audit *audit_open(const struct config *cfg, audit_wake_fn wake, void *wake_ctx)
+{
+	return audit_open_serve(cfg, AUDIT_SETTLE_NONE, wake, wake_ctx);
+}
+
+struct audit *audit_open_serve(const struct config *cfg, enum audit_settle how, audit_wake_fn wake,
+                               void *wake_ctx)
 {
 	struct audit *a = xcalloc(1, sizeof *a);
 	char key_path[CHECKPOINT_PATH_MAX];
@@ -416,6 +465,9 @@ struct audit *audit_open(const struct config *cfg, audit_wake_fn wake, void *wak
 	if ((a->rows = audit_rows_open(a->db, cfg)) == NULL)
 		goto fail;
 	sqlite3_wal_hook(a->db, on_wal_commit, a);
+	a->settles = how == AUDIT_SETTLE_ENDS;
+	if (how != AUDIT_SETTLE_NONE)
+		settle_at_start(a, how, cfg->notify_on_expiry);
 	if (checkpoint_key_path(cfg->audit_key, cfg->db_path, key_path, sizeof key_path) != 0) {
 		log_error("%s: audit_key: the path is too long", __func__);
 		goto fail;
@@ -546,7 +598,7 @@ void audit_hurry(struct audit *a, int64_t by_mono_ms)
 
 uint64_t audit_close_by(struct audit *a, int64_t by_mono_ms)
 {
-	uint64_t lost;
+	uint64_t lost, left;
 
 	if (a == NULL)
 		return 0;
@@ -565,6 +617,15 @@ uint64_t audit_close_by(struct audit *a, int64_t by_mono_ms)
 		sign_head(a, true);
 	checkpoint_signer_free(a->signer);
 	lost = atomic_load(&a->st_lost);
+	left = atomic_load(&a->st_left);
+	if (left > 0)
+		log_warn("audit: stop: %llu challenge end(s) not written before the stop's end; the next "
+		         "start records them as canceled", (unsigned long long)left);
+	else if (a->settles && lost == 0 && a->thread_started) {
+		const char *hash;
+		/* Every minted row has its end: the next start need not look. */
+		(void)audit_settle_mark(a->db, audit_rows_head(a->rows, &hash));
+	}
 	audit_rows_free(a->rows);
 	audit_reader_close(a->reader);
 	if (a->lock_fd >= 0)

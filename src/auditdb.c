@@ -6,7 +6,7 @@
  * audit_export.c and the outbox's sender connection open the file through
  * here, so whichever starts first finds the same tables.
  *
- * Schema (PRAGMA user_version 4):
+ * Schema (PRAGMA user_version 5):
  *   audit_log(id, ts, event, page_id, client_id, phone, flow, ip, user_agent,
  *             refdata, prev_hash, hash, node), append-only: triggers refuse UPDATE
  *             and DELETE. That stops mistakes, not an intruder (who can drop
@@ -29,6 +29,9 @@
  * Version 3 adds
  *   audit_checkpoint(id, row_id, head_hash, ts, pubkey, signature), append-only:
  *          the chain head signed with audit_key (checkpoint.c).
+ * Version 5 adds
+ *   audit_settled(id = 1, row_id): every `minted` row up to row_id has its end
+ *          in the log (audit_settle.c); the one row is rewritten at each start.
  */
 #include "auditdb.h"
 #include "log.h"
@@ -132,6 +135,11 @@ static const char *const migrations[AUDITDB_VERSION] = {
 	"DROP TABLE outbox;"
 	"ALTER TABLE outbox_v4 RENAME TO outbox;"
 	"CREATE INDEX outbox_due ON outbox(next_attempt_ms) WHERE state = 'pending';",
+	/* 4 -> 5: up to which row every `minted` row has its end (audit_settle.c);
+	 * none yet: the first start scans the whole log once. */
+	"CREATE TABLE IF NOT EXISTS audit_settled ("
+	" id INTEGER PRIMARY KEY CHECK (id = 1),"
+	" row_id INTEGER NOT NULL);",
 };
 
 int auditdb_exec(sqlite3 *db, const char *sql, const char *what)

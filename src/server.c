@@ -162,6 +162,7 @@ struct stop_clock {
 	bool stopping;
 	int64_t began, answers_by, end_by;
 	uint64_t lost;                     /* events not written by end_by */
+	uint64_t left;                     /* ends not written by end_by, for the next start */
 };
 
 #define STOP_EXIT_RESERVE_MS 300       /* closing files and freeing after the last write */
@@ -188,8 +189,9 @@ static bool stop_signal_pending(void)
 
 /* Audits a challenge that ended unanswered (expired, or canceled at stop).
  * Nothing is dropped: a full queue is waited out (back-pressure on the
- * sweep); once a stop began, only until its end, and what is left then is
- * counted lost. */
+ * sweep); once a stop began, only until its end. What is left then is
+ * written at the next start with the in-memory store (audit_settle.c: its
+ * `minted` row has no end), and counted lost with Redis. */
 static void audit_unanswered(struct stop_clock *sc, const struct chal *c, enum audit_kind kind)
 {
 	struct app *app = sc->app;
@@ -202,8 +204,12 @@ static void audit_unanswered(struct stop_clock *sc, const struct chal *c, enum a
 		if (audit_submit_wait(app->audit, &ev, until) == 0)
 			break;
 		if (sc->stopping && mono_ms() >= sc->end_by) {
-			sc->lost++;
-			metrics_inc(app->metrics, M_AUDIT_FAILED);
+			if (app->redis == NULL) {
+				sc->left++;
+			} else {
+				sc->lost++;
+				metrics_inc(app->metrics, M_AUDIT_FAILED);
+			}
 			break;
 		}
 		if (!sc->stopping && stop_signal_pending()) {
@@ -333,7 +339,11 @@ int server_run(struct app *app)
 	app->notify = notify_start(cfg);
 	if (app->notify == NULL)
 		goto out;
-	app->audit = audit_open(cfg, notify_wake, app->notify);
+	/* With the in-memory store, the ends a previous run left unwritten are
+	 * written now, before serving; with Redis, another node may still serve
+	 * what this one minted. */
+	app->audit = audit_open_serve(cfg, app->redis != NULL ? AUDIT_SETTLE_MARK : AUDIT_SETTLE_ENDS,
+	                              notify_wake, app->notify);
 	if (app->audit == NULL)
 		goto out;
 	app->backlog = backlog_open(cfg->db_path);
@@ -402,9 +412,15 @@ out:
 		n = store_cancel_pending(app->store, now_read(), on_canceled_at_stop, &sc);
 		if (n > 0)
 			log_info("stop: %zu unanswered challenge(s) canceled", n);
+		/* What came due between the sweep and the cancel (the cancel leaves
+		 * overdue ones to the sweep): every challenge has its end. */
+		store_sweep(app->store, now_read(), on_expired, &sc);
 	}
 	if (app->audit != NULL)
 		sc.lost += audit_close_by(app->audit, sc.end_by);
+	if (sc.left > 0)
+		log_warn("stop: %llu challenge(s) not recorded as canceled before the stop's end; the next "
+		         "start records them", (unsigned long long)sc.left);
 	if (sc.lost > 0) {
 		log_error("stop: %llu audit events could not be written in time (see the errors above)",
 		          (unsigned long long)sc.lost);

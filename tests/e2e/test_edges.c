@@ -459,6 +459,92 @@ static void test_pending_at_stop_all_canceled(struct t *t)
 	           mfa_db_int(t, d->db_path, "SELECT count(*) FROM audit_log WHERE event = 'minted'", NULL));
 }
 
+/* ---- open links a run could not end: written at the next start ---- */
+
+#define OL_PENDING 300
+#define OL_STOP_TIMEOUT_S 1
+#define SQL_CANCELED "SELECT count(*) FROM audit_log WHERE page_id = ?1 AND event = 'canceled'"
+
+/* Every page of ids[0..n) ends in the log exactly once, as canceled. */
+static void expect_each_canceled_once(struct t *t, struct daemon *d, char (*ids)[PID_LEN], int n,
+                                      const char *when)
+{
+	int ends = 0, canceled = 0;
+
+	for (int i = 0; i < n; i++) {
+		ends += mfa_db_int(t, d->db_path, SQL_ENDS, ids[i]) == 1;
+		canceled += mfa_db_int(t, d->db_path, SQL_CANCELED, ids[i]) == 1;
+	}
+	EXPECT(t, ends == n, "expected each of the %d pages to end in the log exactly once %s, got %d",
+	       n, when, ends);
+	EXPECT(t, canceled == n, "expected each of the %d pages to end as canceled %s, got %d", n,
+	       when, canceled);
+}
+
+static void expect_verify_intact(struct t *t, struct daemon *d)
+{
+	const char *argv[] = { "audit", "verify", "--db", d->db_path, NULL };
+	char *out = NULL, *err = NULL;
+	int rc = h_run(t, argv, NULL, &out, &err);
+
+	EXPECT(t, rc == 0, "expected `audit verify` to exit 0, got %d (%.300s %.300s)", rc, out, err);
+	free(out);
+	free(err);
+}
+
+/* The next start ends each page of ids once, as canceled, before it
+ * serves; a clean stop and one more start add nothing; the chain holds. */
+static void expect_next_starts_end_each_once(struct t *t, struct daemon *d, char (*ids)[PID_LEN])
+{
+	REQUIRE(t, d_start(d, NULL) == 0);
+	expect_each_canceled_once(t, d, ids, OL_PENDING, "after the next start");
+	REQUIRE(t, d_stop(d) == 0);
+	REQUIRE(t, d_start(d, NULL) == 0);
+	REQUIRE(t, d_stop(d) == 0);
+	expect_each_canceled_once(t, d, ids, OL_PENDING, "after two more starts");
+	expect_verify_intact(t, d);
+}
+
+/* A stop that cannot write its `canceled` rows before stop_timeout (here the
+ * database locked from outside the whole time) loses none of them: the next
+ * start writes them before it serves, once, and a later start adds none. */
+static void test_stop_past_deadline_ends_at_next_start(struct t *t)
+{
+	struct daemon *d = edge_daemon(t);
+	static char ids[OL_PENDING][PID_LEN];
+	sqlite3 *db;
+
+	d_set_int(d, "stop_timeout", OL_STOP_TIMEOUT_S);
+	REQUIRE(t, d_start(d, NULL) == 0);
+	REQUIRE(t, mint_many(t, d, OL_PENDING, 2, 0, ids) == 0);
+	REQUIRE(t, (db = db_lock(t, d->db_path)) != NULL);
+	int rc = d_stop_within(d, SIGTERM, OL_STOP_TIMEOUT_S * 1000 + 3000);
+	EXPECT(t, rc == 0, "expected exit 0 from a stop whose cancels are left to the next start");
+	EXPECT_INT(t, "canceled rows after the locked stop", 0,
+	           mfa_db_int(t, d->db_path, "SELECT count(*) FROM audit_log WHERE event = 'canceled'", NULL));
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(db);
+	expect_next_starts_end_each_once(t, d, ids);
+}
+
+/* kill -9 with challenges pending: the next start cancels each, once. */
+static void test_kill9_pending_ends_at_next_start(struct t *t)
+{
+	struct daemon *d = edge_daemon(t);
+	static char ids[OL_PENDING][PID_LEN];
+	int st;
+
+	REQUIRE(t, d_start(d, NULL) == 0);
+	REQUIRE(t, mint_many(t, d, OL_PENDING, 2, 0, ids) == 0);
+	kill(d->pid, SIGKILL);
+	while (waitpid(d->pid, &st, 0) < 0)
+		;
+	d->pid = 0;
+	EXPECT_INT(t, "minted rows at the kill", OL_PENDING,
+	           mfa_db_int(t, d->db_path, "SELECT count(*) FROM audit_log WHERE event = 'minted'", NULL));
+	expect_next_starts_end_each_once(t, d, ids);
+}
+
 /* ---- an expiry burst with notify_on_expiry ---- */
 
 #define EB_CHALLENGES 5000
@@ -810,6 +896,8 @@ const struct test e2e_tests_edges[] = {
 	{ "edges_sigterm_during_answers_from_12_clients", test_sigterm_during_answers, NULL },
 	{ "edges_abandoned_answers_then_sigterm", test_abandoned_answers_then_sigterm, NULL },
 	{ "edges_pending_at_stop_all_canceled", test_pending_at_stop_all_canceled, NULL },
+	{ "edges_stop_past_deadline_ends_at_next_start", test_stop_past_deadline_ends_at_next_start, NULL },
+	{ "edges_kill9_pending_ends_at_next_start", test_kill9_pending_ends_at_next_start, NULL },
 	{ "edges_expiry_burst_each_row_and_result", test_expiry_burst_each_row_and_result, NULL },
 	{ "edges_mints_during_db_lock", test_mints_during_db_lock, NULL },
 	{ "edges_chatfuel_big_2xx_one_delivery", test_chatfuel_big_2xx_one_delivery, NULL },

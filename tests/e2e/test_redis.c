@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <sys/resource.h>
@@ -405,6 +406,30 @@ static void test_windows_slide(struct t *t)
 	REQUIRE(t, d_api(a, "POST", "/v1/challenges", "application/json", locked_body, &rs) == 0);
 	EXPECT_INT(t, "a mint 0.3 s after a fixed window's end for the phone locked at 5.5 s", 423, rs.status);
 	resp_free(&rs);
+}
+
+/* A node killed with challenges it minted still pending: its log has their
+ * `minted` rows and no end, but they live in Redis and the other node serves
+ * them, so its next start cancels nothing (with the in-memory store it would
+ * record them as canceled). */
+static void test_killed_node_start_cancels_nothing(struct t *t)
+{
+	struct fake_cf *f;
+	struct daemon *a, *b;
+	int port, st;
+	struct minted mb;
+
+	REQUIRE(t, two_nodes(t, &f, &a, &b, &port, NULL, NULL) == 0);
+	REQUIRE(t, mfa_mint_v1(b, "cid-kill-b", "5215550404003", "F", "1991-02-03", NULL, NULL, 0, &mb) == 0);
+	kill(b->pid, SIGKILL);
+	while (waitpid(b->pid, &st, 0) < 0)
+		;
+	b->pid = 0;
+	REQUIRE(t, d_start(b, NULL) == 0);
+	EXPECT_INT(t, "canceled rows on B after its restart", 0, rows(t, b, "canceled", mb.page_id));
+	REQUIRE(t, mfa_expect_status(t, a, &mb, "pending") == 0);
+	REQUIRE(t, d_stop(b) == 0);
+	EXPECT_INT(t, "canceled rows on B after its stop", 0, rows(t, b, "canceled", mb.page_id));
 }
 
 static void test_expiry_audited_once(struct t *t)
@@ -1750,6 +1775,7 @@ const struct test e2e_tests_redis[] = {
 	{ "redis_lockout_ends_other_links_on_every_node", test_lockout_ends_links_across_nodes, NULL },
 	{ "redis_lockout_reply_lost_is_settled", test_lockout_reply_lost_is_settled, NULL },
 	{ "redis_expiry_audited_once_by_minting_node", test_expiry_audited_once, NULL },
+	{ "redis_killed_node_start_cancels_nothing", test_killed_node_start_cancels_nothing, NULL },
 	{ "redis_expiry_audited_when_sweep_reply_lost", test_expiry_survives_lost_sweep_reply, NULL },
 	{ "redis_answer_reply_lost_is_settled", test_answer_reply_lost_is_settled, NULL },
 	{ "redis_retry_own_decision_reopens_its_question", test_retry_own_decision_reopens_its_question, NULL },

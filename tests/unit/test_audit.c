@@ -283,7 +283,7 @@ static void test_node_rows_after_migration(void **state)
 	int n = 0;
 
 	write_events(e, 3);
-	db_exec(e->db, "DROP TABLE audit_checkpoint; ALTER TABLE audit_log DROP COLUMN node; "
+	db_exec(e->db, "DROP TABLE audit_checkpoint; DROP TABLE audit_settled; ALTER TABLE audit_log DROP COLUMN node; "
 	        "PRAGMA user_version = 1");
 	e->cfg.node_id = (char *)"node-a";
 	write_events(e, 2);

@@ -1,0 +1,32 @@
+/*
+ * audit_settle: the ends a run could not write, written at the next start.
+ * With the in-memory store a challenge lives only as long as the process:
+ * a stop that ran out of stop_timeout before every `canceled` row was
+ * durable, a kill -9 or a power cut leave `minted` rows with no end. At the
+ * next start (before serving, on the writer's connection) each of them gets
+ * its `canceled` row. A mark (table audit_settled) says up to which row the
+ * log is known to be settled, so a start scans only the rows of the runs
+ * since then. Only audit.c uses it.
+ */
+#ifndef MNMFA_AUDIT_SETTLE_H
+#define MNMFA_AUDIT_SETTLE_H
+
+#include "audit_rows.h"
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Writes a `canceled` row (with its result when notify, as a stop's cancel
+ * does with notify_on_expiry) for every `minted` row past the mark that has
+ * no end, in groups of AUDIT_GROUP_MAX, then moves the mark to the chain
+ * head. *settled: how many. 0, or -1 (logged; the mark stays, so the next
+ * start tries again). *woke: outbox rows were added. */
+int audit_settle_ends(sqlite3 *db, struct audit_rows *rows, bool notify, uint64_t *settled,
+                      bool *woke);
+
+/* Moves the mark to row_id: every `minted` row up to it has its end, or is
+ * another node's business (a store shared through Redis). 0 or -1 (logged). */
+int audit_settle_mark(sqlite3 *db, int64_t row_id);
+
+#endif

@@ -1,0 +1,159 @@
+/*
+ * audit_settle: at start-up, the `canceled` rows a run could not write (see
+ * include/audit_settle.h). Runs on the writer's connection before the
+ * writer thread starts, through the writer's own audit_rows_write, so the
+ * rows join the chain as any other.
+ *
+ * A `minted` row has ended when the log holds an approved, denied, expired,
+ * canceled or locked row of the same page id (the page_id index answers
+ * that per row). The scan reads at most AUDIT_GROUP_MAX open rows at a time,
+ * resuming after the last one by id, and writes each batch as one group
+ * before reading on; it stops at the chain head read when it began, so the
+ * rows it writes are never read back.
+ */
+#include "audit_settle.h"
+#include "auditdb.h"
+#include "caldate.h"
+#include "log.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#define SETTLE_SQL_OPEN                                                                           \
+	"SELECT m.id, m.ts, m.page_id, m.client_id, m.phone, m.flow FROM audit_log m"             \
+	" WHERE m.id > ?1 AND m.id <= ?2 AND m.event = 'minted' AND m.page_id IS NOT NULL"        \
+	" AND NOT EXISTS (SELECT 1 FROM audit_log e WHERE e.page_id = m.page_id AND e.event IN"   \
+	" ('approved', 'denied', 'expired', 'canceled', 'locked'))"                              \
+	" ORDER BY m.id LIMIT ?3"
+
+static int64_t mark_get(sqlite3 *db)
+{
+	sqlite3_stmt *st;
+	int64_t id = -1;
+
+	if (sqlite3_prepare_v2(db, "SELECT COALESCE(MAX(row_id), 0) FROM audit_settled", -1, &st,
+	                       NULL) != SQLITE_OK) {
+		log_error("audit: reading the settled mark: %s", sqlite3_errmsg(db));
+		return -1;
+	}
+	if (sqlite3_step(st) == SQLITE_ROW)
+		id = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return id;
+}
+
+int audit_settle_mark(sqlite3 *db, int64_t row_id)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO audit_settled (id, row_id) VALUES (1, ?1)",
+	                       -1, &st, NULL) != SQLITE_OK) {
+		log_error("audit: moving the settled mark: %s", sqlite3_errmsg(db));
+		return -1;
+	}
+	sqlite3_bind_int64(st, 1, row_id);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		log_error("audit: moving the settled mark: %s", sqlite3_errmsg(db));
+		return -1;
+	}
+	return 0;
+}
+
+static const char *col(sqlite3_stmt *st, int i)
+{
+	return (const char *)sqlite3_column_text(st, i);
+}
+
+/* Reads the next open rows after *from (at most AUDIT_GROUP_MAX) into a
+ * list of `canceled` events; *from moves to the last one read. */
+static struct item *read_open(sqlite3_stmt *st, int64_t *from, int64_t to, bool notify, size_t *n)
+{
+	struct item *head = NULL, **tail = &head;
+	int64_t now = now_ms();
+	int rc;
+
+	*n = 0;
+	sqlite3_reset(st);
+	sqlite3_bind_int64(st, 1, *from);
+	sqlite3_bind_int64(st, 2, to);
+	sqlite3_bind_int(st, 3, AUDIT_GROUP_MAX);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct audit_event ev = { .kind = AUDIT_CANCELED, .ts_ms = now, .notify = notify };
+		const char *page_id = col(st, 2);
+		struct item *it;
+
+		*from = sqlite3_column_int64(st, 0);
+		if (col(st, 1) == NULL || caldate_parse_rfc3339(col(st, 1), &ev.created_ms) != 0)
+			ev.created_ms = now;
+		snprintf(ev.page_id, sizeof ev.page_id, "%s", page_id);
+		ev.client_id = col(st, 3);
+		ev.phone = col(st, 4);
+		ev.flow = col(st, 5);
+		it = audit_item_new(&ev, NULL, NULL);
+		*tail = it;
+		tail = &it->next;
+		(*n)++;
+	}
+	sqlite3_reset(st);          /* no read open across the group's COMMIT */
+	if (rc != SQLITE_DONE) {
+		log_error("audit: reading the challenges a run left open: %s", sqlite3_errmsg(sqlite3_db_handle(st)));
+		*n = SIZE_MAX;
+	}
+	return head;
+}
+
+static void free_list(struct item *it)
+{
+	while (it != NULL) {
+		struct item *next = it->next;
+		audit_item_free(it);
+		it = next;
+	}
+}
+
+int audit_settle_ends(sqlite3 *db, struct audit_rows *rows, bool notify, uint64_t *settled,
+                      bool *woke)
+{
+	const char *hash;
+	int64_t head = audit_rows_head(rows, &hash), from = mark_get(db);
+	sqlite3_stmt *st;
+	int rc = 0;
+
+	*settled = 0;
+	*woke = false;
+	if (from < 0)
+		return -1;
+	if (from >= head)
+		return 0;
+	if (sqlite3_prepare_v2(db, SETTLE_SQL_OPEN, -1, &st, NULL) != SQLITE_OK) {
+		log_error("audit: reading the challenges a run left open: %s", sqlite3_errmsg(db));
+		return -1;
+	}
+	for (;;) {
+		size_t n;
+		bool w = false;
+		struct item *group = read_open(st, &from, head, notify, &n);
+
+		if (n == SIZE_MAX) {
+			free_list(group);
+			rc = -1;
+			break;
+		}
+		if (n == 0)
+			break;
+		rc = audit_rows_write(rows, group, now_ms(), &w);
+		free_list(group);
+		if (rc != 0)
+			break;
+		*settled += n;
+		*woke = *woke || w;
+	}
+	sqlite3_finalize(st);
+	if (rc == 0)
+		rc = audit_settle_mark(db, audit_rows_head(rows, &hash));
+	return rc;
+}
