@@ -345,22 +345,35 @@ int mfa_answer(struct daemon *d, const char *page_id, const char *respuesta, con
 	return rc;
 }
 
+const char *mfa_page_answer(struct daemon *d, const char *page_id, const char *dob, bool right,
+                            char buf[40])
+{
+	struct page pg;
+	char rbuf[40];
+	if (mfa_get_page(d, page_id, &pg) != 0)
+		return NULL;
+	const char *ans = mfa_right_answer(&pg, dob, rbuf);
+	if (!right)
+		ans = mfa_wrong_answer(&pg, ans);
+	snprintf(buf, 40, "%s", ans);
+	mfa_page_free(&pg);
+	return buf;
+}
+
+int mfa_answer_page(struct daemon *d, const char *page_id, const char *dob, bool right)
+{
+	char ans[40];
+	if (mfa_page_answer(d, page_id, dob, right, ans) == NULL)
+		return -1;
+	return mfa_answer(d, page_id, ans, NULL);
+}
+
 int mfa_mint_and_answer(struct daemon *d, const char *client_id, const char *phone,
                         const char *flow, const char *dob, bool right, struct minted *m)
 {
-	struct page pg;
 	if (mfa_mint_seed(d, client_id, phone, flow, dob, m) != 0)
 		return -1;
-	if (mfa_get_page(d, m->page_id, &pg) != 0)
-		return -1;
-	char buf[40];
-	const char *ans = mfa_right_answer(&pg, dob, buf);
-	if (!right)
-		ans = mfa_wrong_answer(&pg, ans);
-	char copy[40];
-	snprintf(copy, sizeof(copy), "%s", ans);
-	mfa_page_free(&pg);
-	return mfa_answer(d, m->page_id, copy, NULL);
+	return mfa_answer_page(d, m->page_id, dob, right);
 }
 
 /* Query characters a correctly URL-encoded request line may carry. */
@@ -594,7 +607,9 @@ long long mfa_metric(struct t *t, struct daemon *d, const char *name)
 
 long mfa_audit_rows(struct t *t, const struct daemon *d, const char *event, const char *page_id)
 {
-	char *stmt = h_printf("SELECT count(*) FROM audit_log WHERE event='%s' AND page_id='%s';", event, page_id);
+	char *stmt = page_id != NULL
+		? h_printf("SELECT count(*) FROM audit_log WHERE event='%s' AND page_id='%s';", event, page_id)
+		: h_printf("SELECT count(*) FROM audit_log WHERE event='%s';", event);
 	const char *argv[] = { "/usr/bin/sqlite3", "-batch", "-noheader", d->db_path, stmt, NULL };
 	char *out = NULL, *err = NULL;
 	long n = -1;

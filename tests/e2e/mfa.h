@@ -57,6 +57,12 @@ const char *mfa_wrong_answer(const struct page *pg, const char *right);
 /* POST /validate_answer (form: page_id, respuesta [, extra url-encoded pairs]);
  * expects 303 to the wa.me link. */
 int mfa_answer(struct daemon *d, const char *page_id, const char *respuesta, const char *extra);
+/* Reads d's page of page_id and copies into buf the option right for dob,
+ * or (right false) one that is not; NULL when the page cannot be read. */
+const char *mfa_page_answer(struct daemon *d, const char *page_id, const char *dob, bool right,
+                            char buf[40]);
+/* mfa_page_answer, then mfa_answer with it (expects the 303). */
+int mfa_answer_page(struct daemon *d, const char *page_id, const char *dob, bool right);
 /* Mint (seed), fetch, answer right or wrong. */
 int mfa_mint_and_answer(struct daemon *d, const char *client_id, const char *phone,
                         const char *flow, const char *dob, bool right, struct minted *m);
@@ -89,7 +95,8 @@ int mfa_check_json_ctype(struct t *t, const struct resp *rs);
 
 /* GET /v1/challenges/{id}: expects 200 with status `want`, the id, the
  * client_id, created_at and (for approved/denied) decided_at. */
-/* `event` rows for page_id in d's audit log (-1 on failure, recorded). */
+/* `event` rows for page_id (NULL: any page) in d's audit log (-1 on failure,
+ * recorded). */
 long mfa_audit_rows(struct t *t, const struct daemon *d, const char *event, const char *page_id);
 int mfa_expect_status(struct t *t, struct daemon *d, const struct minted *m, const char *want);
 
