@@ -123,8 +123,10 @@ void http_cached_free(struct http_cached *c);
 void http_reply_cached(struct http_req *r, unsigned status, struct http_cached *c);
 
 /* Suspends the request after the handler returns; the answer comes later
- * from any thread with http_reply_* followed by http_resume. false once the
- * server is stopping: nothing was suspended, the handler answers itself. */
+ * from any thread with http_reply_* followed by http_resume. An answer set
+ * before http_defer is held, not sent, until http_resume (which may replace
+ * it first). false once the server is stopping: nothing was suspended, the
+ * handler answers itself. */
 bool http_defer(struct http_req *r);
 void http_resume(struct http_req *r);
 

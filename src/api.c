@@ -12,11 +12,13 @@
 #include "app.h"
 #include "audit.h"
 #include "backlog.h"
+#include "buf.h"
 #include "caldate.h"
 #include "challenge.h"
 #include "crypto.h"
 #include "form.h"
 #include "http.h"
+#include "json_out.h"
 #include "limiter.h"
 #include "log.h"
 #include "metrics.h"
@@ -36,6 +38,7 @@
 #define MINT_WAIT_MAX_MS 8000        /* under Chatfuel's 10 s JSON API timeout */
 #define RETRY_AFTER_STOPPING_S 5
 #define API_QUESTION_JSON_MAX 96     /* {"question":...} recorded with a minted row */
+#define API_ANSWER_RESERVE 1024      /* bytes: a mint's JSON answer, the button template's included */
 
 /* Names of the mint fields in the two APIs. */
 struct mint_names {
@@ -242,39 +245,44 @@ static int mint_commit(struct app *app, struct http_req *req, struct mint *m)
  * channel shows (WhatsApp makes the URL a link; a button template is a
  * Messenger/Instagram message that WhatsApp does not render). With
  * chatfuel_reply=button a button template follows the text. */
-static cJSON *chatfuel_reply(const struct mint *m, enum chatfuel_reply kind)
+static void chatfuel_reply(struct buf *b, const struct mint *m, enum chatfuel_reply kind)
 {
 	bool en = m->c.lang == LANG_EN;
 	const char *prompt = en ?
 	        "To continue, confirm it's you. The link works once and expires soon." :
 	        "Para continuar, confirma que eres tú. El enlace sirve una vez y vence pronto.";
 	char text[sizeof m->url + 160];
-	cJSON *o = cJSON_CreateObject(), *attrs, *msgs, *msg, *att, *payload, *buttons, *btn;
 
-	attrs = cJSON_AddObjectToObject(o, "set_attributes");
-	cJSON_AddStringToObject(attrs, "mfa_url", m->url);
-	cJSON_AddStringToObject(attrs, "mfa_page_id", m->page_id);
-	msgs = cJSON_AddArrayToObject(o, "messages");
-	msg = cJSON_CreateObject();
-	cJSON_AddItemToArray(msgs, msg);
+	json_out_open(b, NULL, '{');
+	json_out_open(b, "set_attributes", '{');
+	json_out_str(b, "mfa_url", m->url);
+	json_out_str(b, "mfa_page_id", m->page_id);
+	json_out_close(b, '}');
+	json_out_open(b, "messages", '[');
+	json_out_open(b, NULL, '{');
 	snprintf(text, sizeof text, "%s %s", prompt, m->url);
-	cJSON_AddStringToObject(msg, "text", text);
-	if (kind != CHATFUEL_REPLY_BUTTON)
-		return o;
-	msg = cJSON_CreateObject();
-	cJSON_AddItemToArray(msgs, msg);
-	att = cJSON_AddObjectToObject(msg, "attachment");
-	cJSON_AddStringToObject(att, "type", "template");
-	payload = cJSON_AddObjectToObject(att, "payload");
-	cJSON_AddStringToObject(payload, "template_type", "button");
-	cJSON_AddStringToObject(payload, "text", prompt);
-	buttons = cJSON_AddArrayToObject(payload, "buttons");
-	btn = cJSON_CreateObject();
-	cJSON_AddItemToArray(buttons, btn);
-	cJSON_AddStringToObject(btn, "type", "web_url");
-	cJSON_AddStringToObject(btn, "url", m->url);
-	cJSON_AddStringToObject(btn, "title", en ? "Verify" : "Verificar");
-	return o;
+	json_out_str(b, "text", text);
+	json_out_close(b, '}');
+	if (kind == CHATFUEL_REPLY_BUTTON) {
+		json_out_open(b, NULL, '{');
+		json_out_open(b, "attachment", '{');
+		json_out_str(b, "type", "template");
+		json_out_open(b, "payload", '{');
+		json_out_str(b, "template_type", "button");
+		json_out_str(b, "text", prompt);
+		json_out_open(b, "buttons", '[');
+		json_out_open(b, NULL, '{');
+		json_out_str(b, "type", "web_url");
+		json_out_str(b, "url", m->url);
+		json_out_str(b, "title", en ? "Verify" : "Verificar");
+		json_out_close(b, '}');
+		json_out_close(b, ']');
+		json_out_close(b, '}');
+		json_out_close(b, '}');
+		json_out_close(b, '}');
+	}
+	json_out_close(b, ']');
+	json_out_close(b, '}');
 }
 
 /* A mint's answer, held until its `minted` row is durable. */
@@ -282,21 +290,11 @@ struct mint_wait {
 	struct http_req *req;
 	struct app *app;
 	uint8_t id[PAGE_ID_BYTES];
-	unsigned status;
-	char *json;                  /* the answer to give once durable */
 };
-
-static void mint_wait_free(void *p)
-{
-	struct mint_wait *mw = p;
-
-	free(mw->json);
-	free(mw);
-}
 
 /* No challenge without its `minted` row: the row could not be queued or
  * written in time, so the challenge goes (nobody has its link yet) and the
- * bot is told to retry. */
+ * bot is told to retry, instead of the answer made ready before the wait. */
 static void mint_withdraw(struct mint_wait *mw, const char *detail, int retry_after)
 {
 	store_withdraw(mw->app->store, mw->id);
@@ -306,46 +304,40 @@ static void mint_withdraw(struct mint_wait *mw, const char *detail, int retry_af
 	http_reply_retry_after(mw->req, retry_after);
 }
 
+/* On the audit writer's thread, once per mint of its group: the answer was
+ * built on the request's thread, so a durable row only resumes it. */
 static void mint_durable(void *ctx, int rc)
 {
 	struct mint_wait *mw = ctx;
-	struct http_req *req = mw->req;
 
 	if (rc == 0) {
 		metrics_inc(mw->app->metrics, M_MINTED);
-		http_reply_take(req, mw->status, "application/json; charset=utf-8", mw->json,
-		                strlen(mw->json));
-		mw->json = NULL;
 	} else {
 		log_error("audit: a minted row could not be written in time; the challenge was "
 		          "withdrawn and the bot told to retry");
 		mint_withdraw(mw, "the audit log is not writable right now; retry shortly",
 		              RETRY_AFTER_CAPACITY_S);
 	}
-	http_resume(req);
+	http_resume(mw->req);
 }
 
-/* Queues the `minted` row and defers the bot's answer o (rendered and freed
- * here) until it is durable. */
+/* Queues the `minted` row and defers the bot's answer (the JSON text in b,
+ * taken here) until it is durable. The answer is made ready now, on this
+ * thread: the writer's thread only resumes it. */
 static void mint_answer(struct app *app, struct http_req *req, struct mint *m, unsigned status,
-                        cJSON *o)
+                        struct buf *b)
 {
 	struct mint_wait *mw = xcalloc(1, sizeof *mw);
 	int64_t wait = (int64_t)app->cfg.answer_wait * 1000;
+	size_t len;
+	char *json = buf_take(b, &len);
 
 	mw->req = req;
 	mw->app = app;
 	memcpy(mw->id, m->c.id, sizeof mw->id);
-	mw->status = status;
-	mw->json = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
 	req->state = mw;
-	req->state_free = mint_wait_free;
-	if (mw->json == NULL) {
-		store_withdraw(app->store, mw->id);
-		http_reply_error(req, 500, "internal", NULL, "out of memory");
-		return;
-	}
+	req->state_free = free;
+	http_reply_take(req, status, "application/json; charset=utf-8", json, len);
 	if (!http_defer(req)) {
 		mint_withdraw(mw, "the service is restarting; retry shortly", RETRY_AFTER_STOPPING_S);
 		return;
@@ -365,7 +357,7 @@ static void handle_seed_mint(struct app *app, struct http_req *req)
 	struct fields f;
 	struct mint m;
 	char ts[32], fmt[16];
-	cJSON *o;
+	struct buf b = { 0 };
 	long n;
 
 	if (fields_open(&f, req) < 0)
@@ -378,17 +370,20 @@ static void handle_seed_mint(struct app *app, struct http_req *req)
 	}
 	n = fields_get(&f, "format", fmt, sizeof fmt);
 	fields_close(&f);
+	buf_reserve(&b, API_ANSWER_RESERVE);
 	if (n > 0 && strcmp(fmt, "chatfuel") == 0) {
-		mint_answer(app, req, &m, 200, chatfuel_reply(&m, app->cfg.chatfuel_reply));
+		chatfuel_reply(&b, &m, app->cfg.chatfuel_reply);
+		mint_answer(app, req, &m, 200, &b);
 		return;
 	}
 	fmt_rfc3339(m.c.expires_ms, ts, sizeof ts);
-	o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "dynamic_url", m.url);
-	cJSON_AddStringToObject(o, "page_id", m.page_id);
-	cJSON_AddNumberToObject(o, "expires_in", m.expires_in);
-	cJSON_AddStringToObject(o, "expires_at", ts);
-	mint_answer(app, req, &m, 200, o);
+	json_out_open(&b, NULL, '{');
+	json_out_str(&b, "dynamic_url", m.url);
+	json_out_str(&b, "page_id", m.page_id);
+	json_out_int(&b, "expires_in", m.expires_in);
+	json_out_str(&b, "expires_at", ts);
+	json_out_close(&b, '}');
+	mint_answer(app, req, &m, 200, &b);
 }
 
 static void handle_v1_create(struct app *app, struct http_req *req)
@@ -396,7 +391,7 @@ static void handle_v1_create(struct app *app, struct http_req *req)
 	struct fields f;
 	struct mint m;
 	char ts[32];
-	cJSON *o;
+	struct buf b = { 0 };
 
 	if (fields_open(&f, req) < 0)
 		return;
@@ -407,12 +402,14 @@ static void handle_v1_create(struct app *app, struct http_req *req)
 	}
 	fields_close(&f);
 	fmt_rfc3339(m.c.expires_ms, ts, sizeof ts);
-	o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "id", m.page_id);
-	cJSON_AddStringToObject(o, "url", m.url);
-	cJSON_AddStringToObject(o, "status", "pending");
-	cJSON_AddStringToObject(o, "expires_at", ts);
-	mint_answer(app, req, &m, 201, o);
+	buf_reserve(&b, API_ANSWER_RESERVE);
+	json_out_open(&b, NULL, '{');
+	json_out_str(&b, "id", m.page_id);
+	json_out_str(&b, "url", m.url);
+	json_out_str(&b, "status", "pending");
+	json_out_str(&b, "expires_at", ts);
+	json_out_close(&b, '}');
+	mint_answer(app, req, &m, 201, &b);
 }
 
 static void reply_status(struct http_req *req, const char *id, const char *status,

@@ -79,6 +79,7 @@ struct http_exchange {
 	bool resp_shared;                /* resp belongs to a struct http_cached */
 	unsigned status;
 	bool deferred;
+	bool resumed;                    /* http_resume was called: the answer is final */
 	bool answered;                   /* a response was queued */
 	int64_t started_us;              /* mono_us() at the headers, for /metrics */
 };
@@ -307,9 +308,14 @@ static void undefer(struct http_exchange *x)
 	atomic_fetch_sub(&x->srv->deferred, 1);
 }
 
+/* Set before MHD_resume_connection, whose lock publishes it (and the answer
+ * set with it) to the pool thread that queues it. */
 void http_resume(struct http_req *r)
 {
-	MHD_resume_connection(exchange_of(r)->conn);
+	struct http_exchange *x = exchange_of(r);
+
+	x->resumed = true;
+	MHD_resume_connection(x->conn);
 }
 
 const char *http_header(struct http_req *r, const char *name)
@@ -504,8 +510,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_YES;
 	}
 	if (x->deferred) {
-		/* Resumed: the answer was set from another thread. */
-		if (x->resp == NULL)
+		/* Resumed: the answer was set from another thread. A handler may
+		 * make its answer ready before it defers (a mint's 200, sent only
+		 * once its row is durable): only the resume makes it final. */
+		if (!x->resumed || x->resp == NULL)
 			return MHD_YES;
 		undefer(x);
 		return queue_and_release(x);
