@@ -38,7 +38,13 @@ static void clean_text(char *s)
 
 	while (p < end) {
 		uint32_t cp;
-		int k = utf8_decode(p, (size_t)(end - p), &cp);
+		int k;
+
+		if (*p >= 0x20 && *p < 0x7f) {      /* printable ASCII: most of every field */
+			p++;
+			continue;
+		}
+		k = utf8_decode(p, (size_t)(end - p), &cp);
 
 		if (k < 0) {
 			*p++ = '?';             /* the bad byte only: resynchronise after it */
