@@ -47,6 +47,7 @@ struct fake {
 	int n_decoded;
 	int replies;
 	unsigned status;
+	bool deferred, resumed;      /* http_defer / http_resume were called */
 	char *json;                  /* the last JSON reply */
 };
 
@@ -94,10 +95,28 @@ void http_content_type(struct http_req *r, char *buf, size_t len)
 	snprintf(buf, len, "%s", cur->ctype ? cur->ctype : "");
 }
 
+/* An answer set before http_defer is held until http_resume and may be
+ * replaced meanwhile (a mint's 200, replaced by a 503 when its row fails):
+ * one answer still. */
 static void answered(unsigned status)
 {
-	cur->replies++;
+	if (cur->resumed)
+		abort();                 /* nothing may change an answer once resumed */
+	if (!(cur->deferred && cur->replies == 1))
+		cur->replies++;
 	cur->status = status;
+}
+
+/* Keeps a JSON answer's text for the checks after the request. */
+static void keep_json(char *text)
+{
+	cJSON *back = cJSON_Parse(text);
+
+	if (back == NULL || !cJSON_IsObject(back))
+		abort();
+	cJSON_Delete(back);
+	free(cur->json);
+	cur->json = text;
 }
 
 void http_reply(struct http_req *r, unsigned status, const char *ctype, const void *body, size_t len)
@@ -112,29 +131,25 @@ void http_reply(struct http_req *r, unsigned status, const char *ctype, const vo
 void http_reply_take(struct http_req *r, unsigned status, const char *ctype, char *body, size_t len)
 {
 	(void)r;
-	(void)ctype;
 	if (body == NULL || strlen(body) != len)
 		abort();
-	free(body);
 	answered(status);
+	if (ctype != NULL && strncmp(ctype, "application/json", 16) == 0)
+		keep_json(body);
+	else
+		free(body);
 }
 
 void http_reply_json(struct http_req *r, unsigned status, cJSON *obj)
 {
 	char *text = cJSON_PrintUnformatted(obj);
-	cJSON *back;
 
 	(void)r;
 	cJSON_Delete(obj);
 	if (text == NULL)
 		abort();
-	back = cJSON_Parse(text);
-	if (back == NULL || !cJSON_IsObject(back))
-		abort();
-	cJSON_Delete(back);
-	free(cur->json);
-	cur->json = text;
 	answered(status);
+	keep_json(text);
 }
 
 void http_reply_error(struct http_req *r, unsigned status, const char *code, const char *field,
@@ -201,12 +216,18 @@ int audit_submit_end(struct audit *a, const struct audit_event *ev)
 bool http_defer(struct http_req *r)
 {
 	(void)r;
+	if (cur->deferred)
+		abort();
+	cur->deferred = true;
 	return true;
 }
 
 void http_resume(struct http_req *r)
 {
 	(void)r;
+	if (!cur->deferred || cur->resumed || cur->replies != 1)
+		abort();                 /* resumed once, with its answer */
+	cur->resumed = true;
 }
 
 int audit_lookup(struct audit *a, const char *page_id, struct audit_status *out)
@@ -250,8 +271,13 @@ static struct app app;
 
 /* A fresh store and limiters per input: runs stay independent and every run
  * frees what it allocated (so libFuzzer's leak check stays cheap and exact). */
+/* Stands for the audit writer (the stubs above never look inside), so that
+ * a mint takes its durable path rather than the no-log refusal. */
+static char fake_audit;
+
 static void app_open(void)
 {
+	app.audit = (struct audit *)&fake_audit;
 	app.store = store_new(FUZZ_STORE_MAX);
 	/* generous limits: the point is the parsers, not hitting 429 at once */
 	app.rate_phone = limiter_new(1000000, 60, 64);
@@ -369,7 +395,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* every request gets one answer (a mint's once its row is durable:
 	 * at once with the stubs above) */
-	if (f.replies != 1)
+	if (f.replies != 1 || f.deferred != f.resumed)
 		abort();
 	if ((f.status == 200 || f.status == 201) && f.json != NULL &&
 	    (strcmp(path, "/generate_dynamic_page") == 0 || strcmp(path, "/v1/challenges") == 0)) {
