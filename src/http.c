@@ -32,6 +32,7 @@
 #include "metrics.h"
 #include "log.h"
 #include "sockaddr.h"
+#include "tlscork.h"
 #include "tlsmat.h"
 #include "util.h"
 
@@ -78,6 +79,8 @@ struct http_exchange {
 	struct MHD_Response *resp;       /* set by http_reply_*; queued by queue_and_release */
 	bool resp_shared;                /* resp belongs to a struct http_cached */
 	unsigned status;
+	size_t resp_len;                 /* resp's body bytes */
+	struct tlscork cork;             /* an immediate response, one TLS record */
 	bool deferred;
 	bool resumed;                    /* http_resume was called: the answer is final */
 	bool answered;                   /* a response was queued */
@@ -86,6 +89,7 @@ struct http_exchange {
 
 struct http_cached {
 	struct MHD_Response *resp;
+	size_t len;
 };
 
 static struct http_exchange *exchange_of(struct http_req *r)
@@ -133,17 +137,18 @@ static bool ctype_is_html(const char *ctype)
 
 /* Makes resp the request's response, replacing one built before. */
 static void put_response(struct http_exchange *x, unsigned status, struct MHD_Response *resp,
-                         bool shared)
+                         bool shared, size_t len)
 {
 	if (x->resp != NULL && !x->resp_shared)
 		MHD_destroy_response(x->resp);
 	x->resp = resp;
 	x->resp_shared = shared;
 	x->status = status;
+	x->resp_len = len;
 }
 
 static void set_response(struct http_req *r, unsigned status, struct MHD_Response *resp,
-                         const char *ctype)
+                         const char *ctype, size_t len)
 {
 	if (resp == NULL) {
 		log_error("%s: out of memory building a response", __func__);
@@ -152,14 +157,14 @@ static void set_response(struct http_req *r, unsigned status, struct MHD_Respons
 	if (ctype != NULL)
 		MHD_add_response_header(resp, "Content-Type", ctype);
 	add_security_headers(resp, ctype_is_html(ctype), NULL);
-	put_response(exchange_of(r), status, resp, false);
+	put_response(exchange_of(r), status, resp, false, len);
 }
 
 void http_reply(struct http_req *r, unsigned status, const char *ctype, const void *body, size_t len)
 {
 	struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)body,
 	                                                             MHD_RESPMEM_MUST_COPY);
-	set_response(r, status, resp, ctype);
+	set_response(r, status, resp, ctype, len);
 }
 
 void http_reply_take(struct http_req *r, unsigned status, const char *ctype, char *body, size_t len)
@@ -167,7 +172,7 @@ void http_reply_take(struct http_req *r, unsigned status, const char *ctype, cha
 	struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback(len, body, free);
 	if (resp == NULL)
 		free(body);
-	set_response(r, status, resp, ctype);
+	set_response(r, status, resp, ctype, len);
 }
 
 #define JSON_CTYPE "application/json; charset=utf-8"
@@ -220,7 +225,7 @@ void http_reply_static_304(struct http_req *r, const char *etag, const char *cac
 	}
 	MHD_add_response_header(resp, "ETag", etag);
 	add_security_headers(resp, false, cache_control);
-	put_response(exchange_of(r), 304, resp, false);
+	put_response(exchange_of(r), 304, resp, false, 0);
 }
 
 void http_reply_redirect(struct http_req *r, unsigned status, const char *location)
@@ -257,6 +262,7 @@ struct http_cached *http_cached_new(const void *body, size_t len, const char *ct
 {
 	struct http_cached *c = xcalloc(1, sizeof *c);
 
+	c->len = len;
 	c->resp = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_PERSISTENT);
 	if (c->resp == NULL)
 		fatal("%s: out of memory", __func__);
@@ -279,7 +285,7 @@ void http_reply_cached(struct http_req *r, unsigned status, struct http_cached *
 {
 	/* Queueing takes its own reference; the owner of the cached response
 	 * keeps it alive until the daemon is stopped. */
-	put_response(exchange_of(r), status, c->resp, true);
+	put_response(exchange_of(r), status, c->resp, true, c->len);
 }
 
 bool http_defer(struct http_req *r)
@@ -404,7 +410,10 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 	}
 }
 
-static enum MHD_Result queue_and_release(struct http_exchange *x)
+/* Queues the handler's response; `immediate` when it is answered in the pass
+ * that read the request (not a resumed deferral): then it is corked, and
+ * on_completed uncorks it (tlscork.c). */
+static enum MHD_Result queue_and_release(struct http_exchange *x, bool immediate)
 {
 	struct http_req *r = &x->req;
 	enum MHD_Result ret;
@@ -416,6 +425,8 @@ static enum MHD_Result queue_and_release(struct http_exchange *x)
 			return MHD_NO;
 	}
 	x->answered = true;
+	if (immediate && x->srv->o.tls)
+		tlscork_begin(&x->cork, x->conn, x->resp_len);
 	ret = MHD_queue_response(x->conn, x->status, x->resp);
 	if (!x->resp_shared)
 		MHD_destroy_response(x->resp);
@@ -497,7 +508,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 				r->body_too_large = true;
 				if (n > HTTP_DISCARD_MAX) {
 					s->o.handler(s->o.ctx, r);
-					return queue_and_release(x);
+					return queue_and_release(x, true);
 				}
 			}
 		}
@@ -516,7 +527,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		if (!x->resumed || x->resp == NULL)
 			return MHD_YES;
 		undefer(x);
-		return queue_and_release(x);
+		return queue_and_release(x, false);
 	}
 	if (*upload_data_size > 0) {
 		size_t n = *upload_data_size;
@@ -540,7 +551,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	s->o.handler(s->o.ctx, r);
 	if (x->deferred)
 		return MHD_YES;
-	return queue_and_release(x);
+	return queue_and_release(x, true);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -549,11 +560,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct http_exchange *x = *con_cls;
 	struct http_server *s = cls;
 
-	(void)toe;
 	/* kept alive: idle time, then the next request's headers */
 	conn_deadline_set(s, conn, mono_ms() + s->idle_ms + s->request_ms);
 	if (x == NULL)
 		return;
+	tlscork_end(&x->cork, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK, s->name);
 	/* Resumed, but the client had gone: the handler is not called again, so
 	 * the count of waiting requests is given back here (else a stop would
 	 * wait for it until its end). */

@@ -7,7 +7,8 @@
  * and the daemon exits 0 within stop_timeout. And Chatfuel's answers: a huge
  * 2xx is one delivery, a 429's Retry-After holds every send, sends are paced.
  * And files: RLIMIT_FSIZE is an error, not a kill; start-up errors about the
- * database name the directory and the cause.
+ * database name the directory and the cause. And no answer waits in a buffer
+ * on a kept-alive connection.
  */
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -892,6 +893,78 @@ static void test_startup_db_errors_name_path_and_cause(struct t *t)
 	free(ro_db);
 }
 
+/* ---- every answer leaves at once on a kept-alive connection ---- */
+
+#define LA_ROUNDS 10
+/* A response held back (corked in TLS or TCP with nothing left to push it) is
+ * sent by the kernel's 200 ms cork limit or by the client's next request: the
+ * LA_ROUNDS * 5 answers below would take 10 s; at once they take well under
+ * a second on a loaded machine. */
+#define LA_BUDGET_MS 5000
+
+/* Small answers (/healthz, a 404), a page, a mint's and an answer's (both
+ * deferred until their audit row is durable), one after another on one
+ * kept-alive connection per port: each must leave when it is ready. */
+static void test_answers_leave_at_once(struct t *t)
+{
+	struct daemon *d = d_new(t, NULL);
+	struct kc api, web;
+	long long t0, ms;
+	int bad = 0;
+
+	REQUIRE(t, d);
+	d_del(d, "chatfuel_bot_id");
+	d_del(d, "chatfuel_token");
+	REQUIRE(t, d_start(d, NULL) == 0);
+	char *health = d_web_url(d, "/healthz");
+	char *unknown = d_web_url(d, "/AAAAAAAAAAAAAAAAAAAAAA");
+	char *answer = d_web_url(d, "/validate_answer");
+	kc_init(&api, d->api_tls ? d->cert_path : NULL);
+	kc_init(&web, d->cert_path);
+	t0 = h_mono_ms();
+	for (int i = 0; i < LA_ROUNDS && bad == 0; i++) {
+		char *path = h_printf("/generate_dynamic_page?client_id=la%d&telefono=%%2B5215558%07d"
+		                      "&flow_name=F&fecha_cumple=1990-01-02", i, i);
+		char *mint = d_api_url(d, path), *page = NULL, *body = NULL;
+		long st[5];
+		cJSON *o;
+		const char *pid;
+
+		st[0] = kc_req(&api, mint, NULL, NULL, 10000);
+		o = st[0] == 200 ? cJSON_Parse(api.buf) : NULL;
+		pid = o ? j_str(o, "page_id") : NULL;
+		if (pid != NULL) {
+			char *pp = h_printf("/%s", pid);
+			page = d_web_url(d, pp);
+			body = h_printf("page_id=%s&respuesta=none", pid);
+			free(pp);
+		}
+		cJSON_Delete(o);
+		st[1] = kc_req(&web, health, NULL, NULL, 10000);
+		st[2] = kc_req(&web, unknown, NULL, NULL, 10000);
+		st[3] = page ? kc_req(&web, page, NULL, NULL, 10000) : -1;
+		st[4] = body ? kc_req(&web, answer, "application/x-www-form-urlencoded", body, 10000) : -1;
+		if (st[0] != 200 || st[1] != 200 || st[2] != 404 || st[3] != 200 || st[4] != 303) {
+			FAILF(t, "round %d: expected mint 200, /healthz 200, unknown page 404, page 200, answer "
+			      "303, got %ld, %ld, %ld, %ld, %ld", i, st[0], st[1], st[2], st[3], st[4]);
+			bad = 1;
+		}
+		free(path);
+		free(mint);
+		free(page);
+		free(body);
+	}
+	ms = h_mono_ms() - t0;
+	EXPECT(t, bad != 0 || ms < LA_BUDGET_MS,
+	       "expected %d answers on two kept-alive connections within %d ms (each leaving when ready), "
+	       "took %lld ms: answers are held back", LA_ROUNDS * 5, LA_BUDGET_MS, ms);
+	kc_free(&api);
+	kc_free(&web);
+	free(health);
+	free(unknown);
+	free(answer);
+}
+
 const struct test e2e_tests_edges[] = {
 	{ "edges_sigterm_during_answers_from_12_clients", test_sigterm_during_answers, NULL },
 	{ "edges_abandoned_answers_then_sigterm", test_abandoned_answers_then_sigterm, NULL },
@@ -905,5 +978,6 @@ const struct test e2e_tests_edges[] = {
 	{ "edges_chatfuel_pacing_in_a_sliding_second", test_chatfuel_pacing_in_a_sliding_second, NULL },
 	{ "edges_file_size_limit_is_an_error", test_file_size_limit_is_an_error, NULL },
 	{ "edges_startup_db_errors_name_path_and_cause", test_startup_db_errors_name_path_and_cause, NULL },
+	{ "edges_answers_leave_at_once_on_kept_alive_connections", test_answers_leave_at_once, NULL },
 	{ NULL, NULL, NULL },
 };
