@@ -89,6 +89,7 @@ struct audit {
 
 	struct checkpoint_signer *signer;   /* writer thread only (then audit_close) */
 	bool settles;                      /* ends a stop leaves unwritten are written at the next start */
+	bool settle_failed;                /* the start's settling failed: the stop keeps the mark */
 	audit_wake_fn wake;                /* tells the sender new outbox rows are due */
 	void *wake_ctx;
 
@@ -420,6 +421,7 @@ static void settle_at_start(struct audit *a, enum audit_settle how, bool notify)
 	if (how == AUDIT_SETTLE_MARK) {
 		(void)audit_settle_mark(a->db, audit_rows_head(a->rows, &hash));
 	} else if (audit_settle_ends(a->db, a->rows, notify, &n, &woke) != 0) {
+		a->settle_failed = true;
 		log_error("audit: %llu challenge(s) a previous run left open were recorded as canceled, "
 		          "the rest could not be: the next start tries again", (unsigned long long)n);
 	}
@@ -621,7 +623,7 @@ uint64_t audit_close_by(struct audit *a, int64_t by_mono_ms)
 	if (left > 0)
 		log_warn("audit: stop: %llu challenge end(s) not written before the stop's end; the next "
 		         "start records them as canceled", (unsigned long long)left);
-	else if (a->settles && lost == 0 && a->thread_started) {
+	else if (a->settles && !a->settle_failed && lost == 0 && a->thread_started) {
 		const char *hash;
 		/* Every minted row has its end: the next start need not look. */
 		(void)audit_settle_mark(a->db, audit_rows_head(a->rows, &hash));
