@@ -48,6 +48,7 @@ struct daemon {
 	char err_path[600];
 	char out_path[600];
 	int web_port, api_port;
+	int picked_web, picked_api;  /* the ports d_new picked (d_start picks again when one is taken) */
 	bool api_tls;
 	cJSON *cfg;                  /* written to config_path by d_start */
 	pid_t pid;                   /* 0 when not running */

@@ -3,9 +3,12 @@
  * server records what a correct client sends, and the HTML/date readers parse
  * what the page contract allows. If these fail, nothing else can be believed.
  */
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "fake_chatfuel.h"
 #include "harness.h"
@@ -113,10 +116,35 @@ static void test_secret_scan(struct t *t)
 	EXPECT(t, caught, "expected the stderr scan to flag a logged birth date, got %s", "nothing");
 }
 
+/* A port d_new picked and another process took before the daemon bound it
+ * (here: this test holds it) costs a start on new ports, not the test. */
+static void test_taken_port_started_elsewhere(struct t *t)
+{
+	struct daemon *d = d_new(t, NULL);
+	REQUIRE(t, d);
+	int taken = d->web_port, one = 1;
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)taken),
+	                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	REQUIRE(t, fd >= 0);
+	EXPECT(t, setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0 &&
+	       bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 && listen(fd, 1) == 0,
+	       "expected to hold port %d, got failure", taken);
+	int rc = t->failed ? -1 : d_start(d, NULL);
+	close(fd);
+	REQUIRE(t, rc == 0);
+	EXPECT(t, d->web_port != taken, "expected the daemon on a port other than the taken %d, got it", taken);
+	struct resp rs;
+	REQUIRE(t, d_web(d, "GET", "/healthz", NULL, NULL, &rs) == 0);
+	EXPECT_INT(t, "web /healthz on the new port", 200, rs.status);
+	resp_free(&rs);
+}
+
 const struct test e2e_tests_harness[] = {
 	{ "harness_fake_records_broadcast_call", test_fake_records_broadcast_call, NULL },
 	{ "harness_fake_scripted_failure", test_fake_scripted_failure, NULL },
 	{ "harness_html_and_date_readers", test_html_reader, NULL },
 	{ "harness_secret_scan_catches_leaks", test_secret_scan, NULL },
+	{ "harness_taken_port_started_elsewhere", test_taken_port_started_elsewhere, NULL },
 	{ NULL, NULL, NULL },
 };
