@@ -17,12 +17,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Writes a `canceled` row (with its result when notify, as a stop's cancel
- * does with notify_on_expiry) for every `minted` row past the mark that has
- * no end, in groups of AUDIT_GROUP_MAX, then moves the mark to the chain
- * head. *settled: how many. 0, or -1 (logged; the mark stays, so the next
- * start tries again). *woke: outbox rows were added. */
-int audit_settle_ends(sqlite3 *db, struct audit_rows *rows, bool notify, uint64_t *settled,
+/* Writes a `canceled` row for every `minted` row past the mark that has no
+ * end, in groups of AUDIT_GROUP_MAX, then moves the mark to the chain head;
+ * with its result (as a stop's cancel does with notify_on_expiry) when the
+ * mint is at most notify_age_ms old (< 0: never), so a link minted long ago
+ * sends no stale result. *settled: how many. 0, or -1 (logged; the mark
+ * stays, so the next start tries again). *woke: outbox rows were added. */
+int audit_settle_ends(sqlite3 *db, struct audit_rows *rows, int64_t notify_age_ms, uint64_t *settled,
                       bool *woke);
 
 /* Moves the mark to row_id: every `minted` row up to it has its end, or is

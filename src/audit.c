@@ -409,7 +409,7 @@ static void *writer_main(void *arg)
  * in-memory store), or only the mark (a shared store: another node may
  * still serve what this one minted). A failure is logged and the start goes
  * on; the mark stays, so the next start tries again. */
-static void settle_at_start(struct audit *a, enum audit_settle how, bool notify)
+static void settle_at_start(struct audit *a, enum audit_settle how, int64_t notify_age_ms)
 {
 	const char *hash;
 	uint64_t n = 0;
@@ -420,7 +420,7 @@ static void settle_at_start(struct audit *a, enum audit_settle how, bool notify)
 	sqlite3_busy_timeout(a->db, AUDITDB_BUSY_MS);
 	if (how == AUDIT_SETTLE_MARK) {
 		(void)audit_settle_mark(a->db, audit_rows_head(a->rows, &hash));
-	} else if (audit_settle_ends(a->db, a->rows, notify, &n, &woke) != 0) {
+	} else if (audit_settle_ends(a->db, a->rows, notify_age_ms, &n, &woke) != 0) {
 		a->settle_failed = true;
 		log_error("audit: %llu challenge(s) a previous run left open were recorded as canceled, "
 		          "the rest could not be: the next start tries again", (unsigned long long)n);
@@ -469,7 +469,8 @@ struct audit *audit_open_serve(const struct config *cfg, enum audit_settle how, 
 	sqlite3_wal_hook(a->db, on_wal_commit, a);
 	a->settles = how == AUDIT_SETTLE_ENDS;
 	if (how != AUDIT_SETTLE_NONE)
-		settle_at_start(a, how, cfg->notify_on_expiry);
+		settle_at_start(a, how, cfg->notify_on_expiry
+		                ? ((int64_t)CONFIG_EXPIRATION_MAX + cfg->result_max_age) * 1000 : -1);
 	if (checkpoint_key_path(cfg->audit_key, cfg->db_path, key_path, sizeof key_path) != 0) {
 		log_error("%s: audit_key: the path is too long", __func__);
 		goto fail;

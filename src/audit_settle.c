@@ -70,7 +70,8 @@ static const char *col(sqlite3_stmt *st, int i)
 
 /* Reads the next open rows after *from (at most AUDIT_GROUP_MAX) into a
  * list of `canceled` events; *from moves to the last one read. */
-static struct item *read_open(sqlite3_stmt *st, int64_t *from, int64_t to, bool notify, size_t *n)
+static struct item *read_open(sqlite3_stmt *st, int64_t *from, int64_t to, int64_t notify_age_ms,
+                              size_t *n)
 {
 	struct item *head = NULL, **tail = &head;
 	int64_t now = now_ms();
@@ -82,13 +83,16 @@ static struct item *read_open(sqlite3_stmt *st, int64_t *from, int64_t to, bool 
 	sqlite3_bind_int64(st, 2, to);
 	sqlite3_bind_int(st, 3, AUDIT_GROUP_MAX);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct audit_event ev = { .kind = AUDIT_CANCELED, .ts_ms = now, .notify = notify };
+		struct audit_event ev = { .kind = AUDIT_CANCELED, .ts_ms = now };
 		const char *page_id = col(st, 2);
 		struct item *it;
 
 		*from = sqlite3_column_int64(st, 0);
 		if (col(st, 1) == NULL || caldate_parse_rfc3339(col(st, 1), &ev.created_ms) != 0)
 			ev.created_ms = now;
+		/* A result only while a bot could still use it (result_max_age
+		 * after the latest its link could have ended). */
+		ev.notify = notify_age_ms >= 0 && now - ev.created_ms <= notify_age_ms;
 		snprintf(ev.page_id, sizeof ev.page_id, "%s", page_id);
 		ev.client_id = col(st, 3);
 		ev.phone = col(st, 4);
@@ -115,7 +119,7 @@ static void free_list(struct item *it)
 	}
 }
 
-int audit_settle_ends(sqlite3 *db, struct audit_rows *rows, bool notify, uint64_t *settled,
+int audit_settle_ends(sqlite3 *db, struct audit_rows *rows, int64_t notify_age_ms, uint64_t *settled,
                       bool *woke)
 {
 	const char *hash;
@@ -136,7 +140,7 @@ int audit_settle_ends(sqlite3 *db, struct audit_rows *rows, bool notify, uint64_
 	for (;;) {
 		size_t n;
 		bool w = false;
-		struct item *group = read_open(st, &from, head, notify, &n);
+		struct item *group = read_open(st, &from, head, notify_age_ms, &n);
 
 		if (n == SIZE_MAX) {
 			free_list(group);

@@ -413,8 +413,11 @@ out:
 		if (n > 0)
 			log_info("stop: %zu unanswered challenge(s) canceled", n);
 		/* What came due between the sweep and the cancel (the cancel leaves
-		 * overdue ones to the sweep): every challenge has its end. */
-		store_sweep(app->store, now_read(), on_expired, &sc);
+		 * overdue ones to the sweep): every challenge has its end. With
+		 * Redis the cancel leaves them all to the nodes that keep serving,
+		 * and one more sweep would only wait on a Redis that may be gone. */
+		if (app->redis == NULL)
+			store_sweep(app->store, now_read(), on_expired, &sc);
 	}
 	if (app->audit != NULL)
 		sc.lost += audit_close_by(app->audit, sc.end_by);

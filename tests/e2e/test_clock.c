@@ -8,6 +8,10 @@
  * the challenges in Redis (whose clock the node's step does not touch).
  */
 #include <curl/curl.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +31,7 @@
 #define CLK_SEEN_MS 5000              /* a step until the daemon shows it */
 #define CLK_GRACE_MS 3000             /* past an expiry: a sweep, on a loaded machine */
 #define CLK_DOB "1990-06-03"
+#define CLK_MONTH_S (30 * 86400)      /* a link minted this long ago is stale */
 
 struct clocked {
 	char file[700];               /* the daemon's wall-clock offset, for libfaketime */
@@ -82,7 +87,7 @@ static int clock_step(struct t *t, struct daemon *d, const struct clocked *c, lo
 
 /* A daemon whose wall clock the test steps; with t->arg "redis", its
  * challenges and limits are in a Redis of its own. */
-static struct daemon *clocked_daemon(struct t *t, struct clocked *c, const char *lockout)
+static struct daemon *clocked_daemon_with(struct t *t, struct clocked *c, const char *lockout, bool notify_on_expiry)
 {
 	struct fake_cf *f = t_fake(t);
 	struct daemon *d;
@@ -107,6 +112,8 @@ static struct daemon *clocked_daemon(struct t *t, struct clocked *c, const char 
 	}
 	if (lockout != NULL)
 		d_set_str(d, "lockout", lockout);
+	if (notify_on_expiry)
+		d_set_bool(d, "notify_on_expiry", true);
 	snprintf(c->file, sizeof c->file, "%s/faketime", d->dir);
 	if (clock_set(t, c, 0) != 0)
 		return NULL;
@@ -121,6 +128,11 @@ static struct daemon *clocked_daemon(struct t *t, struct clocked *c, const char 
 	free(c->env[1]);
 	c->env[1] = NULL;
 	return rc == 0 ? d : NULL;
+}
+
+static struct daemon *clocked_daemon(struct t *t, struct clocked *c, const char *lockout)
+{
+	return clocked_daemon_with(t, c, lockout, false);
 }
 
 static long page_status(struct daemon *d, const char *page_id, char **html)
@@ -232,7 +244,49 @@ static void test_step_forward_ends_nothing_early(struct t *t)
 	EXPECT(t, d_stop(d) == 0, "expected a clean exit");
 }
 
+/* Ends a previous run left open are written at the next start; their
+ * results (notify_on_expiry) go out only while a bot could still use them:
+ * a link minted a month ago, under a wall clock stepped back 30 days, gets
+ * its canceled row but no result; one minted a moment ago gets both. */
+static void test_settled_old_end_sends_no_result(struct t *t)
+{
+	struct clocked c;
+	struct daemon *d = clocked_daemon_with(t, &c, NULL, true);
+	struct minted old, fresh;
+	int st;
+
+	REQUIRE(t, d);
+	REQUIRE(t, clock_step(t, d, &c, -CLK_MONTH_S) == 0);
+	struct resp rs;                               /* (mfa_mint_v1 checks expires_at on the real clock) */
+	EXPECT(t, d_api(d, "POST", "/v1/challenges", "application/json",
+	                 "{\"client_id\":\"cid-clk-old\",\"phone\":\"+5215557100011\",\"flow_name\":\"F\","
+	                 "\"dob\":\"" CLK_DOB "\"}", &rs) == 0, "expected an answer to the month-old mint");
+	cJSON *j = resp_json(t, &rs);
+	int rc = rs.status == 201 && j != NULL ? mfa_page_id_from_url(t, j_str(j, "url"), old.page_id) : -1;
+	EXPECT_INT(t, "the month-old mint", 201, rs.status);
+	cJSON_Delete(j);
+	resp_free(&rs);
+	REQUIRE(t, rc == 0);
+	REQUIRE(t, clock_step(t, d, &c, 0) == 0);
+	REQUIRE(t, mfa_mint_v1(d, "cid-clk-new", "+5215557100012", "FlowClk", CLK_DOB, NULL, NULL, 0, &fresh) == 0);
+	EXPECT(t, kill(d->pid, SIGKILL) == 0, "expected to kill the daemon: %s", strerror(errno));
+	while (waitpid(d->pid, &st, 0) < 0 && errno == EINTR)
+		;
+	d->pid = 0;
+	REQUIRE(t, d_start(d, NULL) == 0);            /* the real clock */
+	const char *sql = "SELECT count(*) FROM audit_log WHERE event = 'canceled' AND page_id = ?1";
+	EXPECT_INT(t, "canceled rows of the month-old link", 1, mfa_db_int(t, d->db_path, sql, old.page_id));
+	EXPECT_INT(t, "canceled rows of the fresh link", 1, mfa_db_int(t, d->db_path, sql, fresh.page_id));
+	sql = "SELECT count(*) FROM outbox o JOIN audit_log a ON a.id = o.audit_id WHERE a.page_id = ?1";
+	EXPECT_INT(t, "results queued for the month-old link", 0, mfa_db_int(t, d->db_path, sql, old.page_id));
+	EXPECT_INT(t, "results queued for the fresh link", 1, mfa_db_int(t, d->db_path, sql, fresh.page_id));
+	REQUIRE(t, mfa_expect_calls(t, t->fakes[0], 1) == 0);
+	EXPECT(t, mfa_call_for(t->fakes[0], "cid-clk-new") != NULL, "expected the fresh link's result sent");
+	EXPECT(t, d_stop(d) == 0, "expected a clean exit");
+}
+
 const struct test e2e_tests_clock[] = {
+	{ "clock_settled_month_old_end_sends_no_result", test_settled_old_end_sends_no_result, NULL },
 	{ "clock_step_back_extends_no_link", test_step_back_extends_no_link, NULL },
 	{ "clock_step_back_extends_no_link_redis", test_step_back_extends_no_link, "redis" },
 	{ "clock_step_forward_ends_no_link_or_lockout_early", test_step_forward_ends_nothing_early, NULL },
