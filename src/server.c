@@ -166,18 +166,27 @@ struct stop_clock {
 };
 
 #define STOP_EXIT_RESERVE_MS 300       /* closing files and freeing after the last write */
+#define STOP_DRAIN_MS 500              /* the "try again" pages out, the connections back */
 #define STOP_SIGNAL_POLL_MS 200        /* a sweep waiting for room looks for TERM this often */
 
+/* The stop's deadlines: answers deferred for their commit get it until
+ * answers_by (half of stop_timeout), then the "try again" page; the drain
+ * that collects their connections ends by end_by, which keeps at least
+ * STOP_DRAIN_MS after answers_by (a short stop_timeout gives the answers
+ * less, not the drain: a drain that ends as the answers are given up finds
+ * them still out, and the daemons could not be stopped). */
 static void stop_begin(struct stop_clock *sc)
 {
 	int64_t total = (int64_t)sc->app->cfg.stop_timeout * 1000;
 
 	sc->stopping = true;
 	sc->began = mono_ms();
-	sc->answers_by = sc->began + total / 2;
 	sc->end_by = sc->began + total - STOP_EXIT_RESERVE_MS - NOTIFY_STOP_GRACE_MS;
-	if (sc->end_by < sc->answers_by)
-		sc->end_by = sc->answers_by;
+	if (sc->end_by < sc->began + STOP_DRAIN_MS)
+		sc->end_by = sc->began + STOP_DRAIN_MS;
+	sc->answers_by = sc->began + total / 2;
+	if (sc->answers_by > sc->end_by - STOP_DRAIN_MS)
+		sc->answers_by = sc->end_by - STOP_DRAIN_MS;
 }
 
 static bool stop_signal_pending(void)

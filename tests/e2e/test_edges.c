@@ -686,6 +686,88 @@ static void test_mints_during_db_lock(struct t *t)
 	free(jobs);
 }
 
+/* A short stop_timeout while mints wait on a locked database: each waiting
+ * bot gets its 503 (before: the drain's deadline was the instant the writer
+ * gave the answers up, so the daemons were left running, the connections
+ * dropped and the exit status was 1, in most runs). */
+#define SW_THREADS 50
+#define SW_WARM 30                 /* mints sent on open connections; the rest connect as the stop comes */
+#define SW_STOP_S 2
+#define SW_READY_MS 10000          /* at most, until every connection is open */
+#define SW_SENT_MS 300             /* the mints' bytes on open connections */
+#define SW_EXIT_SLACK_MS 1500
+
+struct sw_job {
+	struct daemon *d;
+	int i;
+	atomic_int *ready;
+	atomic_bool *go;
+	long status;
+	char retry_after[16];
+};
+
+/* Opens its connection with a /healthz first, so that the mint itself is a
+ * few bytes on an open connection when the test lets it go. */
+static void *sw_thread(void *arg)
+{
+	struct sw_job *j = arg;
+	struct kc k;
+	char *path = h_printf("/generate_dynamic_page?client_id=sw%d&telefono=%%2B52155770%04d"
+	                      "&flow_name=F&fecha_cumple=1990-01-02", j->i, j->i);
+	char *url = d_api_url(j->d, path), *health = d_api_url(j->d, "/healthz");
+
+	kc_init(&k, NULL);
+	if (j->i < SW_WARM && kc_req(&k, health, NULL, NULL, 5000) == 200)
+		atomic_fetch_add(j->ready, 1);
+	for (long long end = h_mono_ms() + SW_READY_MS; !atomic_load(j->go) && h_mono_ms() < end;)
+		h_sleep_ms(10);
+	j->status = kc_req(&k, url, NULL, NULL, 10000);
+	snprintf(j->retry_after, sizeof j->retry_after, "%s", k.retry_after);
+	kc_free(&k);
+	free(health);
+	free(url);
+	free(path);
+	return NULL;
+}
+
+static void test_short_stop_with_mints_waiting(struct t *t)
+{
+	struct daemon *d = edge_daemon(t);
+	static struct sw_job jobs[SW_THREADS];
+	pthread_t th[SW_THREADS];
+	sqlite3 *db = NULL;
+	atomic_int ready = 0;
+	atomic_bool go = false;
+	int n503 = 0;
+
+	d_set_int(d, "stop_timeout", SW_STOP_S);
+	d_set_int(d, "answer_wait", 10);
+	REQUIRE(t, d_start(d, NULL) == 0);
+	REQUIRE(t, (db = db_lock(t, d->db_path)) != NULL);
+	for (int i = 0; i < SW_THREADS; i++) {
+		jobs[i] = (struct sw_job){ .d = d, .i = i, .ready = &ready, .go = &go };
+		pthread_create(&th[i], NULL, sw_thread, &jobs[i]);
+	}
+	for (long long end = h_mono_ms() + SW_READY_MS; atomic_load(&ready) < SW_WARM && h_mono_ms() < end;)
+		h_sleep_ms(20);
+	int opened = atomic_load(&ready);
+	atomic_store(&go, true);
+	h_sleep_ms(SW_SENT_MS);
+	int stopped = d_stop_within(d, SIGTERM, SW_STOP_S * 1000 + SW_EXIT_SLACK_MS);
+	for (int i = 0; i < SW_THREADS; i++)
+		pthread_join(th[i], NULL);
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(db);
+	for (int i = 0; i < SW_WARM; i++)
+		if (jobs[i].status == 503 && atoi(jobs[i].retry_after) >= 1)
+			n503++;
+	EXPECT_INT(t, "connections open before the mints", SW_WARM, opened);
+	EXPECT(t, stopped == 0, "expected exit 0 within stop_timeout (%d s) + %d ms", SW_STOP_S, SW_EXIT_SLACK_MS);
+	EXPECT_INT(t, "waiting mints answered 503 with Retry-After at the stop", SW_WARM, n503);
+	EXPECT_INT(t, "minted rows (every mint withdrawn)", 0,
+	           mfa_db_int(t, d->db_path, "SELECT count(*) FROM audit_log WHERE event = 'minted'", NULL));
+}
+
 
 /* ---- Chatfuel's answers ---- */
 
@@ -974,6 +1056,7 @@ const struct test e2e_tests_edges[] = {
 	{ "edges_kill9_pending_ends_at_next_start", test_kill9_pending_ends_at_next_start, NULL },
 	{ "edges_expiry_burst_each_row_and_result", test_expiry_burst_each_row_and_result, NULL },
 	{ "edges_mints_during_db_lock", test_mints_during_db_lock, NULL },
+	{ "edges_short_stop_with_mints_waiting", test_short_stop_with_mints_waiting, NULL },
 	{ "edges_chatfuel_big_2xx_one_delivery", test_chatfuel_big_2xx_one_delivery, NULL },
 	{ "edges_chatfuel_429_retry_after_holds_every_send", test_chatfuel_429_retry_after_holds_every_send, NULL },
 	{ "edges_chatfuel_pacing_in_a_sliding_second", test_chatfuel_pacing_in_a_sliding_second, NULL },
