@@ -70,11 +70,12 @@ struct audit *audit_open(const struct config *cfg, audit_wake_fn wake, void *wak
 
 /* What a serving start does about challenges the previous runs left without
  * an end (audit_settle.c), before the writer starts: NONE nothing (tools,
- * tests); ENDS (the in-memory store: nothing outlives the process) writes
- * their `canceled` rows, and a stop's ends not written in time are left to
- * the next start instead of lost; MARK (a store shared through Redis, where
- * a challenge outlives this node) only notes that the rows so far are
- * settled, so a later start with the in-memory store never cancels them. */
+ * tests); both others write the `canceled` rows of the in-memory runs'
+ * open challenges and record this run's store (audit_runs), so a later
+ * start never cancels a Redis run's challenges. ENDS (the in-memory store:
+ * nothing outlives the process): a stop's ends not written in time are left
+ * to the next start instead of lost; MARK (a store shared through Redis,
+ * where a challenge outlives this node): this run's rows are never settled. */
 enum audit_settle { AUDIT_SETTLE_NONE, AUDIT_SETTLE_ENDS, AUDIT_SETTLE_MARK };
 struct audit *audit_open_serve(const struct config *cfg, enum audit_settle how, audit_wake_fn wake,
                                void *wake_ctx);

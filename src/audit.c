@@ -405,22 +405,23 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-/* Before the writer starts: the ends the last runs left unwritten (the
- * in-memory store), or only the mark (a shared store: another node may
- * still serve what this one minted). A failure is logged and the start goes
- * on; the mark stays, so the next start tries again. */
-static void settle_at_start(struct audit *a, enum audit_settle how, int64_t notify_age_ms)
+/* Before the writer starts: the ends the in-memory runs left unwritten
+ * (with either store: a Redis start too ends what a killed in-memory run
+ * left open, never what a Redis run minted, which another node may still
+ * serve), then this run's store (audit_runs). A failed settle is logged and
+ * the start goes on; the mark stays, so the next start tries again. A run
+ * not recorded fails the start: a later start could not tell its rows. */
+static int settle_at_start(struct audit *a, enum audit_settle how, int64_t notify_age_ms)
 {
 	const char *hash;
 	uint64_t n = 0;
 	bool woke = false;
 	int64_t t0 = mono_ms();
+	int rc;
 
 	/* As long as any reader waits: an operator's shell may hold the lock. */
 	sqlite3_busy_timeout(a->db, AUDITDB_BUSY_MS);
-	if (how == AUDIT_SETTLE_MARK) {
-		(void)audit_settle_mark(a->db, audit_rows_head(a->rows, &hash));
-	} else if (audit_settle_ends(a->db, a->rows, notify_age_ms, &n, &woke) != 0) {
+	if (audit_settle_ends(a->db, a->rows, notify_age_ms, &n, &woke) != 0) {
 		a->settle_failed = true;
 		log_error("audit: %llu challenge(s) a previous run left open were recorded as canceled, "
 		          "the rest could not be: the next start tries again", (unsigned long long)n);
@@ -431,7 +432,9 @@ static void settle_at_start(struct audit *a, enum audit_settle how, int64_t noti
 		         (long long)(mono_ms() - t0));
 	if (woke && a->wake != NULL)
 		a->wake(a->wake_ctx);
+	rc = audit_settle_run(a->db, audit_rows_head(a->rows, &hash) + 1, how == AUDIT_SETTLE_MARK);
 	sqlite3_busy_timeout(a->db, AUDIT_WRITER_BUSY_MS);
+	return rc;
 }
 
 struct audit *audit_open(const struct config *cfg, audit_wake_fn wake, void *wake_ctx)
@@ -468,9 +471,10 @@ struct audit *audit_open_serve(const struct config *cfg, enum audit_settle how, 
 		goto fail;
 	sqlite3_wal_hook(a->db, on_wal_commit, a);
 	a->settles = how == AUDIT_SETTLE_ENDS;
-	if (how != AUDIT_SETTLE_NONE)
-		settle_at_start(a, how, cfg->notify_on_expiry
-		                ? ((int64_t)CONFIG_EXPIRATION_MAX + cfg->result_max_age) * 1000 : -1);
+	if (how != AUDIT_SETTLE_NONE &&
+	    settle_at_start(a, how, cfg->notify_on_expiry
+	                    ? ((int64_t)CONFIG_EXPIRATION_MAX + cfg->result_max_age) * 1000 : -1) != 0)
+		goto fail;
 	if (checkpoint_key_path(cfg->audit_key, cfg->db_path, key_path, sizeof key_path) != 0) {
 		log_error("%s: audit_key: the path is too long", __func__);
 		goto fail;

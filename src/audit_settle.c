@@ -4,6 +4,11 @@
  * writer thread starts, through the writer's own audit_rows_write, so the
  * rows join the chain as any other.
  *
+ * Only the rows of runs with the in-memory store are settled: a run's
+ * store is that of the audit_runs row with the greatest first row at or
+ * before it (none: a run from before the table, the in-memory store). A
+ * Redis run's challenges outlive it on the other nodes, which end them.
+ *
  * A `minted` row has ended when the log holds an approved, denied, expired,
  * canceled or locked row of the same page id (the page_id index answers
  * that per row). The scan reads at most AUDIT_GROUP_MAX open rows at a time,
@@ -25,6 +30,8 @@
 	" WHERE m.id > ?1 AND m.id <= ?2 AND m.event = 'minted' AND m.page_id IS NOT NULL"        \
 	" AND NOT EXISTS (SELECT 1 FROM audit_log e WHERE e.page_id = m.page_id AND e.event IN"   \
 	" ('approved', 'denied', 'expired', 'canceled', 'locked'))"                              \
+	" AND COALESCE((SELECT r.store FROM audit_runs r WHERE r.first_row_id <= m.id"            \
+	" ORDER BY r.first_row_id DESC LIMIT 1), '" AUDIT_RUN_MEMORY "') = '" AUDIT_RUN_MEMORY "'"  \
 	" ORDER BY m.id LIMIT ?3"
 
 static int64_t mark_get(sqlite3 *db)
@@ -58,6 +65,29 @@ int audit_settle_mark(sqlite3 *db, int64_t row_id)
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
 		log_error("audit: moving the settled mark: %s", sqlite3_errmsg(db));
+		return -1;
+	}
+	return 0;
+}
+
+int audit_settle_run(sqlite3 *db, int64_t first_row_id, bool shared)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	/* A run that wrote nothing shares its first row with the next: the
+	 * later one's store is the one its rows had. */
+	if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO audit_runs (first_row_id, store) VALUES (?1, ?2)",
+	                       -1, &st, NULL) != SQLITE_OK) {
+		log_error("audit: recording this run's store: %s", sqlite3_errmsg(db));
+		return -1;
+	}
+	sqlite3_bind_int64(st, 1, first_row_id);
+	sqlite3_bind_text(st, 2, shared ? AUDIT_RUN_REDIS : AUDIT_RUN_MEMORY, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		log_error("audit: recording this run's store: %s", sqlite3_errmsg(db));
 		return -1;
 	}
 	return 0;

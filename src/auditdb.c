@@ -6,7 +6,7 @@
  * audit_export.c and the outbox's sender connection open the file through
  * here, so whichever starts first finds the same tables.
  *
- * Schema (PRAGMA user_version 5):
+ * Schema (PRAGMA user_version 6):
  *   audit_log(id, ts, event, page_id, client_id, phone, flow, ip, user_agent,
  *             refdata, prev_hash, hash, node), append-only: triggers refuse UPDATE
  *             and DELETE. That stops mistakes, not an intruder (who can drop
@@ -32,6 +32,11 @@
  * Version 5 adds
  *   audit_settled(id = 1, row_id): every `minted` row up to row_id has its end
  *          in the log (audit_settle.c); the one row is rewritten at each start.
+ * Version 6 adds
+ *   audit_runs(first_row_id, store memory|redis): one row a serving start, its
+ *          first row (the chain head + 1) and its store, so a later start
+ *          settles only the rows of in-memory runs (audit_settle.c). Rows
+ *          before the first recorded run are those of in-memory runs.
  */
 #include "auditdb.h"
 #include "log.h"
@@ -140,6 +145,11 @@ static const char *const migrations[AUDITDB_VERSION] = {
 	"CREATE TABLE IF NOT EXISTS audit_settled ("
 	" id INTEGER PRIMARY KEY CHECK (id = 1),"
 	" row_id INTEGER NOT NULL);",
+	/* 5 -> 6: each serving start's first row and store (audit_settle.c);
+	 * the rows before the first one are from in-memory runs. */
+	"CREATE TABLE IF NOT EXISTS audit_runs ("
+	" first_row_id INTEGER PRIMARY KEY,"
+	" store TEXT NOT NULL CHECK (store IN ('memory', 'redis')));",
 };
 
 int auditdb_exec(sqlite3 *db, const char *sql, const char *what)

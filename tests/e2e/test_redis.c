@@ -7,6 +7,7 @@
  * 503 and /healthz degraded until it is back, a balancer in front works, and
  * a Sentinel failover under load leaves exactly one decision per answer.
  */
+#include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -403,6 +404,82 @@ static void test_killed_node_start_cancels_nothing(struct t *t)
 	REQUIRE(t, mfa_expect_status(t, a, &mb, "pending") == 0);
 	REQUIRE(t, d_stop(b) == 0);
 	EXPECT_INT(t, "canceled rows on B after its stop", 0, rows(t, b, "canceled", mb.page_id));
+}
+
+/* `audit verify` of d's log passes. */
+static void expect_log_verifies(struct t *t, struct daemon *d)
+{
+	const char *argv[] = { "audit", "verify", "--db", d->db_path, NULL };
+	char *out = NULL, *err = NULL;
+	int rc = h_run(t, argv, NULL, &out, &err);
+
+	EXPECT(t, rc == 0, "expected audit verify of %s to pass, got %d: %s", d->db_path, rc, err ? err : "");
+	free(out);
+	free(err);
+}
+
+/* A node that served through Redis, stopped, then started without it: the
+ * challenge it minted still lives in Redis and node B ends it, so the
+ * in-memory start cancels nothing of the Redis run's (else A's log says
+ * canceled and B's approved: two ends in the deployment). */
+static void test_redis_run_then_memory_start_cancels_nothing(struct t *t)
+{
+	struct fake_cf *f;
+	struct daemon *a, *b;
+	int port;
+	struct minted m;
+
+	REQUIRE(t, two_nodes(t, &f, &a, &b, &port, NULL, NULL) == 0);
+	REQUIRE(t, mfa_mint_v1(a, "cid-runs-a", "5215550404005", "F", "1991-02-03", NULL, NULL, 0, &m) == 0);
+	REQUIRE(t, d_stop(a) == 0);
+	EXPECT_INT(t, "canceled rows on A at its stop with Redis", 0, rows(t, a, "canceled", m.page_id));
+	d_del(a, "redis_url");
+	REQUIRE(t, d_start(a, NULL) == 0);
+	EXPECT_INT(t, "canceled rows on A after its start without Redis", 0, rows(t, a, "canceled", m.page_id));
+	REQUIRE(t, mfa_answer_page(b, m.page_id, "1991-02-03", true) == 0);
+	EXPECT_INT(t, "approved rows on B", 1, rows_settle(t, b, NULL, "approved", m.page_id, 1));
+	REQUIRE(t, d_stop(a) == 0);
+	REQUIRE(t, d_stop(b) == 0);
+	EXPECT_INT(t, "canceled rows on A after its stop without Redis", 0, rows(t, a, "canceled", m.page_id));
+	EXPECT_INT(t, "ends on A and B for the page (approved on B)", 1,
+	           mfa_db_int(t, a->db_path, "SELECT count(*) FROM audit_log WHERE page_id = ?1 AND event != 'minted'",
+	                      m.page_id) +
+	           mfa_db_int(t, b->db_path, "SELECT count(*) FROM audit_log WHERE page_id = ?1 AND event != 'minted'",
+	                      m.page_id));
+	expect_log_verifies(t, a);
+	expect_log_verifies(t, b);
+}
+
+/* An in-memory run killed -9 with a challenge pending, then a start with
+ * Redis: nothing serves that challenge any more, so the Redis start writes
+ * its `canceled` row, once (a start that only moved the mark over it left it
+ * without an end for good). */
+static void test_memory_kill_then_redis_start_ends_it(struct t *t)
+{
+	struct fake_cf *f;
+	struct daemon *a;
+	int port, st;
+	struct minted m;
+
+	REQUIRE(t, (a = fresh_node(t, &f, &port, NULL, NULL, NULL)) != NULL);
+	char *url = h_printf("redis://127.0.0.1:%d/0", port);
+	d_del(a, "redis_url");
+	REQUIRE(t, d_start(a, NULL) == 0);
+	REQUIRE(t, mfa_mint_v1(a, "cid-runs-k", "5215550404006", "F", "1991-02-03", NULL, NULL, 0, &m) == 0);
+	kill(a->pid, SIGKILL);
+	while (waitpid(a->pid, &st, 0) < 0 && errno == EINTR)
+		;
+	a->pid = 0;
+	d_set_str(a, "redis_url", url);
+	free(url);
+	REQUIRE(t, d_start(a, NULL) == 0);
+	EXPECT_INT(t, "canceled rows after the start with Redis", 1, rows(t, a, "canceled", m.page_id));
+	REQUIRE(t, d_stop(a) == 0);
+	d_del(a, "redis_url");
+	REQUIRE(t, d_start(a, NULL) == 0);
+	REQUIRE(t, d_stop(a) == 0);
+	EXPECT_INT(t, "canceled rows after one more start without Redis", 1, rows(t, a, "canceled", m.page_id));
+	expect_log_verifies(t, a);
 }
 
 static void test_expiry_audited_once(struct t *t)
@@ -1676,6 +1753,8 @@ const struct test e2e_tests_redis[] = {
 	{ "redis_lockout_reply_lost_is_settled", test_lockout_reply_lost_is_settled, NULL },
 	{ "redis_expiry_audited_once_by_minting_node", test_expiry_audited_once, NULL },
 	{ "redis_killed_node_start_cancels_nothing", test_killed_node_start_cancels_nothing, NULL },
+	{ "redis_run_then_memory_start_cancels_nothing", test_redis_run_then_memory_start_cancels_nothing, NULL },
+	{ "redis_memory_kill_then_redis_start_ends_it", test_memory_kill_then_redis_start_ends_it, NULL },
 	{ "redis_expiry_audited_when_sweep_reply_lost", test_expiry_survives_lost_sweep_reply, NULL },
 	{ "redis_answer_reply_lost_is_settled", test_answer_reply_lost_is_settled, NULL },
 	{ "redis_retry_own_decision_reopens_its_question", test_retry_own_decision_reopens_its_question, NULL },

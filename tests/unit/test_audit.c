@@ -272,6 +272,44 @@ static void test_schema_is_created_and_versioned(void **state)
 	assert_int_equal(sb.st_mode & 0777, 0600);
 }
 
+/* Writes a `minted` row for pages first..last on a (synchronously). */
+static void submit_minted(struct audit *a, int first, int last)
+{
+	struct audit_event ev;
+
+	for (int i = first; i <= last; i++) {
+		fill_event(&ev, AUDIT_MINTED, i);
+		assert_int_equal(audit_submit(a, &ev, NULL, NULL), 0);
+	}
+}
+
+/* A version-5 file (before audit_runs) with a killed run's open rows: they
+ * count as an in-memory run's, so a start with Redis ends them; that run's
+ * own rows are a Redis run's, which a later in-memory start leaves open. */
+static void test_runs_settle_only_memory_rows(void **state)
+{
+	struct env *e = *state;
+	struct audit_verify v;
+	struct audit *a = audit_open(&e->cfg, NULL, NULL);
+
+	assert_non_null(a);
+	submit_minted(a, 1, 3);
+	audit_close(a);
+	db_exec(e->db, "DROP TABLE audit_runs; PRAGMA user_version = 5");
+	assert_non_null(a = audit_open_serve(&e->cfg, AUDIT_SETTLE_MARK, NULL, NULL));
+	assert_int_equal(db_int(e->db, "SELECT count(DISTINCT page_id) FROM audit_log WHERE event = 'canceled' "
+	                               "AND page_id <= 'page000000000000000003'"), 3);
+	assert_int_equal(db_int(e->db, "SELECT first_row_id FROM audit_runs WHERE store = 'redis'"), 7);
+	submit_minted(a, 4, 5);
+	audit_close(a);
+	assert_non_null(a = audit_open_serve(&e->cfg, AUDIT_SETTLE_ENDS, NULL, NULL));
+	audit_close(a);
+	assert_int_equal(db_int(e->db, "SELECT count(*) FROM audit_log WHERE event = 'canceled'"), 3);
+	assert_int_equal(db_int(e->db, "SELECT count(*) FROM audit_runs"), 2);
+	assert_int_equal(db_int(e->db, "SELECT first_row_id FROM audit_runs WHERE store = 'memory'"), 9);
+	assert_int_equal(audit_verify_chain(e->db, &v), 0);
+}
+
 /* A version-1 file (before node_id) is migrated: its rows keep verifying in
  * the first encoding, new rows carry the node in the second, and the export
  * shows the node; two files export merged by time. */
@@ -283,7 +321,7 @@ static void test_node_rows_after_migration(void **state)
 	int n = 0;
 
 	write_events(e, 3);
-	db_exec(e->db, "DROP TABLE audit_checkpoint; DROP TABLE audit_settled; ALTER TABLE audit_log DROP COLUMN node; "
+	db_exec(e->db, "DROP TABLE audit_checkpoint; DROP TABLE audit_settled; DROP TABLE audit_runs; ALTER TABLE audit_log DROP COLUMN node; "
 	        "PRAGMA user_version = 1");
 	e->cfg.node_id = (char *)"node-a";
 	write_events(e, 2);
@@ -1099,6 +1137,7 @@ int main(void)
 #define T(f) cmocka_unit_test_setup_teardown(f, env_setup, env_teardown)
 		T(test_schema_is_created_and_versioned),
 		T(test_node_rows_after_migration),
+		T(test_runs_settle_only_memory_rows),
 		T(test_newer_schema_is_refused),
 		T(test_plain_sql_edits_are_refused),
 		T(test_validation_logs_view_shows_approved_rows),
