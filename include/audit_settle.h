@@ -24,16 +24,17 @@
 #define AUDIT_RUN_REDIS "redis"
 
 /* Writes a `canceled` row for every `minted` row past the mark that has no
- * end and was written by a run with the in-memory store, in groups of AUDIT_GROUP_MAX, then moves the mark to the chain head;
- * with its result (as a stop's cancel does with notify_on_expiry) when the
- * mint is at most notify_age_ms old (< 0: never), so a link minted long ago
- * sends no stale result. *settled: how many. 0, or -1 (logged; the mark
+ * end and was written by a run with the in-memory store, in groups of
+ * AUDIT_GROUP_MAX, then moves the mark to the chain head; with its result
+ * (as a stop's cancel does with notify_on_expiry) when the mint is at most
+ * notify_age_ms old (< 0: never), so a link minted long ago sends no stale
+ * result. *settled: how many. 0, or -1 (logged; the mark
  * stays, so the next start tries again). *woke: outbox rows were added. */
 int audit_settle_ends(sqlite3 *db, struct audit_rows *rows, int64_t notify_age_ms, uint64_t *settled,
                       bool *woke);
 
 /* Moves the mark to row_id: every `minted` row up to it has its end, or is
- * another node's business (a store shared through Redis). 0 or -1 (logged). */
+ * a Redis run's (another node's business). 0 or -1 (logged). */
 int audit_settle_mark(sqlite3 *db, int64_t row_id);
 
 /* Records that the run starting now writes its rows from first_row_id (the
