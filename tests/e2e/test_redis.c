@@ -721,13 +721,18 @@ static int audit_disk_full(struct daemon *d, bool full)
 }
 
 /* A node on a fresh Redis whose answers wait 1 s for their evidence. */
-static struct daemon *short_wait_node(struct t *t, struct fake_cf **f, int *port, pid_t *redis)
+/* answer_wait of the reopen test: Redis must be stalled (the test polls the
+ * page's state) before the answer's wait ends and the node tries the reopen;
+ * 1 s was not always enough under make sanitize beside other suites. */
+#define RT_REOPEN_WAIT_S 4
+
+static struct daemon *short_wait_node(struct t *t, struct fake_cf **f, int *port, pid_t *redis, int wait_s)
 {
 	struct daemon *a = fresh_node(t, f, port, redis, NULL, NULL);
 
 	if (a == NULL)
 		return NULL;
-	d_set_int(a, "answer_wait", 1);
+	d_set_int(a, "answer_wait", wait_s);
 	return d_start(a, NULL) == 0 ? a : NULL;
 }
 
@@ -766,7 +771,7 @@ static void test_reopen_keeps_phone_set_expiry(struct t *t)
 	struct fake_cf *f;
 	int port;
 	pid_t redis;
-	struct daemon *a = short_wait_node(t, &f, &port, &redis);
+	struct daemon *a = short_wait_node(t, &f, &port, &redis, 1);
 	struct minted m;
 	struct page pg;
 	char buf[40];
@@ -840,7 +845,7 @@ static void test_reopen_failure_counted(struct t *t)
 	struct fake_cf *f;
 	int port;
 	pid_t redis;
-	struct daemon *a = short_wait_node(t, &f, &port, &redis);
+	struct daemon *a = short_wait_node(t, &f, &port, &redis, RT_REOPEN_WAIT_S);
 	struct minted m;
 	struct resp rs;
 	char buf[40];
@@ -889,7 +894,7 @@ static void test_withdrawn_mint_leaves_nothing(struct t *t)
 	struct fake_cf *f;
 	int port;
 	pid_t redis;
-	struct daemon *a = short_wait_node(t, &f, &port, &redis);
+	struct daemon *a = short_wait_node(t, &f, &port, &redis, 1);
 	struct minted m;
 	struct resp rs;
 	const char *body = "{\"client_id\":\"cid-wd\",\"phone\":\"5215550404303\",\"flow_name\":\"F\","
