@@ -50,47 +50,41 @@ static int64_t mark_get(sqlite3 *db)
 	return id;
 }
 
-int audit_settle_mark(sqlite3 *db, int64_t row_id)
+/* Runs one INSERT of the settle's tables with ?1 = n and ?2 = text (when
+ * not NULL); 0, or -1 logged as "audit: <what>: <error>". */
+static int write_one(sqlite3 *db, const char *sql, int64_t n, const char *text, const char *what)
 {
 	sqlite3_stmt *st;
 	int rc;
 
-	if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO audit_settled (id, row_id) VALUES (1, ?1)",
-	                       -1, &st, NULL) != SQLITE_OK) {
-		log_error("audit: moving the settled mark: %s", sqlite3_errmsg(db));
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+		log_error("audit: %s: %s", what, sqlite3_errmsg(db));
 		return -1;
 	}
-	sqlite3_bind_int64(st, 1, row_id);
+	sqlite3_bind_int64(st, 1, n);
+	if (text != NULL)
+		sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
-		log_error("audit: moving the settled mark: %s", sqlite3_errmsg(db));
+		log_error("audit: %s: %s", what, sqlite3_errmsg(db));
 		return -1;
 	}
 	return 0;
 }
 
+int audit_settle_mark(sqlite3 *db, int64_t row_id)
+{
+	return write_one(db, "INSERT OR REPLACE INTO audit_settled (id, row_id) VALUES (1, ?1)", row_id, NULL,
+	                 "moving the settled mark");
+}
+
 int audit_settle_run(sqlite3 *db, int64_t first_row_id, bool shared)
 {
-	sqlite3_stmt *st;
-	int rc;
-
 	/* A run that wrote nothing shares its first row with the next: the
 	 * later one's store is the one its rows had. */
-	if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO audit_runs (first_row_id, store) VALUES (?1, ?2)",
-	                       -1, &st, NULL) != SQLITE_OK) {
-		log_error("audit: recording this run's store: %s", sqlite3_errmsg(db));
-		return -1;
-	}
-	sqlite3_bind_int64(st, 1, first_row_id);
-	sqlite3_bind_text(st, 2, shared ? AUDIT_RUN_REDIS : AUDIT_RUN_MEMORY, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		log_error("audit: recording this run's store: %s", sqlite3_errmsg(db));
-		return -1;
-	}
-	return 0;
+	return write_one(db, "INSERT OR REPLACE INTO audit_runs (first_row_id, store) VALUES (?1, ?2)",
+	                 first_row_id, shared ? AUDIT_RUN_REDIS : AUDIT_RUN_MEMORY, "recording this run's store");
 }
 
 static const char *col(sqlite3_stmt *st, int i)

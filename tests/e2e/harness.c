@@ -389,6 +389,8 @@ static void describe_status(int st, char *buf, size_t len)
 		snprintf(buf, len, "status 0x%x", st);
 }
 
+#define H_KILL_REAP_MS 5000
+
 /* Waits for pid up to ms; returns 1 with *st when it exited, 0 on timeout. */
 static int wait_deadline(pid_t pid, int *st, int ms)
 {
@@ -582,6 +584,21 @@ int d_stop(struct daemon *d)
 int d_stop_sig(struct daemon *d, int sig)
 {
 	return d_stop_within(d, sig, H_STOP_TIMEOUT_MS);
+}
+
+int d_kill(struct daemon *d)
+{
+	int st;
+
+	if (d->pid <= 0)
+		return 0;
+	kill(d->pid, SIGKILL);
+	if (!wait_deadline(d->pid, &st, H_KILL_REAP_MS)) {
+		FAILF(d->t, "expected daemon %d gone within %d ms of SIGKILL", d->idx, H_KILL_REAP_MS);
+		return -1;
+	}
+	d->pid = 0;
+	return 0;
 }
 
 int d_stop_within(struct daemon *d, int sig, int ms)

@@ -147,6 +147,9 @@ int d_stop(struct daemon *d);
 int d_stop_sig(struct daemon *d, int sig);
 /* Same, SIGKILL (and a failure) after ms instead of H_STOP_TIMEOUT_MS. */
 int d_stop_within(struct daemon *d, int sig, int ms);
+/* SIGKILL the daemon and reap it (a crash, a power cut): no stop, no check
+ * of its exit; 0, or -1 (failed) when it is still there after 5 s. */
+int d_kill(struct daemon *d);
 
 void d_set_str(struct daemon *d, const char *key, const char *v);
 void d_set_int(struct daemon *d, const char *key, long long v);

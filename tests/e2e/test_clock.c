@@ -8,10 +8,7 @@
  * the challenges in Redis (whose clock the node's step does not touch).
  */
 #include <curl/curl.h>
-#include <errno.h>
-#include <signal.h>
 #include <stdbool.h>
-#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -253,7 +250,6 @@ static void test_settled_old_end_sends_no_result(struct t *t)
 	struct clocked c;
 	struct daemon *d = clocked_daemon_with(t, &c, NULL, true);
 	struct minted old, fresh;
-	int st;
 
 	REQUIRE(t, d);
 	REQUIRE(t, clock_step(t, d, &c, -CLK_MONTH_S) == 0);
@@ -269,10 +265,7 @@ static void test_settled_old_end_sends_no_result(struct t *t)
 	REQUIRE(t, rc == 0);
 	REQUIRE(t, clock_step(t, d, &c, 0) == 0);
 	REQUIRE(t, mfa_mint_v1(d, "cid-clk-new", "+5215557100012", "FlowClk", CLK_DOB, NULL, NULL, 0, &fresh) == 0);
-	EXPECT(t, kill(d->pid, SIGKILL) == 0, "expected to kill the daemon: %s", strerror(errno));
-	while (waitpid(d->pid, &st, 0) < 0 && errno == EINTR)
-		;
-	d->pid = 0;
+	REQUIRE(t, d_kill(d) == 0);
 	REQUIRE(t, d_start(d, NULL) == 0);            /* the real clock */
 	const char *sql = "SELECT count(*) FROM audit_log WHERE event = 'canceled' AND page_id = ?1";
 	EXPECT_INT(t, "canceled rows of the month-old link", 1, mfa_db_int(t, d->db_path, sql, old.page_id));

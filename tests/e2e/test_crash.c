@@ -25,13 +25,7 @@
  * (d_start truncates stderr.log when the daemon is started again). */
 static void crash(struct daemon *d, int life)
 {
-	if (d->pid > 0) {
-		kill(d->pid, SIGKILL);
-		int st;
-		while (waitpid(d->pid, &st, 0) < 0 && errno == EINTR)
-			;
-		d->pid = 0;
-	}
+	(void)d_kill(d);
 	char *keep = h_printf("%s/stderr.life%d.log", d->dir, life);
 	rename(d->err_path, keep);
 	free(keep);

@@ -534,14 +534,10 @@ static void test_kill9_pending_ends_at_next_start(struct t *t)
 {
 	struct daemon *d = edge_daemon(t);
 	static char ids[OL_PENDING][PID_LEN];
-	int st;
 
 	REQUIRE(t, d_start(d, NULL) == 0);
 	REQUIRE(t, mint_many(t, d, OL_PENDING, 2, 0, ids) == 0);
-	kill(d->pid, SIGKILL);
-	while (waitpid(d->pid, &st, 0) < 0 && errno == EINTR)
-		;
-	d->pid = 0;
+	REQUIRE(t, d_kill(d) == 0);
 	EXPECT_INT(t, "minted rows at the kill", OL_PENDING,
 	           mfa_db_int(t, d->db_path, "SELECT count(*) FROM audit_log WHERE event = 'minted'", NULL));
 	expect_next_starts_end_each_once(t, d, ids);

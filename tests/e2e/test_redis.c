@@ -390,15 +390,12 @@ static void test_killed_node_start_cancels_nothing(struct t *t)
 {
 	struct fake_cf *f;
 	struct daemon *a, *b;
-	int port, st;
+	int port;
 	struct minted mb;
 
 	REQUIRE(t, two_nodes(t, &f, &a, &b, &port, NULL, NULL) == 0);
 	REQUIRE(t, mfa_mint_v1(b, "cid-kill-b", "5215550404003", "F", "1991-02-03", NULL, NULL, 0, &mb) == 0);
-	kill(b->pid, SIGKILL);
-	while (waitpid(b->pid, &st, 0) < 0)
-		;
-	b->pid = 0;
+	REQUIRE(t, d_kill(b) == 0);
 	REQUIRE(t, d_start(b, NULL) == 0);
 	EXPECT_INT(t, "canceled rows on B after its restart", 0, rows(t, b, "canceled", mb.page_id));
 	REQUIRE(t, mfa_expect_status(t, a, &mb, "pending") == 0);

@@ -23,28 +23,28 @@ static void peer(const char *text, int family, char *ip, size_t cap, bool *loopb
 
 static void test_peers_as_text(void **state)
 {
+	static const struct {
+		const char *addr;
+		int family;
+		const char *text;           /* as logged and audited */
+		bool loopback;
+	} cases[] = {
+		{ "127.0.0.9", AF_INET, "127.0.0.9", true },
+		{ "203.0.113.7", AF_INET, "203.0.113.7", false },
+		{ "::1", AF_INET6, "::1", true },
+		{ "2001:db8::5", AF_INET6, "2001:db8::5", false },
+		{ "::ffff:127.0.0.1", AF_INET6, "127.0.0.1", true },      /* mapped: shown as IPv4 */
+		{ "::ffff:198.51.100.2", AF_INET6, "198.51.100.2", false },
+	};
 	char ip[64];
 	bool lo;
 
 	(void)state;
-	peer("127.0.0.9", AF_INET, ip, sizeof ip, &lo);
-	assert_string_equal(ip, "127.0.0.9");
-	assert_true(lo);
-	peer("203.0.113.7", AF_INET, ip, sizeof ip, &lo);
-	assert_string_equal(ip, "203.0.113.7");
-	assert_false(lo);
-	peer("::1", AF_INET6, ip, sizeof ip, &lo);
-	assert_string_equal(ip, "::1");
-	assert_true(lo);
-	peer("2001:db8::5", AF_INET6, ip, sizeof ip, &lo);
-	assert_string_equal(ip, "2001:db8::5");
-	assert_false(lo);
-	peer("::ffff:127.0.0.1", AF_INET6, ip, sizeof ip, &lo);
-	assert_string_equal(ip, "127.0.0.1");
-	assert_true(lo);
-	peer("::ffff:198.51.100.2", AF_INET6, ip, sizeof ip, &lo);
-	assert_string_equal(ip, "198.51.100.2");
-	assert_false(lo);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		peer(cases[i].addr, cases[i].family, ip, sizeof ip, &lo);
+		assert_string_equal(ip, cases[i].text);
+		assert_int_equal(lo, cases[i].loopback);
+	}
 }
 
 static void test_unknown_peer(void **state)
