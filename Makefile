@@ -26,7 +26,7 @@ endif
 # Library modules (everything but main); unit tests and fuzzers link these.
 LIB_SRCS = util.c log.c crypto.c caldate.c challenge.c store.c validate.c form.c \
            backoff.c delivery.c chatfuel.c webhook.c \
-           config.c certgen.c tlsmat.c http.c sockaddr.c tlscork.c page.c assets.c api.c api_fields.c decide.c web.c notify.c audit.c audit_rows.c audit_item.c audit_settle.c \
+           config.c certgen.c tlsmat.c http.c sockaddr.c tlscork.c page.c assets.c api.c api_fields.c decide.c web.c notify.c audit.c audit_rows.c audit_item.c audit_settle.c audit_pages.c \
            buf.c fileio.c utf8.c json_out.c \
            chain.c checkpoint.c anchor.c auditdb.c outbox.c audit_export.c cmd_audit.c \
            config_keys.c \

@@ -10,7 +10,7 @@
 #include <sqlite3.h>
 #include <stddef.h>
 
-#define AUDITDB_VERSION 6             /* schema version this build writes */
+#define AUDITDB_VERSION 7             /* schema version this build writes */
 #define AUDITDB_PROTOTYPE_TABLE "prototype_validation_logs" /* an upgraded prototype's rows */
 #define AUDITDB_BUSY_MS 10000         /* busy_timeout: how long a connection waits for the lock */
 #define AUDITDB_PATH_MAX 4096         /* = db_path's longest value in config.c */

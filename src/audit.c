@@ -37,6 +37,7 @@
  */
 #include "audit.h"
 #include "audit_item.h"
+#include "audit_pages.h"
 #include "audit_rows.h"
 #include "audit_settle.h"
 #include "auditdb.h"
@@ -79,6 +80,8 @@ struct audit {
 	/* Writer thread only. */
 	sqlite3 *db;
 	struct audit_rows *rows;           /* the chain head and the INSERTs */
+	struct audit_pages *pages;         /* the page-id index, filled in slices */
+	int64_t last_group_ms;             /* mono_ms after the last group's callbacks */
 	int wal_frames;                    /* frames in the WAL after the last commit */
 	int ckpt_frames;                   /* of them, copied back by the last checkpoint */
 
@@ -336,6 +339,26 @@ static void checkpoint_between_groups(struct audit *a)
 	a->ckpt_frames = done;
 }
 
+/* The page index's next slice: AUDIT_PAGES_SLICE rows once that many wait
+ * (between groups: SQLite touches each leaf once a slice instead of once a
+ * row), or, idle, all the rows that wait. */
+static void index_pages(struct audit *a, bool idle)
+{
+	const char *hash;
+	int64_t head = audit_rows_head(a->rows, &hash), now = mono_ms();
+
+	if (!idle && !audit_pages_slice_due(a->pages, head, now))
+		return;
+	(void)audit_pages_fill(a->pages, min64(head, audit_pages_through(a->pages) + AUDIT_PAGES_SLICE),
+	                       now);
+}
+
+/* The earliest of two instants where 0 is none. */
+static int64_t earliest(int64_t a, int64_t b)
+{
+	return a == 0 ? b : b == 0 ? a : min64(a, b);
+}
+
 static void *writer_main(void *arg)
 {
 	struct audit *a = arg;
@@ -346,14 +369,21 @@ static void *writer_main(void *arg)
 
 		pthread_mutex_lock(&a->lock);
 		while (a->head == NULL && !a->stopping) {
-			/* Unsigned rows get their checkpoint within CHECKPOINT_EVERY_MS
-			 * even when no more rows come. */
-			int64_t due = checkpoint_signer_due_ms(a->signer);
+			/* Unsigned rows get their checkpoint within CHECKPOINT_EVERY_MS,
+			 * and the page index its last rows, even when no more rows come. */
+			const char *hash;
+			int64_t sign_due = checkpoint_signer_due_ms(a->signer);
+			int64_t pages_due = audit_pages_idle_at(a->pages, audit_rows_head(a->rows, &hash),
+			                                        a->last_group_ms);
+			int64_t due = earliest(sign_due, pages_due), now = mono_ms();
 			if (due == 0) {
 				pthread_cond_wait(&a->cond, &a->lock);
-			} else if (mono_ms() >= due) {
+			} else if (now >= due) {
 				pthread_mutex_unlock(&a->lock);
-				sign_head(a, true);
+				if (sign_due != 0 && now >= sign_due)
+					sign_head(a, true);
+				if (pages_due != 0 && now >= pages_due)
+					index_pages(a, true);
 				pthread_mutex_lock(&a->lock);
 			} else {
 				struct timespec ts = { .tv_sec = (time_t)(due / 1000),
@@ -401,6 +431,8 @@ static void *writer_main(void *arg)
 			group = next;
 		}
 		checkpoint_between_groups(a);
+		index_pages(a, false);
+		a->last_group_ms = mono_ms();
 	}
 	return NULL;
 }
@@ -421,6 +453,9 @@ static int settle_at_start(struct audit *a, enum audit_settle how, int64_t notif
 
 	/* As long as any reader waits: an operator's shell may hold the lock. */
 	sqlite3_busy_timeout(a->db, AUDITDB_BUSY_MS);
+	/* The index whole, so that no lookup of the settle scans rows (a failure
+	 * only makes the settle slower). */
+	(void)audit_pages_fill(a->pages, audit_rows_head(a->rows, &hash), t0);
 	if (audit_settle_ends(a->db, a->rows, notify_age_ms, &n, &woke) != 0) {
 		a->settle_failed = true;
 		log_error("audit: %llu challenge(s) a previous run left open were recorded as canceled, "
@@ -467,7 +502,8 @@ struct audit *audit_open_serve(const struct config *cfg, enum audit_settle how, 
 	/* Short: while the database is locked elsewhere the writer comes back
 	 * often to withdraw events whose requests cannot wait any longer. */
 	sqlite3_busy_timeout(a->db, AUDIT_WRITER_BUSY_MS);
-	if ((a->rows = audit_rows_open(a->db, cfg)) == NULL)
+	if ((a->rows = audit_rows_open(a->db, cfg)) == NULL ||
+	    (a->pages = audit_pages_open(a->db)) == NULL)
 		goto fail;
 	sqlite3_wal_hook(a->db, on_wal_commit, a);
 	a->settles = how == AUDIT_SETTLE_ENDS;
@@ -634,6 +670,7 @@ uint64_t audit_close_by(struct audit *a, int64_t by_mono_ms)
 		(void)audit_settle_mark(a->db, audit_rows_head(a->rows, &hash));
 	}
 	audit_rows_free(a->rows);
+	audit_pages_free(a->pages);
 	audit_reader_close(a->reader);
 	if (a->lock_fd >= 0)
 		close(a->lock_fd);

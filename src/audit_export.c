@@ -5,6 +5,7 @@
  * chain head, and a challenge's status from its rows for the API.
  */
 #include "audit_export.h"
+#include "audit_pages.h"
 #include "auditdb.h"
 #include "caldate.h"
 #include "chain.h"
@@ -438,8 +439,11 @@ struct audit_reader *audit_reader_open(const char *db_path)
 		log_error("audit_open: %s", err);
 		goto fail;
 	}
-	if (sqlite3_prepare_v3(r->db, "SELECT event, ts, client_id FROM audit_log "
-	                       "WHERE page_id = ?1 ORDER BY id", -1, SQLITE_PREPARE_PERSISTENT,
+	if (sqlite3_prepare_v3(r->db, auditdb_version(r->db) >= AUDIT_PAGES_VERSION
+	                       ? "SELECT event, ts, client_id FROM audit_log l WHERE "
+	                         AUDIT_PAGE_ROWS("l", "?1") " ORDER BY id"
+	                       : "SELECT event, ts, client_id FROM audit_log WHERE page_id = ?1 ORDER BY id",
+	                       -1, SQLITE_PREPARE_PERSISTENT,
 	                       &r->lookup, NULL) != SQLITE_OK) {
 		log_error("audit_open: %s", sqlite3_errmsg(r->db));
 		goto fail;

@@ -6,7 +6,7 @@
  * audit_export.c and the outbox's sender connection open the file through
  * here, so whichever starts first finds the same tables.
  *
- * Schema (PRAGMA user_version 6):
+ * Schema (PRAGMA user_version 7):
  *   audit_log(id, ts, event, page_id, client_id, phone, flow, ip, user_agent,
  *             refdata, prev_hash, hash, node), append-only: triggers refuse UPDATE
  *             and DELETE. That stops mistakes, not an intruder (who can drop
@@ -37,6 +37,10 @@
  *          first row (the chain head + 1) and its store, so a later start
  *          settles only the rows of in-memory runs (audit_settle.c). Rows
  *          before the first recorded run are those of in-memory runs.
+ * Version 7 replaces the index audit_log_page_id with
+ *   audit_page_index(page_id, row_id) and audit_page_mark(id = 1, through):
+ *          the page id of every row up to `through`, filled by the writer in
+ *          sorted slices (audit_pages.c); lookups scan the rows after it.
  */
 #include "auditdb.h"
 #include "log.h"
@@ -150,6 +154,19 @@ static const char *const migrations[AUDITDB_VERSION] = {
 	"CREATE TABLE IF NOT EXISTS audit_runs ("
 	" first_row_id INTEGER PRIMARY KEY,"
 	" store TEXT NOT NULL CHECK (store IN ('memory', 'redis')));",
+	/* 6 -> 7: the page-id index as a table the writer fills in slices
+	 * (audit_pages.c), from every row there is; the row-by-row index goes. */
+	"CREATE TABLE audit_page_index ("
+	" page_id TEXT NOT NULL,"
+	" row_id INTEGER NOT NULL,"
+	" PRIMARY KEY (page_id, row_id)) WITHOUT ROWID;"
+	"INSERT INTO audit_page_index (page_id, row_id)"
+	" SELECT page_id, id FROM audit_log WHERE page_id IS NOT NULL ORDER BY page_id;"
+	"CREATE TABLE audit_page_mark ("
+	" id INTEGER PRIMARY KEY CHECK (id = 1),"
+	" through INTEGER NOT NULL);"
+	"INSERT INTO audit_page_mark (id, through) SELECT 1, COALESCE(MAX(id), 0) FROM audit_log;"
+	"DROP INDEX IF EXISTS audit_log_page_id;",
 };
 
 int auditdb_exec(sqlite3 *db, const char *sql, const char *what)

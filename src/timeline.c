@@ -6,6 +6,7 @@
  * readers see a snapshot per statement and never block the writer).
  */
 #include "timeline.h"
+#include "audit_pages.h"
 #include "auditdb.h"
 #include "caldate.h"
 #include "util.h"
@@ -19,7 +20,7 @@
 
 #define TIMELINE_COLUMNS "id, ts, event, page_id, client_id, phone, flow, ip, user_agent, " \
                          "refdata, prev_hash, hash"
-#define TIMELINE_SQL_MAX 512
+#define TIMELINE_SQL_MAX 1024
 
 const char *timeline_by_name(enum timeline_by by)
 {
@@ -127,12 +128,14 @@ static int select_rows(sqlite3 *db, const struct timeline_query *q, struct timel
 	const char *value = q->value;
 	sqlite3_stmt *st = NULL;
 	size_t cap = 0;
-	int step;
+	int step, version = auditdb_version(db);
 
-	/* The node column exists from schema 2 on. */
+	/* The node column exists from schema 2 on, the page index from 7. */
 	snprintf(sql, sizeof sql,
-	         "SELECT " TIMELINE_COLUMNS ", %s FROM audit_log WHERE %s%s%s ORDER BY id",
-	         auditdb_version(db) >= 2 ? "node" : "NULL", where[q->by],
+	         "SELECT " TIMELINE_COLUMNS ", %s FROM audit_log l WHERE %s%s%s ORDER BY id",
+	         version >= 2 ? "node" : "NULL",
+	         q->by == TIMELINE_PAGE && version >= AUDIT_PAGES_VERSION ? AUDIT_PAGE_ROWS("l", "?1")
+	                                                                : where[q->by],
 	         q->since_ms > 0 ? " AND ts >= ?2" : "", q->until_ms > 0 ? " AND ts <= ?3" : "");
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
 		return -1;

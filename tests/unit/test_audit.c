@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "audit.h"
+#include "audit_pages.h"
 #include "auditdb.h"
 #include "cmd_audit.h"
 #include "config.h"
@@ -255,6 +256,12 @@ static void expect_broken_at(struct env *e, int64_t id)
 
 /* ---- schema ------------------------------------------------------------ */
 
+/* Turns a current file's page index back into schema 6's (the row-by-row
+ * index, no page tables), for files made to look older. */
+#define PAGES_AS_SCHEMA_6                                                                          \
+	"DROP TABLE audit_page_index; DROP TABLE audit_page_mark;"                                 \
+	" CREATE INDEX audit_log_page_id ON audit_log(page_id);"
+
 static void test_schema_is_created_and_versioned(void **state)
 {
 	struct env *e = *state;
@@ -295,7 +302,7 @@ static void test_runs_settle_only_memory_rows(void **state)
 	assert_non_null(a);
 	submit_minted(a, 1, 3);
 	audit_close(a);
-	db_exec(e->db, "DROP TABLE audit_runs; PRAGMA user_version = 5");
+	db_exec(e->db, PAGES_AS_SCHEMA_6 "DROP TABLE audit_runs; PRAGMA user_version = 5");
 	assert_non_null(a = audit_open_serve(&e->cfg, AUDIT_SETTLE_MARK, NULL, NULL));
 	assert_int_equal(db_int(e->db, "SELECT count(DISTINCT page_id) FROM audit_log WHERE event = 'canceled' "
 	                               "AND page_id <= 'page000000000000000003'"), 3);
@@ -310,6 +317,108 @@ static void test_runs_settle_only_memory_rows(void **state)
 	assert_int_equal(audit_verify_chain(e->db, &v), 0);
 }
 
+static void expect_status(struct audit_reader *r, int page, int want_rc, const char *want)
+{
+	struct audit_status st;
+	char id[32];
+	int rc;
+
+	snprintf(id, sizeof id, "page%018d", page);
+	rc = audit_reader_status(r, id, &st);
+	if (rc != want_rc || (want != NULL && strcmp(st.status, want) != 0))
+		fail_msg("status of %s: rc %d \"%s\", expected rc %d \"%s\"", id, rc, rc == 0 ? st.status : "",
+		         want_rc, want ? want : "");
+}
+
+/* A version-6 file: the migration puts every row's page id in the page
+ * index, sets the mark to the last row and drops the row-by-row index. */
+static void test_page_index_migration(void **state)
+{
+	struct env *e = *state;
+	struct audit_verify v;
+	struct audit_reader *r;
+
+	struct audit *a = audit_open(&e->cfg, NULL, NULL);
+	struct audit_event ev;
+
+	assert_non_null(a);
+	submit_minted(a, 1, 4);
+	fill_event(&ev, AUDIT_APPROVED, 2);
+	assert_int_equal(audit_submit(a, &ev, NULL, NULL), 0);
+	audit_close(a);
+	db_exec(e->db, PAGES_AS_SCHEMA_6 "PRAGMA user_version = 6");
+	/* a reader of the version-6 file, before any writer migrates it */
+	assert_non_null(r = audit_reader_open(e->db));
+	expect_status(r, 2, 0, "approved");
+	expect_status(r, 9, 1, NULL);
+	audit_reader_close(r);
+	write_events(e, 2);
+	assert_int_equal(db_int(e->db, "PRAGMA user_version"), AUDITDB_VERSION);
+	assert_int_equal(db_int(e->db, "SELECT count(*) FROM sqlite_master WHERE name = 'audit_log_page_id'"), 0);
+	assert_int_equal(db_int(e->db, "SELECT count(*) FROM audit_page_index WHERE row_id <= 5"), 5);
+	assert_int_equal(db_int(e->db, "SELECT count(*) FROM audit_page_index i JOIN audit_log l"
+	                               " ON l.id = i.row_id AND l.page_id = i.page_id"),
+	                 db_int(e->db, "SELECT count(*) FROM audit_page_index"));
+	assert_true(db_int(e->db, "SELECT through FROM audit_page_mark") >= 5);
+	assert_int_equal(audit_verify_chain(e->db, &v), 0);
+	assert_int_equal(v.rows, 7);
+}
+
+/* Lookups by page id find a page's rows whether the page index holds them or
+ * they come after its mark: the status the API falls back on, `audit show`. */
+static void test_page_lookups_read_index_and_tail(void **state)
+{
+	struct env *e = *state;
+	struct audit *a = audit_open(&e->cfg, NULL, NULL);
+	struct audit_event ev;
+	struct audit_reader *r;
+	char *out;
+
+	assert_non_null(a);
+	submit_minted(a, 1, 4);                                    /* rows 1-4 */
+	fill_event(&ev, AUDIT_APPROVED, 2);                        /* row 5 */
+	assert_int_equal(audit_submit(a, &ev, NULL, NULL), 0);
+	fill_event(&ev, AUDIT_DENIED, 4);                          /* row 6 */
+	assert_int_equal(audit_submit(a, &ev, NULL, NULL), 0);
+	audit_close(a);
+	/* the index holds rows 1-3; 4-6 come after its mark */
+	db_exec(e->db, "DELETE FROM audit_page_index; INSERT INTO audit_page_index"
+	        " SELECT page_id, id FROM audit_log WHERE id <= 3; UPDATE audit_page_mark SET through = 3");
+	assert_non_null(r = audit_reader_open(e->db));
+	expect_status(r, 1, 0, "pending");     /* indexed */
+	expect_status(r, 2, 0, "approved");    /* minted indexed, decided after the mark */
+	expect_status(r, 4, 0, "denied");      /* both after the mark */
+	expect_status(r, 9, 1, NULL);          /* no such page */
+	audit_reader_close(r);
+	assert_int_equal(run_cmd(e, &out, 4, "show", "--db", e->db, "page000000000000000002"), 0);
+	if (strstr(out, "minted") == NULL || strstr(out, "approved") == NULL)
+		fail_msg("`audit show` should list page 2's minted and approved rows, printed: %s", out);
+	free(out);
+	assert_int_equal(run_cmd(e, &out, 4, "show", "--db", e->db, "page000000000000000004"), 0);
+	if (strstr(out, "minted") == NULL || strstr(out, "denied") == NULL)
+		fail_msg("`audit show` should list page 4's minted and denied rows, printed: %s", out);
+	free(out);
+}
+
+/* The writer indexes what it writes: a whole slice between groups, the rest
+ * once it has been idle a while (bounded wait). */
+static void test_writer_fills_the_page_index(void **state)
+{
+	struct env *e = *state;
+	struct audit *a = audit_open(&e->cfg, NULL, NULL);
+	int64_t n = AUDIT_PAGES_SLICE + 100, through = 0;
+
+	assert_non_null(a);
+	submit_minted(a, 1, (int)n);
+	for (int i = 0; i < 200 && (through = db_int(e->db, "SELECT through FROM audit_page_mark")) < n; i++)
+		usleep(50 * 1000);
+	assert_int_equal(through, n);
+	assert_int_equal(db_int(e->db, "SELECT count(*) FROM audit_page_index"), n);
+	assert_int_equal(db_int(e->db, "SELECT count(*) FROM audit_page_index i JOIN audit_log l"
+	                               " ON l.id = i.row_id AND l.page_id = i.page_id"), n);
+	audit_close(a);
+}
+
 /* A version-1 file (before node_id) is migrated: its rows keep verifying in
  * the first encoding, new rows carry the node in the second, and the export
  * shows the node; two files export merged by time. */
@@ -321,7 +430,7 @@ static void test_node_rows_after_migration(void **state)
 	int n = 0;
 
 	write_events(e, 3);
-	db_exec(e->db, "DROP TABLE audit_checkpoint; DROP TABLE audit_settled; DROP TABLE audit_runs; ALTER TABLE audit_log DROP COLUMN node; "
+	db_exec(e->db, PAGES_AS_SCHEMA_6 "DROP TABLE audit_checkpoint; DROP TABLE audit_settled; DROP TABLE audit_runs; ALTER TABLE audit_log DROP COLUMN node; "
 	        "PRAGMA user_version = 1");
 	e->cfg.node_id = (char *)"node-a";
 	write_events(e, 2);
@@ -1137,6 +1246,9 @@ int main(void)
 #define T(f) cmocka_unit_test_setup_teardown(f, env_setup, env_teardown)
 		T(test_schema_is_created_and_versioned),
 		T(test_node_rows_after_migration),
+		T(test_page_index_migration),
+		T(test_page_lookups_read_index_and_tail),
+		T(test_writer_fills_the_page_index),
 		T(test_runs_settle_only_memory_rows),
 		T(test_newer_schema_is_refused),
 		T(test_plain_sql_edits_are_refused),
