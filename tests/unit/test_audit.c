@@ -1205,7 +1205,7 @@ static void test_row_times_across_second_boundaries(void **state)
 	}
 }
 
-#define CKPT_EVENTS 20000            /* several thousand WAL frames */
+#define CKPT_EVENTS 100000           /* past AUDIT_CHECKPOINT_FRAMES WAL frames */
 #define CKPT_DB_MIN_BYTES (1 << 20)
 
 static void count_done(void *ctx, int rc)
