@@ -45,6 +45,7 @@ struct audit_verify {
 	int64_t checkpoints;                /* signed checkpoints found intact */
 	int64_t signed_id;                  /* the newest row they cover; 0 when none */
 	int64_t bad_checkpoint;             /* the failing checkpoint's id, 0 when none */
+	bool bad_index;                     /* the chain is intact, the page index is not */
 };
 
 /* Walks the chain of db_path in id order with a read-only connection, and

@@ -11,8 +11,11 @@
  * SELECT in page-id order, its own transaction), and the rest once it has
  * been idle for AUDIT_PAGES_IDLE_MS. Lookups read the index and scan the
  * rows after the mark, so they never miss a row: AUDIT_PAGE_ROWS says how.
- * The index is derived data: not hashed, rebuilt by the migration from the
- * rows themselves, never a reason to refuse a write.
+ * The index is derived data: not hashed, built by the migration from the
+ * rows themselves, never a reason to refuse a write. Triggers refuse plain
+ * SQL edits of it (as for audit_log), and `audit verify` checks it against
+ * the rows (audit_pages_check): a row left out would be hidden from `audit
+ * show`.
  */
 #ifndef MNMFA_AUDIT_PAGES_H
 #define MNMFA_AUDIT_PAGES_H
@@ -29,11 +32,16 @@
 /* An SQL condition, true for the rows of table alias T whose page id is the
  * SQL expression PAGE (a parameter such as "?1", or a column): the indexed
  * rows, then the rows after the mark (a scan of at most about a slice). Only
- * on a schema of AUDIT_PAGES_VERSION or later. */
-#define AUDIT_PAGE_ROWS(T, PAGE)                                                                   \
+ * on a schema of AUDIT_PAGES_VERSION or later. AUDIT_PAGE_ROWS_UPTO ends
+ * the scan at row id LAST (SQL), for a caller that writes rows while it
+ * reads: the start's settle, whose own rows would otherwise lengthen the
+ * scan of every row it checks after them. */
+#define AUDIT_PAGE_ROWS_SCAN(T, PAGE, SCAN_END)                                                   \
 	T ".id IN (SELECT row_id FROM audit_page_index WHERE page_id = " PAGE                     \
 	" UNION ALL SELECT id FROM audit_log WHERE id > (SELECT through FROM audit_page_mark)"    \
-	" AND page_id = " PAGE ")"
+	SCAN_END " AND page_id = " PAGE ")"
+#define AUDIT_PAGE_ROWS(T, PAGE) AUDIT_PAGE_ROWS_SCAN(T, PAGE, "")
+#define AUDIT_PAGE_ROWS_UPTO(T, PAGE, LAST) AUDIT_PAGE_ROWS_SCAN(T, PAGE, " AND id <= " LAST)
 
 struct audit_pages;
 
@@ -50,6 +58,12 @@ int64_t audit_pages_through(const struct audit_pages *p);
  * -1 when it failed (logged, at most every few seconds; rolled back, the
  * mark unchanged): the next slice then waits AUDIT_PAGES_RETRY_MS. */
 int audit_pages_fill(struct audit_pages *p, int64_t upto, int64_t now_mono_ms);
+
+/* Checks the index of db (a reader) against the rows up to its mark: every
+ * row with a page id listed under it, nothing else listed, the mark not past
+ * the newest row. 0 consistent; 1 not (*bad_id and *reason, static text,
+ * set: the first row concerned); -1 on an SQL error (logged). */
+int audit_pages_check(sqlite3 *db, int64_t *bad_id, const char **reason);
 
 /* Whether a whole slice waits with the chain head at head (and no failure
  * within AUDIT_PAGES_RETRY_MS). */

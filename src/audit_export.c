@@ -107,6 +107,7 @@ int audit_verify_chain_key(const char *db_path, const char *key_path, struct aud
 
 	chain_walk_init(&w);
 	checkpoint_walk_init(&cw, NULL);
+	out->bad_index = false;
 	if (auditdb_open_reader(db_path, &db, err, sizeof err) != 0) {
 		log_error("audit verify: %s", err);
 		goto out;
@@ -148,6 +149,12 @@ int audit_verify_chain_key(const char *db_path, const char *key_path, struct aud
 		goto sqlfail;
 	if (cp.have && checkpoint_walk_step(&cw, &cp.c, NULL) != 0) {
 		rc = 1;                       /* checkpoints past the last row: a truncated log */
+		goto out;
+	}
+	/* A row the page index leaves out is hidden from `audit show`. */
+	if (auditdb_version(db) >= AUDIT_PAGES_VERSION &&
+	    (rc = audit_pages_check(db, &w.bad_id, &w.reason)) != 0) {
+		out->bad_index = rc == 1;
 		goto out;
 	}
 	rc = 0;

@@ -10,8 +10,10 @@
  * Redis run's challenges outlive it on the other nodes, which end them.
  *
  * A `minted` row has ended when the log holds an approved, denied, expired,
- * canceled or locked row of the same page id (the page index answers
- * that per row: the writer fills it to the chain head before settling). The scan reads at most AUDIT_GROUP_MAX open rows at a time,
+ * canceled or locked row of the same page id (the page index answers that
+ * per row: the writer fills it to the chain head before settling, and the
+ * rows after its mark are scanned only up to that head, never the settle's
+ * own). The scan reads at most AUDIT_GROUP_MAX open rows at a time,
  * resuming after the last one by id, and writes each batch as one group
  * before reading on; it stops at the chain head read when it began, so the
  * rows it writes are never read back.
@@ -29,7 +31,8 @@
 #define SETTLE_SQL_OPEN                                                                           \
 	"SELECT m.id, m.ts, m.page_id, m.client_id, m.phone, m.flow FROM audit_log m"             \
 	" WHERE m.id > ?1 AND m.id <= ?2 AND m.event = 'minted' AND m.page_id IS NOT NULL"        \
-	" AND NOT EXISTS (SELECT 1 FROM audit_log e WHERE " AUDIT_PAGE_ROWS("e", "m.page_id")     \
+	" AND NOT EXISTS (SELECT 1 FROM audit_log e WHERE "                                       \
+	AUDIT_PAGE_ROWS_UPTO("e", "m.page_id", "?2")                                              \
 	" AND e.event IN"                                                                         \
 	" ('approved', 'denied', 'expired', 'canceled', 'locked'))"                              \
 	" AND COALESCE((SELECT r.store FROM audit_runs r WHERE r.first_row_id <= m.id"            \

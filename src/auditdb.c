@@ -41,6 +41,8 @@
  *   audit_page_index(page_id, row_id) and audit_page_mark(id = 1, through):
  *          the page id of every row up to `through`, filled by the writer in
  *          sorted slices (audit_pages.c); lookups scan the rows after it.
+ *          Triggers refuse UPDATE and DELETE of the index and a mark that
+ *          shrinks; `audit verify` checks the index against the rows.
  */
 #include "auditdb.h"
 #include "log.h"
@@ -166,6 +168,15 @@ static const char *const migrations[AUDITDB_VERSION] = {
 	" id INTEGER PRIMARY KEY CHECK (id = 1),"
 	" through INTEGER NOT NULL);"
 	"INSERT INTO audit_page_mark (id, through) SELECT 1, COALESCE(MAX(id), 0) FROM audit_log;"
+	"CREATE TRIGGER audit_page_index_no_update BEFORE UPDATE ON audit_page_index"
+	" BEGIN SELECT RAISE(ABORT, 'audit_page_index is append-only'); END;"
+	"CREATE TRIGGER audit_page_index_no_delete BEFORE DELETE ON audit_page_index"
+	" BEGIN SELECT RAISE(ABORT, 'audit_page_index is append-only'); END;"
+	"CREATE TRIGGER audit_page_mark_grows BEFORE UPDATE ON audit_page_mark"
+	" WHEN NEW.through < OLD.through OR NEW.id <> OLD.id"
+	" BEGIN SELECT RAISE(ABORT, 'audit_page_mark only grows'); END;"
+	"CREATE TRIGGER audit_page_mark_no_delete BEFORE DELETE ON audit_page_mark"
+	" BEGIN SELECT RAISE(ABORT, 'audit_page_mark is kept'); END;"
 	"DROP INDEX IF EXISTS audit_log_page_id;",
 };
 

@@ -119,7 +119,11 @@ static int cmd_verify(int argc, char **argv)
 			       CHECKPOINT_EVERY_MS / 1000);
 		return 0;
 	}
-	if (rc == 1 && v.bad_checkpoint != 0)
+	if (rc == 1 && v.bad_index)
+		printf("audit log edited at row id %lld: %s (the chain itself is intact: %lld rows; "
+		       "README, \"Finding a link's rows by hand\", says how to rebuild the index)\n",
+		       (long long)v.bad_id, v.reason, (long long)v.rows);
+	else if (rc == 1 && v.bad_checkpoint != 0)
 		printf("audit chain broken at row id %lld: %s (signed checkpoint %lld fails; %lld "
 		       "checkpoints before it intact, covering rows up to id %lld)\n",
 		       (long long)v.bad_id, v.reason, (long long)v.bad_checkpoint,

@@ -400,23 +400,132 @@ static void test_page_lookups_read_index_and_tail(void **state)
 	free(out);
 }
 
-/* The writer indexes what it writes: a whole slice between groups, the rest
- * once it has been idle a while (bounded wait). */
+/* Polls (every 50 ms, at most 10 s) until the page index's mark is want. */
+static int64_t wait_mark(struct env *e, int64_t want)
+{
+	int64_t through = -1;
+
+	for (int i = 0; i < 200 && (through = db_int(e->db, "SELECT through FROM audit_page_mark")) != want;
+	     i++)
+		usleep(50 * 1000);
+	return through;
+}
+
+static void expect_index_whole(struct env *e, int64_t n)
+{
+	assert_int_equal(db_int(e->db, "SELECT count(*) FROM audit_page_index"), n);
+	assert_int_equal(db_int(e->db, "SELECT count(*) FROM audit_page_index i JOIN audit_log l"
+	                               " ON l.id = i.row_id AND l.page_id = i.page_id"), n);
+}
+
+/* The writer indexes what it writes: a whole slice between groups (a stop
+ * right after the rows leaves it no idle time), the rest once it has been
+ * idle a while (bounded wait). */
 static void test_writer_fills_the_page_index(void **state)
 {
 	struct env *e = *state;
 	struct audit *a = audit_open(&e->cfg, NULL, NULL);
-	int64_t n = AUDIT_PAGES_SLICE + 100, through = 0;
+	int64_t n = AUDIT_PAGES_SLICE + 100;
 
 	assert_non_null(a);
 	submit_minted(a, 1, (int)n);
-	for (int i = 0; i < 200 && (through = db_int(e->db, "SELECT through FROM audit_page_mark")) < n; i++)
-		usleep(50 * 1000);
-	assert_int_equal(through, n);
-	assert_int_equal(db_int(e->db, "SELECT count(*) FROM audit_page_index"), n);
-	assert_int_equal(db_int(e->db, "SELECT count(*) FROM audit_page_index i JOIN audit_log l"
-	                               " ON l.id = i.row_id AND l.page_id = i.page_id"), n);
 	audit_close(a);
+	assert_int_equal(db_int(e->db, "SELECT through FROM audit_page_mark"), AUDIT_PAGES_SLICE);
+	expect_index_whole(e, AUDIT_PAGES_SLICE);
+	assert_non_null(a = audit_open(&e->cfg, NULL, NULL));
+	assert_int_equal(wait_mark(e, n), n);
+	expect_index_whole(e, n);
+	audit_close(a);
+}
+
+/* A slice that fails (here a trigger refuses its INSERT) leaves the mark
+ * where it was, is logged once, not per retry, and lookups still find the
+ * rows after the mark; once it can, the writer indexes them. */
+static void test_failed_slices_keep_the_mark(void **state)
+{
+	struct env *e = *state;
+	struct audit *a = audit_open(&e->cfg, NULL, NULL);
+	struct audit_reader *r;
+	char log[160], *text;
+	size_t len;
+	int saved, n = 0;
+
+	assert_non_null(a);
+	snprintf(log, sizeof log, "%s/stderr.txt", e->dir);
+	db_exec(e->db, "CREATE TRIGGER refuse BEFORE INSERT ON audit_page_index"
+	        " BEGIN SELECT RAISE(ABORT, 'refused by the test'); END");
+	log_init(LOG_WARN, false);
+	saved = stderr_to(log);
+	submit_minted(a, 1, 10);
+	usleep(AUDIT_PAGES_IDLE_MS * 1000 + 2 * AUDIT_PAGES_RETRY_MS * 1000);  /* a try, two retries */
+	stderr_back(saved);
+	log_init(LOG_ERROR, false);
+	assert_int_equal(db_int(e->db, "SELECT through FROM audit_page_mark"), 0);
+	assert_int_equal(db_int(e->db, "SELECT count(*) FROM audit_page_index"), 0);
+	assert_non_null(r = audit_reader_open(e->db));
+	expect_status(r, 7, 0, "pending");
+	audit_reader_close(r);
+	text = slurp(log, &len);
+	for (const char *p = text; (p = strstr(p, "the page index could not take rows")) != NULL; p++)
+		n++;
+	if (n != 1 || strstr(text, "page index: begin") != NULL)
+		fail_msg("expected one warning for the failing slices, the log has: %s", text);
+	free(text);
+	db_exec(e->db, "DROP TRIGGER refuse");
+	assert_int_equal(wait_mark(e, 10), 10);
+	expect_index_whole(e, 10);
+	audit_close(a);
+}
+
+/* The index refuses plain SQL edits, and `audit verify` finds the edits an
+ * intruder who drops the triggers makes: a row left out, a row listed under
+ * another page, the mark removed (which the next writer rebuilds). */
+static void test_page_index_edits_are_refused_and_found(void **state)
+{
+	struct env *e = *state;
+	struct audit *a = audit_open(&e->cfg, NULL, NULL);
+	struct audit_verify v;
+	sqlite3 *db;
+	char *out;
+
+	assert_non_null(a);
+	submit_minted(a, 1, 6);
+	assert_int_equal(wait_mark(e, 6), 6);
+	audit_close(a);
+	assert_int_equal(audit_verify_chain(e->db, &v), 0);
+	db = db_open(e->db);
+	assert_int_not_equal(sqlite3_exec(db, "DELETE FROM audit_page_index WHERE row_id = 3", NULL, NULL,
+	                                  NULL), SQLITE_OK);
+	assert_int_not_equal(sqlite3_exec(db, "UPDATE audit_page_mark SET through = 2", NULL, NULL, NULL),
+	                     SQLITE_OK);
+	assert_int_not_equal(sqlite3_exec(db, "DELETE FROM audit_page_mark", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	db_exec(e->db, "DROP TRIGGER audit_page_index_no_delete; DROP TRIGGER audit_page_index_no_update;"
+	        " DROP TRIGGER audit_page_mark_no_delete; DELETE FROM audit_page_index WHERE row_id = 3");
+	assert_int_equal(audit_verify_chain(e->db, &v), 1);
+	assert_true(v.bad_index);
+	assert_int_equal(v.bad_id, 3);
+	assert_int_equal(run_cmd(e, &out, 3, "verify", "--db", e->db), 1);
+	if (strstr(out, "row id 3:") == NULL || strstr(out, "leaves this row out") == NULL)
+		fail_msg("`audit verify` should name row 3 as left out of the page index, printed: %s", out);
+	free(out);
+
+	db_exec(e->db, "INSERT INTO audit_page_index VALUES ('page000000000000000003', 3);"
+	        " UPDATE audit_page_index SET page_id = 'page000000000000000001' WHERE row_id = 5");
+	assert_int_equal(audit_verify_chain(e->db, &v), 1);
+	assert_int_equal(v.bad_id, 5);
+
+	db_exec(e->db, "UPDATE audit_page_index SET page_id = 'page000000000000000005' WHERE row_id = 5;"
+	        " DELETE FROM audit_page_mark");
+	assert_int_equal(audit_verify_chain(e->db, &v), 1);
+	assert_true(v.bad_index);
+	/* the next writer rebuilds the mark and lists every row again */
+	assert_non_null(a = audit_open(&e->cfg, NULL, NULL));
+	assert_int_equal(wait_mark(e, 6), 6);
+	audit_close(a);
+	expect_index_whole(e, 6);
+	assert_int_equal(audit_verify_chain(e->db, &v), 0);
 }
 
 /* A version-1 file (before node_id) is migrated: its rows keep verifying in
@@ -1249,6 +1358,8 @@ int main(void)
 		T(test_page_index_migration),
 		T(test_page_lookups_read_index_and_tail),
 		T(test_writer_fills_the_page_index),
+		T(test_failed_slices_keep_the_mark),
+		T(test_page_index_edits_are_refused_and_found),
 		T(test_runs_settle_only_memory_rows),
 		T(test_newer_schema_is_refused),
 		T(test_plain_sql_edits_are_refused),
