@@ -465,10 +465,14 @@ static int settle_at_start(struct audit *a, enum audit_settle how, int64_t notif
 		log_error("audit: %llu challenge(s) a previous run left open were recorded as canceled, "
 		          "the rest could not be: the next start tries again", (unsigned long long)n);
 	}
-	if (n > 0)
+	if (n > 0) {
 		log_warn("audit: %llu challenge(s) a previous run left open (a stop past stop_timeout, a "
 		         "kill or a crash) recorded as canceled in %lld ms", (unsigned long long)n,
 		         (long long)(mono_ms() - t0));
+		/* Their rows too, in one sorted pass: slices between the first
+		 * groups would hold up the first mints instead. */
+		(void)audit_pages_fill(a->pages, audit_rows_head(a->rows, &hash), mono_ms());
+	}
 	if (woke && a->wake != NULL)
 		a->wake(a->wake_ctx);
 	rc = audit_settle_run(a->db, audit_rows_head(a->rows, &hash) + 1, how == AUDIT_SETTLE_MARK);
@@ -525,6 +529,7 @@ struct audit *audit_open_serve(const struct config *cfg, enum audit_settle how, 
 		goto fail;
 	if (!outbox_chatfuel_on(cfg))
 		log_warn("dry run: results are only audited (chatfuel_bot_id/chatfuel_token not set)");
+	a->last_group_ms = mono_ms();     /* idle from now: the page index waits its idle time */
 	if (pthread_create(&a->thread, NULL, writer_main, a) != 0) {
 		log_error("%s: cannot start the writer thread", __func__);
 		goto fail;

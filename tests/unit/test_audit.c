@@ -306,6 +306,9 @@ static void test_runs_settle_only_memory_rows(void **state)
 	assert_non_null(a = audit_open_serve(&e->cfg, AUDIT_SETTLE_MARK, NULL, NULL));
 	assert_int_equal(db_int(e->db, "SELECT count(DISTINCT page_id) FROM audit_log WHERE event = 'canceled' "
 	                               "AND page_id <= 'page000000000000000003'"), 3);
+	/* the start indexed the rows its settle wrote before serving */
+	assert_int_equal(db_int(e->db, "SELECT through FROM audit_page_mark"),
+	                 db_int(e->db, "SELECT max(id) FROM audit_log"));
 	assert_int_equal(db_int(e->db, "SELECT first_row_id FROM audit_runs WHERE store = 'redis'"), 7);
 	submit_minted(a, 4, 5);
 	audit_close(a);
