@@ -31,7 +31,6 @@ struct audit_pages *audit_pages_open(sqlite3 *db)
 {
 	struct audit_pages *p = xcalloc(1, sizeof *p);
 	sqlite3_stmt *st = NULL;
-
 	int step;
 
 	p->db = db;
@@ -40,9 +39,11 @@ struct audit_pages *audit_pages_open(sqlite3 *db)
 		log_error("audit: reading the page index's mark: %s", sqlite3_errmsg(db));
 		goto fail;
 	}
-	if (step == SQLITE_ROW) {
+	if (step == SQLITE_ROW)
 		p->through = sqlite3_column_int64(st, 0);
-	} else {
+	sqlite3_finalize(st);
+	st = NULL;
+	if (step == SQLITE_DONE) {
 		/* Removed by hand (its trigger dropped first): the index is
 		 * listed again from the first row, over what it still holds. */
 		log_warn("audit: the page index's mark is missing; the page index is rebuilt from the "
@@ -51,8 +52,6 @@ struct audit_pages *audit_pages_open(sqlite3 *db)
 		                 "page index mark") != 0)
 			goto fail;
 	}
-	sqlite3_finalize(st);
-	st = NULL;
 	if (sqlite3_prepare_v3(db, "INSERT OR IGNORE INTO audit_page_index (page_id, row_id)"
 	                       " SELECT page_id, id FROM audit_log WHERE id > ?1 AND id <= ?2"
 	                       " AND page_id IS NOT NULL ORDER BY page_id", -1,
