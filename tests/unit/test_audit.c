@@ -362,7 +362,8 @@ static void test_page_index_migration(void **state)
 	assert_int_equal(db_int(e->db, "SELECT count(*) FROM audit_page_index i JOIN audit_log l"
 	                               " ON l.id = i.row_id AND l.page_id = i.page_id"),
 	                 db_int(e->db, "SELECT count(*) FROM audit_page_index"));
-	assert_true(db_int(e->db, "SELECT through FROM audit_page_mark") >= 5);
+	/* the migration's mark; the writer closed before its idle time */
+	assert_int_equal(db_int(e->db, "SELECT through FROM audit_page_mark"), 5);
 	assert_int_equal(audit_verify_chain(e->db, &v), 0);
 	assert_int_equal(v.rows, 7);
 }
@@ -471,7 +472,7 @@ static void test_failed_slices_keep_the_mark(void **state)
 	text = slurp(log, &len);
 	for (const char *p = text; (p = strstr(p, "the page index could not take rows")) != NULL; p++)
 		n++;
-	if (n != 1 || strstr(text, "page index: begin") != NULL)
+	if (n != 1)
 		fail_msg("expected one warning for the failing slices, the log has: %s", text);
 	free(text);
 	db_exec(e->db, "DROP TRIGGER refuse");
