@@ -1273,6 +1273,85 @@ static void test_a_big_group_keeps_each_result_on_its_row(void **state)
 	                               "json_extract(o.body, '$.page_id') = r.page_id"), notified);
 }
 
+#define FULL_WAIT_MS 60000     /* the queue's rows written once the lock goes (bounded) */
+
+/* Back-pressure: with the database locked elsewhere the queue fills; the
+ * submit past AUDIT_QUEUE_MAX is refused (the request answers 503), so is a
+ * wait for room that ends first, while a challenge's end is still taken (up
+ * to AUDIT_QUEUE_HARD_MAX). Once the lock goes, every accepted event is a
+ * row of an intact chain and the queue takes events again. */
+static void test_a_full_queue_refuses_and_loses_nothing(void **state)
+{
+	struct env *e = *state;
+	struct audit_stats stats;
+	struct audit_verify v;
+	struct audit_event ev;
+	struct audit *a;
+	sqlite3 *locker;
+	char path[160], *log;
+	size_t len;
+	int saved, i, accepted = 0;
+
+	snprintf(path, sizeof path, "%s/stderr.txt", e->dir);
+	saved = stderr_to(path);
+	a = audit_open(&e->cfg, NULL, NULL);
+	assert_non_null(a);
+	locker = db_open(e->db);
+	assert_int_equal(sqlite3_exec(locker, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	/* One event the writer takes as its group and retries against the lock:
+	 * from then on nothing leaves the queue. */
+	fill_event(&ev, AUDIT_MINTED, 1);
+	assert_int_equal(audit_submit(a, &ev, NULL, NULL), 0);
+	for (i = 0; i < 10000; i++) {           /* bounded: 10 s */
+		audit_get_stats(a, &stats);
+		if (stats.queued == 0)
+			break;
+		usleep(1000);
+	}
+	assert_int_equal(stats.queued, 0);
+	for (i = 2; i <= AUDIT_QUEUE_MAX + 2; i++) {
+		fill_event(&ev, AUDIT_MINTED, i);
+		if (audit_submit(a, &ev, NULL, NULL) != 0)
+			break;
+		accepted++;
+	}
+	assert_int_equal(accepted, AUDIT_QUEUE_MAX);
+	fill_event(&ev, AUDIT_MINTED, i + 1);
+	assert_int_equal(audit_submit_wait(a, &ev, mono_ms() + 50), -1);
+	fill_event(&ev, AUDIT_EXPIRED, 2);
+	assert_int_equal(audit_submit_end(a, &ev), 0);
+	audit_get_stats(a, &stats);
+	assert_int_equal(stats.queued, AUDIT_QUEUE_MAX + 1);
+	assert_int_equal(stats.rejected, 2);
+	assert_int_equal(stats.written, 0);
+
+	assert_int_equal(sqlite3_exec(locker, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(locker);
+	for (i = 0; i < FULL_WAIT_MS; i++) {
+		audit_get_stats(a, &stats);
+		if (stats.written == (uint64_t)AUDIT_QUEUE_MAX + 2)
+			break;
+		usleep(1000);
+	}
+	assert_int_equal(stats.written, AUDIT_QUEUE_MAX + 2);
+	fill_event(&ev, AUDIT_MINTED, AUDIT_QUEUE_MAX + 10);
+	assert_int_equal(audit_submit(a, &ev, NULL, NULL), 0);
+	audit_close(a);
+	stderr_back(saved);
+
+	assert_int_equal(audit_verify_chain(e->db, &v), 0);
+	assert_int_equal(v.rows, AUDIT_QUEUE_MAX + 3);
+	assert_int_equal(db_int(e->db, "SELECT count(*) FROM audit_log WHERE event = 'minted'"),
+	                 AUDIT_QUEUE_MAX + 2);
+	assert_int_equal(db_int(e->db, "SELECT count(*) FROM audit_log WHERE event = 'expired' AND "
+	                               "page_id = 'page000000000000000002'"), 1);
+	log = slurp(path, &len);
+	const char *full = strstr(log, "audit: queue full (65536 events)");
+	if (full == NULL || strstr(full + strlen("audit: queue full"), "queue full") != NULL)
+		fail_msg("expected one \"queue full\" error (throttled), the log says: %s", log);
+	free(log);
+}
+
 static void test_events_in_one_thread_keep_their_order(void **state)
 {
 	struct env *e = *state;
@@ -1391,6 +1470,7 @@ int main(void)
 		T(test_done_runs_after_the_group_is_durable),
 		T(test_group_commit_under_concurrency),
 		T(test_a_big_group_keeps_each_result_on_its_row),
+		T(test_a_full_queue_refuses_and_loses_nothing),
 		T(test_events_in_one_thread_keep_their_order),
 		T(test_row_times_across_second_boundaries),
 		T(test_writer_checkpoints_the_wal),
