@@ -29,9 +29,11 @@
  * (as a stop's cancel does with notify_on_expiry) when the mint is at most
  * notify_age_ms old (< 0: never), so a link minted long ago sends no stale
  * result. *settled: how many. 0, or -1 (logged; the mark
- * stays, so the next start tries again). *woke: outbox rows were added. */
+ * stays, so the next start tries again). *woke: outbox rows were added.
+ * between (may be NULL) runs after each group's commit, with ctx: the
+ * writer's WAL checkpoint, so that a large settle does not grow the WAL. */
 int audit_settle_ends(sqlite3 *db, struct audit_rows *rows, int64_t notify_age_ms, uint64_t *settled,
-                      bool *woke);
+                      bool *woke, void (*between)(void *ctx), void *ctx);
 
 /* Moves the mark to row_id: every `minted` row up to it has its end, or is
  * a Redis run's (another node's business). 0 or -1 (logged). */

@@ -56,14 +56,6 @@
 #include <unistd.h>
 
 #define AUDIT_FULL_LOG_INTERVAL_MS 1000        /* "queue full" logged at most this often */
-/* The writer checkpoints the WAL itself, PASSIVE, between groups (after
- * their callbacks) once it holds this many frames (~32 MiB): SQLite's
- * automatic checkpoint would run inside a COMMIT and hold up that group's
- * answers. Each group rewrites the same few pages (the table's and the time
- * index's last leaves), so a longer WAL copies each of them back once for
- * more groups: 1,000 frames (SQLite's default) -> 8,000 took mints from
- * ~23,800 to ~27,500 a second (medians of six runs each, mint-only). */
-#define AUDIT_CHECKPOINT_FRAMES 8000
 #define AUDIT_RETRY_LOG_INTERVAL_MS 5000       /* a failing group's retries logged this often */
 
 /* ---- the writer -------------------------------------------------------- */
@@ -441,6 +433,13 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
+/* Between the settle's groups, as between the writer's: the WAL stays
+ * AUDIT_CHECKPOINT_FRAMES long however many challenges are settled. */
+static void settle_between(void *ctx)
+{
+	checkpoint_between_groups(ctx);
+}
+
 /* Before the writer starts: the ends the in-memory runs left unwritten
  * (with either store: a Redis start too ends what a killed in-memory run
  * left open, never what a Redis run minted, which another node may still
@@ -460,7 +459,7 @@ static int settle_at_start(struct audit *a, enum audit_settle how, int64_t notif
 	/* The index whole, so that no lookup of the settle scans rows (a failure
 	 * only makes the settle slower). */
 	(void)audit_pages_fill(a->pages, audit_rows_head(a->rows, &hash), t0);
-	if (audit_settle_ends(a->db, a->rows, notify_age_ms, &n, &woke) != 0) {
+	if (audit_settle_ends(a->db, a->rows, notify_age_ms, &n, &woke, settle_between, a) != 0) {
 		a->settle_failed = true;
 		log_error("audit: %llu challenge(s) a previous run left open were recorded as canceled, "
 		          "the rest could not be: the next start tries again", (unsigned long long)n);

@@ -149,7 +149,7 @@ static void free_list(struct item *it)
 }
 
 int audit_settle_ends(sqlite3 *db, struct audit_rows *rows, int64_t notify_age_ms, uint64_t *settled,
-                      bool *woke)
+                      bool *woke, void (*between)(void *ctx), void *ctx)
 {
 	const char *hash;
 	int64_t head = audit_rows_head(rows, &hash), from = mark_get(db);
@@ -184,6 +184,8 @@ int audit_settle_ends(sqlite3 *db, struct audit_rows *rows, int64_t notify_age_m
 			break;
 		*settled += n;
 		*woke = *woke || w;
+		if (between != NULL)
+			between(ctx);
 	}
 	sqlite3_finalize(st);
 	if (rc == 0)

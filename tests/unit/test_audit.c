@@ -1432,6 +1432,49 @@ static void test_writer_checkpoints_the_wal(void **state)
 	audit_close(a);
 }
 
+#define SETTLE_WAL_OPEN 250000     /* open rows whose cancels fill ~90 MiB of WAL */
+
+/* The start's settle writes its cancels in groups and checkpoints between
+ * them as the writer does: the WAL stays about AUDIT_CHECKPOINT_FRAMES long
+ * however many challenges a killed run left open, and never holds the whole
+ * settle (it is reused, never shrunk, so it would stay that size on disk). */
+static void test_the_settle_keeps_the_wal_short(void **state)
+{
+	struct env *e = *state;
+	struct audit_event ev;
+	struct audit_verify v;
+	struct audit *a;
+	struct stat st;
+	char wal[160], path[160];
+	int page_size, saved;
+
+	snprintf(path, sizeof path, "%s/stderr.txt", e->dir);
+	saved = stderr_to(path);          /* the queue fills while the rows are written */
+	/* A run that records no mark at its close, as a killed one: its rows stay open. */
+	assert_non_null(a = audit_open(&e->cfg, NULL, NULL));
+	for (int i = 1; i <= SETTLE_WAL_OPEN; i++) {
+		fill_event(&ev, AUDIT_MINTED, i);
+		while (audit_submit(a, &ev, NULL, NULL) != 0)
+			usleep(1000);
+	}
+	audit_close(a);
+	assert_non_null(a = audit_open_serve(&e->cfg, AUDIT_SETTLE_ENDS, NULL, NULL));
+	snprintf(wal, sizeof wal, "%s-wal", e->db);
+	assert_int_equal(stat(wal, &st), 0);
+	page_size = (int)db_int(e->db, "PRAGMA page_size");
+	audit_close(a);
+	stderr_back(saved);
+	assert_int_equal(db_int(e->db, "SELECT count(*) FROM audit_log WHERE event = 'canceled'"),
+	                 SETTLE_WAL_OPEN);
+	/* a checkpoint's worth of frames, one group's and the index's fill */
+	if (st.st_size > (off_t)(AUDIT_CHECKPOINT_FRAMES + AUDIT_GROUP_MAX) * (page_size + 24))
+		fail_msg("the settle left a WAL of %lld bytes (%lld frames of %d bytes), more than %d frames",
+		         (long long)st.st_size, (long long)st.st_size / (page_size + 24), page_size,
+		         AUDIT_CHECKPOINT_FRAMES + AUDIT_GROUP_MAX);
+	assert_int_equal(audit_verify_chain(e->db, &v), 0);
+	assert_int_equal(v.rows, 2 * SETTLE_WAL_OPEN);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1474,6 +1517,7 @@ int main(void)
 		T(test_events_in_one_thread_keep_their_order),
 		T(test_row_times_across_second_boundaries),
 		T(test_writer_checkpoints_the_wal),
+		T(test_the_settle_keeps_the_wal_short),
 #undef T
 	};
 
