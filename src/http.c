@@ -80,7 +80,7 @@ struct http_exchange {
 	bool resp_shared;                /* resp belongs to a struct http_cached */
 	unsigned status;
 	size_t resp_len;                 /* resp's body bytes */
-	struct tlscork cork;             /* an immediate response, one TLS record */
+	struct tlscork cork;             /* the response, one TLS record */
 	bool deferred;
 	bool resumed;                    /* http_resume was called: the answer is final */
 	bool answered;                   /* a response was queued */
@@ -410,10 +410,10 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 	}
 }
 
-/* Queues the handler's response; `immediate` when it is answered in the pass
- * that read the request (not a resumed deferral): then it is corked, and
- * on_completed uncorks it (tlscork.c). */
-static enum MHD_Result queue_and_release(struct http_exchange *x, bool immediate)
+/* Queues the handler's response, corked (over TLS) until on_completed
+ * uncorks it: one TLS record, whether it is answered in the pass that read
+ * the request or from a resumed deferral (tlscork.c). */
+static enum MHD_Result queue_and_release(struct http_exchange *x)
 {
 	struct http_req *r = &x->req;
 	enum MHD_Result ret;
@@ -425,7 +425,7 @@ static enum MHD_Result queue_and_release(struct http_exchange *x, bool immediate
 			return MHD_NO;
 	}
 	x->answered = true;
-	if (immediate && x->srv->o.tls)
+	if (x->srv->o.tls)
 		tlscork_begin(&x->cork, x->conn, x->resp_len);
 	ret = MHD_queue_response(x->conn, x->status, x->resp);
 	if (!x->resp_shared)
@@ -508,7 +508,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 				r->body_too_large = true;
 				if (n > HTTP_DISCARD_MAX) {
 					s->o.handler(s->o.ctx, r);
-					return queue_and_release(x, true);
+					return queue_and_release(x);
 				}
 			}
 		}
@@ -527,7 +527,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		if (!x->resumed || x->resp == NULL)
 			return MHD_YES;
 		undefer(x);
-		return queue_and_release(x, false);
+		return queue_and_release(x);
 	}
 	if (*upload_data_size > 0) {
 		size_t n = *upload_data_size;
@@ -551,7 +551,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	s->o.handler(s->o.ctx, r);
 	if (x->deferred)
 		return MHD_YES;
-	return queue_and_release(x, true);
+	return queue_and_release(x);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,

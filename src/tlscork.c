@@ -1,10 +1,11 @@
 /*
  * tlscork: one TLS record per small libmicrohttpd response (include/tlscork.h).
  *
- * http.c corks only answers given in the pass that read their request, whose
- * completion callback follows libmicrohttpd's last send in the same pass; a
- * deferred answer (queued from a resumed connection) completes a poll later,
- * after libmicrohttpd's push, and is never corked (docs/performance.md).
+ * http.c corks every answer, given in the pass that read its request or
+ * queued from a resumed deferral (a mint, an answer after its audit row):
+ * libmicrohttpd calls the completion callback once it has handed the last
+ * bytes to GnuTLS, in the same pass or a poll later (the socket is writable,
+ * so that poll returns at once), and the uncork sends them.
  *
  * Only with the socket's send queue empty (SIOCOUTQ) and a small body, so
  * that the uncork's non-blocking send cannot meet a full buffer: a client

@@ -1044,6 +1044,53 @@ static void test_answers_leave_at_once(struct t *t)
 	free(answer);
 }
 
+/* A mint's and an answer's response wait for their audit row, are queued
+ * from a resumed connection and leave as one TLS record (tlscork.c): with
+ * `Connection: close` libmicrohttpd closes right after them, and they must
+ * still arrive whole (the JSON with its page id, the 303 with its Location),
+ * with their rows written. */
+static void test_deferred_answers_whole_before_the_close(struct t *t)
+{
+	struct daemon *d = d_new(t, NULL);
+	const char *close_hdr[] = { "Connection: close", NULL };
+	struct resp r;
+	cJSON *o;
+
+	REQUIRE(t, d);
+	d_del(d, "chatfuel_bot_id");
+	d_del(d, "chatfuel_token");
+	REQUIRE(t, d_start(d, NULL) == 0);
+	REQUIRE(t, d_api_h(d, "GET", "/generate_dynamic_page?client_id=dc1&telefono=%2B5215558100001"
+	                   "&flow_name=F&fecha_cumple=1990-01-02", NULL, NULL, close_hdr, &r) == 0);
+	EXPECT_INT(t, "mint status with Connection: close", 200, r.status);
+	EXPECT(t, h_contains(resp_header(&r, "Connection") ? resp_header(&r, "Connection") : "", "close"),
+	       "expected the mint's answer to say Connection: close, got %s",
+	       resp_header(&r, "Connection") ? resp_header(&r, "Connection") : "(none)");
+	o = resp_json(t, &r);
+	const char *pid = o ? j_str(o, "page_id") : NULL;
+	char *page_id = pid ? h_printf("%s", pid) : NULL;
+	cJSON_Delete(o);
+	resp_free(&r);
+	REQUIRE(t, page_id != NULL);
+	char *body = h_printf("page_id=%s&respuesta=none", page_id);
+	char *url = d_web_url(d, "/validate_answer");
+	struct req q = { .method = "POST", .url = url, .ctype = "application/x-www-form-urlencoded",
+	                 .body = body, .headers = close_hdr, .cainfo = d->cert_path };
+	REQUIRE(t, h_http(t, &q, &r) == 0);
+	EXPECT_INT(t, "answer status with Connection: close", 303, r.status);
+	EXPECT(t, resp_header(&r, "Location") != NULL && h_contains(resp_header(&r, "Location"), "wa.me"),
+	       "expected the answer's 303 to carry its Location (wa.me), got %s",
+	       resp_header(&r, "Location") ? resp_header(&r, "Location") : "(none)");
+	resp_free(&r);
+	EXPECT(t, d_stop(d) == 0, "expected a clean exit");
+	EXPECT_INT(t, "minted and decided rows of the link", 2,
+	           mfa_db_int(t, d->db_path, "SELECT count(*) FROM audit_log WHERE page_id = ?1 AND "
+	                      "event IN ('minted', 'denied')", page_id));
+	free(body);
+	free(url);
+	free(page_id);
+}
+
 const struct test e2e_tests_edges[] = {
 	{ "edges_sigterm_during_answers_from_12_clients", test_sigterm_during_answers, NULL },
 	{ "edges_abandoned_answers_then_sigterm", test_abandoned_answers_then_sigterm, NULL },
@@ -1059,5 +1106,6 @@ const struct test e2e_tests_edges[] = {
 	{ "edges_file_size_limit_is_an_error", test_file_size_limit_is_an_error, NULL },
 	{ "edges_startup_db_errors_name_path_and_cause", test_startup_db_errors_name_path_and_cause, NULL },
 	{ "edges_answers_leave_at_once_on_kept_alive_connections", test_answers_leave_at_once, NULL },
+	{ "edges_deferred_answers_whole_before_the_close", test_deferred_answers_whole_before_the_close, NULL },
 	{ NULL, NULL, NULL },
 };
