@@ -1072,7 +1072,13 @@ static void test_deferred_answers_whole_before_the_close(struct t *t)
 	cJSON_Delete(o);
 	resp_free(&r);
 	REQUIRE(t, page_id != NULL);
-	char *body = h_printf("page_id=%s&respuesta=none", page_id);
+	struct page pg;
+	char buf[40];
+	REQUIRE(t, mfa_get_page(d, page_id, &pg) == 0);
+	char *ans = h_urlenc(mfa_right_answer(&pg, "1990-01-02", buf));
+	mfa_page_free(&pg);
+	char *body = h_printf("page_id=%s&respuesta=%s", page_id, ans);
+	free(ans);
 	char *url = d_web_url(d, "/validate_answer");
 	struct req q = { .method = "POST", .url = url, .ctype = "application/x-www-form-urlencoded",
 	                 .body = body, .headers = close_hdr, .cainfo = d->cert_path };
@@ -1083,9 +1089,9 @@ static void test_deferred_answers_whole_before_the_close(struct t *t)
 	       resp_header(&r, "Location") ? resp_header(&r, "Location") : "(none)");
 	resp_free(&r);
 	EXPECT(t, d_stop(d) == 0, "expected a clean exit");
-	EXPECT_INT(t, "minted and decided rows of the link", 2,
+	EXPECT_INT(t, "minted and approved rows of the link", 2,
 	           mfa_db_int(t, d->db_path, "SELECT count(*) FROM audit_log WHERE page_id = ?1 AND "
-	                      "event IN ('minted', 'denied')", page_id));
+	                      "event IN ('minted', 'approved')", page_id));
 	free(body);
 	free(url);
 	free(page_id);
