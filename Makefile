@@ -57,7 +57,7 @@ TEST_CFLAGS := $(shell pkg-config --cflags $(TEST_PKGS) 2>/dev/null)
 TEST_LIBS   := $(shell pkg-config --libs $(TEST_PKGS) 2>/dev/null)
 MALLOC_LIBS := $(if $(MALLOC_PKG),$(shell pkg-config --libs $(MALLOC_PKG) 2>/dev/null))
 
-.PHONY: all deps test-deps run test unit e2e browser sanitize soak bench fuzz fuzz-build image-test install clean help
+.PHONY: FORCE all deps test-deps run test unit e2e browser sanitize soak bench fuzz fuzz-build image-test install clean help
 
 all: $(BUILD)/mnmfa
 
@@ -97,8 +97,21 @@ $(BUILD)/libmnmfa.a: $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/mnmfa: $(BUILD)/obj/main.o $(BUILD)/libmnmfa.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(DEPS_LIBS) $(MALLOC_LIBS) $(LDLIBS)
+# The daemon's link libraries, rewritten only when they change: a binary
+# linked without tcmalloc (or with it) is linked again when that changes.
+LINK_STAMP = $(BUILD)/link-libs
+LINK_LIBS  = $(DEPS_LIBS) $(MALLOC_LIBS) $(LDLIBS)
+$(LINK_STAMP): FORCE
+	@mkdir -p $(@D)
+	@echo '$(LINK_LIBS)' | cmp -s - $@ 2>/dev/null || echo '$(LINK_LIBS)' > $@
+FORCE:
+
+$(BUILD)/mnmfa: $(BUILD)/obj/main.o $(BUILD)/libmnmfa.a $(LINK_STAMP)
+	@if [ -n "$(MALLOC_PKG)" ] && [ -z "$(MALLOC_LIBS)" ]; then \
+	  echo "make: pkg-config finds no $(MALLOC_PKG): run scripts/install-deps --build" \
+	       "(Debian's libgoogle-perftools-dev), or build with MALLOC_PKG= for glibc's malloc" >&2; \
+	  exit 2; fi
+	$(CC) $(LDFLAGS) -o $@ $(filter-out $(LINK_STAMP),$^) $(LINK_LIBS)
 
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libmnmfa.a
 	@mkdir -p $(@D)
@@ -145,7 +158,8 @@ soak: test-deps
 	@$(MAKE) --no-print-directory SANITIZE=1 build/san/mnmfa build/san/tests/soak
 	build/san/tests/soak build/san/mnmfa $(SOAK_SECONDS)
 
-run: deps $(BUILD)/mnmfa
+run: deps
+	@$(MAKE) --no-print-directory $(BUILD)/mnmfa
 	@scripts/dev-run $(BUILD)/mnmfa
 
 # The audit writer's benchmark (bench/writer.c), run by bench/run; not a test.

@@ -16,6 +16,12 @@
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);
 void *xreallocarray(void *p, size_t n, size_t size);
+/* Zeroed memory for a large table that fills as it is used: mapped from the
+ * kernel, so its untouched pages cost nothing whatever the allocator
+ * (tcmalloc's calloc writes every page of a large block). Freed only with
+ * xunmap_zeroed and the same n and size. */
+void *xmap_zeroed(size_t n, size_t size);
+void xunmap_zeroed(void *p, size_t n, size_t size);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 

@@ -56,8 +56,9 @@ struct limiter *limiter_new(int n, int seconds, size_t slots)
 	while (cap < slots && (cap << 1) * (size_t)n <= LIMITER_EVENTS_MAX)
 		cap <<= 1;
 	l->base.ops = &mem_ops;
-	l->slots = xcalloc(cap, sizeof *l->slots);
-	l->events = xcalloc(cap * (size_t)n, sizeof *l->events);   /* untouched pages cost nothing */
+	/* Mapped: pages of slots and rings no key has reached cost nothing. */
+	l->slots = xmap_zeroed(cap, sizeof *l->slots);
+	l->events = xmap_zeroed(cap * (size_t)n, sizeof *l->events);
 	l->mask = cap - 1;
 	l->n = (uint32_t)n;
 	l->window_ms = (int64_t)seconds * 1000;
@@ -76,8 +77,8 @@ static void mem_free(struct limiter *base)
 		return;
 	for (int i = 0; i < LIMITER_STRIPES; i++)
 		pthread_mutex_destroy(&l->locks[i]);
-	free(l->events);
-	free(l->slots);
+	xunmap_zeroed(l->events, (l->mask + 1) * (size_t)l->n, sizeof *l->events);
+	xunmap_zeroed(l->slots, l->mask + 1, sizeof *l->slots);
 	free(l);
 }
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 static void oom(void)
@@ -30,6 +31,25 @@ void *xcalloc(size_t n, size_t size)
 	if (p == NULL)
 		oom();
 	return p;
+}
+
+void *xmap_zeroed(size_t n, size_t size)
+{
+	void *p;
+
+	if (size != 0 && n > SIZE_MAX / size)
+		oom();
+	p = mmap(NULL, n * size > 0 ? n * size : 1, PROT_READ | PROT_WRITE,
+	         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		oom();
+	return p;
+}
+
+void xunmap_zeroed(void *p, size_t n, size_t size)
+{
+	if (p != NULL)
+		munmap(p, n * size > 0 ? n * size : 1);
 }
 
 void *xreallocarray(void *p, size_t n, size_t size)

@@ -1010,6 +1010,22 @@ static void test_secrets(struct t *t)
 #define VG_CALL_MS 15000
 #define VG_STOP_MS 20000
 
+/* Whether memcheck saw the daemon allocate at all: an allocator it does not
+ * replace would leave every leak unseen and the log still "0 errors". */
+static bool vg_tracked_allocations(const char *log)
+{
+	const char *p = strstr(log, "total heap usage: ");
+	long n = 0;
+
+	if (p == NULL)
+		return false;
+	p += strlen("total heap usage: ");
+	for (; *p != '\0' && *p != ' '; p++)
+		if (*p >= '0' && *p <= '9')
+			n = n * 10 + (*p - '0');
+	return n > 0;
+}
+
 static void test_valgrind(struct t *t)
 {
 	if (access(VG, X_OK) != 0) {
@@ -1143,6 +1159,11 @@ static void test_valgrind(struct t *t)
 	} else if (!h_contains(log, "Memcheck") || !h_contains(log, "ERROR SUMMARY: 0 errors")) {
 		char *tail = h_tail(log, 8);
 		FAILF(t, "expected a memcheck log ending in \"ERROR SUMMARY: 0 errors\" in %s, got: %s", vlog, tail);
+		free(tail);
+	} else if (!vg_tracked_allocations(log)) {
+		char *tail = h_tail(log, 8);
+		FAILF(t, "expected valgrind to track the daemon's allocations (\"total heap usage: N allocs\", "
+		      "N > 0) in %s, got: %s", vlog, tail);
 		free(tail);
 	} else if (h_contains(log, "definitely lost in loss record") ||
 	           (h_contains(log, "definitely lost:") && !h_contains(log, "definitely lost: 0 bytes"))) {

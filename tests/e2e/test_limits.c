@@ -291,6 +291,48 @@ static void test_api_keys(struct t *t)
 	resp_free(&rs);
 }
 
+/* VmRSS of a running daemon in KiB, -1 when unreadable. */
+static long rss_kib(pid_t pid)
+{
+	char path[64], line[256];
+	long kib = -1;
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof line, f) != NULL)
+		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+#define RSS_SLACK_KIB (16 * 1024)
+
+/* The limiters' tables are sized for their largest n (up to 32 MiB each) and
+ * cost memory only as keys fill them: an idle daemon with huge limits holds
+ * about what one with the defaults holds, whatever the allocator (tcmalloc's
+ * calloc writes every page of a large block). */
+static void test_idle_limit_tables_cost_nothing(struct t *t)
+{
+	struct daemon *small = d_new(t, NULL), *big = d_new(t, NULL);
+	long rs, rb;
+
+	REQUIRE(t, small && big);
+	d_set_str(big, "rate_ip", "1000000/1");
+	d_set_str(big, "rate_phone", "1000000/1");
+	d_set_str(big, "lockout", "1000000/1");
+	REQUIRE(t, d_start(small, NULL) == 0);
+	REQUIRE(t, d_start(big, NULL) == 0);
+	rs = rss_kib(small->pid);
+	rb = rss_kib(big->pid);
+	REQUIRE(t, rs > 0 && rb > 0);
+	EXPECT(t, rb - rs < RSS_SLACK_KIB,
+	       "expected an idle daemon with limits of 1000000/1 to hold less than %d KiB more than one "
+	       "with the defaults, got %ld KiB against %ld KiB", RSS_SLACK_KIB, rb, rs);
+}
+
 const struct test e2e_tests_limits[] = {
 	{ "rate_phone_429_with_retry_after", test_rate_phone, NULL },
 	{ "lockout_after_failed_answers_423", test_lockout, NULL },
@@ -298,5 +340,6 @@ const struct test e2e_tests_limits[] = {
 	{ "lockout_waits_for_its_denial", test_lockout_waits_for_its_denial, NULL },
 	{ "rate_ip_429_on_web_port", test_rate_ip, NULL },
 	{ "api_keys_bearer_header_query_401", test_api_keys, NULL },
+	{ "limits_idle_tables_cost_nothing_until_used", test_idle_limit_tables_cost_nothing, NULL },
 	{ NULL, NULL, NULL },
 };

@@ -50,9 +50,13 @@ static int env_setup(void **state)
 	return 0;
 }
 
+static void stderr_back_after_failure(void);
+
 static int env_teardown(void **state)
 {
 	struct env *e = *state;
+
+	stderr_back_after_failure();
 	DIR *d = opendir(e->dir);
 	struct dirent *de;
 
@@ -165,6 +169,12 @@ static int run_cmd(struct env *e, char **out, int argc, ...)
 	return rc;
 }
 
+/* While stderr goes to a file: the real one and the file (a case that fails
+ * before stderr_back gets both back in env_teardown, the file's text too,
+ * which holds cmocka's failure message). */
+static int redirected_fd = -1;
+static char redirected_path[160];
+
 /* Redirects stderr (the log) to a file until the matching stop; returns it. */
 static int stderr_to(const char *path)
 {
@@ -176,6 +186,8 @@ static int stderr_to(const char *path)
 	saved = dup(2);
 	dup2(fd, 2);
 	close(fd);
+	redirected_fd = saved;
+	snprintf(redirected_path, sizeof redirected_path, "%s", path);
 	return saved;
 }
 
@@ -184,6 +196,26 @@ static void stderr_back(int saved)
 	fflush(stderr);
 	dup2(saved, 2);
 	close(saved);
+	redirected_fd = -1;
+}
+
+/* After a case that failed while stderr went to a file: stderr back, and
+ * what went to the file shown. */
+static void stderr_back_after_failure(void)
+{
+	char buf[4096];
+	size_t n;
+	FILE *f;
+
+	if (redirected_fd < 0)
+		return;
+	stderr_back(redirected_fd);
+	if ((f = fopen(redirected_path, "r")) == NULL)
+		return;
+	fprintf(stderr, "--- the case's stderr (%s):\n", redirected_path);
+	while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+		fwrite(buf, 1, n, stderr);
+	fclose(f);
 }
 
 static char *slurp(const char *path, size_t *len)
@@ -1397,6 +1429,18 @@ static void test_row_times_across_second_boundaries(void **state)
 	}
 }
 
+#define SUBMIT_WAIT_MAX 30000      /* ms a case waits for room in the queue, in all */
+
+/* A refused submit (the queue full): waits 1 ms for room, at most
+ * SUBMIT_WAIT_MAX in all, so a writer that stopped writing fails the case
+ * instead of hanging it. */
+static void submit_wait(int *waits)
+{
+	if (++*waits > SUBMIT_WAIT_MAX)
+		fail_msg("the audit queue stayed full for %d ms: the writer is not writing", SUBMIT_WAIT_MAX);
+	usleep(1000);
+}
+
 #define CKPT_EVENTS 100000           /* past AUDIT_CHECKPOINT_FRAMES WAL frames */
 #define CKPT_DB_MIN_BYTES (1 << 20)
 
@@ -1418,10 +1462,10 @@ static void test_writer_checkpoints_the_wal(void **state)
 	struct stat st;
 
 	assert_non_null(a);
-	for (int i = 1; i <= CKPT_EVENTS; i++) {
+	for (int i = 1, waits = 0; i <= CKPT_EVENTS; i++) {
 		fill_event(&ev, AUDIT_MINTED, i);
 		while (audit_submit(a, &ev, count_done, &done) != 0)
-			usleep(1000);
+			submit_wait(&waits);
 	}
 	for (int i = 0; i < 30000 && atomic_load(&done) < CKPT_EVENTS; i++)
 		usleep(1000);
@@ -1452,10 +1496,10 @@ static void test_the_settle_keeps_the_wal_short(void **state)
 	saved = stderr_to(path);          /* the queue fills while the rows are written */
 	/* A run that records no mark at its close, as a killed one: its rows stay open. */
 	assert_non_null(a = audit_open(&e->cfg, NULL, NULL));
-	for (int i = 1; i <= SETTLE_WAL_OPEN; i++) {
+	for (int i = 1, waits = 0; i <= SETTLE_WAL_OPEN; i++) {
 		fill_event(&ev, AUDIT_MINTED, i);
 		while (audit_submit(a, &ev, NULL, NULL) != 0)
-			usleep(1000);
+			submit_wait(&waits);
 	}
 	audit_close(a);
 	assert_non_null(a = audit_open_serve(&e->cfg, AUDIT_SETTLE_ENDS, NULL, NULL));
