@@ -35,6 +35,55 @@ struct env {
 	struct config cfg;
 };
 
+/* While stderr goes to a file: the real one and the file (a case that fails
+ * before stderr_back gets both back in env_teardown, the file's text too,
+ * which holds cmocka's failure message). */
+static int redirected_fd = -1;
+static char redirected_path[160];
+
+/* Redirects stderr (the log) to a file until the matching stop; returns it. */
+static int stderr_to(const char *path)
+{
+	int saved;
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	assert_true(fd >= 0);
+	fflush(stderr);
+	saved = dup(2);
+	dup2(fd, 2);
+	close(fd);
+	redirected_fd = saved;
+	snprintf(redirected_path, sizeof redirected_path, "%s", path);
+	return saved;
+}
+
+static void stderr_back(int saved)
+{
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	redirected_fd = -1;
+}
+
+/* After a case that failed while stderr went to a file: stderr back, and
+ * what went to the file shown. */
+static void stderr_back_after_failure(void)
+{
+	char buf[4096];
+	size_t n;
+	FILE *f;
+
+	if (redirected_fd < 0)
+		return;
+	stderr_back(redirected_fd);
+	if ((f = fopen(redirected_path, "r")) == NULL)
+		return;
+	fprintf(stderr, "--- the case's stderr (%s):\n", redirected_path);
+	while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+		fwrite(buf, 1, n, stderr);
+	fclose(f);
+}
+
 static int env_setup(void **state)
 {
 	struct env *e = xcalloc(1, sizeof *e);
@@ -49,8 +98,6 @@ static int env_setup(void **state)
 	*state = e;
 	return 0;
 }
-
-static void stderr_back_after_failure(void);
 
 static int env_teardown(void **state)
 {
@@ -167,55 +214,6 @@ static int run_cmd(struct env *e, char **out, int argc, ...)
 	(*out)[fread(*out, 1, (size_t)len, f)] = '\0';
 	fclose(f);
 	return rc;
-}
-
-/* While stderr goes to a file: the real one and the file (a case that fails
- * before stderr_back gets both back in env_teardown, the file's text too,
- * which holds cmocka's failure message). */
-static int redirected_fd = -1;
-static char redirected_path[160];
-
-/* Redirects stderr (the log) to a file until the matching stop; returns it. */
-static int stderr_to(const char *path)
-{
-	int saved;
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-	assert_true(fd >= 0);
-	fflush(stderr);
-	saved = dup(2);
-	dup2(fd, 2);
-	close(fd);
-	redirected_fd = saved;
-	snprintf(redirected_path, sizeof redirected_path, "%s", path);
-	return saved;
-}
-
-static void stderr_back(int saved)
-{
-	fflush(stderr);
-	dup2(saved, 2);
-	close(saved);
-	redirected_fd = -1;
-}
-
-/* After a case that failed while stderr went to a file: stderr back, and
- * what went to the file shown. */
-static void stderr_back_after_failure(void)
-{
-	char buf[4096];
-	size_t n;
-	FILE *f;
-
-	if (redirected_fd < 0)
-		return;
-	stderr_back(redirected_fd);
-	if ((f = fopen(redirected_path, "r")) == NULL)
-		return;
-	fprintf(stderr, "--- the case's stderr (%s):\n", redirected_path);
-	while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-		fwrite(buf, 1, n, stderr);
-	fclose(f);
 }
 
 static char *slurp(const char *path, size_t *len)
